@@ -1,0 +1,133 @@
+"""The one public entry point of the LION operator: argument checks, form choice and dispatch.
+
+Everything above this module (the models) calls :func:`lion_attention` or
+:func:`lion_attention_parts` and never knows which form runs.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .attention import attention_parts
+from .chunk import DEFAULT_CHUNK_SIZE, chunk_parts
+from .masks import compute_dtype_for
+from .recurrent import recurrent_parts
+
+FORMS = ("auto", "attention", "chunk", "recurrent")
+#: ``form="auto"`` takes the attention form up to this length and the chunk form beyond it: the
+#: attention form's L x L scores stop fitting comfortably in memory around here, while the chunk form
+#: is linear in L. The Triton kernels refine this crossover with measured timings.
+AUTO_ATTENTION_MAX_LENGTH = 1024
+
+
+def resolve_form(form: str, length: int, device: torch.device | None = None) -> str:
+    """The concrete form (``attention``/``chunk``/``recurrent``) that ``form`` stands for at ``length``."""
+    if form not in FORMS:
+        raise ValueError(f"form must be one of {FORMS}, got {form!r}")
+    if form != "auto":
+        return form
+    return "attention" if length <= AUTO_ATTENTION_MAX_LENGTH else "chunk"
+
+
+def _check_inputs(q, k, v, log_decay, key_padding_mask, chunk_size):
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if not isinstance(t, torch.Tensor) or t.dim() != 4:
+            raise ValueError(f"{name} must be a 4-D tensor [batch, heads, length, head_dim], "
+                             f"got {getattr(t, 'shape', type(t))}")
+        if not t.is_floating_point():
+            raise ValueError(f"{name} must be a floating-point tensor, got {t.dtype}")
+    if q.shape != k.shape:
+        raise ValueError(f"q and k must have the same shape, got {tuple(q.shape)} and {tuple(k.shape)}")
+    if v.shape[:3] != q.shape[:3]:
+        raise ValueError(f"v must match q in [batch, heads, length], got {tuple(v.shape)} and {tuple(q.shape)}")
+    if not (q.device == k.device == v.device):
+        raise ValueError("q, k and v must be on the same device")
+    batch, heads, length, _ = q.shape
+    if log_decay is not None:
+        if not isinstance(log_decay, torch.Tensor) or not log_decay.is_floating_point():
+            raise ValueError("log_decay must be None or a floating-point tensor")
+        if tuple(log_decay.shape) not in ((heads,), (batch, heads, length)):
+            raise ValueError(
+                f"log_decay must be None (LION-LIT), [heads]=({heads},) (LION-D) or "
+                f"[batch, heads, length]=({batch}, {heads}, {length}) (LION-S); got {tuple(log_decay.shape)}")
+        # A value check on an accelerator would force a host sync on every call; CPU inputs are
+        # checked, and the models build log-decays with logsigmoid, which is <= 0 by construction.
+        if log_decay.device.type == "cpu" and not torch.compiler.is_compiling() and bool((log_decay > 0).any()):
+            raise ValueError("log_decay entries must be <= 0 (lambda = exp(log_decay) in (0, 1]); "
+                             "build them with torch.nn.functional.logsigmoid")
+    if key_padding_mask is not None:
+        if key_padding_mask.dtype != torch.bool or tuple(key_padding_mask.shape) != (batch, length):
+            raise ValueError(f"key_padding_mask must be a bool tensor [batch, length]=({batch}, {length}) "
+                             f"with True for real tokens; got {key_padding_mask.dtype} {tuple(key_padding_mask.shape)}")
+    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
+        raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}")
+
+
+def lion_attention_parts(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                         log_decay: torch.Tensor | None = None, *, form: str = "auto",
+                         chunk_size: int | None = None, key_padding_mask: torch.Tensor | None = None,
+                         dropout_p: float = 0.0, with_denominator: bool = True):
+    """Numerator and denominator of LION, separately, in fp32 (fp64 for fp64 inputs).
+
+    ``num_i = sum_j M_ij (q_i . k_j) v_j`` (``[B, H, L, Dv]``) and ``den_i = sum_j M_ij (q_i . k_j)``
+    (``[B, H, L]``, or ``None`` when ``with_denominator=False``). Two scan orders of the same tokens
+    (the natural-order variants) combine exactly as ``(num_1 + num_2) / (den_1 + den_2)``, see
+    :func:`combine_parts`. Arguments are those of :func:`lion_attention`.
+    """
+    _check_inputs(q, k, v, log_decay, key_padding_mask, chunk_size)
+    concrete = resolve_form(form, q.shape[-2], q.device)
+    if dropout_p and concrete != "attention":
+        raise ValueError(f"dropout_p > 0 needs form='attention' (dropout acts on the L x L scores), got {concrete!r}")
+    dtype = compute_dtype_for(q.dtype)
+    q, k, v = q.to(dtype), k.to(dtype), v.to(dtype)
+    if key_padding_mask is not None:
+        # A padded key must contribute nothing: zero it. Its decay stays, which for contiguous real
+        # tokens (left or right padding) never enters a product between two real positions.
+        k = k * key_padding_mask[:, None, :, None].to(dtype)
+    if concrete == "attention":
+        return attention_parts(q, k, v, log_decay, with_denominator, dropout_p)
+    if concrete == "chunk":
+        return chunk_parts(q, k, v, log_decay, with_denominator, chunk_size or DEFAULT_CHUNK_SIZE)
+    return recurrent_parts(q, k, v, log_decay, with_denominator)
+
+
+def combine_parts(parts, eps: float = 0.0, out_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Normalised output ``sum(num) / (sum(den) + eps)`` of one or more ``(num, den)`` pairs."""
+    num = sum(p[0] for p in parts)
+    den = sum(p[1] for p in parts)
+    out = num / (den + eps)[..., None]
+    return out if out_dtype is None else out.to(out_dtype)
+
+
+def lion_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, log_decay: torch.Tensor | None = None,
+                   *, normalize: bool = True, form: str = "auto", chunk_size: int | None = None,
+                   key_padding_mask: torch.Tensor | None = None, scale: float | None = None,
+                   eps: float = 0.0, dropout_p: float = 0.0) -> torch.Tensor:
+    """Full bidirectional linear attention with LION's decay mask.
+
+    Args:
+        q, k: ``[batch, heads, length, dk]`` queries and keys, after the feature map.
+        v: ``[batch, heads, length, dv]`` values.
+        log_decay: ``None`` (LION-LIT, no decay), ``[heads]`` (LION-D, one ``log lambda`` per head) or
+            ``[batch, heads, length]`` (LION-S, per token); entries ``<= 0``.
+        normalize: ``True`` gives ``num / (den + eps)`` (vision models); ``False`` gives
+            ``scale * num`` (MLM models).
+        form: ``"attention"``, ``"chunk"``, ``"recurrent"`` or ``"auto"`` (see :func:`resolve_form`).
+        chunk_size: chunk length of the chunk form (default 64).
+        key_padding_mask: ``[batch, length]`` bool, ``True`` for real tokens; padded keys contribute nothing.
+        scale: multiplier of the unnormalised output, default ``dk ** -0.5``.
+        eps: added to the denominator when ``normalize``.
+        dropout_p: dropout on the masked scores (attention form only; pass 0 in eval).
+
+    Returns:
+        ``[batch, heads, length, dv]`` in the dtype of ``q``; accumulation is fp32 (or fp64).
+    """
+    if not isinstance(normalize, bool):
+        raise ValueError(f"normalize must be a bool, got {normalize!r}")
+    num, den = lion_attention_parts(q, k, v, log_decay, form=form, chunk_size=chunk_size,
+                                    key_padding_mask=key_padding_mask, dropout_p=dropout_p,
+                                    with_denominator=normalize)
+    if normalize:
+        return combine_parts([(num, den)], eps=eps, out_dtype=q.dtype)
+    scale = q.shape[-1] ** -0.5 if scale is None else scale
+    return (num * scale).to(q.dtype)
