@@ -1,0 +1,194 @@
+# Copyright 2026 The lion_hf authors. Licensed under the Apache License, Version 2.0.
+"""Configuration of LION models (vision and masked language modeling) and named presets."""
+
+from __future__ import annotations
+
+from huggingface_hub.dataclasses import strict
+from transformers.configuration_utils import PreTrainedConfig
+
+MODALITIES = ("vision", "text")
+MASK_TYPES = ("lit", "decay", "selective")
+ATTENTION_FORMS = ("auto", "attention", "chunk", "recurrent")
+PATCH_ORDERS = ("normal", "s")
+FEATURE_MAPS = ("elu_plus_one", "silu_l2", "identity")
+POOLINGS = ("mean", "cls")
+LAYER_NORM_POSITIONS = ("pre", "post")
+
+
+@strict(accept_kwargs=True)
+class LionConfig(PreTrainedConfig):
+    r"""Configuration of a LION model; one class serves both modalities.
+
+    ``modality`` chooses the embeddings (``"vision"``: patches + class token, ``"text"``: BERT-style
+    tokens). Fields left to ``None`` take the value of the paper's published models for that modality
+    (spec section 3), so ``LionConfig(modality="vision")`` is the paper's LION-D ViT-B/16 and
+    ``LionConfig(modality="text")`` its BERT-base-sized LION-D MLM.
+
+    Args:
+        modality: ``"vision"`` or ``"text"``.
+        mask_type: ``"lit"`` (no decay), ``"decay"`` (LION-D, one learned decay per head) or
+            ``"selective"`` (LION-S, input-dependent decay per token and head).
+        attention_form: ``"auto"``, ``"attention"``, ``"chunk"`` or ``"recurrent"``; all compute the
+            same function. Switch on a built model with ``model.set_attention_form``.
+        chunk_size: chunk length of the chunk form (``None``: the operator's default, 64).
+        patch_order: ``"normal"`` (raster order) or ``"s"`` (vision only: the natural variants
+            LION-D♮/LION-S♮, two snake scan orders with their own decays, averaged before normalising).
+        feature_map: applied to queries and keys: ``"elu_plus_one"`` (vision LIT), ``"silu_l2"``
+            (shifted SiLU divided by its L2 norm; vision D and S) or ``"identity"`` (text).
+        normalize_attention: divide by the mask-weighted score sum (vision) or not (text; the output is
+            then scaled by ``head_dim ** -0.5``).
+        attention_eps: added to the mean denominator of the scaled scores, as in the reference (vision 1e-6).
+        attention_output_norm: LayerNorm on the attention output before its projection (text LIT).
+        use_position_embeddings: learned absolute position embeddings (vision: off in the published
+            runs; text: on for LIT only, D and S take position from the mask).
+        layer_norm_position: ``"pre"`` (vision, pre-norm blocks) or ``"post"`` (text, BERT post-norm).
+        pooling: vision pooling of the final tokens, ``"mean"`` (over all tokens, class token included)
+            or ``"cls"``.
+        drop_path_rate: stochastic depth, increasing linearly over the layers up to this rate.
+        image_size, patch_size, num_channels: vision input geometry.
+        vocab_size, max_position_embeddings, type_vocab_size, pad_token_id, tie_word_embeddings: text fields.
+    """
+
+    model_type = "lion"
+
+    modality: str = "vision"
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "gelu"
+    hidden_dropout_prob: float | int | None = None
+    attention_probs_dropout_prob: float | int | None = None
+    drop_path_rate: float | int = 0.0
+    initializer_range: float = 0.02
+    layer_norm_eps: float | None = None
+    qkv_bias: bool = True
+    mask_type: str = "decay"
+    attention_form: str = "auto"
+    chunk_size: int | None = None
+    patch_order: str = "normal"
+    feature_map: str | None = None
+    normalize_attention: bool | None = None
+    attention_eps: float | int | None = None
+    attention_output_norm: bool | None = None
+    use_position_embeddings: bool | None = None
+    layer_norm_position: str | None = None
+    # vision
+    image_size: int = 224
+    patch_size: int = 16
+    num_channels: int = 3
+    pooling: str = "mean"
+    # text
+    vocab_size: int = 30522
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    pad_token_id: int | None = 0
+    tie_word_embeddings: bool = True
+    classifier_dropout: float | int | None = None
+
+    def __post_init__(self, **kwargs):
+        self._check_choice("modality", MODALITIES)
+        vision = self.modality == "vision"
+        defaults = {
+            "hidden_dropout_prob": 0.0 if vision else 0.1,
+            "attention_probs_dropout_prob": 0.0 if vision else 0.1,
+            "layer_norm_eps": 1e-6 if vision else 1e-12,
+            "feature_map": ("elu_plus_one" if self.mask_type == "lit" else "silu_l2") if vision else "identity",
+            "normalize_attention": vision,
+            "attention_eps": 1e-6 if vision else 0.0,
+            "attention_output_norm": (not vision) and self.mask_type == "lit",
+            "use_position_embeddings": (not vision) and self.mask_type == "lit",
+            "layer_norm_position": "pre" if vision else "post",
+        }
+        for name, value in defaults.items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
+        self._validate_values()
+        super().__post_init__(**kwargs)
+
+    def _check_choice(self, name: str, allowed: tuple[str, ...]) -> None:
+        value = getattr(self, name)
+        if value not in allowed:
+            raise ValueError(f"LionConfig.{name} must be one of {allowed}, got {value!r}")
+
+    def _validate_values(self) -> None:
+        self._check_choice("mask_type", MASK_TYPES)
+        self._check_choice("attention_form", ATTENTION_FORMS)
+        self._check_choice("patch_order", PATCH_ORDERS)
+        self._check_choice("feature_map", FEATURE_MAPS)
+        self._check_choice("pooling", POOLINGS)
+        self._check_choice("layer_norm_position", LAYER_NORM_POSITIONS)
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(f"LionConfig.hidden_size ({self.hidden_size}) must be a multiple of "
+                             f"num_attention_heads ({self.num_attention_heads})")
+        if self.chunk_size is not None and self.chunk_size < 1:
+            raise ValueError(f"LionConfig.chunk_size must be a positive int or None, got {self.chunk_size}")
+        if self.patch_order == "s" and self.modality != "vision":
+            raise ValueError("LionConfig.patch_order='s' (two snake scan orders of a patch grid) needs "
+                             "modality='vision'; use patch_order='normal' for text")
+        if self.patch_order == "s" and self.mask_type == "lit":
+            raise ValueError("LionConfig.patch_order='s' has no effect without a decay mask: use "
+                             "mask_type='decay' or 'selective', or patch_order='normal'")
+        if self.patch_order == "s" and not self.normalize_attention:
+            raise ValueError("LionConfig.patch_order='s' combines normalised outputs of two scan orders; "
+                             "set normalize_attention=True")
+        if self.modality == "vision" and self.image_size % self.patch_size:
+            raise ValueError(f"LionConfig.image_size ({self.image_size}) must be divisible by "
+                             f"patch_size ({self.patch_size})")
+        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "drop_path_rate"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"LionConfig.{name} must be in [0, 1), got {getattr(self, name)}")
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_attention_heads
+
+    @property
+    def num_scan_orders(self) -> int:
+        """Scan orders whose outputs are averaged: 2 for the natural (``patch_order='s'``) variants."""
+        return 2 if self.patch_order == "s" else 1
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> "LionConfig":
+        """Config of a named preset (see :func:`list_presets`), with keyword overrides."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown LION preset {name!r}; available: {', '.join(list_presets())}")
+        return cls(**{**PRESETS[name], **overrides})
+
+
+_VISION_SIZES = {
+    "tiny": {"hidden_size": 192, "num_attention_heads": 3, "intermediate_size": 768},
+    "small": {"hidden_size": 384, "num_attention_heads": 6, "intermediate_size": 1536},
+    "base": {"hidden_size": 768, "num_attention_heads": 12, "intermediate_size": 3072},
+}
+_VISION_MASKS = {
+    "lit": {"mask_type": "lit"},
+    "d": {"mask_type": "decay"},
+    "d-natural": {"mask_type": "decay", "patch_order": "s"},
+    "s": {"mask_type": "selective"},
+    "s-natural": {"mask_type": "selective", "patch_order": "s"},
+}
+_TEXT_SIZES = {
+    "base": {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072},
+    "large": {"hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16, "intermediate_size": 4096},
+}
+_TEXT_MASKS = {"lit": "lit", "d": "decay", "s": "selective"}
+
+PRESETS: dict[str, dict] = {}
+for _mask, _mask_fields in _VISION_MASKS.items():
+    for _size, _size_fields in _VISION_SIZES.items():
+        PRESETS[f"lion-{_mask}-{_size}-patch16-224"] = {
+            "modality": "vision", "num_hidden_layers": 12, "drop_path_rate": 0.1, "num_labels": 1000,
+            **_mask_fields, **_size_fields}
+for _mask, _mask_type in _TEXT_MASKS.items():
+    for _size, _size_fields in _TEXT_SIZES.items():
+        PRESETS[f"lion-{_mask}-{_size}-mlm"] = {"modality": "text", "mask_type": _mask_type, **_size_fields}
+
+
+def list_presets() -> list[str]:
+    """Names accepted by :meth:`LionConfig.from_preset`: the paper's vision (tiny/small/base, ImageNet-1k)
+    and MLM (base/large, BERT uncased vocabulary) models."""
+    return sorted(PRESETS)
+
+
+__all__ = ["LionConfig", "list_presets", "PRESETS"]

@@ -1,0 +1,630 @@
+# Copyright 2026 The lion_hf authors. Licensed under the Apache License, Version 2.0.
+"""LION models for transformers: one backbone for vision and text, and the task heads.
+
+Data path: pixels or tokens -> embeddings -> N x LionLayer (norm, LionAttention, MLP) -> head.
+``LionAttention`` does the projections, feature map and decay, then calls the one operator
+``lion_hf.kernels.lion_attention`` (or its ``parts`` form for the two scan orders of the natural
+variants); it never knows which form or kernel runs.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import initialization as init
+from transformers.activations import ACT2FN
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_outputs import (
+    BaseModelOutputWithPooling,
+    ImageClassifierOutput,
+    MaskedLMOutput,
+    SequenceClassifierOutput,
+    TokenClassifierOutput,
+)
+from transformers.modeling_utils import PreTrainedModel
+from transformers.utils import logging
+from transformers.utils.generic import can_return_tuple, merge_with_config_defaults
+from transformers.utils.output_capturing import capture_outputs
+
+from ..kernels import combine_parts, lion_attention, lion_attention_parts, resolve_form
+from .configuration_lion import ATTENTION_FORMS, LionConfig
+from .scan_order import natural_scan_orders
+
+logger = logging.get_logger(__name__)
+
+
+# --------------------------------------------------------------------------------------------------
+# Feature maps
+# --------------------------------------------------------------------------------------------------
+def elu_plus_one(x: torch.Tensor) -> torch.Tensor:
+    """``elu(x) + 1``: positive features of LION-LIT (vision)."""
+    return F.elu(x) + 1.0
+
+
+def silu_l2(x: torch.Tensor) -> torch.Tensor:
+    """``(silu(x) + 0.5) / ||silu(x) + 0.5||_2`` over the head dimension (vision D and S).
+
+    ``silu(x) + 0.5 >= 0.5 - 0.279 > 0``, so the norm never vanishes and no epsilon is needed.
+    """
+    y = F.silu(x) + 0.5
+    return y / torch.linalg.vector_norm(y, dim=-1, keepdim=True)
+
+
+FEATURE_MAP_FUNCTIONS = {"elu_plus_one": elu_plus_one, "silu_l2": silu_l2, "identity": lambda x: x}
+
+
+# --------------------------------------------------------------------------------------------------
+# Embeddings
+# --------------------------------------------------------------------------------------------------
+class LionPatchEmbeddings(nn.Module):
+    """``pixel_values [B, C, H, W]`` -> patch tokens ``[B, (H/p)(W/p), hidden]`` by a strided convolution."""
+
+    def __init__(self, config: LionConfig):
+        super().__init__()
+        self.patch_size = config.patch_size
+        self.num_channels = config.num_channels
+        self.projection = nn.Conv2d(config.num_channels, config.hidden_size,
+                                    kernel_size=config.patch_size, stride=config.patch_size)
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        if pixel_values.dim() != 4:
+            raise ValueError(f"pixel_values must be [batch, channels, height, width], got shape {tuple(pixel_values.shape)}")
+        _, channels, height, width = pixel_values.shape
+        if channels != self.num_channels:
+            raise ValueError(f"pixel_values has {channels} channels but the model expects {self.num_channels} "
+                             f"(config.num_channels); convert the images (e.g. to RGB) with the model's image processor")
+        if height % self.patch_size or width % self.patch_size:
+            raise ValueError(f"image size {height}x{width} is not divisible by the patch size {self.patch_size}; "
+                             f"resize or crop the images to a multiple of {self.patch_size}")
+        return self.projection(pixel_values).flatten(2).transpose(1, 2)
+
+
+class LionVisionEmbeddings(nn.Module):
+    """Class token + patch tokens (+ learned position embeddings, interpolable to other resolutions)."""
+
+    def __init__(self, config: LionConfig):
+        super().__init__()
+        self.config = config
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, config.hidden_size))
+        self.patch_embeddings = LionPatchEmbeddings(config)
+        grid = config.image_size // config.patch_size
+        self.position_embeddings = (nn.Parameter(torch.zeros(1, grid * grid + 1, config.hidden_size))
+                                    if config.use_position_embeddings else None)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def interpolate_pos_encoding(self, height: int, width: int) -> torch.Tensor:
+        """Position table resized (bicubic) to a ``height x width`` image; the class row is kept."""
+        table = self.position_embeddings
+        patch = self.config.patch_size
+        rows, cols = height // patch, width // patch
+        grid = self.config.image_size // patch
+        if rows == grid and cols == grid:
+            return table
+        cls_row, patch_rows = table[:, :1], table[:, 1:]
+        patch_rows = patch_rows.reshape(1, grid, grid, -1).permute(0, 3, 1, 2)
+        patch_rows = F.interpolate(patch_rows.float(), size=(rows, cols), mode="bicubic", align_corners=False)
+        patch_rows = patch_rows.to(table.dtype).permute(0, 2, 3, 1).reshape(1, rows * cols, -1)
+        return torch.cat([cls_row, patch_rows], dim=1)
+
+    def forward(self, pixel_values: torch.Tensor, interpolate_pos_encoding: bool = False) -> torch.Tensor:
+        tokens = self.patch_embeddings(pixel_values)
+        tokens = torch.cat([self.cls_token.expand(tokens.shape[0], -1, -1).to(tokens.dtype), tokens], dim=1)
+        if self.position_embeddings is not None:
+            height, width = pixel_values.shape[-2:]
+            if interpolate_pos_encoding:
+                tokens = tokens + self.interpolate_pos_encoding(height, width)
+            elif height != self.config.image_size or width != self.config.image_size:
+                raise ValueError(f"image size {height}x{width} differs from the model's {self.config.image_size}x"
+                                 f"{self.config.image_size} and its position embeddings; pass "
+                                 f"interpolate_pos_encoding=True to resize them")
+            else:
+                tokens = tokens + self.position_embeddings
+            tokens = self.dropout(tokens)
+        return tokens
+
+
+class LionTextEmbeddings(nn.Module):
+    """BERT-style token (+ position) + segment embeddings, LayerNorm and dropout."""
+
+    def __init__(self, config: LionConfig):
+        super().__init__()
+        self.config = config
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
+        self.position_embeddings = (nn.Embedding(config.max_position_embeddings, config.hidden_size)
+                                    if config.use_position_embeddings else None)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None) -> torch.Tensor:
+        if inputs_embeds is None:
+            _check_token_ids(input_ids, self.config.vocab_size, "input_ids", "config.vocab_size")
+            inputs_embeds = self.word_embeddings(input_ids)
+        batch, length = inputs_embeds.shape[:2]
+        if token_type_ids is None:
+            token_type_ids = torch.zeros(batch, length, dtype=torch.long, device=inputs_embeds.device)
+        else:
+            _check_token_ids(token_type_ids, self.config.type_vocab_size, "token_type_ids", "config.type_vocab_size")
+        embeddings = inputs_embeds + self.token_type_embeddings(token_type_ids)
+        if self.position_embeddings is not None:
+            if length > self.config.max_position_embeddings:
+                raise ValueError(f"sequence length {length} exceeds the position table "
+                                 f"(config.max_position_embeddings={self.config.max_position_embeddings}); "
+                                 f"truncate the inputs to at most that many tokens")
+            if position_ids is None:
+                position_ids = torch.arange(length, device=inputs_embeds.device)[None, :]
+            embeddings = embeddings + self.position_embeddings(position_ids)
+        return self.dropout(self.LayerNorm(embeddings))
+
+
+def _check_token_ids(ids: torch.Tensor, limit: int, name: str, field: str) -> None:
+    # An out-of-range id crashes deep inside the embedding (a device assert on GPU): name it here.
+    if torch.compiler.is_compiling() or ids.numel() == 0:
+        return
+    low, high = int(ids.min()), int(ids.max())
+    if low < 0 or high >= limit:
+        raise ValueError(f"{name} must lie in [0, {limit}) ({field}); got values in [{low}, {high}]. "
+                         f"Use the tokenizer the model was trained with")
+
+
+# --------------------------------------------------------------------------------------------------
+# Attention
+# --------------------------------------------------------------------------------------------------
+class LionAttention(nn.Module):
+    """LION mixer: fused q/k/v projection, feature map, decay (none / per head / per token), the
+    LION operator (one or two scan orders), optional output LayerNorm, output projection.
+
+    Parameters: ``qkv`` (q, k, v stacked on the output dim), ``decay_logits`` ``[orders, heads]``
+    (LION-D, ``lambda = sigmoid(theta)``), ``gate`` ``Linear(hidden, orders * heads)`` (LION-S,
+    ``log lambda_i = logsigmoid(-gate(x_i))``, the sign convention of the reference code),
+    ``output_norm`` and ``out_proj``.
+    """
+
+    def __init__(self, config: LionConfig):
+        super().__init__()
+        self.config = config
+        self.num_heads = config.num_attention_heads
+        self.head_dim = config.head_dim
+        self.num_orders = config.num_scan_orders
+        self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size, bias=config.qkv_bias)
+        self.decay_logits = (nn.Parameter(torch.zeros(self.num_orders, self.num_heads))
+                             if config.mask_type == "decay" else None)
+        self.gate = (nn.Linear(config.hidden_size, self.num_orders * self.num_heads)
+                     if config.mask_type == "selective" else None)
+        self.feature_map = FEATURE_MAP_FUNCTIONS[config.feature_map]
+        self.output_norm = nn.LayerNorm(config.hidden_size) if config.attention_output_norm else None
+        self.out_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def _log_decays(self, hidden_states: torch.Tensor) -> list[torch.Tensor | None]:
+        """One log-decay per scan order: ``None``, ``[heads]`` or ``[batch, heads, length]`` (token order)."""
+        if self.decay_logits is not None:
+            return list(F.logsigmoid(self.decay_logits.float()).unbind(0))
+        if self.gate is None:
+            return [None] * self.num_orders
+        batch, length, _ = hidden_states.shape
+        logits = self.gate(hidden_states).float().view(batch, length, self.num_orders, self.num_heads)
+        log_decay = F.logsigmoid(-logits).permute(2, 0, 3, 1)  # [orders, B, H, L]
+        if self.config.modality == "vision":
+            # The class token never decays (lambda_0 = 1), as in the reference vision models.
+            log_decay = torch.cat([torch.zeros_like(log_decay[..., :1]), log_decay[..., 1:]], dim=-1)
+        return list(log_decay.unbind(0))
+
+    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                grid_size: tuple[int, int] | None = None, **kwargs) -> tuple[torch.Tensor, None]:
+        batch, length, hidden = hidden_states.shape
+        qkv = self.qkv(hidden_states).view(batch, length, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = self.feature_map(qkv[0]), self.feature_map(qkv[1]), qkv[2]
+        log_decays = self._log_decays(hidden_states)
+        form = self.config.attention_form
+        dropout_p = self.config.attention_probs_dropout_prob if self.training else 0.0
+        if dropout_p and resolve_form(form, length, q.device) != "attention":
+            logger.warning_once("attention dropout acts on the L x L scores and is skipped outside the "
+                                "attention form")
+            dropout_p = 0.0
+        if dropout_p:
+            form = "attention"
+        key_padding_mask = None if attention_mask is None else attention_mask.bool()
+        options = {"form": form, "chunk_size": self.config.chunk_size, "key_padding_mask": key_padding_mask,
+                   "dropout_p": dropout_p}
+        scale = self.head_dim ** -0.5
+        if self.num_orders == 1:
+            context = lion_attention(q, k, v, log_decays[0], normalize=self.config.normalize_attention,
+                                     scale=scale, eps=self.config.attention_eps / scale, **options)
+        else:
+            context = self._natural_orders(q, k, v, log_decays, grid_size, scale, options)
+        context = context.transpose(1, 2).reshape(batch, length, hidden)
+        if self.output_norm is not None:
+            context = self.output_norm(context)
+        return self.dropout(self.out_proj(context)), None
+
+    def _natural_orders(self, q, k, v, log_decays, grid_size, scale, options) -> torch.Tensor:
+        """The ♮ variants: run the operator in each snake order, map numerators and denominators back
+        to token order and normalise their sums, ``(num_s + num_sr) / (den_s + den_sr)``. The
+        reference averages the two masks before normalising; its 1e-6 on the averaged denominator
+        becomes ``2e-6 / scale`` here."""
+        if grid_size is None:
+            raise ValueError("patch_order='s' needs the patch grid size; call the model with pixel_values")
+        parts = []
+        for (perm, inverse), log_decay in zip(natural_scan_orders(*grid_size, q.device), log_decays):
+            if log_decay is not None and log_decay.dim() == 3:
+                log_decay = log_decay[..., perm]
+            num, den = lion_attention_parts(q[:, :, perm], k[:, :, perm], v[:, :, perm], log_decay, **options)
+            parts.append((num[:, :, inverse], den[:, :, inverse]))
+        eps = self.config.attention_eps * self.num_orders / scale
+        return combine_parts(parts, eps=eps, out_dtype=q.dtype)
+
+
+class LionMLP(nn.Module):
+    """Position-wise feed-forward network ``fc2(act(fc1(x)))``."""
+
+    def __init__(self, config: LionConfig):
+        super().__init__()
+        self.fc1 = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.act = ACT2FN[config.hidden_act]
+        self.fc2 = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.fc2(self.dropout(self.act(self.fc1(hidden_states)))))
+
+
+class LionDropPath(nn.Module):
+    """Stochastic depth: drops a whole residual branch per sample during training."""
+
+    def __init__(self, rate: float):
+        super().__init__()
+        self.rate = rate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.rate == 0.0 or not self.training:
+            return x
+        keep = 1.0 - self.rate
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
+        return x * mask / keep
+
+    def extra_repr(self) -> str:
+        return f"rate={self.rate}"
+
+
+class LionLayer(GradientCheckpointingLayer):
+    """One block: LION attention and MLP, each in a residual branch, pre-norm (vision) or post-norm (text)."""
+
+    def __init__(self, config: LionConfig, drop_path_rate: float = 0.0):
+        super().__init__()
+        self.pre_norm = config.layer_norm_position == "pre"
+        self.norm1 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.attention = LionAttention(config)
+        self.norm2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.mlp = LionMLP(config)
+        self.drop_path = LionDropPath(drop_path_rate)
+
+    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                grid_size: tuple[int, int] | None = None, **kwargs) -> torch.Tensor:
+        if self.pre_norm:
+            attended, _ = self.attention(self.norm1(hidden_states), attention_mask, grid_size)
+            hidden_states = hidden_states + self.drop_path(attended)
+            return hidden_states + self.drop_path(self.mlp(self.norm2(hidden_states)))
+        attended, _ = self.attention(hidden_states, attention_mask, grid_size)
+        hidden_states = self.norm1(hidden_states + self.drop_path(attended))
+        return self.norm2(hidden_states + self.drop_path(self.mlp(hidden_states)))
+
+
+class LionTextPooler(nn.Module):
+    """BERT pooler: ``tanh(dense(h[:, 0]))``, the sentence representation for text classification."""
+
+    def __init__(self, config: LionConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.dense(hidden_states[:, 0]))
+
+
+# --------------------------------------------------------------------------------------------------
+# Pretrained model base
+# --------------------------------------------------------------------------------------------------
+class LionPreTrainedModel(PreTrainedModel):
+    """Weight initialisation, Auto-class plumbing and the form switch shared by every LION model."""
+
+    config: LionConfig
+    config_class = LionConfig
+    base_model_prefix = "lion"
+    main_input_name = "input_ids"
+    input_modalities = ("image", "text")
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["LionLayer", "LionVisionEmbeddings", "LionTextEmbeddings"]
+    _supports_sdpa = False
+    _supports_flash_attn = False
+    _supports_flex_attn = False
+    _can_record_outputs = {"hidden_states": LionLayer}
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        std = self.config.initializer_range
+        vision = self.config.modality == "vision"
+        # Vision follows DeiT (truncated normal), text follows BERT (normal).
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            if vision:
+                init.trunc_normal_(module.weight, mean=0.0, std=std)
+            else:
+                init.normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            init.normal_(module.weight, mean=0.0, std=std)
+            if module.padding_idx is not None and not getattr(module.weight, "_is_hf_initialized", False):
+                module.weight[module.padding_idx].zero_()
+        elif isinstance(module, nn.LayerNorm):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+        elif isinstance(module, LionVisionEmbeddings):
+            init.trunc_normal_(module.cls_token, mean=0.0, std=std)
+            if module.position_embeddings is not None:
+                init.trunc_normal_(module.position_embeddings, mean=0.0, std=std)
+        elif isinstance(module, LionAttention) and module.decay_logits is not None:
+            # theta ~ N(0, 1): per-head decays lambda = sigmoid(theta) spread around 0.5, as in the paper.
+            init.normal_(module.decay_logits, mean=0.0, std=1.0)
+
+    def set_attention_form(self, form: str, chunk_size: int | None = None) -> None:
+        """Switch every layer to another form of the same function (no reloading): ``"auto"``,
+        ``"attention"``, ``"chunk"`` or ``"recurrent"``; optionally change the chunk size."""
+        if form not in ATTENTION_FORMS:
+            raise ValueError(f"attention form must be one of {ATTENTION_FORMS}, got {form!r}")
+        if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
+            raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
+        self.config.attention_form = form
+        if chunk_size is not None:
+            self.config.chunk_size = chunk_size
+
+    def _require_modality(self, modality: str, alternative: str) -> None:
+        if self.config.modality != modality:
+            raise ValueError(f"{type(self).__name__} needs a config with modality={modality!r}, got "
+                             f"{self.config.modality!r}; use {alternative} instead")
+
+
+def _classification_loss(logits: torch.Tensor, labels: torch.Tensor, config: LionConfig) -> torch.Tensor:
+    """Loss by ``config.problem_type`` (inferred from ``num_labels`` and the label dtype when unset)."""
+    if config.problem_type is None:
+        if config.num_labels == 1:
+            config.problem_type = "regression"
+        elif labels.dtype in (torch.long, torch.int):
+            config.problem_type = "single_label_classification"
+        else:
+            config.problem_type = "multi_label_classification"
+    if config.problem_type == "regression":
+        return F.mse_loss(logits.squeeze(-1).float(), labels.squeeze(-1).float()) if config.num_labels == 1 \
+            else F.mse_loss(logits.float(), labels.float())
+    if config.problem_type == "single_label_classification":
+        return F.cross_entropy(logits.view(-1, config.num_labels).float(), labels.view(-1))
+    return F.binary_cross_entropy_with_logits(logits.float(), labels.to(logits.dtype).float())
+
+
+# --------------------------------------------------------------------------------------------------
+# Backbone
+# --------------------------------------------------------------------------------------------------
+class LionModel(LionPreTrainedModel):
+    """The bare LION backbone for either modality (chosen by ``config.modality``).
+
+    Vision checkpoints take ``pixel_values [B, C, H, W]``; text checkpoints take ``input_ids [B, L]``
+    (or ``inputs_embeds``) with ``attention_mask`` and ``token_type_ids``. ``pooler_output`` is the
+    mean (or class) token after the final LayerNorm for vision, and BERT's tanh pooler for text.
+    """
+
+    def __init__(self, config: LionConfig, add_pooling_layer: bool = True):
+        super().__init__(config)
+        self.config = config
+        vision = config.modality == "vision"
+        # One backbone class serves both modalities (AutoModel maps one config class to one model
+        # class), so the instance names its own main input.
+        self.main_input_name = "pixel_values" if vision else "input_ids"
+        self.embeddings = LionVisionEmbeddings(config) if vision else LionTextEmbeddings(config)
+        rates = torch.linspace(0, config.drop_path_rate, config.num_hidden_layers).tolist()
+        self.layers = nn.ModuleList([LionLayer(config, rate) for rate in rates])
+        self.final_norm = (nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+                           if config.layer_norm_position == "pre" else None)
+        self.pooler = LionTextPooler(config) if (add_pooling_layer and not vision) else None
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Module:
+        if self.config.modality == "vision":
+            return self.embeddings.patch_embeddings
+        return self.embeddings.word_embeddings
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        if self.config.modality == "vision":
+            self.embeddings.patch_embeddings = value
+        else:
+            self.embeddings.word_embeddings = value
+
+    @merge_with_config_defaults
+    @capture_outputs(tie_last_hidden_states=False)
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        pixel_values: torch.Tensor | None = None,
+        interpolate_pos_encoding: bool | None = None,
+        **kwargs,
+    ) -> BaseModelOutputWithPooling:
+        r"""
+        Args:
+            input_ids (`torch.LongTensor` of shape `(batch, length)`): token ids (text).
+            attention_mask (`torch.Tensor` of shape `(batch, length)`): 1 for real tokens, 0 for padding (text).
+            token_type_ids (`torch.LongTensor` of shape `(batch, length)`): segment ids (text).
+            position_ids (`torch.LongTensor` of shape `(batch, length)`): positions, when the model has a position table.
+            inputs_embeds (`torch.Tensor` of shape `(batch, length, hidden)`): instead of `input_ids`.
+            pixel_values (`torch.Tensor` of shape `(batch, channels, height, width)`): images (vision).
+            interpolate_pos_encoding (`bool`): resize the position table to another image size (vision).
+        """
+        grid_size = None
+        if self.config.modality == "vision":
+            if input_ids is not None or inputs_embeds is not None:
+                raise ValueError("this is a vision LION model: pass pixel_values, not input_ids/inputs_embeds")
+            if pixel_values is None:
+                raise ValueError("You have to specify pixel_values (a [batch, channels, height, width] tensor)")
+            pixel_values = pixel_values.to(self.embeddings.patch_embeddings.projection.weight.dtype)
+            hidden_states = self.embeddings(pixel_values, interpolate_pos_encoding=bool(interpolate_pos_encoding))
+            patch = self.config.patch_size
+            grid_size = (pixel_values.shape[-2] // patch, pixel_values.shape[-1] // patch)
+            attention_mask = None
+        else:
+            if pixel_values is not None:
+                raise ValueError("this is a text LION model: pass input_ids (or inputs_embeds), not pixel_values")
+            if (input_ids is None) == (inputs_embeds is None):
+                raise ValueError("You have to specify exactly one of input_ids or inputs_embeds")
+            hidden_states = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)
+            if attention_mask is not None and tuple(attention_mask.shape) != tuple(hidden_states.shape[:2]):
+                raise ValueError(f"attention_mask must be [batch, length]={tuple(hidden_states.shape[:2])}, "
+                                 f"got {tuple(attention_mask.shape)}")
+        for layer in self.layers:
+            hidden_states = layer(hidden_states, attention_mask, grid_size, **kwargs)
+        if self.final_norm is not None:
+            hidden_states = self.final_norm(hidden_states)
+        if self.config.modality == "vision":
+            pooled = hidden_states[:, 0] if self.config.pooling == "cls" else hidden_states.mean(dim=1)
+        else:
+            pooled = self.pooler(hidden_states) if self.pooler is not None else None
+        return BaseModelOutputWithPooling(last_hidden_state=hidden_states, pooler_output=pooled)
+
+
+# --------------------------------------------------------------------------------------------------
+# Heads
+# --------------------------------------------------------------------------------------------------
+class LionForImageClassification(LionPreTrainedModel):
+    """LION vision backbone + linear classifier on the pooled (mean or class) token."""
+
+    main_input_name = "pixel_values"
+    input_modalities = ("image",)
+
+    def __init__(self, config: LionConfig):
+        super().__init__(config)
+        self._require_modality("vision", "LionForSequenceClassification")
+        self.num_labels = config.num_labels
+        self.lion = LionModel(config, add_pooling_layer=False)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels) if config.num_labels > 0 else nn.Identity()
+        self.post_init()
+
+    @can_return_tuple
+    def forward(self, pixel_values: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+                interpolate_pos_encoding: bool | None = None, **kwargs) -> ImageClassifierOutput:
+        """``pixel_values [B, C, H, W]``; ``labels [B]`` (class ids) give ``loss``."""
+        outputs = self.lion(pixel_values=pixel_values, interpolate_pos_encoding=interpolate_pos_encoding, **kwargs)
+        logits = self.classifier(outputs.pooler_output)
+        loss = _classification_loss(logits, labels, self.config) if labels is not None else None
+        return ImageClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,
+                                     attentions=outputs.attentions)
+
+
+class LionMLMHead(nn.Module):
+    """BERT's MLM head: dense + activation + LayerNorm, then a decoder tied to the word embeddings."""
+
+    def __init__(self, config: LionConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.act = ACT2FN[config.hidden_act]
+        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.decoder = nn.Linear(config.hidden_size, config.vocab_size)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.layer_norm(self.act(self.dense(hidden_states))))
+
+
+class LionForMaskedLM(LionPreTrainedModel):
+    """LION text backbone + MLM head (decoder tied to the input embeddings)."""
+
+    _tied_weights_keys = {"lm_head.decoder.weight": "lion.embeddings.word_embeddings.weight"}
+
+    def __init__(self, config: LionConfig):
+        super().__init__(config)
+        self._require_modality("text", "LionForImageClassification")
+        self.lion = LionModel(config, add_pooling_layer=False)
+        self.lm_head = LionMLMHead(config)
+        self.post_init()
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head.decoder
+
+    def set_output_embeddings(self, new_embeddings: nn.Linear) -> None:
+        self.lm_head.decoder = new_embeddings
+
+    @can_return_tuple
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+                inputs_embeds=None, labels: torch.Tensor | None = None, **kwargs) -> MaskedLMOutput:
+        """Text inputs as for :class:`LionModel`; ``labels [B, L]`` with -100 on unmasked positions give ``loss``."""
+        outputs = self.lion(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                            position_ids=position_ids, inputs_embeds=inputs_embeds, **kwargs)
+        logits = self.lm_head(outputs.last_hidden_state)
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(logits.view(-1, logits.shape[-1]).float(), labels.view(-1), ignore_index=-100)
+        return MaskedLMOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,
+                              attentions=outputs.attentions)
+
+
+class LionForSequenceClassification(LionPreTrainedModel):
+    """LION text backbone + pooler + classifier (or regressor: ``problem_type="regression"``, STS-B)."""
+
+    def __init__(self, config: LionConfig):
+        super().__init__(config)
+        self._require_modality("text", "LionForImageClassification")
+        self.num_labels = config.num_labels
+        self.lion = LionModel(config, add_pooling_layer=True)
+        rate = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
+        self.dropout = nn.Dropout(rate)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    @can_return_tuple
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+                inputs_embeds=None, labels: torch.Tensor | None = None, **kwargs) -> SequenceClassifierOutput:
+        """Text inputs as for :class:`LionModel`; ``labels [B]`` (ids, or floats for regression) give ``loss``."""
+        outputs = self.lion(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                            position_ids=position_ids, inputs_embeds=inputs_embeds, **kwargs)
+        logits = self.classifier(self.dropout(outputs.pooler_output))
+        loss = _classification_loss(logits, labels, self.config) if labels is not None else None
+        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,
+                                        attentions=outputs.attentions)
+
+
+class LionForTokenClassification(LionPreTrainedModel):
+    """LION text backbone + per-token classifier (NER-style tagging)."""
+
+    def __init__(self, config: LionConfig):
+        super().__init__(config)
+        self._require_modality("text", "LionForImageClassification")
+        self.num_labels = config.num_labels
+        self.lion = LionModel(config, add_pooling_layer=False)
+        rate = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
+        self.dropout = nn.Dropout(rate)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    @can_return_tuple
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+                inputs_embeds=None, labels: torch.Tensor | None = None, **kwargs) -> TokenClassifierOutput:
+        """Text inputs as for :class:`LionModel`; ``labels [B, L]`` (-100 ignored) give ``loss``."""
+        outputs = self.lion(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                            position_ids=position_ids, inputs_embeds=inputs_embeds, **kwargs)
+        logits = self.classifier(self.dropout(outputs.last_hidden_state))
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(logits.view(-1, self.num_labels).float(), labels.view(-1), ignore_index=-100)
+        return TokenClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,
+                                     attentions=outputs.attentions)
+
+
+__all__ = [
+    "LionAttention",
+    "LionForImageClassification",
+    "LionForMaskedLM",
+    "LionForSequenceClassification",
+    "LionForTokenClassification",
+    "LionLayer",
+    "LionModel",
+    "LionPreTrainedModel",
+]
