@@ -1,0 +1,298 @@
+# Copyright 2026 The lion_hf authors. Licensed under the Apache License, Version 2.0.
+"""Convert the LION authors' original checkpoints into ``lion_hf`` models.
+
+Vision (DeiT code base, ``models_lion.py``) key mapping, ``i`` = block index:
+
+==========================================  ==============================================================
+original                                    lion_hf (``LionForImageClassification``)
+==========================================  ==============================================================
+``cls_token``                               ``lion.embeddings.cls_token``
+``pos_embed`` (``pos_emb=True`` only)       ``lion.embeddings.position_embeddings``
+``patch_embed.proj.{weight,bias}``          ``lion.embeddings.patch_embeddings.projection.*``
+``blocks.i.norm1.*`` / ``norm2.*``          ``lion.layers.i.norm1.*`` / ``norm2.*``
+``blocks.i.attn.qkv.*``                     ``lion.layers.i.attention.qkv.*``
+``blocks.i.attn.proj.*``                    ``lion.layers.i.attention.out_proj.*``
+``blocks.i.attn.a_i`` (+ ``a2_i``), Decay   ``lion.layers.i.attention.decay_logits`` (rows: order s, sr)
+``blocks.i.attn.a_i.*`` (+ ``a2_i.*``), Sel.  ``lion.layers.i.attention.gate.*`` (concatenated on outputs)
+``blocks.i.mlp.fc1.*`` / ``fc2.*``          ``lion.layers.i.mlp.fc1.*`` / ``fc2.*``
+``norm.*``                                  ``lion.final_norm.*``
+``head.*``                                  ``classifier.*``
+==========================================  ==============================================================
+
+The reference's class-token pooling (``cls_tok``), position embedding (``pos_emb``) and patch
+order (``order``: ``"Normal"`` or ``"S"``) become ``pooling``, ``use_position_embeddings`` and
+``patch_order``. Its LION-S gate is ``lambda = 1 - sigmoid(W x + b)``; ours is
+``log lambda = logsigmoid(-(W x + b))``, the same function, so the weights copy unchanged. The
+reference wraps that gate in ``torch.tensor(...)``, which detaches it (its gate never trains): the
+converted model computes the same forward pass, and its gate receives gradients.
+
+MLM (M2-BERT code base, ``bert_layers.py``) maps BERT names onto ours: the separate
+``query``/``key``/``value`` become the stacked ``qkv``; ``attention.self.ai`` -> ``decay_logits``;
+``attention.self.Wa_i`` -> ``gate``; ``attention.self.layer_norm`` -> ``output_norm``;
+``attention.output.dense``/``LayerNorm`` -> ``out_proj``/``norm1``; ``intermediate.dense``/
+``output.dense``/``output.LayerNorm`` -> ``mlp.fc1``/``mlp.fc2``/``norm2``;
+``cls.predictions.transform.*`` -> ``lm_head.dense``/``lm_head.layer_norm``; the decoder and its bias ->
+``lm_head.decoder``. The reference's LION-S text gate is ``log(1 - sigmoid(W x) + 1e-7)``; ours
+drops the 1e-7 (it can push the log-decay above 0), a change below 1e-7 in every decay.
+
+The authors' checkpoints carry a non-commercial licence: convert them for your own use, do not
+republish them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Mapping
+
+import torch
+
+from .modeling import LionConfig, LionForImageClassification, LionForMaskedLM
+
+VISION_MASK_TYPES = {"Lit": "lit", "Decay": "decay", "Selective": "selective"}
+VISION_ORDERS = {"Normal": "normal", "S": "s"}
+# The released YAML files name the variants differently from the attention code; accept both.
+MLM_ARCH_TYPES = {"lion-lit": "lit", "lion-d": "decay", "lion-s": "selective",
+                  "linear_attention": "lit", "nova": "decay", "nova-inputdep": "selective"}
+IMAGENET_MEAN = [0.485, 0.456, 0.406]
+IMAGENET_STD = [0.229, 0.224, 0.225]
+
+
+def unwrap_state_dict(checkpoint: Mapping) -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint: unwraps ``{"model": ...}`` / ``{"state_dict": ...}`` / Composer's
+    ``{"state": {"model": ...}}`` and strips ``module.`` / ``model.`` prefixes."""
+    state = checkpoint
+    for key in ("state", "model", "state_dict"):
+        if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
+            state = state[key]
+    if isinstance(state, Mapping) and isinstance(state.get("model"), Mapping):
+        state = state["model"]
+    tensors = {}
+    for name, value in state.items():
+        if isinstance(value, torch.Tensor):
+            tensors[re.sub(r"^(module\.|model\.)+", "", name)] = value
+    if not tensors:
+        raise ValueError("no tensors found in the checkpoint; pass the model's state dict")
+    return tensors
+
+
+def _choice(value: str, table: dict[str, str], argument: str) -> str:
+    if value not in table:
+        raise ValueError(f"{argument} must be one of {sorted(table)}, got {value!r}")
+    return table[value]
+
+
+def _load_exactly(model: torch.nn.Module, state: dict[str, torch.Tensor], leftovers: set[str]) -> None:
+    if leftovers:
+        raise ValueError(f"checkpoint keys not understood by the converter: {sorted(leftovers)[:8]}")
+    result = model.load_state_dict(state, strict=False)
+    missing = [k for k in result.missing_keys if k not in _tied_targets(model)]
+    if missing or result.unexpected_keys:
+        raise ValueError(f"converted state dict does not fit the model: missing {missing[:8]}, "
+                         f"unexpected {result.unexpected_keys[:8]}; check num_heads and the variant arguments")
+
+
+def _require(sd: Mapping, key: str, hint: str) -> torch.Tensor:
+    if key not in sd:
+        raise ValueError(f"the checkpoint has no {key!r}: {hint}")
+    return sd[key]
+
+
+def _tied_targets(model: torch.nn.Module) -> set[str]:
+    return set(getattr(model, "_tied_weights_keys", None) or {})
+
+
+def convert_original_vision(state_dict: Mapping, *, num_heads: int, mask_type: str, order: str = "Normal",
+                            pos_emb: bool = True, cls_tok: bool = False, img_size: int = 224,
+                            patch_size: int = 16) -> LionForImageClassification:
+    """Build a :class:`LionForImageClassification` from a ``models_lion.py`` state dict.
+
+    Arguments carry the reference's own names and values (``mask_type`` in ``"Lit"``/``"Decay"``/
+    ``"Selective"``, ``order`` in ``"Normal"``/``"S"``); hidden size, depth, MLP width, channels,
+    classes and qkv bias are read from the tensors. The returned model is in eval mode.
+    """
+    sd = unwrap_state_dict(state_dict)
+    mask = _choice(mask_type, VISION_MASK_TYPES, "mask_type")
+    patch_order = _choice(order, VISION_ORDERS, "order")
+    if "cls_token" not in sd or "patch_embed.proj.weight" not in sd:
+        raise ValueError("this is not a models_lion.py vision state dict (no cls_token / patch_embed.proj.weight)")
+    hidden = sd["cls_token"].shape[-1]
+    depth = 1 + max(int(m.group(1)) for k in sd if (m := re.match(r"blocks\.(\d+)\.", k)))
+    conv = sd["patch_embed.proj.weight"]
+    if conv.shape[-1] != patch_size:
+        raise ValueError(f"patch_size={patch_size} but the checkpoint's patch projection has kernel {conv.shape[-1]}")
+    if pos_emb != ("pos_embed" in sd):
+        raise ValueError(f"pos_emb={pos_emb} but the checkpoint {'has' if 'pos_embed' in sd else 'has no'} pos_embed")
+    config = LionConfig(
+        modality="vision", mask_type=mask, patch_order=patch_order, hidden_size=hidden, num_hidden_layers=depth,
+        num_attention_heads=num_heads, intermediate_size=sd["blocks.0.mlp.fc1.weight"].shape[0],
+        num_channels=conv.shape[1], image_size=img_size, patch_size=patch_size, use_position_embeddings=pos_emb,
+        pooling="cls" if cls_tok else "mean", qkv_bias="blocks.0.attn.qkv.bias" in sd,
+        num_labels=sd["head.weight"].shape[0] if "head.weight" in sd else 0, layer_norm_eps=1e-6,
+    )
+    if pos_emb and sd["pos_embed"].shape[1] != (img_size // patch_size) ** 2 + 1:
+        raise ValueError(f"pos_embed has {sd['pos_embed'].shape[1]} rows, which does not fit img_size={img_size} "
+                         f"and patch_size={patch_size}")
+    model = LionForImageClassification(config)
+    out, used = {}, set()
+    variant_hint = (f"mask_type={mask_type!r} and order={order!r} do not match this checkpoint "
+                    "(order='S' needs a_i and a2_i; Decay stores a_i as a parameter, Selective as a Linear)")
+
+    def take(src: str, dst: str) -> None:
+        out[dst] = sd[src]
+        used.add(src)
+
+    take("cls_token", "lion.embeddings.cls_token")
+    if pos_emb:
+        take("pos_embed", "lion.embeddings.position_embeddings")
+    for p in ("weight", "bias"):
+        take(f"patch_embed.proj.{p}", f"lion.embeddings.patch_embeddings.projection.{p}")
+        take(f"norm.{p}", f"lion.final_norm.{p}")
+        if "head.weight" in sd:
+            take(f"head.{p}", f"classifier.{p}")
+    for i in range(depth):
+        src, dst = f"blocks.{i}.", f"lion.layers.{i}."
+        for name in list(sd):
+            if not name.startswith(src) or ".attn.a" in name:
+                continue
+            rest = name[len(src):].replace("attn.proj.", "attention.out_proj.").replace("attn.qkv.", "attention.qkv.")
+            take(name, dst + rest)
+        suffixes = ["a_i", "a2_i"] if patch_order == "s" else ["a_i"]
+        if mask == "decay":
+            out[dst + "attention.decay_logits"] = torch.stack(
+                [_require(sd, f"{src}attn.{s}", variant_hint) for s in suffixes])
+            used.update(f"{src}attn.{s}" for s in suffixes)
+        elif mask == "selective":
+            for p in ("weight", "bias"):
+                out[f"{dst}attention.gate.{p}"] = torch.cat(
+                    [_require(sd, f"{src}attn.{s}.{p}", variant_hint) for s in suffixes])
+                used.update(f"{src}attn.{s}.{p}" for s in suffixes)
+    _load_exactly(model, out, set(sd) - used)
+    return model.eval()
+
+
+def convert_original_mlm(state_dict: Mapping, *, num_heads: int, arch_type: str, layer_norm_eps: float = 1e-12,
+                         hidden_act: str = "gelu") -> LionForMaskedLM:
+    """Build a :class:`LionForMaskedLM` from an M2-BERT-style ``bert_layers.py`` state dict.
+
+    ``arch_type`` takes the reference's names (``"lion-lit"``, ``"lion-d"``, ``"lion-s"``, or the YAML
+    names ``"linear_attention"``, ``"nova"``, ``"nova-inputdep"``). Sizes, vocabulary, position table
+    and the attention-output LayerNorm are read from the tensors. The returned model is in eval mode.
+    """
+    sd = unwrap_state_dict(state_dict)
+    mask = _choice(arch_type, MLM_ARCH_TYPES, "arch_type")
+    if "bert.embeddings.word_embeddings.weight" not in sd:
+        raise ValueError("this is not a bert_layers.py MLM state dict (no bert.embeddings.word_embeddings.weight)")
+    words = sd["bert.embeddings.word_embeddings.weight"]
+    layer = "bert.encoder.layer.{}."
+    depth = 1 + max(int(m.group(1)) for k in sd if (m := re.match(r"bert\.encoder\.layer\.(\d+)\.", k)))
+    positions = sd.get("bert.embeddings.position_embeddings.weight")
+    config = LionConfig(
+        modality="text", mask_type=mask, vocab_size=words.shape[0], hidden_size=words.shape[1],
+        num_hidden_layers=depth, num_attention_heads=num_heads,
+        intermediate_size=sd[layer.format(0) + "intermediate.dense.weight"].shape[0],
+        type_vocab_size=sd["bert.embeddings.token_type_embeddings.weight"].shape[0],
+        use_position_embeddings=positions is not None,
+        max_position_embeddings=positions.shape[0] if positions is not None else 512,
+        attention_output_norm=layer.format(0) + "attention.self.layer_norm.weight" in sd,
+        layer_norm_eps=layer_norm_eps, hidden_act=hidden_act,
+    )
+    model = LionForMaskedLM(config)
+    out, used = {}, set()
+
+    def take(src: str, dst: str) -> None:
+        out[dst] = sd[src]
+        used.add(src)
+
+    for name in ("word_embeddings", "token_type_embeddings", "position_embeddings"):
+        if f"bert.embeddings.{name}.weight" in sd:
+            take(f"bert.embeddings.{name}.weight", f"lion.embeddings.{name}.weight")
+    for p in ("weight", "bias"):
+        take(f"bert.embeddings.LayerNorm.{p}", f"lion.embeddings.LayerNorm.{p}")
+        take(f"cls.predictions.transform.dense.{p}", f"lm_head.dense.{p}")
+        take(f"cls.predictions.transform.LayerNorm.{p}", f"lm_head.layer_norm.{p}")
+    take("cls.predictions.decoder.weight" if "cls.predictions.decoder.weight" in sd
+         else "bert.embeddings.word_embeddings.weight", "lm_head.decoder.weight")
+    for bias in ("cls.predictions.bias", "cls.predictions.decoder.bias"):
+        if bias in sd:
+            take(bias, "lm_head.decoder.bias")
+    renames = {"attention.output.dense.": "attention.out_proj.", "attention.output.LayerNorm.": "norm1.",
+               "intermediate.dense.": "mlp.fc1.", "output.dense.": "mlp.fc2.", "output.LayerNorm.": "norm2.",
+               "attention.self.layer_norm.": "attention.output_norm.", "attention.self.Wa_i.": "attention.gate."}
+    for i in range(depth):
+        src, dst = layer.format(i), f"lion.layers.{i}."
+        for p in ("weight", "bias"):
+            parts = [f"{src}attention.self.{n}.{p}" for n in ("query", "key", "value")]
+            out[f"{dst}attention.qkv.{p}"] = torch.cat([sd[n] for n in parts])
+            used.update(parts)
+            for old, new in renames.items():
+                if src + old + p in sd:
+                    take(src + old + p, dst + new + p)
+        if mask == "decay":
+            out[dst + "attention.decay_logits"] = sd[src + "attention.self.ai"][None]
+            used.add(src + "attention.self.ai")
+    # The NSP head and pooler of BERT pretraining checkpoints have no place in an MLM model.
+    ignored = {k for k in sd if k.startswith(("cls.seq_relationship.", "bert.pooler."))}
+    _load_exactly(model, out, set(sd) - used - ignored)
+    model.tie_weights()
+    return model.eval()
+
+
+def default_image_processor(img_size: int = 224):
+    """DeiT's evaluation preprocessing: bicubic resize to ``img_size / 0.875``, centre crop, ImageNet
+    mean/std (``DeiTImageProcessorPil`` needs no torchvision)."""
+    from transformers import DeiTImageProcessorPil
+
+    resize = int(round(img_size / 0.875))
+    return DeiTImageProcessorPil(size={"height": resize, "width": resize},
+                                 crop_size={"height": img_size, "width": img_size},
+                                 image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD)
+
+
+def _parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="lion-convert", description=(
+        "Write a save_pretrained folder from an original LION checkpoint (models_lion.py or bert_layers.py)."))
+    sub = parser.add_subparsers(dest="kind", required=True)
+    vision = sub.add_parser("vision", help="DeiT-style vision checkpoint")
+    vision.add_argument("checkpoint")
+    vision.add_argument("output_dir")
+    vision.add_argument("--num_heads", "--num-heads", type=int, required=True)
+    vision.add_argument("--mask_type", "--mask-type", required=True, choices=sorted(VISION_MASK_TYPES))
+    vision.add_argument("--order", default="Normal", choices=sorted(VISION_ORDERS))
+    vision.add_argument("--pos_emb", "--pos-emb", action=argparse.BooleanOptionalAction, default=True)
+    vision.add_argument("--cls_tok", "--cls-tok", action=argparse.BooleanOptionalAction, default=False)
+    vision.add_argument("--img_size", "--img-size", type=int, default=224)
+    vision.add_argument("--patch_size", "--patch-size", type=int, default=16)
+    mlm = sub.add_parser("mlm", help="M2-BERT-style MLM checkpoint")
+    mlm.add_argument("checkpoint")
+    mlm.add_argument("output_dir")
+    mlm.add_argument("--num_heads", "--num-heads", type=int, required=True)
+    mlm.add_argument("--arch_type", "--arch-type", required=True, choices=sorted(MLM_ARCH_TYPES))
+    mlm.add_argument("--tokenizer", help="tokenizer folder or vocab.txt saved next to the model (BERT uncased)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    """Console entry point ``lion-convert``."""
+    args = _parse_args(argv)
+    checkpoint = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
+    if args.kind == "vision":
+        model = convert_original_vision(checkpoint, num_heads=args.num_heads, mask_type=args.mask_type,
+                                        order=args.order, pos_emb=args.pos_emb, cls_tok=args.cls_tok,
+                                        img_size=args.img_size, patch_size=args.patch_size)
+        model.save_pretrained(args.output_dir)
+        default_image_processor(args.img_size).save_pretrained(args.output_dir)
+    else:
+        model = convert_original_mlm(checkpoint, num_heads=args.num_heads, arch_type=args.arch_type)
+        model.save_pretrained(args.output_dir)
+        if args.tokenizer:
+            from transformers import AutoTokenizer, BertTokenizer
+
+            tokenizer = (BertTokenizer(vocab=args.tokenizer, do_lower_case=True)
+                         if args.tokenizer.endswith(".txt") else AutoTokenizer.from_pretrained(args.tokenizer))
+            tokenizer.save_pretrained(args.output_dir)
+    print(f"wrote {type(model).__name__} to {args.output_dir}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""Converted original checkpoints compute what the reference models compute (fp32, 1e-5 relative)."""
+
+import pytest
+import torch
+
+from lion_hf import LionForImageClassification, LionForMaskedLM
+from lion_hf.conversion import convert_original_mlm, convert_original_vision, main as convert_main
+from tests.reference_lion import reference_mlm_logits, reference_vision_logits
+
+DIM, HEADS, DEPTH, CLASSES, PATCH, IMAGE = 24, 3, 2, 5, 4, 16
+
+
+def original_vision_state_dict(mask_type, order, pos_emb, std=0.3):
+    """A random state dict in the layout of ``models_lion.py`` (timm names)."""
+    g = lambda *shape: torch.randn(*shape) * std  # noqa: E731
+    tokens = (IMAGE // PATCH) ** 2 + 1
+    sd = {"cls_token": g(1, 1, DIM), "patch_embed.proj.weight": g(DIM, 3, PATCH, PATCH),
+          "patch_embed.proj.bias": g(DIM), "norm.weight": 1 + g(DIM), "norm.bias": g(DIM),
+          "head.weight": g(CLASSES, DIM), "head.bias": g(CLASSES)}
+    if pos_emb:
+        sd["pos_embed"] = g(1, tokens, DIM)
+    for i in range(DEPTH):
+        p = f"blocks.{i}."
+        sd.update({p + "norm1.weight": 1 + g(DIM), p + "norm1.bias": g(DIM), p + "norm2.weight": 1 + g(DIM),
+                   p + "norm2.bias": g(DIM), p + "attn.qkv.weight": g(3 * DIM, DIM), p + "attn.qkv.bias": g(3 * DIM),
+                   p + "attn.proj.weight": g(DIM, DIM), p + "attn.proj.bias": g(DIM),
+                   p + "mlp.fc1.weight": g(4 * DIM, DIM), p + "mlp.fc1.bias": g(4 * DIM),
+                   p + "mlp.fc2.weight": g(DIM, 4 * DIM), p + "mlp.fc2.bias": g(DIM)})
+        for name in (["a_i", "a2_i"] if order == "S" else ["a_i"]):
+            if mask_type == "Decay":
+                sd[p + f"attn.{name}"] = torch.randn(HEADS)
+            elif mask_type == "Selective":
+                sd[p + f"attn.{name}.weight"] = g(HEADS, DIM)
+                sd[p + f"attn.{name}.bias"] = g(HEADS)
+    return sd
+
+
+VARIANTS = [("Lit", "Normal"), ("Decay", "Normal"), ("Decay", "S"), ("Selective", "Normal"), ("Selective", "S")]
+
+
+@pytest.mark.parametrize("mask_type, order", VARIANTS)
+@pytest.mark.parametrize("pos_emb, cls_tok", [(True, False), (False, True), (False, False)])
+def test_vision_conversion_matches_reference_in_every_form(seed, mask_type, order, pos_emb, cls_tok):
+    sd = original_vision_state_dict(mask_type, order, pos_emb)
+    pixels = torch.randn(2, 3, IMAGE, IMAGE)
+    kwargs = dict(num_heads=HEADS, mask_type=mask_type, order=order, pos_emb=pos_emb, cls_tok=cls_tok,
+                  patch_size=PATCH)
+    with torch.no_grad():
+        expected = reference_vision_logits(sd, pixels, **kwargs)
+        model = convert_original_vision({"model": sd}, img_size=IMAGE, **kwargs)
+        for form in ("attention", "chunk", "recurrent"):
+            model.set_attention_form(form, chunk_size=4)
+            logits = model(pixel_values=pixels).logits
+            err = ((logits - expected).abs().max() / expected.abs().max()).item()
+            assert err <= 1e-5, f"{mask_type}/{order}/{form}: relative error {err:.2e} (seed {seed})"
+
+
+def test_converted_selective_gate_trains(seed):
+    """The reference detaches its LION-S gate; ours must receive gradients."""
+    model = convert_original_vision(original_vision_state_dict("Selective", "S", False), num_heads=HEADS,
+                                    mask_type="Selective", order="S", pos_emb=False, img_size=IMAGE, patch_size=PATCH)
+    model.train()
+    model(pixel_values=torch.randn(2, 3, IMAGE, IMAGE), labels=torch.tensor([0, 1])).loss.backward()
+    for layer in model.lion.layers:
+        assert layer.attention.gate.weight.grad is not None
+        assert layer.attention.gate.weight.grad.abs().sum() > 0
+
+
+def test_vision_conversion_rejects_mismatched_arguments():
+    sd = original_vision_state_dict("Decay", "Normal", True)
+    with pytest.raises(ValueError, match="mask_type must be one of"):
+        convert_original_vision(sd, num_heads=HEADS, mask_type="decay", img_size=IMAGE, patch_size=PATCH)
+    with pytest.raises(ValueError, match="pos_emb=False"):
+        convert_original_vision(sd, num_heads=HEADS, mask_type="Decay", pos_emb=False, img_size=IMAGE, patch_size=PATCH)
+    with pytest.raises(ValueError, match="patch_size"):
+        convert_original_vision(sd, num_heads=HEADS, mask_type="Decay", img_size=IMAGE, patch_size=8)
+    with pytest.raises(ValueError, match="has no 'blocks.0.attn.a2_i'"):
+        convert_original_vision(sd, num_heads=HEADS, mask_type="Decay", order="S", img_size=IMAGE, patch_size=PATCH)
+
+
+VOCAB, TEXT_DIM, TEXT_HEADS = 50, 32, 4
+
+
+def original_mlm_state_dict(arch_type, std=0.3):
+    g = lambda *shape: torch.randn(*shape) * std  # noqa: E731
+    sd = {"bert.embeddings.word_embeddings.weight": g(VOCAB, TEXT_DIM),
+          "bert.embeddings.token_type_embeddings.weight": g(2, TEXT_DIM),
+          "bert.embeddings.LayerNorm.weight": 1 + g(TEXT_DIM), "bert.embeddings.LayerNorm.bias": g(TEXT_DIM),
+          "cls.predictions.transform.dense.weight": g(TEXT_DIM, TEXT_DIM),
+          "cls.predictions.transform.dense.bias": g(TEXT_DIM),
+          "cls.predictions.transform.LayerNorm.weight": 1 + g(TEXT_DIM),
+          "cls.predictions.transform.LayerNorm.bias": g(TEXT_DIM), "cls.predictions.bias": g(VOCAB)}
+    if arch_type == "lion-lit":
+        sd["bert.embeddings.position_embeddings.weight"] = g(64, TEXT_DIM)
+    for i in range(2):
+        p = f"bert.encoder.layer.{i}."
+        for n in ("query", "key", "value"):
+            sd[p + f"attention.self.{n}.weight"] = g(TEXT_DIM, TEXT_DIM)
+            sd[p + f"attention.self.{n}.bias"] = g(TEXT_DIM)
+        for n, shape in (("attention.output.dense", (TEXT_DIM, TEXT_DIM)), ("intermediate.dense", (64, TEXT_DIM)),
+                         ("output.dense", (TEXT_DIM, 64))):
+            sd[p + n + ".weight"] = g(*shape)
+            sd[p + n + ".bias"] = g(shape[0])
+        for n in ("attention.output.LayerNorm", "output.LayerNorm") + (
+                ("attention.self.layer_norm",) if arch_type == "lion-lit" else ()):
+            sd[p + n + ".weight"] = 1 + g(TEXT_DIM)
+            sd[p + n + ".bias"] = g(TEXT_DIM)
+        if arch_type == "lion-d":
+            sd[p + "attention.self.ai"] = torch.randn(TEXT_HEADS)
+        if arch_type == "lion-s":
+            sd[p + "attention.self.Wa_i.weight"] = g(TEXT_HEADS, TEXT_DIM)
+            sd[p + "attention.self.Wa_i.bias"] = g(TEXT_HEADS)
+    return sd
+
+
+@pytest.mark.parametrize("arch_type", ["lion-lit", "lion-d", "lion-s"])
+def test_mlm_conversion_matches_reference(seed, arch_type):
+    sd = original_mlm_state_dict(arch_type)
+    ids = torch.randint(0, VOCAB, (2, 13))
+    mask = torch.ones(2, 13, dtype=torch.long)
+    mask[1, 9:] = 0
+    with torch.no_grad():
+        expected = reference_mlm_logits(sd, ids, mask, num_heads=TEXT_HEADS, arch_type=arch_type)
+        model = convert_original_mlm({"state": {"model": {"model." + k: v for k, v in sd.items()}}},
+                                     num_heads=TEXT_HEADS, arch_type=arch_type)
+        assert model.lm_head.decoder.weight.data_ptr() == model.lion.embeddings.word_embeddings.weight.data_ptr()
+        for form in ("attention", "chunk", "recurrent"):
+            model.set_attention_form(form, chunk_size=4)
+            logits = model(input_ids=ids, attention_mask=mask).logits
+            # Padded query positions are not defined by either model; compare real tokens.
+            real = mask.bool()
+            err = ((logits[real] - expected[real]).abs().max() / expected[real].abs().max()).item()
+            assert err <= 1e-5, f"{arch_type}/{form}: relative error {err:.2e} (seed {seed})"
+
+
+def test_convert_command_writes_loadable_folders(tmp_path):
+    vision_ckpt, mlm_ckpt = tmp_path / "vision.pth", tmp_path / "mlm.pt"
+    sd = original_vision_state_dict("Selective", "Normal", True)
+    torch.save({"model": sd}, vision_ckpt)
+    convert_main(["vision", str(vision_ckpt), str(tmp_path / "v"), "--num_heads", str(HEADS),
+                  "--mask_type", "Selective", "--img_size", str(IMAGE), "--patch_size", str(PATCH)])
+    loaded = LionForImageClassification.from_pretrained(tmp_path / "v").eval()
+    pixels = torch.randn(1, 3, IMAGE, IMAGE)
+    with torch.no_grad():
+        expected = reference_vision_logits(sd, pixels, num_heads=HEADS, mask_type="Selective", patch_size=PATCH)
+        assert torch.allclose(loaded(pixel_values=pixels).logits, expected, rtol=1e-5, atol=1e-5)
+    assert (tmp_path / "v" / "preprocessor_config.json").exists()
+    assert (tmp_path / "v" / "model.safetensors").exists()
+
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(VOCAB - 5)]))
+    torch.save(original_mlm_state_dict("lion-d"), mlm_ckpt)
+    convert_main(["mlm", str(mlm_ckpt), str(tmp_path / "t"), "--num_heads", str(TEXT_HEADS),
+                  "--arch_type", "nova", "--tokenizer", str(vocab)])
+    mlm = LionForMaskedLM.from_pretrained(tmp_path / "t")
+    assert mlm.config.mask_type == "decay"
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "t")
+    assert tokenizer.mask_token == "[MASK]" and tokenizer.convert_tokens_to_ids("w3") == 8
