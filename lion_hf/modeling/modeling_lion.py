@@ -420,7 +420,9 @@ class LionModel(LionPreTrainedModel):
         # class), so the instance names its own main input.
         self.main_input_name = "pixel_values" if vision else "input_ids"
         self.embeddings = LionVisionEmbeddings(config) if vision else LionTextEmbeddings(config)
-        rates = torch.linspace(0, config.drop_path_rate, config.num_hidden_layers).tolist()
+        # Stochastic depth grows linearly with depth (plain Python: models may be built on the meta device).
+        depth = config.num_hidden_layers
+        rates = [config.drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]
         self.layers = nn.ModuleList([LionLayer(config, rate) for rate in rates])
         self.final_norm = (nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
                            if config.layer_norm_position == "pre" else None)
