@@ -199,3 +199,30 @@ def test_bad_arguments_raise_clear_errors(change, message):
                    "key_padding_mask": None, "dropout_p": 0.0})
     with pytest.raises(ValueError, match=message):
         lion_attention(args.pop("q"), args.pop("k"), args.pop("v"), args.pop("log_decay"), **args)
+
+
+class _LargestTensor(torch.utils._python_dispatch.TorchDispatchMode):
+    """Records the element count of the largest tensor any operator produces."""
+
+    largest = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in torch.utils._pytree.tree_leaves(out):
+            if isinstance(t, torch.Tensor):
+                self.largest = max(self.largest, t.numel())
+        return out
+
+
+@pytest.mark.parametrize("form", ["chunk", "recurrent"])
+def test_linear_forms_never_build_an_l_by_l_tensor(form):
+    length = 1024
+    q, k, v, log_decay = make_inputs(1, 1, length, dk=8, dv=8, mask="selective")
+    q.requires_grad_(True)
+    with _LargestTensor() as recorder:
+        out = lion_attention(q, k, v, log_decay, form=form, chunk_size=32)
+        out.sum().backward()
+    assert recorder.largest < length * length // 16, f"{form}: a tensor of {recorder.largest} elements"
+    with _LargestTensor() as recorder:
+        lion_attention(q, k, v, log_decay, form="attention")
+    assert recorder.largest >= length * length  # the recorder does see quadratic tensors
