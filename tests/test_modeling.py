@@ -219,6 +219,10 @@ def test_presets_and_config_validation():
                                   ("modality", "audio", "'vision', 'text'")]:
         with pytest.raises(ValueError, match=f"LionConfig.{field} must be one of .*{allowed}"):
             LionConfig(**{field: value})
+    with pytest.raises(ValueError, match="LionConfig.chunk_size must be a positive int"):
+        LionConfig(chunk_size="64")
+    with pytest.raises(ValueError, match="LionConfig.hidden_size must be a positive int"):
+        LionConfig(hidden_size=7.5)
     with pytest.raises(ValueError, match="unknown LION preset"):
         LionConfig.from_preset("lion-xl")
     with pytest.raises(ValueError, match="modality='vision'"):

@@ -118,10 +118,16 @@ class LionConfig(PreTrainedConfig):
         self._check_choice("feature_map", FEATURE_MAPS)
         self._check_choice("pooling", POOLINGS)
         self._check_choice("layer_norm_position", LAYER_NORM_POSITIONS)
+        for name in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "image_size",
+                     "patch_size", "num_channels", "vocab_size", "max_position_embeddings", "type_vocab_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"LionConfig.{name} must be a positive int, got {value!r}")
         if self.hidden_size % self.num_attention_heads:
             raise ValueError(f"LionConfig.hidden_size ({self.hidden_size}) must be a multiple of "
                              f"num_attention_heads ({self.num_attention_heads})")
-        if self.chunk_size is not None and self.chunk_size < 1:
+        if self.chunk_size is not None and (isinstance(self.chunk_size, bool) or not isinstance(self.chunk_size, int)
+                                            or self.chunk_size < 1):
             raise ValueError(f"LionConfig.chunk_size must be a positive int or None, got {self.chunk_size}")
         if self.patch_order == "s" and self.modality != "vision":
             raise ValueError("LionConfig.patch_order='s' (two snake scan orders of a patch grid) needs "
