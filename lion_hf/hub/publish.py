@@ -1,0 +1,632 @@
+# Copyright 2026 The lion_hf authors. Licensed under the Apache License, Version 2.0.
+"""Publish a trained LION checkpoint to the Hugging Face Hub: ``lion_hf.hub.publish`` and ``lion-publish``.
+
+The steps, each of which refuses with a ``ValueError`` that names the problem and its fix:
+
+1. find the checkpoint: a ``save_pretrained`` folder, or a Trainer output folder (its top level, else
+   ``best_model_checkpoint`` from ``trainer_state.json``, else the last ``checkpoint-N``);
+2. check it is complete: ``config.json`` of a LION model with ``architectures``, safetensors weights (pickle
+   ``.bin`` weights are never uploaded), and the image processor or tokenizer the task's pipeline needs;
+3. stage the upload in a clean folder: weights, config (with ``auto_map`` for every head), processor or
+   tokenizer files, the run's metrics, the flat remote-code bundle (:mod:`lion_hf.hub.bundle`) and the
+   card (:mod:`lion_hf.hub.families`) rendered with the run's metrics;
+4. validate the card metadata locally (required fields, ``model-index`` structure) and, when the Hub is
+   reachable, with the Hub's own validator;
+5. create the repository (and branch) if needed and upload everything in one commit
+   (``huggingface_hub.HfApi``); top-level pickle weights and stale ``.py`` files of an earlier upload are
+   deleted in the same commit, so the repository always holds one consistent checkpoint.
+
+``dry_run=True`` (``--dry-run``) stops after step 4 and leaves the staged folder, which loads with
+``from_pretrained(folder, trust_remote_code=True)`` exactly as the repository will.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import math
+import os
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import HfApi, ModelCard
+from transformers.utils import logging
+
+from .bundle import BundleError, add_auto_map, check_bundle, write_bundle
+from .families import (
+    FAMILIES,
+    PIPELINE_TAGS,
+    TEXT_RECIPE,
+    VISION_RECIPE,
+    CheckpointFamily,
+    custom_family,
+    family_for_config,
+    render_card,
+    results_from_metrics,
+)
+
+logger = logging.get_logger(__name__)
+
+WEIGHTS_NAME = "model.safetensors"
+WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
+#: Pickle formats: they can run code when loaded, so they are never uploaded.
+PICKLE_WEIGHT_PATTERNS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
+#: Files copied from the checkpoint besides the weights and config (processor, tokenizer, metrics).
+PROCESSOR_PATTERNS = ("preprocessor_config.json", "processor_config.json", "image_processor_config.json",
+                      "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+                      "vocab.txt", "vocab.json", "merges.txt", "*.model", "chat_template.jinja",
+                      "generation_config.json")
+METRICS_FILES = ("all_results.json", "eval_results.json", "test_results.json", "metrics.json")
+TRAIN_METRICS_FILES = ("train_results.json",)
+REQUIRED_CARD_FIELDS = ("license", "library_name", "pipeline_tag", "tags")
+KNOWN_PIPELINE_TAGS = frozenset(PIPELINE_TAGS.values()) | {"feature-extraction", "image-feature-extraction"}
+_CHECKPOINT_DIR = re.compile(r"^checkpoint-(\d+)$")
+
+
+@dataclass
+class StagedCheckpoint:
+    """A checkpoint staged for upload: the folder that becomes the repository, and how it was made."""
+
+    folder: Path
+    checkpoint_dir: Path
+    files: list[str]
+    card: ModelCard
+    family: CheckpointFamily
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PublishResult:
+    """What :func:`publish` did: the staged folder and, unless ``dry_run``, the Hub commit."""
+
+    repo_id: str
+    staged: StagedCheckpoint
+    repo_url: str | None = None
+    commit_url: str | None = None
+    commit_oid: str | None = None
+    revision: str | None = None
+
+
+# --------------------------------------------------------------------------------------------------
+# Finding and checking the checkpoint
+# --------------------------------------------------------------------------------------------------
+def _has_weights(folder: Path) -> bool:
+    return (folder / WEIGHTS_NAME).is_file() or (folder / WEIGHTS_INDEX_NAME).is_file()
+
+
+def find_checkpoint(folder: str | os.PathLike) -> Path:
+    """The folder holding the model to publish, inside a ``save_pretrained`` folder or a training run.
+
+    A Trainer run's top level wins when it has config and weights (``trainer.save_model()`` was called);
+    otherwise the run's ``best_model_checkpoint`` (``trainer_state.json``), otherwise its last
+    ``checkpoint-N``.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{folder} is not a folder: pass the folder written by model.save_pretrained(...) "
+                         f"or a training run's output_dir")
+    if (folder / "config.json").is_file() and _has_weights(folder):
+        return folder
+    state_path = folder / "trainer_state.json"
+    if state_path.is_file():
+        best = json.loads(state_path.read_text(encoding="utf-8")).get("best_model_checkpoint")
+        if best:
+            best_dir = folder / Path(best).name
+            if (best_dir / "config.json").is_file():
+                logger.info("publishing the run's best checkpoint %s", best_dir)
+                return best_dir
+    checkpoints = sorted((int(m.group(1)), p) for p in folder.iterdir()
+                         if p.is_dir() and (m := _CHECKPOINT_DIR.match(p.name)))
+    if checkpoints:
+        logger.info("publishing the run's last checkpoint %s", checkpoints[-1][1])
+        return checkpoints[-1][1]
+    return folder  # incomplete: check_checkpoint names what is missing
+
+
+def check_checkpoint(checkpoint_dir: str | os.PathLike, *, require_processor: bool = True) -> dict[str, Any]:
+    """Refuse an incomplete checkpoint; returns its parsed ``config.json``.
+
+    Raises:
+        ValueError: naming the missing or invalid file or field and how to produce it.
+    """
+    folder = Path(checkpoint_dir)
+    config_path = folder / "config.json"
+    if not config_path.is_file():
+        raise ValueError(f"{config_path} is missing: save the model with model.save_pretrained({str(folder)!r}) "
+                         f"(a training run: call trainer.save_model())")
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{config_path} is not valid JSON ({error}); re-save the model with save_pretrained") from error
+    if config.get("model_type") != "lion":
+        raise ValueError(f"{config_path}: model_type is {config.get('model_type')!r}, not 'lion'; lion-publish "
+                         f"publishes LION checkpoints (lion_hf.LionConfig)")
+    architectures = config.get("architectures") or []
+    if not architectures:
+        raise ValueError(f"{config_path}: the field 'architectures' is missing; it names the head (e.g. "
+                         f"LionForImageClassification) and is written by model.save_pretrained, not by "
+                         f"config.save_pretrained")
+    if not architectures[0].startswith("Lion"):
+        raise ValueError(f"{config_path}: architectures[0] is {architectures[0]!r}, not a LION model class")
+
+    _check_weights(folder)
+
+    head = architectures[0]
+    if head == "LionForImageClassification" or config.get("modality") == "vision":
+        if require_processor and not (folder / "preprocessor_config.json").is_file():
+            raise ValueError(f"{folder / 'preprocessor_config.json'} is missing: save the image processor next to "
+                             f"the model (e.g. ViTImageProcessor(size=...).save_pretrained(folder)); the "
+                             f"image-classification pipeline needs it")
+    elif require_processor:
+        tokenizer_config = folder / "tokenizer_config.json"
+        if not tokenizer_config.is_file():
+            raise ValueError(f"{tokenizer_config} is missing: save the tokenizer next to the model "
+                             f"(tokenizer.save_pretrained(folder))")
+        if not any((folder / name).is_file() for name in ("tokenizer.json", "vocab.txt", "vocab.json")) \
+                and not any(folder.glob("*.model")):
+            raise ValueError(f"{folder} has a tokenizer_config.json but no vocabulary (tokenizer.json, vocab.txt, ...): "
+                             f"save the tokenizer with tokenizer.save_pretrained(folder)")
+        if not json.loads(tokenizer_config.read_text(encoding="utf-8")).get("tokenizer_class"):
+            raise ValueError(f"{tokenizer_config}: the field 'tokenizer_class' is missing; 'lion' has no tokenizer "
+                             f"mapping in transformers, so AutoTokenizer needs it (e.g. \"BertTokenizer\")")
+    if head in ("LionForImageClassification", "LionForSequenceClassification", "LionForTokenClassification"):
+        if not config.get("id2label"):
+            raise ValueError(f"{config_path}: the field 'id2label' is missing; set config.id2label/label2id "
+                             f"before training so the pipeline can name the classes")
+    return config
+
+
+def _check_weights(folder: Path) -> None:
+    from safetensors import safe_open
+
+    if (folder / WEIGHTS_INDEX_NAME).is_file():
+        index = json.loads((folder / WEIGHTS_INDEX_NAME).read_text(encoding="utf-8"))
+        shards = sorted(set((index.get("weight_map") or {}).values()))
+        if not shards:
+            raise ValueError(f"{folder / WEIGHTS_INDEX_NAME} has no weight_map; re-save with save_pretrained")
+        missing = [s for s in shards if not (folder / s).is_file()]
+        if missing:
+            raise ValueError(f"{folder}: weight shards listed in {WEIGHTS_INDEX_NAME} are missing: {', '.join(missing)}")
+        weight_files = [folder / s for s in shards]
+    elif (folder / WEIGHTS_NAME).is_file():
+        weight_files = [folder / WEIGHTS_NAME]
+    else:
+        pickles = [p.name for pattern in PICKLE_WEIGHT_PATTERNS for p in folder.glob(pattern)
+                   if p.name not in ("training_args.bin",)]
+        if pickles:
+            raise ValueError(f"{folder} has only pickle weights ({', '.join(sorted(pickles))}); lion-publish uploads "
+                             f"safetensors only: load the model and re-save it with model.save_pretrained(folder)")
+        raise ValueError(f"{folder / WEIGHTS_NAME} is missing: save the model with model.save_pretrained(folder)")
+    for path in weight_files:
+        try:
+            with safe_open(str(path), framework="pt") as handle:
+                if not list(handle.keys()):
+                    raise ValueError(f"{path} holds no tensors")
+        except ValueError:
+            raise
+        except Exception as error:  # safetensors raises its own error types for corrupt headers
+            raise ValueError(f"{path} is not a readable safetensors file ({error}); re-save the model") from error
+
+
+def _run_dirs(folder: str | os.PathLike, checkpoint_dir: Path) -> list[Path]:
+    """Where a run's metrics and state live: the checkpoint, then the run folder it was found in
+    (a Trainer writes ``all_results.json`` at the run's top level, not in ``checkpoint-N``)."""
+    return [checkpoint_dir] + ([Path(folder)] if Path(folder).resolve() != checkpoint_dir.resolve() else [])
+
+
+def load_run_metrics(folders: str | os.PathLike | Sequence[str | os.PathLike],
+                     metrics_file: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Evaluation metrics of a run: ``metrics_file``, else the first of :data:`METRICS_FILES` found in
+    ``folders`` (in order). Empty if there are none."""
+    folders = [folders] if isinstance(folders, str | os.PathLike) else list(folders)
+    candidates = [Path(metrics_file)] if metrics_file else [
+        Path(base) / name for base in folders for name in METRICS_FILES]
+    for path in candidates:
+        if path.is_file():
+            try:
+                metrics = json.loads(path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as error:
+                raise ValueError(f"metrics file {path} is not valid JSON ({error})") from error
+            if not isinstance(metrics, dict):
+                raise ValueError(f"metrics file {path} must hold a JSON object of metric name -> value")
+            logger.info("card metrics from %s", path)
+            return metrics
+        if metrics_file:
+            raise ValueError(f"metrics file {path} does not exist")
+    return {}
+
+
+def _training_paragraph(run_dirs: Sequence[Path], family: CheckpointFamily) -> str | None:
+    """This run's training facts (steps, epochs, batch, final loss) from the Trainer's files, if any."""
+    facts = []
+    for base in run_dirs:
+        state_path = base / "trainer_state.json"
+        if state_path.is_file():
+            state = json.loads(state_path.read_text(encoding="utf-8"))
+            if state.get("global_step"):
+                facts.append(f"{state['global_step']} optimisation steps")
+            if state.get("epoch"):
+                facts.append(f"{state['epoch']:.3g} epochs")
+            if state.get("train_batch_size"):
+                facts.append(f"batch size {state['train_batch_size']} per device")
+            break
+    for base in run_dirs:
+        for name in TRAIN_METRICS_FILES:
+            if (base / name).is_file():
+                train = json.loads((base / name).read_text(encoding="utf-8"))
+                if isinstance(train.get("train_loss"), int | float):
+                    facts.append(f"final training loss {train['train_loss']:.4g}")
+        if facts:
+            break
+    if not facts:
+        return None
+    recipe = ("" if family.preset is None else
+              " The family's reference recipe (the paper's) is given below for comparison.\n\n")
+    text = "This checkpoint was trained with `lion_hf`: " + ", ".join(facts) + "." + recipe
+    if family.preset is not None:
+        text += VISION_RECIPE if family.modality == "vision" else TEXT_RECIPE
+    return text
+
+
+# --------------------------------------------------------------------------------------------------
+# Card validation
+# --------------------------------------------------------------------------------------------------
+def validate_card_metadata(card: ModelCard | Mapping[str, Any]) -> None:
+    """Local checks of a card's YAML metadata (the Hub's own validator needs the network).
+
+    ``card`` is a :class:`ModelCard` or its metadata as a dict (the YAML header, parsed).
+
+    Raises:
+        ValueError: naming the missing field or the malformed ``model-index`` entry.
+    """
+    data = card.data.to_dict() if isinstance(card, ModelCard) else dict(card)
+    for name in REQUIRED_CARD_FIELDS:
+        if not data.get(name):
+            raise ValueError(f"card metadata: required field {name!r} is missing or empty")
+    if data["library_name"] != "transformers":
+        raise ValueError(f"card metadata: library_name must be 'transformers', got {data['library_name']!r}")
+    if data["pipeline_tag"] not in KNOWN_PIPELINE_TAGS:
+        raise ValueError(f"card metadata: pipeline_tag {data['pipeline_tag']!r} is not one of {sorted(KNOWN_PIPELINE_TAGS)}")
+    if not isinstance(data["tags"], list) or not all(isinstance(t, str) and t for t in data["tags"]):
+        raise ValueError("card metadata: tags must be a list of non-empty strings")
+    for name in ("datasets", "base_model"):
+        value = data.get(name)
+        values = [value] if isinstance(value, str) else value or []
+        if not isinstance(values, list) or not all(isinstance(v, str) and v.strip() for v in values):
+            raise ValueError(f"card metadata: {name} must be a Hub id or a list of Hub ids, got {value!r}")
+    if data.get("base_model") and not re.fullmatch(r"[\w.-]+(/[\w.-]+)?", str(data["base_model"])):
+        raise ValueError(f"card metadata: base_model {data['base_model']!r} is not a Hub repository id (owner/name)")
+    if "model-index" in data:
+        _validate_model_index(data["model-index"])
+    if isinstance(card, ModelCard):
+        # The YAML must survive a round trip: what the Hub parses is what we meant.
+        reloaded = ModelCard(str(card)).data.to_dict()
+        if reloaded != data:
+            raise ValueError("card metadata does not survive a YAML round trip; check for unusual values")
+
+
+def _validate_model_index(model_index: Any) -> None:
+    def fail(where: str, what: str) -> None:
+        raise ValueError(f"card metadata: model-index{where}: {what}")
+
+    if not isinstance(model_index, list) or not model_index:
+        fail("", "must be a non-empty list")
+    for i, entry in enumerate(model_index):
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"]:
+            fail(f"[{i}]", "needs a non-empty 'name' (the model name)")
+        results = entry.get("results")
+        if not isinstance(results, list) or not results:
+            fail(f"[{i}].results", "must be a non-empty list")
+        for j, result in enumerate(results):
+            where = f"[{i}].results[{j}]"
+            task, dataset, metrics = result.get("task"), result.get("dataset"), result.get("metrics")
+            if not isinstance(task, dict) or not isinstance(task.get("type"), str):
+                fail(where, "needs task.type (e.g. image-classification)")
+            if not isinstance(dataset, dict) or not all(isinstance(dataset.get(k), str) and dataset[k] for k in ("type", "name")):
+                fail(where, "needs dataset.type (a Hub dataset id) and dataset.name")
+            if not isinstance(metrics, list) or not metrics:
+                fail(where, "needs a non-empty metrics list")
+            for k, metric in enumerate(metrics):
+                value = metric.get("value") if isinstance(metric, dict) else None
+                if not isinstance(metric, dict) or not isinstance(metric.get("type"), str):
+                    fail(f"{where}.metrics[{k}]", "needs a type")
+                if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                    fail(f"{where}.metrics[{k}]", f"value must be a finite number, got {value!r}")
+
+
+def validate_card_remote(card: ModelCard, endpoint: str | None = None) -> bool:
+    """Ask the Hub's validator (``ModelCard.validate``) when that is possible; True if it accepted.
+
+    ``ModelCard.validate`` posts to the endpoint configured at import time (``HF_ENDPOINT``); with an
+    explicit other ``endpoint`` it is skipped (the upload validates README.md against that endpoint
+    anyway). Offline (``HF_HUB_OFFLINE=1``) or unreachable, it is skipped with a log message.
+
+    Raises:
+        ValueError: the Hub rejected the metadata (its message is included).
+    """
+    from huggingface_hub import constants
+    from huggingface_hub.errors import OfflineModeIsEnabled
+
+    if constants.HF_HUB_OFFLINE:
+        logger.info("HF_HUB_OFFLINE is set: the card metadata was validated locally only")
+        return False
+    if endpoint is not None and endpoint.rstrip("/") != constants.ENDPOINT.rstrip("/"):
+        logger.info("card validation by the Hub skipped: %s is not the configured endpoint %s (the upload "
+                    "validates README.md there)", endpoint, constants.ENDPOINT)
+        return False
+    try:
+        card.validate()
+    except ValueError as error:
+        raise ValueError(f"the Hub rejected the card metadata: {error}") from error
+    except (OfflineModeIsEnabled, OSError) as error:
+        logger.warning("could not reach %s to validate the card (%s); validated locally only", constants.ENDPOINT, error)
+        return False
+    except Exception as error:  # httpx transport errors do not derive from OSError
+        if type(error).__module__.split(".")[0] in ("httpx", "httpx2", "httpcore"):
+            logger.warning("could not reach %s to validate the card (%s); validated locally only", constants.ENDPOINT, error)
+            return False
+        raise
+    return True
+
+
+# --------------------------------------------------------------------------------------------------
+# Staging
+# --------------------------------------------------------------------------------------------------
+def _matches(name: str, patterns: Iterable[str]) -> bool:
+    return any(fnmatch.fnmatch(name, pattern) for pattern in patterns)
+
+
+def stage_checkpoint(
+    folder: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    *,
+    repo_id: str,
+    family: str | CheckpointFamily | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    metrics_file: str | os.PathLike | None = None,
+    dataset: str | None = None,
+    dataset_name: str | None = None,
+    dataset_config: str | None = None,
+    dataset_split: str | None = "validation",
+    datasets: Sequence[str] | None = None,
+    base_model: str | None = None,
+    license: str | None = None,
+    tags: Iterable[str] = (),
+    require_processor: bool = True,
+) -> StagedCheckpoint:
+    """Check ``folder`` and write everything the repository will hold into ``output_dir``.
+
+    Args:
+        folder: a ``save_pretrained`` folder or a Trainer run (see :func:`find_checkpoint`).
+        output_dir: an empty (or new) folder; it becomes the repository's content.
+        repo_id: the target repository (``owner/name``), used in the card's loading snippets.
+        family: a planned family name (:func:`lion_hf.hub.families.list_families`); by default the family
+            whose preset matches the config, else a custom family without paper results.
+        metrics / metrics_file: the run's evaluation metrics (Trainer names, ``eval_accuracy`` ...); by
+            default read from ``all_results.json``/``eval_results.json``/``metrics.json``.
+        dataset, dataset_name, dataset_config, dataset_split: what the metrics were measured on (a Hub
+            dataset id); by default the family's first dataset.
+        datasets: the card's ``datasets`` field (default: the family's, or ``[dataset]``).
+        base_model: the checkpoint this one was fine-tuned from.
+    """
+    from lion_hf.modeling.configuration_lion import LionConfig
+
+    checkpoint_dir = find_checkpoint(folder)
+    run_dirs = _run_dirs(folder, checkpoint_dir)
+    config_dict = check_checkpoint(checkpoint_dir, require_processor=require_processor)
+    try:
+        config = LionConfig.from_pretrained(checkpoint_dir)
+    except Exception as error:
+        raise ValueError(f"{checkpoint_dir / 'config.json'} is not a valid LionConfig: {error}") from error
+
+    if family is None:
+        family = family_for_config(config) or custom_family(config, datasets or ([dataset] if dataset else ()))
+    else:
+        if isinstance(family, str):
+            if family not in FAMILIES:
+                raise ValueError(f"unknown LION checkpoint family {family!r}; available: {', '.join(sorted(FAMILIES))}")
+            family = FAMILIES[family]
+        # A family card carries the paper's numbers for that architecture: never attach them to another one.
+        matched = family_for_config(config)
+        if family.preset is not None and (matched is None or matched.name != family.name):
+            raise ValueError(
+                f"the checkpoint's config does not match the family {family.name!r} (preset {family.preset}: "
+                f"modality, mask, patch order, sizes); its card would show that family's paper results. Pass "
+                f"family=None (--family omitted) to describe it as "
+                f"{'the family ' + matched.name if matched else 'a custom model'}")
+    head = config_dict["architectures"][0]
+
+    metrics = dict(metrics) if metrics is not None else load_run_metrics(run_dirs, metrics_file)
+    run_results = []
+    if metrics:
+        dataset = dataset or (family.datasets[0] if family.datasets else None)
+        if not dataset:
+            raise ValueError("the run has metrics but no dataset to attach them to: pass dataset='<hub dataset id>' "
+                             "(--dataset), e.g. the dataset the run was evaluated on")
+        task_type = PIPELINE_TAGS.get(head, family.pipeline_tag)
+        run_results = results_from_metrics(metrics, task_type=task_type, dataset_type=dataset,
+                                           dataset_name=dataset_name or dataset, dataset_config=dataset_config,
+                                           dataset_split=dataset_split)
+        if not run_results:
+            logger.warning("no evaluation metric (eval_*) found in the run's metrics %s; the card has no results "
+                           "of this checkpoint", sorted(metrics))
+
+    card_datasets = list(datasets) if datasets is not None else (list(family.datasets) or ([dataset] if dataset else []))
+    card = render_card(family, config=config, repo_id=repo_id, run_results=run_results, datasets=card_datasets,
+                       base_model=base_model, training=_training_paragraph(run_dirs, family),
+                       license=license or "apache-2.0", extra_tags=tags)
+    validate_card_metadata(card)
+
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if any(out.iterdir()):
+        raise ValueError(f"staging folder {out} is not empty; pass a new or empty folder")
+    files: list[str] = []
+    skipped: list[str] = []
+    for path in sorted(checkpoint_dir.iterdir()):
+        if not path.is_file():
+            continue
+        name = path.name
+        if name == WEIGHTS_NAME or name == WEIGHTS_INDEX_NAME or (name.endswith(".safetensors") and name.startswith("model")) \
+                or _matches(name, PROCESSOR_PATTERNS):
+            shutil.copy2(path, out / name)
+            files.append(name)
+        else:
+            skipped.append(name)  # pickles, optimizer state, stale .py copies, README.md (re-rendered)
+    if skipped:
+        logger.info("not uploaded from %s: %s", checkpoint_dir, ", ".join(skipped))
+    for name in METRICS_FILES + TRAIN_METRICS_FILES:
+        source = next((b / name for b in run_dirs if (b / name).is_file()), None)
+        if source is not None and name not in files:
+            shutil.copy2(source, out / name)
+            files.append(name)
+    (out / "config.json").write_text(json.dumps(add_auto_map(config_dict), indent=2, sort_keys=True) + "\n",
+                                     encoding="utf-8")
+    files.append("config.json")
+    files += write_bundle(out)
+    problems = check_bundle(out)
+    if problems:
+        raise BundleError("the generated remote-code bundle would not load: " + "; ".join(problems))
+    card.save(out / "README.md")
+    files.append("README.md")
+    return StagedCheckpoint(folder=out, checkpoint_dir=checkpoint_dir, files=sorted(files), card=card,
+                            family=family, metrics=metrics)
+
+
+# --------------------------------------------------------------------------------------------------
+# Publishing
+# --------------------------------------------------------------------------------------------------
+def publish(
+    folder: str | os.PathLike,
+    repo_id: str,
+    *,
+    private: bool | None = None,
+    revision: str | None = None,
+    commit_message: str | None = None,
+    commit_description: str | None = None,
+    create_pr: bool = False,
+    token: str | bool | None = None,
+    endpoint: str | None = None,
+    dry_run: bool = False,
+    staging_dir: str | os.PathLike | None = None,
+    **card_options: Any,
+) -> PublishResult:
+    """Publish a trained LION checkpoint (weights, config, processor/tokenizer, remote code, card).
+
+    Args:
+        folder: a ``save_pretrained`` folder or a training run's output folder.
+        repo_id: ``owner/name`` of the Hub repository; created if it does not exist.
+        private: visibility of a newly created repository (None: the Hub's default, public).
+        revision: branch to commit to; created from ``main`` if missing (default ``main``).
+        commit_message, commit_description, create_pr: passed to the commit.
+        token: Hub token (default: ``HF_TOKEN`` or the saved login).
+        endpoint: Hub endpoint (default: ``HF_ENDPOINT`` or huggingface.co).
+        dry_run: stage and validate only; nothing is sent.
+        staging_dir: where to stage (default: a temporary folder, removed after the upload unless ``dry_run``).
+        card_options: :func:`stage_checkpoint` options (family, metrics, metrics_file, dataset, base_model, ...).
+
+    Raises:
+        ValueError: the folder is incomplete or the card metadata is invalid (the message says what to fix).
+    """
+    if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo_id):
+        raise ValueError(f"repo_id must be 'owner/name', got {repo_id!r}")
+    cleanup = None
+    if staging_dir is None:
+        cleanup = tempfile.TemporaryDirectory(prefix="lion-publish-")
+        staging_dir = Path(cleanup.name) / repo_id.split("/")[-1]
+    try:
+        staged = stage_checkpoint(folder, staging_dir, repo_id=repo_id, **card_options)
+        result = PublishResult(repo_id=repo_id, staged=staged, revision=revision)
+        if dry_run:
+            if cleanup is not None:
+                cleanup = None  # keep the staged folder: it is the dry run's output
+            logger.info("dry run: staged %s in %s", ", ".join(staged.files), staged.folder)
+            return result
+        validate_card_remote(staged.card, endpoint)
+
+        api = HfApi(endpoint=endpoint, token=token)
+        repo_url = api.create_repo(repo_id, private=private, exist_ok=True)
+        result.repo_url = str(repo_url)
+        if revision not in (None, "main"):
+            api.create_branch(repo_id, branch=revision, exist_ok=True)
+        stale = _stale_root_files(api, repo_id, revision, staged.files)
+        if stale:
+            logger.info("removing from %s in the same commit: %s", repo_id, ", ".join(stale))
+        commit = api.upload_folder(
+            repo_id=repo_id, folder_path=staged.folder, revision=revision,
+            commit_message=commit_message or f"Upload {staged.family.variant} checkpoint with lion_hf",
+            commit_description=commit_description, create_pr=create_pr, delete_patterns=stale or None)
+        result.commit_url, result.commit_oid = commit.commit_url, commit.oid
+        logger.info("published %s at %s", repo_id, commit.commit_url)
+        return result
+    finally:
+        if cleanup is not None:
+            cleanup.cleanup()
+
+
+def _stale_root_files(api: HfApi, repo_id: str, revision: str | None, new_files: Iterable[str]) -> list[str]:
+    """Top-level files of an earlier upload that would contradict this one: Python files that are not in
+    the new bundle (stale remote code) and pickle weights (a repository published here is safetensors
+    only). Files in sub-folders and other files (notes, images) are left alone."""
+    keep = set(new_files)
+    existing = api.list_repo_files(repo_id, revision=revision)
+    return sorted(name for name in existing if "/" not in name and name not in keep
+                  and (name.endswith(".py") or _matches(name, PICKLE_WEIGHT_PATTERNS)))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``lion-publish FOLDER REPO_ID``: publish a trained LION checkpoint (see ``--help``)."""
+    parser = argparse.ArgumentParser(
+        prog="lion-publish",
+        description="Publish a trained LION checkpoint (a save_pretrained folder or a Trainer run) to the "
+                    "Hugging Face Hub with its model card and remote code.")
+    parser.add_argument("folder", help="save_pretrained folder or training run output_dir")
+    parser.add_argument("repo_id", help="target repository, owner/name")
+    visibility = parser.add_mutually_exclusive_group()
+    visibility.add_argument("--private", dest="private", action="store_true", default=None,
+                            help="create the repository as private")
+    visibility.add_argument("--public", dest="private", action="store_false", help="create it as public")
+    parser.add_argument("--revision", help="branch to commit to (created if missing; default main)")
+    parser.add_argument("--commit-message")
+    parser.add_argument("--create-pr", action="store_true", help="open a pull request instead of committing")
+    parser.add_argument("--family", help="planned checkpoint family (default: matched from the config)")
+    parser.add_argument("--metrics-file", help="JSON of the run's metrics (default: all_results.json / eval_results.json)")
+    parser.add_argument("--dataset", help="Hub id of the dataset the metrics were measured on")
+    parser.add_argument("--dataset-name", help="display name of that dataset")
+    parser.add_argument("--dataset-config")
+    parser.add_argument("--dataset-split", default="validation")
+    parser.add_argument("--base-model", help="checkpoint this one was fine-tuned from (owner/name)")
+    parser.add_argument("--license", default="apache-2.0")
+    parser.add_argument("--tag", action="append", default=[], dest="tags", help="extra card tag (repeatable)")
+    parser.add_argument("--endpoint", help="Hub endpoint (default HF_ENDPOINT or huggingface.co)")
+    parser.add_argument("--token", help="Hub token (default HF_TOKEN or the saved login)")
+    parser.add_argument("--dry-run", action="store_true", help="stage and validate only; print the staged folder")
+    parser.add_argument("--staging-dir", help="stage here instead of a temporary folder")
+    args = parser.parse_args(argv)
+    try:
+        result = publish(
+            args.folder, args.repo_id, private=args.private, revision=args.revision,
+            commit_message=args.commit_message, create_pr=args.create_pr, token=args.token,
+            endpoint=args.endpoint, dry_run=args.dry_run, staging_dir=args.staging_dir, family=args.family,
+            metrics_file=args.metrics_file, dataset=args.dataset, dataset_name=args.dataset_name,
+            dataset_config=args.dataset_config, dataset_split=args.dataset_split, base_model=args.base_model,
+            license=args.license, tags=args.tags)
+    except ValueError as error:
+        print(f"lion-publish: error: {error}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        print(f"staged {len(result.staged.files)} files in {result.staged.folder}: {', '.join(result.staged.files)}")
+    else:
+        print(f"published {args.repo_id}: {result.commit_url}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
