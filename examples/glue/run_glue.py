@@ -1,0 +1,278 @@
+#!/usr/bin/env python
+# Copyright 2026 The lion_hf authors. Licensed under the Apache License, Version 2.0.
+"""Fine-tune a LION text model on a GLUE task with the 🤗 Trainer.
+
+Data: any GLUE task from the Hub (``--task_name sst2`` loads ``nyu-mll/glue``) or local ``.tsv`` /
+``.csv`` files with the same columns as the Hub's (``--train_file``, ``--validation_file``, optional
+``--test_file``; e.g. ``sentence`` and ``label`` for SST-2, ``sentence1``, ``sentence2``, ``label`` for
+MRPC). STS-B is a regression (one output, mean squared error).
+
+The metric is the task's official one through ``evaluate``: the Hub's ``glue`` module when it can be
+fetched, otherwise the copy shipped in ``lion_hf/metrics/glue`` (``--metric_source`` forces one).
+All standard ``TrainingArguments`` flags apply (``--learning_rate``, ``--num_train_epochs``,
+``--per_device_train_batch_size``, ``--bf16``, ``--gradient_checkpointing``, ``--push_to_hub``, ...).
+The results go to ``<output_dir>/all_results.json`` (and ``eval_results.json``/``train_results.json``),
+with a model card filled from the run in ``README.md``.
+
+Example::
+
+    python examples/glue/run_glue.py --model_name_or_path runs/mlm --task_name sst2 \\
+        --do_train --do_eval --num_train_epochs 3 --learning_rate 5e-5 --output_dir runs/sst2
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import lion_hf  # noqa: F401  (registers the LION classes with the Auto classes)
+from lion_hf import LionConfig, LionForSequenceClassification
+from lion_hf.metrics import load_glue_metric
+
+logger = logging.getLogger("run_glue")
+
+#: Text columns of each task (as in nyu-mll/glue) and the names of its labels (None: regression).
+TASKS: dict[str, tuple[tuple[str, str | None], list[str] | None]] = {
+    "cola": (("sentence", None), ["unacceptable", "acceptable"]),
+    "sst2": (("sentence", None), ["negative", "positive"]),
+    "mrpc": (("sentence1", "sentence2"), ["not_equivalent", "equivalent"]),
+    "qqp": (("question1", "question2"), ["not_duplicate", "duplicate"]),
+    "stsb": (("sentence1", "sentence2"), None),
+    "mnli": (("premise", "hypothesis"), ["entailment", "neutral", "contradiction"]),
+    "qnli": (("question", "sentence"), ["entailment", "not_entailment"]),
+    "rte": (("sentence1", "sentence2"), ["entailment", "not_entailment"]),
+    "wnli": (("sentence1", "sentence2"), ["not_entailment", "entailment"]),
+}
+
+
+class ScriptError(ValueError):
+    """A bad argument or input; the message says what to change."""
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: str = field(metadata={"help": "a LION checkpoint (e.g. the output of run_mlm.py)"})
+    tokenizer_name: str | None = field(default=None, metadata={"help": "default: the checkpoint's tokenizer"})
+    attention_form: str | None = field(default=None, metadata={"help": "auto, attention, chunk or recurrent"})
+
+
+@dataclass
+class DataArguments:
+    task_name: str = field(metadata={"help": f"one of {', '.join(TASKS)}"})
+    dataset_name: str = field(default="nyu-mll/glue", metadata={"help": "the Hub data set holding the tasks"})
+    train_file: str | None = field(default=None, metadata={"help": "local .tsv/.csv with the task's columns"})
+    validation_file: str | None = field(default=None, metadata={"help": "local .tsv/.csv with the task's columns"})
+    test_file: str | None = field(default=None, metadata={"help": "local .tsv/.csv to predict (labels optional)"})
+    max_seq_length: int = field(default=128)
+    pad_to_max_length: bool = field(default=False, metadata={"help": "pad every example (else pad per batch)"})
+    max_train_samples: int | None = field(default=None)
+    max_eval_samples: int | None = field(default=None)
+    metric_source: str = field(default="auto", metadata={"help": "auto (Hub, else shipped), hub or local"})
+
+
+def _check(model_args: ModelArguments, data_args: DataArguments, training_args) -> None:
+    if data_args.task_name not in TASKS:
+        raise ScriptError(f"unknown GLUE task {data_args.task_name!r}; choose one of {', '.join(TASKS)}")
+    for name in ("train_file", "validation_file", "test_file"):
+        value = getattr(data_args, name)
+        if value is not None:
+            if not Path(value).is_file():
+                raise ScriptError(f"--{name} {value!r} does not exist")
+            if not value.endswith((".tsv", ".csv")):
+                raise ScriptError(f"--{name} must be a .tsv or .csv file, got {value!r}")
+    if data_args.train_file is None and training_args.do_train and data_args.validation_file is not None:
+        raise ScriptError("--do_train with local files needs --train_file")
+    if data_args.metric_source not in ("auto", "hub", "local"):
+        raise ScriptError("--metric_source must be auto, hub or local")
+
+
+def load_data(data_args: DataArguments) -> Any:
+    """A DatasetDict with train / validation(_matched, _mismatched) / test splits."""
+    import datasets
+
+    local = {k: getattr(data_args, f"{k}_file") for k in ("train", "validation", "test")
+             if getattr(data_args, f"{k}_file") is not None}
+    if local:
+        tsv = any(v.endswith(".tsv") for v in local.values())
+        # GLUE text holds quotes: read the TSV verbatim (no quoting), as the GLUE files are written.
+        extra = {"delimiter": "\t", "quoting": 3} if tsv else {}
+        return datasets.load_dataset("csv", data_files=local, **extra)
+    try:
+        return datasets.load_dataset(data_args.dataset_name, data_args.task_name)
+    except ConnectionError as err:
+        raise ScriptError(f"cannot load {data_args.dataset_name}/{data_args.task_name} from the Hub ({err}); offline "
+                          "(HF_HUB_OFFLINE=1) pass --train_file/--validation_file") from err
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    from transformers import (
+        AutoConfig,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        HfArgumentParser,
+        Trainer,
+        TrainingArguments,
+        set_seed,
+    )
+
+    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
+    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    _check(model_args, data_args, training_args)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    set_seed(training_args.seed)
+    task = data_args.task_name
+    (key1, key2), label_names = TASKS[task]
+    regression = label_names is None
+
+    raw = load_data(data_args)
+    for split in raw.values():
+        missing = [c for c in (key1, key2, "label") if c is not None and c not in split.column_names]
+        if missing and not (missing == ["label"] and split is raw.get("test")):
+            raise ScriptError(f"the {task} data lacks the columns {missing} (has {split.column_names})")
+    try:
+        config = AutoConfig.from_pretrained(model_args.model_name_or_path)
+    except (OSError, ValueError) as err:
+        raise ScriptError(f"cannot load --model_name_or_path {model_args.model_name_or_path!r}: {err}") from err
+    if config.model_type != LionConfig.model_type or getattr(config, "modality", None) != "text":
+        raise ScriptError(f"--model_name_or_path {model_args.model_name_or_path!r} is a {config.model_type!r} checkpoint "
+                          f"(modality {getattr(config, 'modality', None)!r}); this script fine-tunes LION text models")
+    tokenizer = AutoTokenizer.from_pretrained(model_args.tokenizer_name or model_args.model_name_or_path)
+
+    num_labels = 1 if regression else len(label_names)
+    id2label = {0: "score"} if regression else dict(enumerate(label_names))
+    model = LionForSequenceClassification.from_pretrained(
+        model_args.model_name_or_path, num_labels=num_labels, id2label=id2label,
+        label2id={v: k for k, v in id2label.items()},
+        problem_type="regression" if regression else "single_label_classification")
+    model.config.architectures = ["LionForSequenceClassification"]
+    if model_args.attention_form is not None:
+        model.set_attention_form(model_args.attention_form)
+
+    padding = "max_length" if data_args.pad_to_max_length else False
+
+    def preprocess(batch: dict) -> dict:
+        texts = (batch[key1],) if key2 is None else (batch[key1], batch[key2])
+        encoded = tokenizer(*texts, padding=padding, max_length=data_args.max_seq_length, truncation=True)
+        if "label" in batch:
+            encoded["labels"] = [float(v) for v in batch["label"]] if regression else [int(v) for v in batch["label"]]
+        return encoded
+
+    processed = raw.map(preprocess, batched=True, remove_columns=next(iter(raw.values())).column_names,
+                        desc="tokenizing")
+    eval_names = ["validation_matched", "validation_mismatched"] if task == "mnli" and "validation_matched" in processed \
+        else ["validation"]
+    train_dataset = processed.get("train")
+    if training_args.do_train:
+        if train_dataset is None:
+            raise ScriptError("--do_train needs a train split")
+        if data_args.max_train_samples is not None:
+            train_dataset = train_dataset.select(range(min(data_args.max_train_samples, len(train_dataset))))
+    eval_sets = {}
+    if training_args.do_eval:
+        for name in eval_names:
+            if name not in processed:
+                raise ScriptError(f"--do_eval needs a {name} split")
+            data = processed[name]
+            if data_args.max_eval_samples is not None:
+                data = data.select(range(min(data_args.max_eval_samples, len(data))))
+            eval_sets[name] = data
+
+    metrics_by_eval = {}
+    for name in eval_sets:
+        metric_task = {"validation_matched": "mnli_matched", "validation_mismatched": "mnli_mismatched"}.get(name, task)
+        metrics_by_eval[name] = load_glue_metric(metric_task, source=data_args.metric_source, keep_in_memory=True)
+
+    def make_compute_metrics(metric):
+        def compute(prediction) -> dict[str, float]:
+            logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+            predicted = np.squeeze(logits, axis=-1) if regression else np.argmax(logits, axis=-1)
+            scores = metric.compute(predictions=predicted, references=prediction.label_ids)
+            if len(scores) > 1:
+                scores["combined_score"] = float(np.mean(list(scores.values())))
+            return scores
+        return compute
+
+    first_eval = next(iter(eval_sets), None)
+    trainer = Trainer(
+        model=model, args=training_args, train_dataset=train_dataset if training_args.do_train else None,
+        eval_dataset=eval_sets.get(first_eval) if first_eval else None, processing_class=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if training_args.fp16 else None),
+        compute_metrics=make_compute_metrics(metrics_by_eval[first_eval]) if first_eval else None)
+
+    all_metrics: dict[str, float] = {}
+    if training_args.do_train:
+        result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+        trainer.save_model()
+        train_metrics = {**result.metrics, "train_samples": len(train_dataset)}
+        trainer.log_metrics("train", train_metrics)
+        trainer.save_metrics("train", train_metrics)
+        trainer.save_state()
+        all_metrics.update(train_metrics)
+    for name, data in eval_sets.items():
+        trainer.compute_metrics = make_compute_metrics(metrics_by_eval[name])
+        prefix = "eval" if name == "validation" or name == "validation_matched" else "eval_mm"
+        scores = trainer.evaluate(eval_dataset=data, metric_key_prefix=prefix)
+        scores[f"{prefix}_samples"] = len(data)
+        trainer.log_metrics(prefix, scores)
+        trainer.save_metrics(prefix, scores)
+        all_metrics.update(scores)
+    if "test" in processed and data_args.test_file is not None:
+        test = processed["test"].remove_columns([c for c in ("labels",) if c in processed["test"].column_names])
+        logits = trainer.predict(test, metric_key_prefix="test").predictions
+        logits = logits[0] if isinstance(logits, tuple) else logits
+        predicted = np.squeeze(logits, axis=-1) if regression else np.argmax(logits, axis=-1)
+        if trainer.is_world_process_zero():
+            with open(Path(training_args.output_dir) / f"predict_results_{task}.txt", "w") as out:
+                out.write("index\tprediction\n")
+                for i, value in enumerate(predicted):
+                    out.write(f"{i}\t{value:.3f}\n" if regression else f"{i}\t{label_names[int(value)]}\n")
+
+    if trainer.is_world_process_zero():
+        output_dir = Path(training_args.output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        results = {"task": task, **all_metrics}
+        (output_dir / "all_results.json").write_text(json.dumps(results, indent=2))
+        card = build_card(model_args, data_args, training_args, trainer.model, all_metrics)
+        if training_args.push_to_hub:
+            trainer.push_to_hub()  # writes Trainer's own README; ours replaces it just below and on the Hub
+            card.push_to_hub(training_args.hub_model_id or output_dir.name, token=training_args.hub_token)
+        card.save(str(output_dir / "README.md"))
+    return all_metrics
+
+
+def build_card(model_args, data_args, training_args, model, metrics: dict[str, float]):
+    from lion_hf.hub import RunMetric, render_run_card
+
+    task = data_args.task_name
+    run_metrics = []
+    main_split = "validation_matched" if task == "mnli" else "validation"
+    for prefix, split in (("eval_", main_split), ("eval_mm_", "validation_mismatched")):
+        for name in ("accuracy", "f1", "matthews_correlation", "pearson", "spearmanr"):
+            if prefix + name in metrics:
+                run_metrics.append(RunMetric(name, round(float(metrics[prefix + name]), 4), f"{task} {name}", split=split))
+    local = data_args.train_file is not None or data_args.validation_file is not None
+    hyper = {"learning rate": training_args.learning_rate, "epochs": training_args.num_train_epochs,
+             "batch size per device": training_args.per_device_train_batch_size,
+             "weight decay": training_args.weight_decay, "warmup": training_args.warmup_steps or 0,
+             "max sequence length": data_args.max_seq_length, "seed": training_args.seed}
+    name = training_args.hub_model_id or Path(training_args.output_dir).resolve().name
+    return render_run_card(
+        model_name=name, config=model.config, dataset_id="glue (local files)" if local else data_args.dataset_name,
+        dataset_name=f"GLUE {task.upper()}", dataset_config=task, metrics=run_metrics, hyperparameters=hyper,
+        script="examples/glue/run_glue.py", hub_datasets=None if local else [data_args.dataset_name],
+        base_model=model_args.model_name_or_path, repo_id=name,
+        num_parameters=sum(p.numel() for p in model.parameters()), tags=["text-classification", "glue"])
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except ScriptError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,766 @@
+#!/usr/bin/env python
+# Copyright 2026 The lion_hf authors. Licensed under the Apache License, Version 2.0.
+"""Train a LION image classifier with 🤗 Accelerate (no Trainer), following the DeiT recipe.
+
+Data: a Hub data set (``--dataset ILSVRC/imagenet-1k``, optionally ``--streaming``), ImageNet-style
+folders (``--dataset imagefolder --train_dir ... --validation_dir ...`` or ``--data_dir`` holding
+``train/`` and ``validation/``/``val/``/``test/``), or the embedded default ``--dataset digits``
+(scikit-learn's bundled 8x8 digits, no download).
+
+Recipe (DeiT, as in the LION paper's vision runs): AdamW, linear warm-up + cosine decay, label
+smoothing, Mixup/CutMix, RandAugment, random erasing, drop path, gradient clipping, optional EMA of
+the weights and optional hard distillation from any ``AutoModelForImageClassification`` teacher.
+Mixed precision, gradient accumulation and multi-GPU/multi-node come from ``accelerate launch``.
+
+Checkpoints (``--checkpointing_steps``) hold the model, optimizer, scheduler, EMA, every random
+generator state and the position in the data; ``--resume_from_checkpoint`` continues exactly: the
+final loss equals that of an uninterrupted run with the same seed (augmentations and shuffles are
+pure functions of ``(seed, epoch, index)``, see ``lion_hf.data.sampling``).
+
+At the end the model, a ``ViTImageProcessor`` and a model card filled from the run are saved to
+``--output_dir`` (ready for ``pipeline("image-classification", model=output_dir)``), and pushed with
+``--push_to_hub``.
+
+Example (CPU, a minute)::
+
+    accelerate launch --cpu examples/image_classification/run_image_classification.py \\
+        --dataset digits --output_dir runs/digits --num_train_epochs 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+import lion_hf  # noqa: F401  (registers LION with the Auto classes: LION teachers load too)
+from lion_hf import LionConfig, LionForImageClassification
+from lion_hf.data import (
+    AugmentedDataset,
+    AugmentedIterableDataset,
+    EpochSeededSampler,
+    Mixup,
+    build_eval_transform,
+    build_train_transform,
+    soft_target_cross_entropy,
+)
+from lion_hf.metrics import metric_path as local_metric_path
+
+SCRIPT_NAME = "run_image_classification"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+STATE_FILE = "training_state.json"
+
+
+class ScriptError(ValueError):
+    """A bad argument or input; the message says what to change."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Arguments
+# --------------------------------------------------------------------------------------------------
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", default="digits",
+                   help="'digits' (embedded, no download), 'imagefolder' (local folders) or a Hub data set name")
+    g.add_argument("--dataset_config", default=None, help="configuration name of a Hub data set")
+    g.add_argument("--data_dir", default=None, help="imagefolder: a folder with train/ and validation/ (or val/, test/)")
+    g.add_argument("--train_dir", default=None, help="imagefolder: the training folder (one subfolder per class)")
+    g.add_argument("--validation_dir", default=None, help="imagefolder: the evaluation folder (one subfolder per class)")
+    g.add_argument("--train_split", default="train")
+    g.add_argument("--eval_split", default=None, help="default: validation, val or test, whichever exists")
+    g.add_argument("--streaming", action="store_true", help="stream a Hub data set (needs --max_train_steps)")
+    g.add_argument("--image_column", default=None, help="default: 'image' or 'img'")
+    g.add_argument("--label_column", default=None, help="default: 'label', 'labels' or 'fine_label'")
+    g.add_argument("--max_train_samples", type=int, default=None)
+    g.add_argument("--max_eval_samples", type=int, default=None)
+    g.add_argument("--num_workers", type=int, default=0, help="dataloader worker processes")
+
+    g = p.add_argument_group("model")
+    g.add_argument("--model_name_or_path", default=None,
+                   help="start from a saved LION checkpoint (fine-tuning); otherwise a new model is built")
+    g.add_argument("--preset", default=None, help="a LionConfig preset, e.g. lion-s-tiny-patch16-224 (see lion_hf.list_presets())")
+    g.add_argument("--mask_type", default="selective", choices=["lit", "decay", "selective"])
+    g.add_argument("--patch_order", default="normal", choices=["normal", "s"])
+    g.add_argument("--image_size", type=int, default=None, help="default: 16 for digits, else 224")
+    g.add_argument("--patch_size", type=int, default=None, help="default: 4 for digits, else 16")
+    g.add_argument("--hidden_size", type=int, default=None, help="default: 64 for digits, else 192 (tiny)")
+    g.add_argument("--num_hidden_layers", type=int, default=None, help="default: 4 for digits, else 12")
+    g.add_argument("--num_attention_heads", type=int, default=None, help="default: 4 for digits, else 3")
+    g.add_argument("--intermediate_size", type=int, default=None, help="default: 4 x hidden size")
+    g.add_argument("--pooling", default="mean", choices=["mean", "cls"])
+    g.add_argument("--use_position_embeddings", action="store_true")
+    g.add_argument("--attention_form", default=None, choices=["auto", "attention", "chunk", "recurrent"])
+    g.add_argument("--drop_path", type=float, default=0.1, help="stochastic depth rate")
+    g.add_argument("--image_mean", type=float, nargs=3, default=None, help="default: ImageNet mean (0.5 for digits)")
+    g.add_argument("--image_std", type=float, nargs=3, default=None, help="default: ImageNet std (0.5 for digits)")
+
+    g = p.add_argument_group("optimisation (DeiT recipe defaults)")
+    g.add_argument("--per_device_train_batch_size", type=int, default=64)
+    g.add_argument("--per_device_eval_batch_size", type=int, default=128)
+    g.add_argument("--gradient_accumulation_steps", type=int, default=1)
+    g.add_argument("--learning_rate", type=float, default=None, help="default: 5e-4 x total batch / 512")
+    g.add_argument("--min_lr", type=float, default=1e-5, help="end of the cosine decay")
+    g.add_argument("--weight_decay", type=float, default=0.05)
+    g.add_argument("--adam_beta1", type=float, default=0.9)
+    g.add_argument("--adam_beta2", type=float, default=0.999)
+    g.add_argument("--num_train_epochs", type=int, default=300)
+    g.add_argument("--max_train_steps", type=int, default=None, help="overrides --num_train_epochs")
+    g.add_argument("--warmup_epochs", type=float, default=5.0)
+    g.add_argument("--warmup_steps", type=int, default=None, help="overrides --warmup_epochs")
+    g.add_argument("--max_grad_norm", type=float, default=1.0, help="gradient clipping; 0 disables")
+    g.add_argument("--mixed_precision", default=None, choices=["no", "fp16", "bf16"],
+                   help="default: what `accelerate launch`/`accelerate config` says")
+
+    g = p.add_argument_group("augmentation and regularisation (DeiT recipe defaults)")
+    g.add_argument("--smoothing", type=float, default=0.1, help="label smoothing")
+    g.add_argument("--mixup", type=float, default=0.8, help="Mixup alpha; 0 disables")
+    g.add_argument("--cutmix", type=float, default=1.0, help="CutMix alpha; 0 disables")
+    g.add_argument("--mixup_prob", type=float, default=1.0)
+    g.add_argument("--mixup_switch_prob", type=float, default=0.5)
+    g.add_argument("--rand_augment", default="rand-m9-mstd0.5-inc1", help="RandAugment config, or 'none'")
+    g.add_argument("--reprob", type=float, default=0.25, help="random erasing probability")
+    g.add_argument("--crop_scale_min", type=float, default=0.08, help="smallest area of the random resized crop")
+    g.add_argument("--hflip", type=float, default=0.5, help="horizontal flip probability")
+    g.add_argument("--model_ema", action="store_true", help="keep an exponential moving average of the weights")
+    g.add_argument("--model_ema_decay", type=float, default=0.99996)
+    g.add_argument("--teacher_model", default=None, help="hard distillation from this AutoModelForImageClassification")
+    g.add_argument("--distillation_alpha", type=float, default=0.5, help="weight of the teacher's hard labels")
+
+    g = p.add_argument_group("checkpoints, logging, output")
+    g.add_argument("--output_dir", required=True)
+    g.add_argument("--overwrite_output_dir", action="store_true")
+    g.add_argument("--checkpointing_steps", default=None, help="an integer (optimizer steps) or 'epoch'")
+    g.add_argument("--save_total_limit", type=int, default=None, help="keep only the newest N checkpoints")
+    g.add_argument("--resume_from_checkpoint", default=None, help="a checkpoint folder, or 'latest' in --output_dir")
+    g.add_argument("--eval_steps", type=int, default=None, help="also evaluate every N steps (default: every epoch)")
+    g.add_argument("--logging_steps", type=int, default=10)
+    g.add_argument("--with_tracking", action="store_true", help="log to accelerate trackers (see --report_to)")
+    g.add_argument("--report_to", default="tensorboard", help="accelerate tracker(s): tensorboard, wandb, all, ...")
+    g.add_argument("--seed", type=int, default=42)
+    g.add_argument("--model_name", default=None, help="name in the model card (default: the output folder's name)")
+    g.add_argument("--push_to_hub", action="store_true")
+    g.add_argument("--hub_model_id", default=None)
+    g.add_argument("--hub_token", default=None)
+    g.add_argument("--hub_private_repo", action="store_true")
+    args = p.parse_args(argv)
+    _check_args(args)
+    return args
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if args.streaming and args.max_train_steps is None:
+        raise ScriptError("--streaming needs --max_train_steps (a stream has no known length)")
+    if args.streaming and args.dataset in ("digits",):
+        raise ScriptError("--streaming applies to Hub data sets and imagefolder, not to digits")
+    if args.checkpointing_steps not in (None, "epoch") and not str(args.checkpointing_steps).isdigit():
+        raise ScriptError(f"--checkpointing_steps must be an integer or 'epoch', got {args.checkpointing_steps!r}")
+    if args.gradient_accumulation_steps < 1:
+        raise ScriptError("--gradient_accumulation_steps must be >= 1")
+    if not 0.0 <= args.distillation_alpha <= 1.0:
+        raise ScriptError("--distillation_alpha must be in [0, 1]")
+    if args.push_to_hub and args.hub_model_id is None:
+        args.hub_model_id = Path(args.output_dir).name
+    if args.dataset == "imagefolder":
+        if args.data_dir is None and args.train_dir is None:
+            raise ScriptError("--dataset imagefolder needs --data_dir or --train_dir")
+        for flag in ("data_dir", "train_dir", "validation_dir"):
+            value = getattr(args, flag)
+            if value is not None and not Path(value).is_dir():
+                raise ScriptError(f"--{flag} {value!r} is not a folder")
+    if args.resume_from_checkpoint not in (None, "latest") and not Path(args.resume_from_checkpoint).is_dir():
+        raise ScriptError(f"--resume_from_checkpoint {args.resume_from_checkpoint!r} is not a folder")
+
+
+# --------------------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------------------
+def _first_present(names: list[str], candidates: tuple[str, ...], flag: str, explicit: str | None) -> str:
+    if explicit is not None:
+        if explicit not in names:
+            raise ScriptError(f"{flag} {explicit!r} is not a column of the data set (columns: {names})")
+        return explicit
+    for candidate in candidates:
+        if candidate in names:
+            return candidate
+    raise ScriptError(f"cannot find the column among {names}; pass {flag}")
+
+
+def load_splits(args: argparse.Namespace) -> tuple[Any, Any, str]:
+    """``(train, eval, dataset id for the card)``; each a ``datasets`` Dataset or IterableDataset."""
+    import datasets
+
+    if args.dataset == "digits":
+        from lion_hf.data import load_digits_dataset
+
+        splits = load_digits_dataset(seed=0)
+        return splits["train"], splits["test"], "digits"
+    if args.dataset == "imagefolder":
+        if args.train_dir is not None:
+            train = datasets.load_dataset("imagefolder", data_dir=args.train_dir, split="train", streaming=args.streaming)
+            if args.validation_dir is None:
+                raise ScriptError("--train_dir needs --validation_dir (or use --data_dir with train/ and validation/)")
+            evaluation = datasets.load_dataset("imagefolder", data_dir=args.validation_dir, split="train",
+                                               streaming=args.streaming)
+            return train, evaluation, "imagefolder"
+        splits = datasets.load_dataset("imagefolder", data_dir=args.data_dir, streaming=args.streaming)
+    else:
+        try:
+            splits = datasets.load_dataset(args.dataset, args.dataset_config, streaming=args.streaming)
+        except ConnectionError as err:
+            raise ScriptError(f"cannot load the Hub data set {args.dataset!r} ({err}). Offline (HF_HUB_OFFLINE=1) only "
+                              "cached data sets load; use --dataset imagefolder for local folders") from err
+        except FileNotFoundError as err:
+            raise ScriptError(f"no data set {args.dataset!r}: {err}") from err
+    if args.train_split not in splits:
+        raise ScriptError(f"the data set has no split {args.train_split!r} (splits: {list(splits)})")
+    eval_split = args.eval_split
+    if eval_split is None:
+        eval_split = next((s for s in ("validation", "val", "test") if s in splits), None)
+        if eval_split is None:
+            raise ScriptError(f"no evaluation split among {list(splits)}; pass --eval_split")
+    elif eval_split not in splits:
+        raise ScriptError(f"the data set has no split {eval_split!r} (splits: {list(splits)})")
+    return splits[args.train_split], splits[eval_split], args.dataset
+
+
+def label_names(train: Any, label_column: str) -> list[str]:
+    """Class names from a ``ClassLabel`` feature (Hub data sets, imagefolder, digits)."""
+    feature = (train.features or {}).get(label_column)
+    names = getattr(feature, "names", None)
+    if names:
+        return list(names)
+    if getattr(train, "num_rows", None) is not None:
+        return [str(v) for v in sorted(set(train[label_column]))]
+    raise ScriptError(f"column {label_column!r} is not a ClassLabel; cannot know the classes of a stream")
+
+
+def make_example_transform(transform, image_column: str, label_column: str, mode: str):
+    """Map one raw example to ``{"pixel_values", "labels"}`` through ``transform(image, rng)``."""
+
+    def apply(example: dict, rng) -> dict:
+        image = example[image_column]
+        if not isinstance(image, Image.Image):
+            raise ScriptError(f"column {image_column!r} does not hold images (got {type(image).__name__})")
+        if image.mode != mode:
+            image = image.convert(mode)
+        return {"pixel_values": transform(image, rng), "labels": int(example[label_column])}
+
+    return apply
+
+
+def collate(batch: list[dict]) -> dict[str, torch.Tensor]:
+    return {"pixel_values": torch.stack([b["pixel_values"] for b in batch]),
+            "labels": torch.tensor([b["labels"] for b in batch], dtype=torch.long)}
+
+
+# --------------------------------------------------------------------------------------------------
+# Model, EMA, teacher
+# --------------------------------------------------------------------------------------------------
+def build_model(args: argparse.Namespace, labels: list[str]) -> LionForImageClassification:
+    id2label = {i: name for i, name in enumerate(labels)}
+    label2id = {name: i for i, name in id2label.items()}
+    if args.model_name_or_path is not None:
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(args.model_name_or_path)
+        if config.model_type != LionConfig.model_type or getattr(config, "modality", None) != "vision":
+            raise ScriptError(f"--model_name_or_path {args.model_name_or_path!r} is a "
+                              f"{config.model_type!r} checkpoint (modality {getattr(config, 'modality', None)!r}); "
+                              "this script trains LION vision models (model_type 'lion', modality 'vision')")
+        return LionForImageClassification.from_pretrained(
+            args.model_name_or_path, num_labels=len(labels), id2label=id2label, label2id=label2id,
+            drop_path_rate=args.drop_path, ignore_mismatched_sizes=True)
+    small = args.dataset == "digits"
+    if args.preset is not None:
+        geometry = {name: getattr(args, name) for name in ("image_size", "patch_size") if getattr(args, name)}
+        try:
+            config = LionConfig.from_preset(args.preset, num_labels=len(labels), id2label=id2label,
+                                            label2id=label2id, drop_path_rate=args.drop_path, **geometry)
+        except ValueError as err:  # unknown preset, or an image size the patch size does not divide
+            raise ScriptError(str(err)) from err
+        if config.modality != "vision":
+            raise ScriptError(f"--preset {args.preset!r} is a text preset; use one ending in -patch16-224")
+    else:
+        hidden = args.hidden_size or (64 if small else 192)
+        config = LionConfig(
+            modality="vision", mask_type=args.mask_type, patch_order=args.patch_order,
+            image_size=args.image_size or (16 if small else 224), patch_size=args.patch_size or (4 if small else 16),
+            num_channels=3, hidden_size=hidden, num_hidden_layers=args.num_hidden_layers or (4 if small else 12),
+            num_attention_heads=args.num_attention_heads or (4 if small else 3),
+            intermediate_size=args.intermediate_size or 4 * hidden, pooling=args.pooling,
+            use_position_embeddings=args.use_position_embeddings, drop_path_rate=args.drop_path,
+            num_labels=len(labels), id2label=id2label, label2id=label2id)
+    if args.attention_form is not None:
+        config.attention_form = args.attention_form
+    config.architectures = ["LionForImageClassification"]
+    return LionForImageClassification(config)
+
+
+class ModelEma:
+    """Exponential moving average of a model's floating-point state (kept in float32).
+
+    Registered with ``accelerator.register_for_checkpointing`` so that checkpoints carry it.
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        self.decay = decay
+        self.shadow = {k: v.detach().float().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        for name, value in model.state_dict().items():
+            if name in self.shadow:
+                self.shadow[name].mul_(self.decay).add_(value.detach().float(), alpha=1.0 - self.decay)
+
+    def copy_to(self, model: torch.nn.Module) -> None:
+        state = model.state_dict()
+        model.load_state_dict({k: (self.shadow[k].to(v.dtype) if k in self.shadow else v) for k, v in state.items()})
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {k: v.cpu() for k, v in self.shadow.items()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        for k, v in state.items():
+            self.shadow[k].copy_(v)
+
+
+def load_teacher(args: argparse.Namespace, num_labels: int, device: torch.device):
+    from transformers import AutoModelForImageClassification
+
+    try:
+        teacher = AutoModelForImageClassification.from_pretrained(args.teacher_model)
+    except (OSError, ValueError) as err:
+        raise ScriptError(f"cannot load --teacher_model {args.teacher_model!r}: {err}") from err
+    if teacher.config.num_labels != num_labels:
+        raise ScriptError(f"--teacher_model has {teacher.config.num_labels} labels, the data set has {num_labels}")
+    teacher.requires_grad_(False)
+    return teacher.eval().to(device)
+
+
+def teacher_labels(teacher, pixel_values: torch.Tensor) -> torch.Tensor:
+    """Hard labels of the teacher; images are resized when the teacher expects another resolution."""
+    size = getattr(teacher.config, "image_size", None)
+    if isinstance(size, int) and size != pixel_values.shape[-1]:
+        pixel_values = torch.nn.functional.interpolate(pixel_values, size=(size, size), mode="bicubic",
+                                                       align_corners=False)
+    with torch.no_grad():
+        return teacher(pixel_values=pixel_values).logits.argmax(dim=-1)
+
+
+# --------------------------------------------------------------------------------------------------
+# Checkpoints
+# --------------------------------------------------------------------------------------------------
+def checkpoint_dirs(output_dir: Path) -> list[Path]:
+    found = [p for p in output_dir.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
+    return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
+
+
+def save_checkpoint(accelerator, output_dir: Path, step: int, state: dict, config, limit: int | None) -> Path:
+    path = output_dir / f"checkpoint-{step}"
+    accelerator.save_state(str(path))
+    if accelerator.is_main_process:
+        (path / STATE_FILE).write_text(json.dumps(state, indent=1))
+        config.to_json_file(str(path / "model_config.json"))
+        if limit is not None:
+            for old in checkpoint_dirs(output_dir)[:-limit]:
+                shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return path
+
+
+def check_checkpoint(path: Path, config) -> dict:
+    """Read a checkpoint's training state, refusing checkpoints of another script or model."""
+    state_file = path / STATE_FILE
+    if not state_file.is_file():
+        raise ScriptError(f"{path} is not a checkpoint of this script (no {STATE_FILE})")
+    state = json.loads(state_file.read_text())
+    if state.get("script") != SCRIPT_NAME:
+        raise ScriptError(f"{path} is a checkpoint of {state.get('script')!r}, not of {SCRIPT_NAME}")
+    saved = json.loads((path / "model_config.json").read_text())
+    for key in ("model_type", "modality", "mask_type", "patch_order", "hidden_size", "num_hidden_layers",
+                "num_attention_heads", "image_size", "patch_size", "num_labels"):
+        current = len(config.id2label) if key == "num_labels" else getattr(config, key, None)
+        stored = len(saved.get("id2label", {})) if key == "num_labels" else saved.get(key)
+        if stored != current:
+            raise ScriptError(f"checkpoint {path} holds another model: {key}={stored!r}, this run has {current!r}")
+    return state
+
+
+# --------------------------------------------------------------------------------------------------
+# Evaluation
+# --------------------------------------------------------------------------------------------------
+@torch.no_grad()
+def evaluate_model(accelerator, model, loader, metric_path: str, num_labels: int) -> dict[str, float]:
+    import evaluate
+
+    model.eval()
+    k = min(5, num_labels)
+    ranked, references, losses = [], [], []
+    for batch in loader:
+        batch = {name: t.to(accelerator.device) for name, t in batch.items()}
+        logits = model(pixel_values=batch["pixel_values"]).logits.float()
+        loss = torch.nn.functional.cross_entropy(logits, batch["labels"], reduction="none")
+        # gather_for_metrics drops the samples duplicated to even out the last batch across processes.
+        top, labels, loss = accelerator.gather_for_metrics((logits.topk(k, dim=-1).indices, batch["labels"], loss))
+        ranked.append(top.cpu())
+        references.append(labels.cpu())
+        losses.append(loss.cpu())
+    model.train()
+    results: dict[str, float] = {}
+    if accelerator.is_main_process and ranked:
+        metric = evaluate.load(metric_path, keep_in_memory=True)
+        scores = metric.compute(predictions=torch.cat(ranked).tolist(), references=torch.cat(references).tolist(),
+                                k=[1, k])
+        results = {"top1": scores["top1"], f"top{k}": scores[f"top{k}"], "loss": float(torch.cat(losses).mean())}
+    return results
+
+
+# --------------------------------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    from accelerate import Accelerator
+    from accelerate.logging import get_logger
+    from accelerate.utils import ProjectConfiguration, set_seed
+    from tqdm.auto import tqdm
+    from transformers import ViTImageProcessorPil, get_scheduler
+
+    output_dir = Path(args.output_dir)
+    accelerator = Accelerator(
+        gradient_accumulation_steps=args.gradient_accumulation_steps, mixed_precision=args.mixed_precision,
+        log_with=args.report_to if args.with_tracking else None,
+        project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")))
+    logger = get_logger(SCRIPT_NAME)
+    import logging
+
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    # Checked on every process (not only the main one), so that all of them stop together.
+    if (output_dir.is_dir() and any(output_dir.iterdir()) and args.resume_from_checkpoint is None
+            and not args.overwrite_output_dir):
+        raise ScriptError(f"--output_dir {output_dir} is not empty; pass --overwrite_output_dir or --resume_from_checkpoint")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    # Different seeds per process for dropout/drop path; the data side uses its own (seed, epoch, index) seeds.
+    set_seed(args.seed, device_specific=True)
+
+    # ---- data
+    train_raw, eval_raw, dataset_id = load_splits(args)
+    columns = list(train_raw.features or {})
+    image_column = _first_present(columns, ("image", "img"), "--image_column", args.image_column)
+    label_column = _first_present(columns, ("label", "labels", "fine_label"), "--label_column", args.label_column)
+    labels = label_names(train_raw, label_column)
+    if args.max_train_samples is not None:
+        train_raw = train_raw.take(args.max_train_samples) if args.streaming else \
+            train_raw.select(range(min(args.max_train_samples, len(train_raw))))
+    if args.max_eval_samples is not None:
+        eval_raw = eval_raw.take(args.max_eval_samples) if args.streaming else \
+            eval_raw.select(range(min(args.max_eval_samples, len(eval_raw))))
+
+    model = build_model(args, labels)
+    config = model.config
+    if args.dataset == "digits":
+        mean = args.image_mean or (0.5, 0.5, 0.5)
+        std = args.image_std or (0.5, 0.5, 0.5)
+    else:
+        mean = args.image_mean or IMAGENET_MEAN
+        std = args.image_std or IMAGENET_STD
+    image_processor = ViTImageProcessorPil(
+        do_resize=True, size={"height": config.image_size, "width": config.image_size}, resample=Image.BILINEAR,
+        do_rescale=True, rescale_factor=1 / 255, do_normalize=True, image_mean=list(mean), image_std=list(std))
+    train_transform = build_train_transform(
+        config.image_size, mean, std, scale=(args.crop_scale_min, 1.0), hflip=args.hflip,
+        rand_augment=args.rand_augment, reprob=args.reprob)
+    eval_transform = build_eval_transform(config.image_size, mean, std, interpolation=Image.BILINEAR)
+    train_fn = make_example_transform(train_transform, image_column, label_column, "RGB")
+    eval_fn = make_example_transform(eval_transform, image_column, label_column, "RGB")
+
+    if args.streaming:
+        from datasets.distributed import split_dataset_by_node
+
+        # Each process reads its own part of the stream; the loader is not prepared (accelerate would
+        # otherwise make every process decode every image).
+        train_stream = split_dataset_by_node(train_raw.shuffle(seed=args.seed, buffer_size=10_000),
+                                             rank=accelerator.process_index, world_size=accelerator.num_processes)
+        train_data = AugmentedIterableDataset(train_stream, train_fn, seed=args.seed + 7919 * accelerator.process_index)
+        train_loader = torch.utils.data.DataLoader(
+            train_data, batch_size=args.per_device_train_batch_size, collate_fn=collate, num_workers=args.num_workers,
+            drop_last=True, generator=torch.Generator().manual_seed(args.seed))
+        eval_data = AugmentedIterableDataset(eval_raw, eval_fn, seed=args.seed)
+        eval_loader = torch.utils.data.DataLoader(eval_data, batch_size=args.per_device_eval_batch_size,
+                                                  collate_fn=collate, num_workers=args.num_workers)
+    else:
+        train_data = AugmentedDataset(train_raw, train_fn, seed=args.seed)
+        if len(train_data) < args.per_device_train_batch_size * accelerator.num_processes:
+            raise ScriptError(f"{len(train_data)} training images are fewer than one batch "
+                              f"({args.per_device_train_batch_size} x {accelerator.num_processes} processes)")
+        train_loader = torch.utils.data.DataLoader(
+            train_data, sampler=EpochSeededSampler(len(train_data), seed=args.seed),
+            batch_size=args.per_device_train_batch_size, collate_fn=collate, num_workers=args.num_workers,
+            drop_last=True, generator=torch.Generator().manual_seed(args.seed))
+        eval_data = AugmentedDataset(eval_raw, eval_fn, seed=args.seed)
+        eval_loader = torch.utils.data.DataLoader(
+            eval_data, sampler=EpochSeededSampler(len(eval_data), shuffle=False),
+            batch_size=args.per_device_eval_batch_size, collate_fn=collate, num_workers=args.num_workers,
+            generator=torch.Generator().manual_seed(args.seed))
+
+    # ---- optimisation
+    # Loaders first: the number of batches per process (hence the schedule's length) is only known
+    # once accelerate has sharded them. Model, optimizer and scheduler go together (FSDP needs that).
+    if args.streaming:
+        eval_loader = accelerator.prepare(eval_loader)
+    else:
+        train_loader, eval_loader = accelerator.prepare(train_loader, eval_loader)
+    total_batch = args.per_device_train_batch_size * accelerator.num_processes * args.gradient_accumulation_steps
+    learning_rate = args.learning_rate if args.learning_rate is not None else 5e-4 * total_batch / 512
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        # DeiT: no weight decay on biases, norms and other 1-d parameters (decay logits, gates' biases).
+        (no_decay if param.ndim <= 1 else decay).append(param)
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}],
+                                  lr=learning_rate, betas=(args.adam_beta1, args.adam_beta2))
+    if args.streaming:
+        batches_per_epoch = steps_per_epoch = None
+        max_train_steps = args.max_train_steps
+    else:
+        batches_per_epoch = len(train_loader)
+        steps_per_epoch = math.ceil(batches_per_epoch / args.gradient_accumulation_steps)
+        max_train_steps = args.max_train_steps or args.num_train_epochs * steps_per_epoch
+    warmup = args.warmup_steps if args.warmup_steps is not None else int(args.warmup_epochs * (steps_per_epoch or 0))
+    warmup = min(warmup, max_train_steps // 2)
+    # The prepared scheduler steps once per process per optimizer step: scale the lengths accordingly.
+    scheduler = get_scheduler("cosine_with_min_lr", optimizer=optimizer,
+                              num_warmup_steps=warmup * accelerator.num_processes,
+                              num_training_steps=max_train_steps * accelerator.num_processes,
+                              scheduler_specific_kwargs={"min_lr": min(args.min_lr, learning_rate)})
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    ema = ModelEma(accelerator.unwrap_model(model), args.model_ema_decay) if args.model_ema else None
+    if ema is not None:
+        accelerator.register_for_checkpointing(ema)
+    teacher = load_teacher(args, len(labels), accelerator.device) if args.teacher_model else None
+    mixup = Mixup(mixup_alpha=args.mixup, cutmix_alpha=args.cutmix, prob=args.mixup_prob,
+                  switch_prob=args.mixup_switch_prob, label_smoothing=args.smoothing, num_classes=len(labels))
+    metric_path = local_metric_path("topk_accuracy")
+
+    if args.with_tracking:
+        tracked = {k: (v if isinstance(v, int | float | str | bool) else str(v)) for k, v in vars(args).items()}
+        accelerator.init_trackers(SCRIPT_NAME, config=tracked)
+
+    # ---- resume
+    completed_steps, epoch, skip_batches, consumed = 0, 0, 0, 0
+    history: list[dict] = []
+    if args.resume_from_checkpoint is not None:
+        if args.resume_from_checkpoint == "latest":
+            found = checkpoint_dirs(output_dir)
+            if not found:
+                raise ScriptError(f"--resume_from_checkpoint latest: no checkpoint-* folder in {output_dir}")
+            path = found[-1]
+        else:
+            path = Path(args.resume_from_checkpoint)
+        state = check_checkpoint(path, accelerator.unwrap_model(model).config)
+        accelerator.load_state(str(path))
+        completed_steps, epoch, skip_batches = state["completed_steps"], state["epoch"], state["batches_in_epoch"]
+        consumed = state.get("consumed", {}).get(str(accelerator.process_index), 0)
+        history = state.get("history", [])
+        logger.info(f"resumed from {path}: step {completed_steps}, epoch {epoch}, batch {skip_batches}")
+
+    logger.info(f"{len(labels)} classes; {total_batch} images per step; lr {learning_rate:.3g}; "
+                f"{max_train_steps} steps ({warmup} warm-up)", main_process_only=True)
+    progress = tqdm(total=max_train_steps, initial=completed_steps, disable=not accelerator.is_local_main_process,
+                    desc="train")
+    model.train()
+    running_loss, running_count, last_loss = 0.0, 0, float("nan")
+    last_eval: dict[str, float] = {}
+    started = time.time()
+    checkpoint_every = int(args.checkpointing_steps) if str(args.checkpointing_steps).isdigit() else None
+
+    def checkpoint(epoch_: int, batch_index_: int, consumed_: int) -> None:
+        save_checkpoint(accelerator, output_dir, completed_steps,
+                        training_state(completed_steps, epoch_, batch_index_, consumed_, accelerator, history),
+                        config, args.save_total_limit)
+
+    evaluated_at = [-1]  # the step of the last evaluation, identical on every process
+
+    def evaluate_now(epoch_: float) -> dict[str, float]:
+        evaluated_at.append(completed_steps)
+        return run_eval(accelerator, model, eval_loader, metric_path, labels, ema, args, completed_steps, epoch_,
+                        last_loss, history, logger)
+
+    while completed_steps < max_train_steps:
+        # Position in this epoch: skip_batches/consumed are non-zero only right after a resume.
+        batch_index = skip_batches
+        if args.streaming:
+            train_data.set_epoch(epoch)
+            train_data.skip(consumed)
+            loader = train_loader
+        else:
+            train_loader.set_epoch(epoch)
+            loader = accelerator.skip_first_batches(train_loader, skip_batches) if skip_batches else train_loader
+        skip_batches = 0
+        epoch_done = True
+        for batch in loader:
+            if args.streaming:
+                batch = {name: t.to(accelerator.device) for name, t in batch.items()}
+            # Mixup/CutMix draws from a generator tied to (seed, epoch, batch, process): exact on resume.
+            gen = torch.Generator().manual_seed(derived_seed(args.seed, epoch, batch_index, accelerator.process_index))
+            # Only scalars are drawn from the CPU generator: the images stay on their device.
+            images, targets = mixup(batch["pixel_values"], batch["labels"], gen)
+            with accelerator.accumulate(model):
+                logits = model(pixel_values=images).logits
+                loss = soft_target_cross_entropy(logits, targets)
+                if teacher is not None:
+                    hard = teacher_labels(teacher, images)
+                    loss = (1 - args.distillation_alpha) * loss + args.distillation_alpha * \
+                        torch.nn.functional.cross_entropy(logits.float(), hard)
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and args.max_grad_norm > 0:
+                    accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            batch_index += 1
+            consumed += batch["labels"].shape[0]
+            running_loss += float(loss.detach())
+            running_count += 1
+            if not accelerator.sync_gradients:
+                continue
+            completed_steps += 1
+            progress.update(1)
+            if ema is not None:
+                ema.update(accelerator.unwrap_model(model))
+            last_loss = float(accelerator.reduce(loss.detach().float(), reduction="mean"))
+            if completed_steps % args.logging_steps == 0 or completed_steps == max_train_steps:
+                mean_loss = float(accelerator.reduce(torch.tensor(running_loss / running_count,
+                                                                  device=accelerator.device), reduction="mean"))
+                running_loss, running_count = 0.0, 0
+                progress.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+                if args.with_tracking:
+                    accelerator.log({"train/loss": mean_loss, "train/lr": scheduler.get_last_lr()[0],
+                                     "train/epoch": epoch}, step=completed_steps)
+            at_epoch_end = batches_per_epoch is not None and batch_index >= batches_per_epoch
+            if args.eval_steps and completed_steps % args.eval_steps == 0 and not at_epoch_end:
+                last_eval = evaluate_now(epoch + batch_index / (batches_per_epoch or batch_index))
+            if checkpoint_every and completed_steps % checkpoint_every == 0 and not at_epoch_end:
+                checkpoint(epoch, batch_index, consumed)
+            if completed_steps >= max_train_steps and not at_epoch_end:
+                epoch_done = False
+                break
+        if epoch_done:
+            epoch += 1
+            consumed = 0
+            if batches_per_epoch is not None:  # a stream's "epoch" is one pass of one process: no eval there
+                last_eval = evaluate_now(epoch)
+            if checkpoint_every and completed_steps % checkpoint_every == 0 or args.checkpointing_steps == "epoch":
+                checkpoint(epoch, 0, 0)
+    progress.close()
+    train_seconds = time.time() - started
+    if evaluated_at[-1] != completed_steps:
+        last_eval = evaluate_now(epoch)
+
+    # ---- save
+    accelerator.wait_for_everyone()
+    unwrapped = accelerator.unwrap_model(model)
+    # Under FSDP the weights are sharded: every process takes part in gathering the full state dict.
+    state_dict = accelerator.get_state_dict(model)
+    results = {"train_loss": last_loss, "train_steps": completed_steps, "train_seconds": round(train_seconds, 2),
+               **{f"eval_{k}": v for k, v in last_eval.items()}}
+    if accelerator.is_main_process:
+        unwrapped.save_pretrained(str(output_dir), state_dict=state_dict, safe_serialization=True)
+        image_processor.save_pretrained(str(output_dir))
+        card = build_card(args, unwrapped, dataset_id, last_eval, history, total_batch, learning_rate,
+                          max_train_steps, warmup)
+        card.save(str(output_dir / "README.md"))
+        (output_dir / "all_results.json").write_text(json.dumps(results, indent=2))
+        logger.info(f"saved the model, image processor and model card to {output_dir}: {json.dumps(results)}")
+        if args.push_to_hub:
+            push(args, unwrapped, image_processor, card, output_dir)
+    if args.with_tracking:
+        accelerator.end_training()
+    accelerator.wait_for_everyone()
+    return results
+
+
+def derived_seed(*parts: int) -> int:
+    """A 63-bit seed that is a pure function of ``parts`` (no dependence on PYTHONHASHSEED)."""
+    digest = hashlib.sha256("-".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def training_state(step: int, epoch: int, batch_index: int, consumed: int, accelerator, history: list) -> dict:
+    """What a checkpoint needs beyond accelerate's state: where in the data the run is."""
+    consumed_all = accelerator.gather(torch.tensor([consumed], device=accelerator.device)).tolist()
+    return {"script": SCRIPT_NAME, "completed_steps": step, "epoch": epoch, "batches_in_epoch": batch_index,
+            "consumed": {str(i): int(c) for i, c in enumerate(consumed_all)}, "history": history}
+
+
+def run_eval(accelerator, model, eval_loader, metric_path, labels, ema, args, step, epoch, train_loss, history,
+             logger) -> dict[str, float]:
+    results = evaluate_model(accelerator, model, eval_loader, metric_path, len(labels))
+    if ema is not None:
+        unwrapped = accelerator.unwrap_model(model)
+        backup = {k: v.detach().clone() for k, v in unwrapped.state_dict().items()}
+        ema.copy_to(unwrapped)
+        ema_results = evaluate_model(accelerator, model, eval_loader, metric_path, len(labels))
+        unwrapped.load_state_dict(backup)
+        results.update({f"ema_{k}": v for k, v in ema_results.items()})
+    if accelerator.is_main_process:
+        history.append({"step": step, "epoch": epoch, "loss": round(train_loss, 4),
+                        **{k: round(v, 4) for k, v in results.items()}})
+        logger.info(f"step {step} epoch {epoch}: " + ", ".join(f"{k} {v:.4f}" for k, v in results.items()))
+    if args.with_tracking and results:
+        accelerator.log({f"eval/{k}": v for k, v in results.items()}, step=step)
+    # Keep the history identical on every process (checkpoints are written by the main process).
+    return results
+
+
+def build_card(args, model, dataset_id, results, history, total_batch, learning_rate, steps, warmup):
+    from lion_hf.hub import RunMetric, render_run_card
+
+    k = min(5, model.config.num_labels)
+    metrics = []
+    if "top1" in results:
+        metrics.append(RunMetric("accuracy", round(results["top1"], 4), "Top-1 accuracy"))
+    if f"top{k}" in results and k > 1:
+        metrics.append(RunMetric(f"top{k}_accuracy", round(results[f"top{k}"], 4), f"Top-{k} accuracy"))
+    names = {"digits": "scikit-learn digits (8x8, embedded)", "imagefolder": "local image folders"}
+    hub_data = [dataset_id] if dataset_id not in names else None
+    eval_split = "test" if args.dataset == "digits" else (args.eval_split or "validation")
+    hyper = {"total batch size": total_batch, "learning rate": f"{learning_rate:.3g}", "optimizer": "AdamW",
+             "weight decay": args.weight_decay, "schedule": f"cosine, {warmup} warm-up steps", "steps": steps,
+             "label smoothing": args.smoothing, "mixup / cutmix": f"{args.mixup} / {args.cutmix}",
+             "RandAugment": args.rand_augment, "random erasing": args.reprob, "drop path": args.drop_path,
+             "gradient clipping": args.max_grad_norm or "off", "EMA": args.model_ema_decay if args.model_ema else "off",
+             "teacher": args.teacher_model or "none", "seed": args.seed}
+    name = args.model_name or args.hub_model_id or Path(args.output_dir).resolve().name
+    return render_run_card(
+        model_name=name, config=model.config, dataset_id=dataset_id, dataset_name=names.get(dataset_id, dataset_id),
+        dataset_config=args.dataset_config, eval_split=eval_split, metrics=metrics, hyperparameters=hyper,
+        training_log=history, script="examples/image_classification/run_image_classification.py",
+        hub_datasets=hub_data, base_model=args.model_name_or_path, repo_id=args.hub_model_id or name,
+        num_parameters=sum(p.numel() for p in model.parameters()), tags=["image-classification"])
+
+
+def push(args, model, image_processor, card, output_dir: Path) -> None:
+    """Push the model and processor, then the card (``push_to_hub`` keeps an existing README)."""
+    model.push_to_hub(args.hub_model_id, private=args.hub_private_repo, token=args.hub_token)
+    image_processor.push_to_hub(args.hub_model_id, token=args.hub_token)
+    card.push_to_hub(args.hub_model_id, token=args.hub_token)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except ScriptError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
