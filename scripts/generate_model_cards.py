@@ -2,8 +2,9 @@
 # Copyright 2026 The lion_hf authors. Licensed under the Apache License, Version 2.0.
 """Write (or check) the cards of the planned LION checkpoint families into ``model_cards/``.
 
-Every card is rendered by :func:`lion_hf.hub.families.render_family_cards` from the one template in
-that module; the files in ``model_cards/`` are outputs, never edited by hand. ``--check`` exits 1 when
+Every card is rendered by :func:`lion_hf.hub.families.render_family_cards` from the one card template
+of the package (``lion_hf/hub/templates/model_card.md``); the files in ``model_cards/`` are outputs,
+never edited by hand. ``--check`` exits 1 when
 a committed card differs from what the code renders (run it in CI after changing the template).
 
     python scripts/generate_model_cards.py            # rewrite model_cards/<family>.md

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 from huggingface_hub import ModelCard
 
+import lion_hf.hub
+from lion_hf.hub.cards import card_template, template_file
 from lion_hf.hub.families import (
     FAMILIES,
     IMAGENET,
@@ -119,3 +126,36 @@ def test_invalid_metadata_is_refused(mutate, message):
     mutate(data)
     with pytest.raises(ValueError, match=message):
         validate_card_metadata(data)
+
+
+def test_template_is_package_data_read_through_importlib_resources():
+    path = Path(str(template_file()))
+    assert path == Path(lion_hf.hub.__file__).parent / "templates" / "model_card.md" and path.is_file()
+    assert not (CARDS / "template.md").exists()  # one template, inside the package
+    assert card_template() == path.read_text(encoding="utf-8") and "{{ card_data }}" in card_template()
+
+
+def test_wheel_ships_the_template_and_renders_cards_from_it(tmp_path):
+    """Build the wheel, unpack it away from the checkout and render a card from the unpacked package."""
+    source = tmp_path / "src"
+    shutil.copytree(REPO / "lion_hf", source / "lion_hf", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("setup.cfg", "pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(tmp_path / "dist")], cwd=source, check=True, capture_output=True)
+    (wheel,) = (tmp_path / "dist").glob("lion_hf-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    for name in ("lion_hf/hub/templates/model_card.md", "lion_hf/metrics/glue/glue.py",
+                 "lion_hf/metrics/topk_accuracy/topk_accuracy.py"):
+        assert name in names, name
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    code = ("import lion_hf, lion_hf.hub.cards as c; from lion_hf.hub import render_family_cards; "
+            "print(lion_hf.__file__); print(c.template_file()); "
+            "print(render_family_cards(names=['lion-s-tiny-patch16-224'])['lion-s-tiny-patch16-224'])")
+    env = {**os.environ, "PYTHONPATH": str(site), "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, check=True, capture_output=True,
+                         text=True).stdout
+    module_file, template, card = out.split("\n", 2)
+    assert module_file.startswith(str(site)) and template == str(site / "lion_hf/hub/templates/model_card.md")
+    assert card.strip() == (CARDS / "lion-s-tiny-patch16-224.md").read_text(encoding="utf-8").strip()
