@@ -382,8 +382,10 @@ def make_vision_run(output_dir: Path, *, mask_type: str = "selective", patch_ord
     from lion_hf import LionConfig, LionForImageClassification
 
     torch.manual_seed(seed)
+    # One head of dimension 32: a head size the Triton kernels cover, so GPU runs of these
+    # checkpoints exercise the kernels (through remote code too).
     config = LionConfig(modality="vision", mask_type=mask_type, patch_order=patch_order, image_size=32, patch_size=8,
-                        hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+                        hidden_size=32, num_hidden_layers=2, num_attention_heads=1, intermediate_size=64,
                         num_labels=len(VISION_LABELS), id2label=dict(enumerate(VISION_LABELS)),
                         label2id={label: i for i, label in enumerate(VISION_LABELS)})
     model = LionForImageClassification(config)
@@ -411,7 +413,7 @@ def make_text_run(output_dir: Path, *, mask_type: str = "decay", seed: int = 0, 
     output_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = BertTokenizer(vocab_file=str(write_vocab(output_dir.parent / f"{output_dir.name}-vocab.txt")))
     config = LionConfig(modality="text", mask_type=mask_type, vocab_size=len(tokenizer), hidden_size=32,
-                        num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, max_position_embeddings=64)
+                        num_hidden_layers=2, num_attention_heads=1, intermediate_size=64, max_position_embeddings=64)
     model = LionForMaskedLM(config)
     encoded = tokenizer(["the cat sat on the mat", "a big dog ran", "the lion sees a red mat"], padding=True,
                         return_tensors="pt")
