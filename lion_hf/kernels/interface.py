@@ -7,26 +7,78 @@ Everything above this module (the models) calls :func:`lion_attention` or
 from __future__ import annotations
 
 import torch
+from transformers.utils import logging
 
 from .attention import attention_parts
 from .chunk import DEFAULT_CHUNK_SIZE, chunk_parts
 from .masks import compute_dtype_for
 from .recurrent import recurrent_parts
 
+logger = logging.get_logger(__name__)
+
 FORMS = ("auto", "attention", "chunk", "recurrent")
+BACKENDS = ("auto", "torch", "triton")
 #: ``form="auto"`` takes the attention form up to this length and the chunk form beyond it: the
 #: attention form's L x L scores stop fitting comfortably in memory around here, while the chunk form
 #: is linear in L. The Triton kernels refine this crossover with measured timings.
 AUTO_ATTENTION_MAX_LENGTH = 1024
 
 
-def resolve_form(form: str, length: int, device: torch.device | None = None) -> str:
-    """The concrete form (``attention``/``chunk``/``recurrent``) that ``form`` stands for at ``length``."""
+#: The same crossover for the Triton kernels, measured (BENCHMARKS.md, "Kernels"): B=8, H=12, D=64, bf16,
+#: H100, forward+backward of LION-S: attention 0.79 ms vs chunk 0.89 ms at L=1024, 1.60 vs 0.92 at 1536,
+#: 2.64 vs 1.42 at 2048 (LIT: 0.46 vs 0.77 at 1024, 2.9 vs 1.3 at 4096). Attention up to here, chunk beyond.
+AUTO_ATTENTION_MAX_LENGTH_TRITON = 1024
+
+
+def resolve_form(form: str, length: int, device: torch.device | None = None, backend: str = "torch") -> str:
+    """The concrete form (``attention``/``chunk``/``recurrent``) that ``form`` stands for at ``length``.
+
+    ``backend`` is the resolved backend (``"torch"`` or ``"triton"``): each has its own measured crossover
+    (:data:`AUTO_ATTENTION_MAX_LENGTH`, :data:`AUTO_ATTENTION_MAX_LENGTH_TRITON`).
+    """
     if form not in FORMS:
         raise ValueError(f"form must be one of {FORMS}, got {form!r}")
     if form != "auto":
         return form
-    return "attention" if length <= AUTO_ATTENTION_MAX_LENGTH else "chunk"
+    limit = AUTO_ATTENTION_MAX_LENGTH_TRITON if backend == "triton" else AUTO_ATTENTION_MAX_LENGTH
+    return "attention" if length <= limit else "chunk"
+
+
+def resolve_backend(backend: str, q: torch.Tensor, v: torch.Tensor, dropout_p: float = 0.0,
+                    chunk_size: int | None = None) -> str:
+    """The concrete backend (``"torch"`` or ``"triton"``) that ``backend`` stands for on these inputs.
+
+    ``"auto"`` takes Triton for CUDA tensors of dtype fp16/bf16/fp32 when Triton is importable and the
+    head dims are supported, PyTorch otherwise. ``"triton"`` forces the kernels (CPU tensors need
+    ``TRITON_INTERPRET=1`` set before the first use); it still falls back to PyTorch, with a logged
+    notice, for what the kernels do not cover: ``dropout_p > 0`` and head dims outside 32/64/128.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "torch":
+        return "torch"
+    if backend == "auto" and (q.device.type != "cuda" or q.dtype not in (torch.float16, torch.bfloat16,
+                                                                           torch.float32)):
+        return "torch"
+    from .triton.utils import head_dims_supported, interpreter_enabled, triton_available
+
+    if not triton_available():
+        if backend == "triton":
+            raise ValueError("backend='triton' needs the triton package; install it or pass backend='torch'")
+        return "torch"
+    if backend == "triton" and q.device.type != "cuda" and not interpreter_enabled():
+        raise ValueError("backend='triton' on CPU tensors needs TRITON_INTERPRET=1 in the environment before "
+                         "the kernels are first imported; move the tensors to CUDA or pass backend='torch'")
+    if dropout_p:
+        if backend == "triton":
+            logger.warning_once("lion_attention: dropout_p > 0 is computed by the PyTorch backend "
+                                "(the Triton kernels have no dropout)")
+        return "torch"
+    if not head_dims_supported(q.shape[-1], v.shape[-1]):
+        logger.warning_once(f"lion_attention: head dims dk={q.shape[-1]}, dv={v.shape[-1]} have no Triton "
+                            "kernel (32, 64 or 128 only); using the PyTorch backend")
+        return "torch"
+    return "triton"
 
 
 def _check_inputs(q, k, v, log_decay, key_padding_mask, chunk_size):
@@ -66,8 +118,8 @@ def _check_inputs(q, k, v, log_decay, key_padding_mask, chunk_size):
 def lion_attention_parts(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                          log_decay: torch.Tensor | None = None, *, form: str = "auto",
                          chunk_size: int | None = None, key_padding_mask: torch.Tensor | None = None,
-                         dropout_p: float = 0.0, with_denominator: bool = True):
-    """Numerator and denominator of LION, separately, in fp32 (fp64 for fp64 inputs).
+                         dropout_p: float = 0.0, with_denominator: bool = True, backend: str = "auto"):
+    """Numerator and denominator of LION, separately, in fp32 (fp64 for fp64 inputs on the torch backend).
 
     ``num_i = sum_j M_ij (q_i . k_j) v_j`` (``[B, H, L, Dv]``) and ``den_i = sum_j M_ij (q_i . k_j)``
     (``[B, H, L]``, or ``None`` when ``with_denominator=False``). Two scan orders of the same tokens
@@ -75,9 +127,15 @@ def lion_attention_parts(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     :func:`combine_parts`. Arguments are those of :func:`lion_attention`.
     """
     _check_inputs(q, k, v, log_decay, key_padding_mask, chunk_size)
-    concrete = resolve_form(form, q.shape[-2], q.device)
+    concrete_backend = resolve_backend(backend, q, v, dropout_p, chunk_size)
+    concrete = resolve_form(form, q.shape[-2], q.device, concrete_backend)
     if dropout_p and concrete != "attention":
         raise ValueError(f"dropout_p > 0 needs form='attention' (dropout acts on the L x L scores), got {concrete!r}")
+    if concrete_backend == "triton":
+        from .triton.common import PARTS
+
+        return _triton_call(q, k, v, log_decay, concrete, chunk_size, key_padding_mask, PARTS,
+                            with_denominator, 1.0, 0.0)
     dtype = compute_dtype_for(q.dtype)
     q, k, v = q.to(dtype), k.to(dtype), v.to(dtype)
     if key_padding_mask is not None:
@@ -91,6 +149,38 @@ def lion_attention_parts(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     return recurrent_parts(q, k, v, log_decay, with_denominator)
 
 
+def _triton_call(q, k, v, log_decay, form: str, chunk_size: int | None, key_padding_mask, mode: int,
+                 with_den: bool, scale: float, eps: float):
+    """Run one Triton form; returns ``(num fp32, den fp32 | None)`` (``PARTS``) or ``(out, den)``."""
+    from .triton import LionAttentionFunction, LionChunkFunction, recurrent_forward
+    from .triton.ops import lion_forward
+    from .triton.utils import DEFAULT_TRITON_CHUNK_SIZE, SUPPORTED_CHUNK_SIZES
+
+    if key_padding_mask is not None:
+        # zeroing the padded keys outside the kernels keeps them mask-free; autograd sees the product
+        k = k * key_padding_mask[:, None, :, None].to(k.dtype)
+    if form == "recurrent":
+        needs_grad = torch.is_grad_enabled() and any(
+            t is not None and t.requires_grad for t in (q, k, v, log_decay))
+        if not needs_grad:
+            return recurrent_forward(q, k, v, log_decay, mode, with_den, scale, eps)
+        # the recurrent kernel has no backward: the chunk kernels compute the same function
+        form = "chunk"
+    chunk = chunk_size if chunk_size in SUPPORTED_CHUNK_SIZES else DEFAULT_TRITON_CHUNK_SIZE
+    if form == "chunk" and chunk_size is not None and chunk_size != chunk:
+        logger.warning_once(f"lion_attention: the Triton chunk kernels take chunk_size in {SUPPORTED_CHUNK_SIZES}; "
+                            f"using {chunk} instead of {chunk_size} (the result is the same function)")
+    if torch.compiler.is_compiling():
+        # registered custom operators (lion_hf.kernels.triton.ops): torch.compile keeps them in its graph
+        out, den = lion_forward(q, k, v, log_decay, form, mode, with_den, float(scale), float(eps), chunk)
+        return out, (den if den.numel() else None)
+    # eager: the plain autograd Functions, same kernels. The custom-operator dispatch costs ~0.3-0.6 ms
+    # of host time per forward+backward (measured on an H100, BENCHMARKS.md), which dominates at L <= 1024.
+    if form == "attention":
+        return LionAttentionFunction.apply(q, k, v, log_decay, mode, with_den, float(scale), float(eps))
+    return LionChunkFunction.apply(q, k, v, log_decay, mode, with_den, float(scale), float(eps), chunk)
+
+
 def combine_parts(parts, eps: float = 0.0, out_dtype: torch.dtype | None = None) -> torch.Tensor:
     """Normalised output ``sum(num) / (sum(den) + eps)`` of one or more ``(num, den)`` pairs."""
     num = sum(p[0] for p in parts)
@@ -102,7 +192,7 @@ def combine_parts(parts, eps: float = 0.0, out_dtype: torch.dtype | None = None)
 def lion_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, log_decay: torch.Tensor | None = None,
                    *, normalize: bool = True, form: str = "auto", chunk_size: int | None = None,
                    key_padding_mask: torch.Tensor | None = None, scale: float | None = None,
-                   eps: float = 0.0, dropout_p: float = 0.0) -> torch.Tensor:
+                   eps: float = 0.0, dropout_p: float = 0.0, backend: str = "auto") -> torch.Tensor:
     """Full bidirectional linear attention with LION's decay mask.
 
     Args:
@@ -113,20 +203,32 @@ def lion_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, log_decay:
         normalize: ``True`` gives ``num / (den + eps)`` (vision models); ``False`` gives
             ``scale * num`` (MLM models).
         form: ``"attention"``, ``"chunk"``, ``"recurrent"`` or ``"auto"`` (see :func:`resolve_form`).
-        chunk_size: chunk length of the chunk form (default 64).
+        chunk_size: chunk length of the chunk form (default 64; the Triton kernels take 16/32/64/128).
         key_padding_mask: ``[batch, length]`` bool, ``True`` for real tokens; padded keys contribute nothing.
         scale: multiplier of the unnormalised output, default ``dk ** -0.5``.
         eps: added to the denominator when ``normalize``.
-        dropout_p: dropout on the masked scores (attention form only; pass 0 in eval).
+        dropout_p: dropout on the masked scores (attention form, PyTorch backend only; pass 0 in eval).
+        backend: ``"auto"`` (Triton for CUDA tensors when available, else PyTorch), ``"torch"`` or
+            ``"triton"`` (see :func:`resolve_backend`).
 
     Returns:
         ``[batch, heads, length, dv]`` in the dtype of ``q``; accumulation is fp32 (or fp64).
     """
     if not isinstance(normalize, bool):
         raise ValueError(f"normalize must be a bool, got {normalize!r}")
+    _check_inputs(q, k, v, log_decay, key_padding_mask, chunk_size)
+    concrete_backend = resolve_backend(backend, q, v, dropout_p, chunk_size)
+    if concrete_backend == "triton":
+        from .triton.common import NORMALIZED, SCALED
+
+        concrete = resolve_form(form, q.shape[-2], q.device, "triton")
+        scale_value = q.shape[-1] ** -0.5 if scale is None else scale
+        out, _ = _triton_call(q, k, v, log_decay, concrete, chunk_size, key_padding_mask,
+                              NORMALIZED if normalize else SCALED, normalize, scale_value, eps)
+        return out.to(q.dtype)
     num, den = lion_attention_parts(q, k, v, log_decay, form=form, chunk_size=chunk_size,
                                     key_padding_mask=key_padding_mask, dropout_p=dropout_p,
-                                    with_denominator=normalize)
+                                    with_denominator=normalize, backend="torch")
     if normalize:
         return combine_parts([(num, den)], eps=eps, out_dtype=q.dtype)
     scale = q.shape[-1] ** -0.5 if scale is None else scale

@@ -1,0 +1,98 @@
+"""Break LION's Triton fwd+bwd time into its launches and try launch configurations (CUDA only).
+
+    PYTHONPATH=. python benchmarks/profile_kernels.py
+
+Prints medians (ms) of: the attention forward kernel, its two backward kernels, the host-side
+gradient preparation, and the chunk form's sweeps, for a few block/warp/stage settings (set through
+the ``LION_TRITON_ATTN_FWD`` / ``LION_TRITON_ATTN_BWD`` / ``LION_TRITON_CHUNK`` variables the launchers
+read). Used to choose the defaults and to explain the benchmark's misses (BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.nn.functional as F
+from triton.testing import do_bench
+
+from lion_hf.kernels.triton import attention as tatt
+from lion_hf.kernels.triton import chunk as tch
+from lion_hf.kernels.triton.common import NORMALIZED, grad_inputs
+
+
+def bench(fn):
+    return do_bench(fn, warmup=10, rep=40, return_mode="median")
+
+
+def inputs(b, h, length, d, mask):
+    q = F.normalize(F.silu(torch.randn(b, h, length, d, device="cuda")) + 0.5, dim=-1).bfloat16()
+    k = F.normalize(F.silu(torch.randn(b, h, length, d, device="cuda")) + 0.5, dim=-1).bfloat16()
+    v = torch.randn(b, h, length, d, device="cuda", dtype=torch.bfloat16)
+    a = None if mask == "lit" else (F.logsigmoid(torch.randn(h, device="cuda") + 2) if mask == "decay"
+                                    else F.logsigmoid(torch.randn(b, h, length, device="cuda") + 2))
+    return q, k, v, a
+
+
+def attention_section(length=1024, masks=("lit", "decay", "selective")):
+    print(f"\n## attention form, L={length}, B=8 H=12 D=64 bf16 (ms)")
+    for mask in masks:
+        q, k, v, a = inputs(8, 12, length, 64, mask)
+        out, den = tatt.attention_forward(q, k, v, a, NORMALIZED, True, 1.0, 0.0)
+        go = torch.randn_like(out)
+        g, c = grad_inputs(NORMALIZED, go, None, out, den, 1.0, 0.0, v, torch.bfloat16)
+        t_prep = bench(lambda: grad_inputs(NORMALIZED, go, None, out, den, 1.0, 0.0, v, torch.bfloat16))
+        for fwd_cfg in (None, "128,64,4,3", "64,64,4,3", "64,128,4,3"):
+            if fwd_cfg:
+                os.environ["LION_TRITON_ATTN_FWD"] = fwd_cfg
+            t = bench(lambda: tatt.attention_forward(q, k, v, a, NORMALIZED, True, 1.0, 0.0))
+            os.environ.pop("LION_TRITON_ATTN_FWD", None)
+            print(f"{mask:>9} fwd   cfg={fwd_cfg or 'default':>12} {t:.3f}", flush=True)
+        for stats_2d in ("0", "1") if mask == "selective" else ("0",):
+            os.environ["LION_TRITON_STATS_2D"] = stats_2d
+            for bwd_cfg in (None, "64,64,4,2", "64,64,8,3", "128,64,8,3", "64,32,4,3"):
+                if bwd_cfg:
+                    os.environ["LION_TRITON_ATTN_BWD"] = bwd_cfg
+                try:
+                    t = bench(lambda: tatt.attention_backward(q, k, v, a, g, c, a is not None))
+                except Exception as e:  # out of resources for one setting: report and go on
+                    t = float("nan")
+                    print("   ", type(e).__name__, str(e)[:100])
+                os.environ.pop("LION_TRITON_ATTN_BWD", None)
+                print(f"{mask:>9} bwd   cfg={bwd_cfg or 'default':>12} stats_2d={stats_2d} {t:.3f}   "
+                      f"(grad prep {t_prep:.3f})", flush=True)
+            os.environ.pop("LION_TRITON_STATS_2D", None)
+
+
+def chunk_section(length=16384):
+    print(f"\n## chunk form, L={length}, B=8 H=12 D=64 bf16 (ms)")
+    for mask in ("lit", "selective"):
+        q, k, v, a = inputs(8, 12, length, 64, mask)
+        out, den = tch.chunk_forward(q, k, v, a, NORMALIZED, True, 1.0, 0.0, 64)
+        go = torch.randn_like(out)
+        g, c = grad_inputs(NORMALIZED, go, None, out, den, 1.0, 0.0, v, torch.bfloat16)
+        for cfg in (None, "64,4,1", "64,4,2", "64,8,2", "32,4,2", "32,4,3", "32,2,2", "16,2,2"):
+            for chunk in (64, 128) if cfg is None else (64,):
+                if cfg:
+                    os.environ["LION_TRITON_CHUNK"] = cfg
+                try:
+                    t_f = bench(lambda: tch.chunk_forward(q, k, v, a, NORMALIZED, True, 1.0, 0.0, chunk))
+                    t_b = bench(lambda: tch.chunk_backward(q, k, v, a, g, c, a is not None, chunk))
+                except Exception as e:
+                    t_f = t_b = float("nan")
+                    print("   ", type(e).__name__, str(e)[:100])
+                os.environ.pop("LION_TRITON_CHUNK", None)
+                print(f"{mask:>9} chunk={chunk} cfg={cfg or 'default':>8} fwd {t_f:.3f} bwd {t_b:.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(torch.cuda.get_device_name())
+    sections = sys.argv[1:] or ["attention", "chunk"]
+    if "attention" in sections:
+        attention_section(1024)
+    if "attention-s" in sections:
+        attention_section(1024, masks=("selective",))
+    if "chunk" in sections:
+        chunk_section(16384)

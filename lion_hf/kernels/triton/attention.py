@@ -1,0 +1,444 @@
+"""Attention (parallel) form of LION in Triton, flash-style: the L x L matrix is never written.
+
+One program owns a tile of ``BM`` queries and walks every tile of ``BN`` keys: scores ``q k^T`` (fp32),
+the mask tile built on the fly from the prefix sums of ``log_decay``, and the numerator ``A V`` and
+denominator ``A 1`` accumulated together in fp32 (LION's ``[V | 1]`` identity, spec section 1).
+
+Precision of the mask (LION-S): a float32 global prefix sum ``F_t`` has an error of ``ulp(|F_t|)``,
+which at long L is far larger than the close-range exponents ``F_i - F_j`` that matter most. The
+kernels therefore read the prefix sum kept in float64 and form, per tile, fp32 *local* sums
+``F_i - F_{r0}`` and ``F_j - F_{c0}`` (exact to fp32 rounding of a small number) plus one tile offset
+``F_{r0} - F_{c0}`` rounded once from float64. An entry's exponent then carries an error of
+``~1e-7 * |F_{r0} - F_{c0}|``, which only grows where ``exp`` of it is already tiny. LION-D uses
+``a_h * |i - j|`` directly (one rounding).
+
+The backward (two kernels, deterministic, no atomics) recomputes the tiles: ``dkv`` owns a key tile
+and walks the query tiles, ``dq`` owns a query tile and walks the key tiles. Both also reduce
+``P = dA * A`` (the gradient of ``log M``) into per-row / per-column sums below and above the diagonal,
+from which :func:`lion_hf.kernels.triton.common.log_decay_grad` forms ``d log_decay``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from .common import NORMALIZED, PARTS, SCALED, grad_inputs, log_decay_grad
+from .utils import contiguous, decay_strides, interpreter_enabled, kernel_dtype
+
+try:  # optional dependency: the module imports without Triton, its functions need it
+    import triton
+    import triton.language as tl
+except ImportError:  # pragma: no cover - exercised where triton is missing
+    triton = None
+    tl = None
+
+
+if triton is not None:
+
+    @triton.jit
+    def _tile_data(A, F, i_b, i_h, i_bh, start, offs, valid, L, sab, sah, sal, BLOCK: tl.constexpr,
+                   KIND: tl.constexpr):
+        """Decay data of one tile of positions ``start + [0, BLOCK)``.
+
+        Returns ``(a_h, f, a, lo_row, up_row, lo_col, up_col, F_start, F_end)``: ``f`` the prefix sum
+        local to the tile (``F_t - F_start``, fp32), ``a`` the log-decays, and the four factor vectors
+        of the rank-1 form of off-diagonal tiles (module doc of :func:`_mask`). ``F_start``/``F_end``
+        are float64 for LION-S (exact tile offsets) and unused otherwise.
+        """
+        if KIND == 1:
+            a_h = tl.load(A + i_h * sah)
+            x = (offs - start).to(tl.float32)
+            f = a_h * x
+            a = tl.zeros_like(f) + a_h
+            total = a_h * BLOCK
+            f_s = a_h
+            f_e = a_h
+        else:
+            a_h = 0.0
+            a = tl.load(A + i_b * sab + i_h * sah + offs * sal, mask=valid, other=0.0)
+            f_s = tl.load(F + i_bh * (L + 1) + start)
+            f_e = tl.load(F + i_bh * (L + 1) + tl.minimum(start + BLOCK, L))
+            f = (tl.load(F + i_bh * (L + 1) + offs, mask=valid, other=0.0) - f_s).to(tl.float32)
+            total = (f_e - f_s).to(tl.float32)
+        # every exponent is a sum of log-decays (<= 0); the clamps only guard tail positions
+        lo_row = tl.exp(tl.minimum(f, 0.0))  # F_i - F_start
+        up_row = tl.exp(tl.minimum(total - f - a, 0.0))  # F_end - G_i
+        lo_col = tl.exp(tl.minimum(total - f, 0.0))  # F_end - F_j
+        up_col = tl.exp(tl.minimum(f + a, 0.0))  # G_j - F_start
+        return a_h, f, a, lo_row, up_row, lo_col, up_col, f_s, f_e
+
+    @triton.jit
+    def _mask(m0, n0, offs_m, offs_n, a_h, rf, ra, r_lo, r_up, r_fs, r_fe, cf, ca, c_lo, c_up, c_fs, c_fe,
+              BM: tl.constexpr, BN: tl.constexpr, KIND: tl.constexpr, TRANS: tl.constexpr):
+        """Tile of ``M`` (``[BM, BN]``, or ``M^T`` as ``[BN, BM]`` if ``TRANS``), entries in [0, 1].
+
+        A tile strictly below the diagonal has ``log M_ij = (F_i - F_r0) + (F_r0 - F_E) + (F_E - F_j)``
+        (``E`` the end of the key tile), a product of three factors each <= 1: rank one, no per-entry
+        ``exp``. Strictly above, ``G_j - G_i = (G_j - F_c0) + (F_c0 - F_R) + (F_R - G_i)``. Only tiles
+        crossing the diagonal take the per-entry path.
+        """
+        if n0 + BN <= m0:
+            if KIND == 1:
+                w = tl.exp(a_h * (m0 - n0 - BN).to(tl.float32))
+            else:
+                w = tl.exp((r_fs - c_fe).to(tl.float32))
+            if TRANS:
+                msk = c_lo[:, None] * (r_lo * w)[None, :]
+            else:
+                msk = (r_lo * w)[:, None] * c_lo[None, :]
+        elif m0 + BM <= n0:
+            if KIND == 1:
+                w = tl.exp(a_h * (n0 - m0 - BM).to(tl.float32))
+            else:
+                w = tl.exp((c_fs - r_fe).to(tl.float32))
+            if TRANS:
+                msk = c_up[:, None] * (r_up * w)[None, :]
+            else:
+                msk = (r_up * w)[:, None] * c_up[None, :]
+        else:
+            if TRANS:
+                i_idx = offs_m[None, :]
+                j_idx = offs_n[:, None]
+                rf2 = rf[None, :]
+                ra2 = ra[None, :]
+                cf2 = cf[:, None]
+                ca2 = ca[:, None]
+            else:
+                i_idx = offs_m[:, None]
+                j_idx = offs_n[None, :]
+                rf2 = rf[:, None]
+                ra2 = ra[:, None]
+                cf2 = cf[None, :]
+                ca2 = ca[None, :]
+            if KIND == 1:
+                logm = a_h * tl.abs((i_idx - j_idx).to(tl.float32))
+            else:
+                d = rf2 - cf2 + (r_fs - c_fs).to(tl.float32)  # F_i - F_j
+                logm = tl.where(i_idx > j_idx, d, ca2 - ra2 - d)  # G_j - G_i above the diagonal
+                logm = tl.where(i_idx == j_idx, 0.0, logm)
+            # exponents are <= 0 in exact arithmetic; the clamp keeps tail entries (read as zeros)
+            # from giving exp(+big) = inf and then 0 * inf = NaN
+            msk = tl.exp(tl.minimum(logm, 0.0))
+        return msk
+
+    @triton.jit
+    def _attn_fwd_kernel(Q, K, V, A, F, NUM, DEN, L, H, sab, sah, sal, scale, eps,
+                         DK: tl.constexpr, DV: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
+                         KIND: tl.constexpr, OUT_MODE: tl.constexpr, HAS_DEN: tl.constexpr,
+                         PREC: tl.constexpr):
+        i_m = tl.program_id(0)
+        i_bh = tl.program_id(1)
+        i_b = i_bh // H
+        i_h = i_bh % H
+        m0 = i_m * BM
+        offs_m = m0 + tl.arange(0, BM)
+        m_valid = offs_m < L
+        offs_dk = tl.arange(0, DK)
+        offs_dv = tl.arange(0, DV)
+        base_k = i_bh.to(tl.int64) * L * DK
+        base_v = i_bh.to(tl.int64) * L * DV
+        q = tl.load(Q + base_k + offs_m[:, None] * DK + offs_dk[None, :], mask=m_valid[:, None], other=0.0)
+        if KIND > 0:
+            a_h, rf, ra, r_lo, r_up, r_x0, r_x1, r_fs, r_fe = _tile_data(A, F, i_b, i_h, i_bh, m0, offs_m, m_valid, L,
+                                                                   sab, sah, sal, BM, KIND)
+        acc = tl.zeros([BM, DV], dtype=tl.float32)
+        den = tl.zeros([BM], dtype=tl.float32)
+        for n0 in range(0, L, BN):
+            offs_n = n0 + tl.arange(0, BN)
+            n_valid = offs_n < L
+            k = tl.load(K + base_k + offs_n[:, None] * DK + offs_dk[None, :], mask=n_valid[:, None], other=0.0)
+            v = tl.load(V + base_v + offs_n[:, None] * DV + offs_dv[None, :], mask=n_valid[:, None], other=0.0)
+            s = tl.dot(q, tl.trans(k), input_precision=PREC)
+            if KIND > 0:
+                c_x0, cf, ca, c_x1, c_x2, c_lo, c_up, c_fs, c_fe = _tile_data(
+                    A, F, i_b, i_h, i_bh, n0, offs_n, n_valid, L, sab, sah, sal, BN, KIND)
+                s = s * _mask(m0, n0, offs_m, offs_n, a_h, rf, ra, r_lo, r_up, r_fs, r_fe, cf, ca, c_lo, c_up,
+                              c_fs, c_fe, BM, BN, KIND, False)
+            if HAS_DEN:
+                den += tl.sum(s, 1)
+            acc += tl.dot(s.to(v.dtype), v, input_precision=PREC)
+        o_ptrs = NUM + base_v + offs_m[:, None] * DV + offs_dv[None, :]
+        if OUT_MODE == 0:
+            tl.store(o_ptrs, acc, mask=m_valid[:, None])
+        elif OUT_MODE == 1:
+            tl.store(o_ptrs, (acc / (den + eps)[:, None]).to(NUM.dtype.element_ty), mask=m_valid[:, None])
+        else:
+            tl.store(o_ptrs, (acc * scale).to(NUM.dtype.element_ty), mask=m_valid[:, None])
+        if HAS_DEN:
+            tl.store(DEN + i_bh * L + offs_m, den, mask=m_valid)
+
+    @triton.jit
+    def _attn_bwd_dkv_kernel(Q, K, V, A, F, G, C, DK_OUT, DV_OUT, COL_LO, COL_UP, L, H, sab, sah, sal,
+                             DK: tl.constexpr, DV: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
+                             KIND: tl.constexpr, HAS_C: tl.constexpr, STATS_2D: tl.constexpr,
+                             PREC: tl.constexpr):
+        # Works on transposed tiles ([keys, queries]) so that every matrix product takes its
+        # operands straight from memory: no register transposes.
+        i_n = tl.program_id(0)
+        i_bh = tl.program_id(1)
+        i_b = i_bh // H
+        i_h = i_bh % H
+        n0 = i_n * BN
+        offs_n = n0 + tl.arange(0, BN)
+        n_valid = offs_n < L
+        offs_dk = tl.arange(0, DK)
+        offs_dv = tl.arange(0, DV)
+        base_k = i_bh.to(tl.int64) * L * DK
+        base_v = i_bh.to(tl.int64) * L * DV
+        k = tl.load(K + base_k + offs_n[:, None] * DK + offs_dk[None, :], mask=n_valid[:, None], other=0.0)
+        v = tl.load(V + base_v + offs_n[:, None] * DV + offs_dv[None, :], mask=n_valid[:, None], other=0.0)
+        if KIND > 0:
+            a_h, cf, ca, c_x1, c_x2, c_lo, c_up, c_fs, c_fe = _tile_data(A, F, i_b, i_h, i_bh, n0, offs_n, n_valid, L,
+                                                                   sab, sah, sal, BN, KIND)
+        dk = tl.zeros([BN, DK], dtype=tl.float32)
+        dv = tl.zeros([BN, DV], dtype=tl.float32)
+        if KIND == 2:
+            # P = dA * A summed below / above the diagonal. STATS_2D: accumulated elementwise and
+            # reduced once after the loop (more registers); else one reduction per tile, a single one
+            # for tiles off the diagonal (which lie wholly on one side).
+            if STATS_2D:
+                col_lo2 = tl.zeros([BN, BM], dtype=tl.float32)
+                col_up2 = tl.zeros([BN, BM], dtype=tl.float32)
+            else:
+                col_lo = tl.zeros([BN], dtype=tl.float32)
+                col_up = tl.zeros([BN], dtype=tl.float32)
+        for m0 in range(0, L, BM):
+            offs_m = m0 + tl.arange(0, BM)
+            m_valid = offs_m < L
+            q = tl.load(Q + base_k + offs_m[:, None] * DK + offs_dk[None, :], mask=m_valid[:, None], other=0.0)
+            g = tl.load(G + base_v + offs_m[:, None] * DV + offs_dv[None, :], mask=m_valid[:, None], other=0.0)
+            s_t = tl.dot(k, tl.trans(q), input_precision=PREC)  # [BN, BM] = S^T
+            dp_t = tl.dot(v, tl.trans(g), input_precision=PREC)  # dA^T without the row bias
+            if HAS_C:
+                c = tl.load(C + i_bh * L + offs_m, mask=m_valid, other=0.0)
+                dp_t += c[None, :]
+            if KIND > 0:
+                r_x2, rf, ra, r_lo, r_up, r_x0, r_x1, r_fs, r_fe = _tile_data(
+                    A, F, i_b, i_h, i_bh, m0, offs_m, m_valid, L, sab, sah, sal, BM, KIND)
+                msk = _mask(m0, n0, offs_m, offs_n, a_h, rf, ra, r_lo, r_up, r_fs, r_fe, cf, ca, c_lo, c_up,
+                            c_fs, c_fe, BM, BN, KIND, True)
+                att_t = s_t * msk
+                ds_t = dp_t * msk
+            else:
+                att_t = s_t
+                ds_t = dp_t
+            dv += tl.dot(att_t.to(g.dtype), g, input_precision=PREC)
+            dk += tl.dot(ds_t.to(q.dtype), q, input_precision=PREC)
+            if KIND == 2:
+                p = dp_t * att_t
+                if STATS_2D:
+                    col_lo2 += tl.where(offs_m[None, :] > offs_n[:, None], p, 0.0)
+                    col_up2 += tl.where(offs_m[None, :] < offs_n[:, None], p, 0.0)
+                else:
+                    if n0 + BN <= m0:  # queries all after the keys
+                        col_lo += tl.sum(p, 1)
+                    elif m0 + BM <= n0:
+                        col_up += tl.sum(p, 1)
+                    else:
+                        col_lo += tl.sum(tl.where(offs_m[None, :] > offs_n[:, None], p, 0.0), 1)
+                        col_up += tl.sum(tl.where(offs_m[None, :] < offs_n[:, None], p, 0.0), 1)
+        tl.store(DK_OUT + base_k + offs_n[:, None] * DK + offs_dk[None, :], dk.to(DK_OUT.dtype.element_ty),
+                 mask=n_valid[:, None])
+        tl.store(DV_OUT + base_v + offs_n[:, None] * DV + offs_dv[None, :], dv.to(DV_OUT.dtype.element_ty),
+                 mask=n_valid[:, None])
+        if KIND == 2:
+            if STATS_2D:
+                col_lo = tl.sum(col_lo2, 1)
+                col_up = tl.sum(col_up2, 1)
+            tl.store(COL_LO + i_bh * L + offs_n, col_lo, mask=n_valid)
+            tl.store(COL_UP + i_bh * L + offs_n, col_up, mask=n_valid)
+
+    @triton.jit
+    def _attn_bwd_dq_kernel(Q, K, V, A, F, G, C, DQ_OUT, ROW_LO, ROW_UP, L, H, sab, sah, sal,
+                            DK: tl.constexpr, DV: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
+                            KIND: tl.constexpr, HAS_C: tl.constexpr, STATS_2D: tl.constexpr,
+                            PREC: tl.constexpr):
+        i_m = tl.program_id(0)
+        i_bh = tl.program_id(1)
+        i_b = i_bh // H
+        i_h = i_bh % H
+        m0 = i_m * BM
+        offs_m = m0 + tl.arange(0, BM)
+        m_valid = offs_m < L
+        offs_dk = tl.arange(0, DK)
+        offs_dv = tl.arange(0, DV)
+        base_k = i_bh.to(tl.int64) * L * DK
+        base_v = i_bh.to(tl.int64) * L * DV
+        q = tl.load(Q + base_k + offs_m[:, None] * DK + offs_dk[None, :], mask=m_valid[:, None], other=0.0)
+        g = tl.load(G + base_v + offs_m[:, None] * DV + offs_dv[None, :], mask=m_valid[:, None], other=0.0)
+        if HAS_C:
+            c = tl.load(C + i_bh * L + offs_m, mask=m_valid, other=0.0)
+        if KIND > 0:
+            a_h, rf, ra, r_lo, r_up, r_x0, r_x1, r_fs, r_fe = _tile_data(A, F, i_b, i_h, i_bh, m0, offs_m, m_valid, L,
+                                                                   sab, sah, sal, BM, KIND)
+        dq = tl.zeros([BM, DK], dtype=tl.float32)
+        if KIND == 1:
+            row_lo = tl.zeros([BM], dtype=tl.float32)
+        if KIND == 2:  # see the dkv kernel
+            if STATS_2D:
+                row_lo2 = tl.zeros([BM, BN], dtype=tl.float32)
+                row_up2 = tl.zeros([BM, BN], dtype=tl.float32)
+            else:
+                row_lo = tl.zeros([BM], dtype=tl.float32)
+                row_up = tl.zeros([BM], dtype=tl.float32)
+        for n0 in range(0, L, BN):
+            offs_n = n0 + tl.arange(0, BN)
+            n_valid = offs_n < L
+            k = tl.load(K + base_k + offs_n[:, None] * DK + offs_dk[None, :], mask=n_valid[:, None], other=0.0)
+            v = tl.load(V + base_v + offs_n[:, None] * DV + offs_dv[None, :], mask=n_valid[:, None], other=0.0)
+            dp = tl.dot(g, tl.trans(v), input_precision=PREC)
+            if HAS_C:
+                dp += c[:, None]
+            if KIND > 0:
+                c_x0, cf, ca, c_x1, c_x2, c_lo, c_up, c_fs, c_fe = _tile_data(
+                    A, F, i_b, i_h, i_bh, n0, offs_n, n_valid, L, sab, sah, sal, BN, KIND)
+                msk = _mask(m0, n0, offs_m, offs_n, a_h, rf, ra, r_lo, r_up, r_fs, r_fe, cf, ca, c_lo, c_up,
+                            c_fs, c_fe, BM, BN, KIND, False)
+                ds = dp * msk
+                s = tl.dot(q, tl.trans(k), input_precision=PREC)
+                p = ds * s  # dA * A: the gradient of log M
+                if KIND == 1:
+                    row_lo += tl.sum(p * tl.abs((offs_m[:, None] - offs_n[None, :]).to(tl.float32)), 1)
+                elif STATS_2D:
+                    row_lo2 += tl.where(offs_m[:, None] > offs_n[None, :], p, 0.0)
+                    row_up2 += tl.where(offs_m[:, None] < offs_n[None, :], p, 0.0)
+                else:
+                    if n0 + BN <= m0:
+                        row_lo += tl.sum(p, 1)
+                    elif m0 + BM <= n0:
+                        row_up += tl.sum(p, 1)
+                    else:
+                        row_lo += tl.sum(tl.where(offs_m[:, None] > offs_n[None, :], p, 0.0), 1)
+                        row_up += tl.sum(tl.where(offs_m[:, None] < offs_n[None, :], p, 0.0), 1)
+            else:
+                ds = dp
+            dq += tl.dot(ds.to(k.dtype), k, input_precision=PREC)
+        tl.store(DQ_OUT + base_k + offs_m[:, None] * DK + offs_dk[None, :], dq.to(DQ_OUT.dtype.element_ty),
+                 mask=m_valid[:, None])
+        if KIND == 1:
+            tl.store(ROW_LO + i_bh * L + offs_m, row_lo, mask=m_valid)
+        if KIND == 2:
+            if STATS_2D:
+                row_lo = tl.sum(row_lo2, 1)
+                row_up = tl.sum(row_up2, 1)
+            tl.store(ROW_LO + i_bh * L + offs_m, row_lo, mask=m_valid)
+            tl.store(ROW_UP + i_bh * L + offs_m, row_up, mask=m_valid)
+
+
+def _blocks(dk: int, dv: int, dtype: torch.dtype, backward: bool):
+    """``(BM, BN, num_warps, num_stages)``; ``LION_TRITON_ATTN_FWD`` / ``_BWD`` ("BM,BN,W,S") override."""
+    env = os.environ.get("LION_TRITON_ATTN_BWD" if backward else "LION_TRITON_ATTN_FWD")
+    if env:
+        bm, bn, w, s = (int(x) for x in env.split(","))
+        return bm, bn, w, s
+    if interpreter_enabled():
+        return 16, 16, 1, 1
+    big = max(dk, dv) >= 128 or dtype == torch.float32
+    if backward:
+        return (64, 64, 8, 2) if big else (64, 64, 4, 3)
+    return (64, 64, 4, 2) if big else (128, 64, 4, 3)
+
+
+def _precision(dtype: torch.dtype) -> str:
+    # fp32 inputs get true fp32 products (tf32 would cost ~3e-4 relative, above fp32 tolerances)
+    return "ieee" if dtype == torch.float32 else "tf32"
+
+
+def _f64_prefix(log_decay: torch.Tensor | None, kind: int, batch: int, heads: int, length: int):
+    """Exclusive prefix sums ``F_0..F_L`` of a LION-S log-decay, ``[B*H, L+1]`` float64 (else ``None``)."""
+    if kind != 2:
+        return None
+    a = log_decay.detach().to(torch.float64).reshape(batch * heads, length)
+    return torch.nn.functional.pad(a.cumsum(-1), (1, 0)).contiguous()
+
+
+def attention_forward(q, k, v, log_decay, mode: int, with_den: bool, scale: float, eps: float,
+                      f64: torch.Tensor | None = None):
+    """Launch the forward kernel. Returns ``(out, den)``: ``out`` is fp32 ``num`` (``PARTS``) or the
+    normalised/scaled output in the kernels' dtype; ``den`` is fp32 ``[B,H,L]`` or ``None``. ``f64``
+    (the float64 prefix sums of a LION-S log-decay) is computed when not given."""
+    batch, heads, length, dk = q.shape
+    dv = v.shape[-1]
+    dtype = kernel_dtype(q.dtype)
+    q, k, v = contiguous(q.to(dtype), k.to(dtype), v.to(dtype))
+    a, sab, sah, sal, kind = decay_strides(log_decay, batch, heads, length)
+    if f64 is None:
+        f64 = _f64_prefix(log_decay, kind, batch, heads, length)
+    has_den = with_den or mode == NORMALIZED
+    out = torch.empty(batch, heads, length, dv, device=q.device,
+                      dtype=torch.float32 if mode == PARTS else dtype)
+    den = torch.empty(batch, heads, length, device=q.device, dtype=torch.float32) if has_den else None
+    bm, bn, warps, stages = _blocks(dk, dv, dtype, backward=False)
+    grid = (triton.cdiv(length, bm), batch * heads)
+    _attn_fwd_kernel[grid](q, k, v, a if a is not None else q, f64 if f64 is not None else q, out,
+                           den if den is not None else out, length, heads, sab, sah, sal, float(scale), float(eps),
+                           DK=dk, DV=dv, BM=bm, BN=bn, KIND=kind, OUT_MODE=mode, HAS_DEN=has_den,
+                           PREC=_precision(dtype), num_warps=warps, num_stages=stages)
+    return out, den
+
+
+def attention_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, f64: torch.Tensor | None = None):
+    """``(dq, dk, dv, dlog_decay)`` from ``g' [B,H,L,Dv]`` and the row bias ``c [B,H,L]`` (or ``None``)."""
+    batch, heads, length, dk = q.shape
+    dv = v.shape[-1]
+    dtype = kernel_dtype(q.dtype)
+    q, k, v, g = contiguous(q.to(dtype), k.to(dtype), v.to(dtype), g.to(dtype))
+    a, sab, sah, sal, kind = decay_strides(log_decay, batch, heads, length)
+    if f64 is None:
+        f64 = _f64_prefix(log_decay, kind, batch, heads, length)
+    dq_, dk_, dv_ = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+    stats = [torch.empty(batch, heads, length, device=q.device, dtype=torch.float32) if kind == 2 else None
+             for _ in range(2)]
+    row_stats = [torch.empty(batch, heads, length, device=q.device, dtype=torch.float32) if kind > 0 else None,
+                 torch.empty(batch, heads, length, device=q.device, dtype=torch.float32) if kind == 2 else None]
+    bm, bn, warps, stages = _blocks(dk, dv, dtype, backward=True)
+    dummy = q
+    # LION-S statistics: per-tile reductions by default, 2-D accumulators with LION_TRITON_STATS_2D=1
+    stats_2d = os.environ.get("LION_TRITON_STATS_2D", "0") == "1"
+    common = dict(DK=dk, DV=dv, BM=bm, BN=bn, KIND=kind, HAS_C=c is not None, STATS_2D=stats_2d,
+                  PREC=_precision(dtype),
+                  num_warps=warps, num_stages=stages)
+    a_arg = a if a is not None else dummy
+    f_arg = f64 if f64 is not None else dummy
+    c_arg = c if c is not None else dummy
+    _attn_bwd_dkv_kernel[(triton.cdiv(length, bn), batch * heads)](
+        q, k, v, a_arg, f_arg, g, c_arg, dk_, dv_, stats[0] if stats[0] is not None else dummy,
+        stats[1] if stats[1] is not None else dummy, length, heads, sab, sah, sal, **common)
+    _attn_bwd_dq_kernel[(triton.cdiv(length, bm), batch * heads)](
+        q, k, v, a_arg, f_arg, g, c_arg, dq_, row_stats[0] if row_stats[0] is not None else dummy,
+        row_stats[1] if row_stats[1] is not None else dummy, length, heads, sab, sah, sal, **common)
+    dlog = None
+    if kind > 0 and needs_decay_grad:
+        if kind == 1:
+            dlog = log_decay_grad(log_decay, None, None, None, None, row_distance=row_stats[0])
+        else:
+            dlog = log_decay_grad(log_decay, row_stats[0], row_stats[1], stats[0], stats[1])
+    return dq_, dk_, dv_, dlog
+
+
+class LionAttentionFunction(torch.autograd.Function):
+    """Autograd wrapper of the attention-form kernels. ``forward`` returns ``(out, den)``; see
+    :mod:`lion_hf.kernels.triton.common` for the three output modes."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, log_decay, mode: int, with_den: bool, scale: float, eps: float):
+        kind = 0 if log_decay is None else log_decay.dim()  # 1: [H] (D), 3: [B,H,L] (S)
+        f64 = _f64_prefix(log_decay, 2, *q.shape[:3]) if kind == 3 else None
+        out, den = attention_forward(q, k, v, log_decay, mode, with_den, scale, eps, f64=f64)
+        ctx.save_for_backward(q, k, v, log_decay, out if mode == NORMALIZED else None, den, f64)
+        ctx.mode, ctx.scale, ctx.eps = mode, scale, eps
+        return out, den
+
+    @staticmethod
+    def backward(ctx, grad_out, grad_den):
+        q, k, v, log_decay, out, den, f64 = ctx.saved_tensors
+        g, c = grad_inputs(ctx.mode, grad_out, grad_den if ctx.mode == PARTS else None, out, den,
+                           ctx.scale, ctx.eps, v, kernel_dtype(q.dtype))
+        needs_decay = log_decay is not None and ctx.needs_input_grad[3]
+        dq, dk, dv, dlog = attention_backward(q, k, v, log_decay, g, c, needs_decay, f64=f64)
+        return dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype), dlog, None, None, None, None
+
+
+__all__ = ["LionAttentionFunction", "attention_backward", "attention_forward", "PARTS", "NORMALIZED", "SCALED"]

@@ -1,0 +1,102 @@
+"""The Triton forms registered as PyTorch custom operators, so that ``torch.compile`` keeps them in its graph.
+
+``torch.library.custom_op`` makes each launcher an opaque node: ``register_fake`` gives its output
+shapes to the compiler and ``register_autograd`` connects the backward operator. Without this, Dynamo
+would try to trace the host code of the launchers (Triton grids, environment reads) and break the graph.
+
+Two operators, both taking ``form`` (``"attention"`` or ``"chunk"``) and the output ``mode`` of
+:mod:`lion_hf.kernels.triton.common`:
+
+* ``lion_forward(q, k, v, log_decay, ...) -> (out, den)``; ``den`` is an empty tensor when not computed
+  (custom operators cannot return ``None``);
+* ``lion_backward(...) -> (dq, dk, dv, dlog_decay)``; ``dlog_decay`` is empty when not needed.
+
+The namespace is derived from this module's import name, so a second copy of the code (for example
+the flat Hub bundle next to an installed ``lion_hf``) registers its own operators instead of clashing.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from .attention import attention_backward, attention_forward
+from .chunk import chunk_backward, chunk_forward
+from .common import NORMALIZED, PARTS, grad_inputs
+from .utils import kernel_dtype
+
+_NAMESPACE = "lion_" + "".join(ch if ch.isalnum() else "_" for ch in __name__)
+
+
+@torch.library.custom_op(f"{_NAMESPACE}::lion_forward", mutates_args=())
+def lion_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, log_decay: Optional[torch.Tensor],
+                 form: str, mode: int, with_den: bool, scale: float, eps: float,
+                 chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(out [B,H,L,Dv], den [B,H,L] fp32 or empty)`` of one Triton form (see module doc)."""
+    if form == "attention":
+        out, den = attention_forward(q, k, v, log_decay, mode, with_den, scale, eps)
+    else:
+        out, den = chunk_forward(q, k, v, log_decay, mode, with_den, scale, eps, chunk)
+    if den is None:
+        den = q.new_empty((0,), dtype=torch.float32)
+    return out, den
+
+
+@lion_forward.register_fake
+def _lion_forward_fake(q, k, v, log_decay, form, mode, with_den, scale, eps, chunk):
+    batch, heads, length, _ = q.shape
+    out = q.new_empty((batch, heads, length, v.shape[-1]),
+                      dtype=torch.float32 if mode == PARTS else kernel_dtype(q.dtype))
+    has_den = with_den or mode == NORMALIZED
+    den = q.new_empty((batch, heads, length) if has_den else (0,), dtype=torch.float32)
+    return out, den
+
+
+@torch.library.custom_op(f"{_NAMESPACE}::lion_backward", mutates_args=())
+def lion_backward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, log_decay: Optional[torch.Tensor],
+                  out: Optional[torch.Tensor], den: torch.Tensor, grad_out: torch.Tensor,
+                  grad_den: Optional[torch.Tensor],
+                  form: str, mode: int, scale: float, eps: float, chunk: int,
+                  needs_decay: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(dq, dk, dv, dlog_decay or empty)`` of :func:`lion_forward`."""
+    g, c = grad_inputs(mode, grad_out, grad_den, out, den, scale, eps, v, kernel_dtype(q.dtype))
+    if form == "attention":
+        dq, dk, dv, dlog = attention_backward(q, k, v, log_decay, g, c, needs_decay)
+    else:
+        dq, dk, dv, dlog = chunk_backward(q, k, v, log_decay, g, c, needs_decay, chunk)
+    if dlog is None:
+        dlog = q.new_empty((0,), dtype=torch.float32)
+    return dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype), dlog
+
+
+@lion_backward.register_fake
+def _lion_backward_fake(q, k, v, log_decay, out, den, grad_out, grad_den, form, mode, scale, eps, chunk,
+                        needs_decay):
+    dlog = (torch.empty_like(log_decay) if needs_decay and log_decay is not None
+            else q.new_empty((0,), dtype=torch.float32))
+    return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v), dlog
+
+
+def _setup_context(ctx, inputs, output):
+    q, k, v, log_decay, form, mode, with_den, scale, eps, chunk = inputs
+    out, den = output
+    ctx.save_for_backward(q, k, v, log_decay, out if mode == NORMALIZED else None, den)
+    ctx.form, ctx.mode, ctx.scale, ctx.eps, ctx.chunk = form, mode, scale, eps, chunk
+
+
+def _backward(ctx, grad_out, grad_den):
+    q, k, v, log_decay, out, den = ctx.saved_tensors
+    needs_decay = log_decay is not None and ctx.needs_input_grad[3]
+    if grad_out is None:
+        grad_out = torch.zeros(q.shape[:3] + (v.shape[-1],), device=q.device, dtype=torch.float32)
+    if ctx.mode != PARTS or grad_den is None or grad_den.numel() == 0:
+        grad_den = None
+    dq, dk, dv, dlog = lion_backward(q, k, v, log_decay, out, den, grad_out, grad_den, ctx.form, ctx.mode,
+                                     ctx.scale, ctx.eps, ctx.chunk, needs_decay)
+    return dq, dk, dv, (dlog if needs_decay else None), None, None, None, None, None, None
+
+
+lion_forward.register_autograd(_backward, setup_context=_setup_context)
+
+__all__ = ["lion_backward", "lion_forward"]

@@ -1,0 +1,66 @@
+"""Shared helpers of the Triton kernels: availability, supported shapes, dtypes and launch constants.
+
+Nothing here imports Triton at module level except through :func:`triton_available`'s guarded import,
+so ``import lion_hf`` works where Triton is missing.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+#: head dims (dk and dv) the kernels are compiled for; other sizes fall back to PyTorch.
+SUPPORTED_HEAD_DIMS = (32, 64, 128)
+#: chunk sizes the chunk kernels accept (one tile per chunk).
+SUPPORTED_CHUNK_SIZES = (16, 32, 64, 128)
+DEFAULT_TRITON_CHUNK_SIZE = 64
+
+_TRITON_OK: bool | None = None
+
+
+def triton_available() -> bool:
+    """Whether ``import triton`` works here (cached)."""
+    global _TRITON_OK
+    if _TRITON_OK is None:
+        try:
+            import triton  # noqa: F401
+            import triton.language  # noqa: F401
+            _TRITON_OK = True
+        except Exception:  # ImportError, or a broken install raising something else at import
+            _TRITON_OK = False
+    return _TRITON_OK
+
+
+def interpreter_enabled() -> bool:
+    """Whether Triton runs kernels on the CPU through its interpreter (``TRITON_INTERPRET=1``)."""
+    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+
+
+def head_dims_supported(dk: int, dv: int) -> bool:
+    return dk in SUPPORTED_HEAD_DIMS and dv in SUPPORTED_HEAD_DIMS
+
+
+def kernel_dtype(dtype: torch.dtype) -> torch.dtype:
+    """dtype of the operands fed to the matrix units: half types stay, everything else is fp32.
+
+    (fp64 inputs are computed in fp32 by the kernels; the PyTorch backend keeps fp64.)"""
+    return dtype if dtype in (torch.float16, torch.bfloat16) else torch.float32
+
+
+def contiguous(*tensors):
+    return tuple(None if t is None else t.contiguous() for t in tensors)
+
+
+def decay_strides(log_decay: torch.Tensor | None, batch: int, heads: int, length: int):
+    """``(tensor, stride_b, stride_h, stride_l, kind)`` to read ``log_decay`` at ``[b, h, t]``.
+
+    ``kind`` is 0 for LIT (no decay), 1 for LION-D (``[H]``, read with zero batch/position strides)
+    and 2 for LION-S (``[B, H, L]``). The tensor is fp32 and contiguous.
+    """
+    if log_decay is None:
+        return None, 0, 0, 0, 0
+    a = log_decay.detach().to(torch.float32).contiguous()
+    if a.dim() == 1:
+        return a, 0, 1, 0, 1
+    return a, heads * length, length, 1, 2
