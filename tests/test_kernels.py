@@ -96,9 +96,9 @@ def test_padding_equals_unpadded_sequence(seed, form, mask, side):
     keep = torch.zeros(1, padded_length, dtype=torch.bool)
     span = slice(0, real) if side == "right" else slice(padded_length - real, padded_length)
     keep[:, span] = True
-    # Garbage in the padded keys and values must not leak into real positions.
-    k = torch.where(keep[:, None, :, None], k, torch.full_like(k, 1e3))
-    v = torch.where(keep[:, None, :, None], v, torch.full_like(v, -1e3))
+    # Garbage in the padded keys and values (even non-finite) must not leak into real positions.
+    k = torch.where(keep[:, None, :, None], k, torch.full_like(k, float("inf")))
+    v = torch.where(keep[:, None, :, None], v, torch.full_like(v, float("nan")))
     out = lion_attention(q, k, v, log_decay, form=form, chunk_size=8, key_padding_mask=keep)
     sliced_decay = log_decay if (log_decay is None or log_decay.dim() == 1) else log_decay[..., span]
     ref = lion_attention(q[..., span, :], k[..., span, :], v[..., span, :], sliced_decay, form=form, chunk_size=8)

@@ -229,6 +229,10 @@ def test_presets_and_config_validation():
         LionConfig(modality="text", patch_order="s")
     with pytest.raises(ValueError, match="attention form must be one of"):
         LionForMaskedLM(text_config()).set_attention_form("fast")
+    with pytest.raises(ValueError, match="attention backend must be one of"):
+        LionForMaskedLM(text_config()).set_attention_form("chunk", backend="cuda")
+    with pytest.raises(ValueError, match="LionConfig.attention_backend must be one of"):
+        LionConfig(attention_backend="cuda")
 
 
 def test_bad_inputs_raise_clear_errors():

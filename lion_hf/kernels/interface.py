@@ -138,15 +138,23 @@ def lion_attention_parts(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                             with_denominator, 1.0, 0.0)
     dtype = compute_dtype_for(q.dtype)
     q, k, v = q.to(dtype), k.to(dtype), v.to(dtype)
-    if key_padding_mask is not None:
-        # A padded key must contribute nothing: zero it. Its decay stays, which for contiguous real
-        # tokens (left or right padding) never enters a product between two real positions.
-        k = k * key_padding_mask[:, None, :, None].to(dtype)
+    k, v = _zero_padded_keys(k, v, key_padding_mask)
     if concrete == "attention":
         return attention_parts(q, k, v, log_decay, with_denominator, dropout_p)
     if concrete == "chunk":
         return chunk_parts(q, k, v, log_decay, with_denominator, chunk_size or DEFAULT_CHUNK_SIZE)
     return recurrent_parts(q, k, v, log_decay, with_denominator)
+
+
+def _zero_padded_keys(k: torch.Tensor, v: torch.Tensor, key_padding_mask: torch.Tensor | None):
+    """A padded key must contribute nothing: its key and value become exact zeros. ``where`` rather
+    than a product, so that whatever a padded position holds (even inf/NaN from an earlier layer)
+    cannot leak as ``0 * inf``. Its decay stays, which for contiguous real tokens (left or right
+    padding) never enters a product between two real positions."""
+    if key_padding_mask is None:
+        return k, v
+    keep = key_padding_mask[:, None, :, None]
+    return torch.where(keep, k, 0.0), torch.where(keep, v, 0.0)
 
 
 def _triton_call(q, k, v, log_decay, form: str, chunk_size: int | None, key_padding_mask, mode: int,
@@ -156,9 +164,7 @@ def _triton_call(q, k, v, log_decay, form: str, chunk_size: int | None, key_padd
     from .triton.ops import lion_forward
     from .triton.utils import DEFAULT_TRITON_CHUNK_SIZE, SUPPORTED_CHUNK_SIZES
 
-    if key_padding_mask is not None:
-        # zeroing the padded keys outside the kernels keeps them mask-free; autograd sees the product
-        k = k * key_padding_mask[:, None, :, None].to(k.dtype)
+    k, v = _zero_padded_keys(k, v, key_padding_mask)  # outside the kernels, which stay mask-free
     if form == "recurrent":
         needs_grad = torch.is_grad_enabled() and any(
             t is not None and t.requires_grad for t in (q, k, v, log_decay))

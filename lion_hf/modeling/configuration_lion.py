@@ -9,6 +9,7 @@ from transformers.configuration_utils import PreTrainedConfig
 MODALITIES = ("vision", "text")
 MASK_TYPES = ("lit", "decay", "selective")
 ATTENTION_FORMS = ("auto", "attention", "chunk", "recurrent")
+ATTENTION_BACKENDS = ("auto", "torch", "triton")
 PATCH_ORDERS = ("normal", "s")
 FEATURE_MAPS = ("elu_plus_one", "silu_l2", "identity")
 POOLINGS = ("mean", "cls")
@@ -30,6 +31,8 @@ class LionConfig(PreTrainedConfig):
             ``"selective"`` (LION-S, input-dependent decay per token and head).
         attention_form: ``"auto"``, ``"attention"``, ``"chunk"`` or ``"recurrent"``; all compute the
             same function. Switch on a built model with ``model.set_attention_form``.
+        attention_backend: ``"auto"`` (Triton kernels for CUDA tensors, PyTorch otherwise), ``"torch"``
+            or ``"triton"``; see ``lion_hf.kernels.lion_attention``.
         chunk_size: chunk length of the chunk form (``None``: the operator's default, 64).
         patch_order: ``"normal"`` (raster order) or ``"s"`` (vision only: the natural variants
             LION-D♮/LION-S♮, two snake scan orders with their own decays, averaged before normalising).
@@ -65,6 +68,7 @@ class LionConfig(PreTrainedConfig):
     qkv_bias: bool = True
     mask_type: str = "decay"
     attention_form: str = "auto"
+    attention_backend: str = "auto"
     chunk_size: int | None = None
     patch_order: str = "normal"
     feature_map: str | None = None
@@ -114,6 +118,7 @@ class LionConfig(PreTrainedConfig):
     def _validate_values(self) -> None:
         self._check_choice("mask_type", MASK_TYPES)
         self._check_choice("attention_form", ATTENTION_FORMS)
+        self._check_choice("attention_backend", ATTENTION_BACKENDS)
         self._check_choice("patch_order", PATCH_ORDERS)
         self._check_choice("feature_map", FEATURE_MAPS)
         self._check_choice("pooling", POOLINGS)

@@ -28,7 +28,7 @@ from transformers.utils.generic import can_return_tuple, merge_with_config_defau
 from transformers.utils.output_capturing import capture_outputs
 
 from ..kernels import combine_parts, lion_attention, lion_attention_parts, resolve_form
-from .configuration_lion import ATTENTION_FORMS, LionConfig
+from .configuration_lion import ATTENTION_BACKENDS, ATTENTION_FORMS, LionConfig
 from .scan_order import natural_scan_orders
 
 logger = logging.get_logger(__name__)
@@ -227,7 +227,7 @@ class LionAttention(nn.Module):
             form = "attention"
         key_padding_mask = None if attention_mask is None else attention_mask.bool()
         options = {"form": form, "chunk_size": self.config.chunk_size, "key_padding_mask": key_padding_mask,
-                   "dropout_p": dropout_p}
+                   "dropout_p": dropout_p, "backend": self.config.attention_backend}
         scale = self.head_dim ** -0.5
         if self.num_orders == 1:
             context = lion_attention(q, k, v, log_decays[0], normalize=self.config.normalize_attention,
@@ -367,16 +367,21 @@ class LionPreTrainedModel(PreTrainedModel):
             # theta ~ N(0, 1): per-head decays lambda = sigmoid(theta) spread around 0.5, as in the paper.
             init.normal_(module.decay_logits, mean=0.0, std=1.0)
 
-    def set_attention_form(self, form: str, chunk_size: int | None = None) -> None:
+    def set_attention_form(self, form: str, chunk_size: int | None = None, backend: str | None = None) -> None:
         """Switch every layer to another form of the same function (no reloading): ``"auto"``,
-        ``"attention"``, ``"chunk"`` or ``"recurrent"``; optionally change the chunk size."""
+        ``"attention"``, ``"chunk"`` or ``"recurrent"``; optionally change the chunk size and the
+        backend (``"auto"``, ``"torch"``, ``"triton"``)."""
         if form not in ATTENTION_FORMS:
             raise ValueError(f"attention form must be one of {ATTENTION_FORMS}, got {form!r}")
+        if backend is not None and backend not in ATTENTION_BACKENDS:
+            raise ValueError(f"attention backend must be one of {ATTENTION_BACKENDS}, got {backend!r}")
         if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
             raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
         self.config.attention_form = form
         if chunk_size is not None:
             self.config.chunk_size = chunk_size
+        if backend is not None:
+            self.config.attention_backend = backend
 
     def _require_modality(self, modality: str, alternative: str) -> None:
         if self.config.modality != modality:
