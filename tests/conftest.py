@@ -7,6 +7,11 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if not torch.cuda.is_available():
+    # Triton reads TRITON_INTERPRET when a kernel is decorated, i.e. when lion_hf.kernels.triton is first
+    # imported; any test module may import it (the hub bundle walks the package), so set it here, before
+    # collection. On CUDA machines the kernels compile for the GPU as usual.
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 
 @pytest.fixture
