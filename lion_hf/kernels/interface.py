@@ -165,11 +165,12 @@ def _triton_call(q, k, v, log_decay, form: str, chunk_size: int | None, key_padd
     from .triton.utils import DEFAULT_TRITON_CHUNK_SIZE, SUPPORTED_CHUNK_SIZES
 
     k, v = _zero_padded_keys(k, v, key_padding_mask)  # outside the kernels, which stay mask-free
-    if log_decay is not None and log_decay.dim() == 1:
-        # LION-D through the per-token (LION-S) kernels: autograd sums the expanded gradient per head.
-        # The per-head kernels reduce d log_decay over all (batch, tile) programs into H floats: a
-        # ViT-S-sized LION-D training step (batch 64, 224 px, H100) took 131 ms that way, 58 ms this way
-        # (BENCHMARKS.md, "Models").
+    if form == "attention" and log_decay is not None and log_decay.dim() == 1:
+        # LION-D's attention form through the per-token (LION-S) kernels: autograd sums the expanded
+        # gradient per head. The per-head attention backward reduces d log_decay over all (batch, tile)
+        # programs into H floats: a ViT-S-sized LION-D training step (batch 64, 224 px, H100) took 131 ms
+        # that way, 58 ms this way (BENCHMARKS.md, "Models"). The chunk form keeps its per-head kernels,
+        # whose first-moment state gives d log_decay more precisely than a sum of per-token gradients.
         log_decay = log_decay[None, :, None].expand(q.shape[0], q.shape[1], q.shape[2]).contiguous()
     if form == "recurrent":
         needs_grad = torch.is_grad_enabled() and any(
