@@ -41,7 +41,6 @@ republish them.
 
 from __future__ import annotations
 
-import argparse
 import re
 from collections.abc import Mapping
 
@@ -249,32 +248,9 @@ def default_image_processor(img_size: int = 224):
                                  image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD)
 
 
-def _parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="lion-convert", description=(
-        "Write a save_pretrained folder from an original LION checkpoint (models_lion.py or bert_layers.py)."))
-    sub = parser.add_subparsers(dest="kind", required=True)
-    vision = sub.add_parser("vision", help="DeiT-style vision checkpoint")
-    vision.add_argument("checkpoint")
-    vision.add_argument("output_dir")
-    vision.add_argument("--num_heads", "--num-heads", type=int, required=True)
-    vision.add_argument("--mask_type", "--mask-type", required=True, choices=sorted(VISION_MASK_TYPES))
-    vision.add_argument("--order", default="Normal", choices=sorted(VISION_ORDERS))
-    vision.add_argument("--pos_emb", "--pos-emb", action=argparse.BooleanOptionalAction, default=True)
-    vision.add_argument("--cls_tok", "--cls-tok", action=argparse.BooleanOptionalAction, default=False)
-    vision.add_argument("--img_size", "--img-size", type=int, default=224)
-    vision.add_argument("--patch_size", "--patch-size", type=int, default=16)
-    mlm = sub.add_parser("mlm", help="M2-BERT-style MLM checkpoint")
-    mlm.add_argument("checkpoint")
-    mlm.add_argument("output_dir")
-    mlm.add_argument("--num_heads", "--num-heads", type=int, required=True)
-    mlm.add_argument("--arch_type", "--arch-type", required=True, choices=sorted(MLM_ARCH_TYPES))
-    mlm.add_argument("--tokenizer", help="tokenizer folder or vocab.txt saved next to the model (BERT uncased)")
-    return parser.parse_args(argv)
-
-
-def main(argv=None) -> None:
-    """Console entry point ``lion-convert``."""
-    args = _parse_args(argv)
+def convert_checkpoint(args) -> torch.nn.Module:
+    """Convert ``args.checkpoint`` and write ``args.output_dir`` (model + image processor or tokenizer);
+    ``args`` carries the ``lion-convert`` options (see ``lion_hf.cli``). Returns the converted model."""
     checkpoint = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
     if args.kind == "vision":
         model = convert_original_vision(checkpoint, num_heads=args.num_heads, mask_type=args.mask_type,
@@ -291,8 +267,4 @@ def main(argv=None) -> None:
             tokenizer = (BertTokenizer(vocab=args.tokenizer, do_lower_case=True)
                          if args.tokenizer.endswith(".txt") else AutoTokenizer.from_pretrained(args.tokenizer))
             tokenizer.save_pretrained(args.output_dir)
-    print(f"wrote {type(model).__name__} to {args.output_dir}")
-
-
-if __name__ == "__main__":
-    main()
+    return model

@@ -8,18 +8,22 @@ folder is Hub-ready (config, safetensors weights, image processor, model card), 
 
     python -m lion_hf.demo [--output_dir demo_output/lion-s-digits] [--epochs 40]
 
+The terminal front end (arguments, report) is ``lion_hf.cli.demo_main``; this module does the work.
+
 The process exits non-zero when a step fails or the accuracy is below ``--min_accuracy``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from transformers.utils import logging
+
+logger = logging.get_logger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = REPO_ROOT / "examples" / "image_classification" / "run_image_classification.py"
@@ -39,14 +43,6 @@ DEMO_ARGS = [
 ]
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="LION quick start: train on the digits, classify a held-out image")
-    p.add_argument("--output_dir", default="demo_output/lion-s-digits")
-    p.add_argument("--epochs", type=int, default=40)
-    p.add_argument("--min_accuracy", type=float, default=0.90)
-    return p.parse_args(argv)
-
-
 def train(output_dir: Path, epochs: int) -> dict:
     """Run the example script through ``accelerate launch --cpu`` and return its results."""
     if not SCRIPT.is_file():
@@ -58,7 +54,7 @@ def train(output_dir: Path, epochs: int) -> dict:
                *DEMO_ARGS, "--num_train_epochs", str(epochs), "--output_dir", str(output_dir),
                "--overwrite_output_dir"]
     env = {**os.environ, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"), "TOKENIZERS_PARALLELISM": "false"}
-    print("$ accelerate launch --cpu " + " ".join(command[command.index(str(SCRIPT)):]), flush=True)
+    logger.warning("$ accelerate launch --cpu %s", " ".join(command[command.index(str(SCRIPT)):]))
     subprocess.run(command, check=True, env=env)
     return json.loads((output_dir / "all_results.json").read_text())
 
@@ -80,29 +76,7 @@ def classify_held_out(output_dir: Path) -> tuple[str, float, str]:
     return best["label"], float(best["score"]), true_label
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    output_dir = Path(args.output_dir)
-    started = time.time()
-    results = train(output_dir, args.epochs)
-    train_minutes = (time.time() - started) / 60
-    missing = [name for name in HUB_FILES if not (output_dir / name).is_file()]
-    if missing:
-        print(f"FAILED: the output folder {output_dir} lacks {missing}", file=sys.stderr)
-        return 1
-    accuracy = results["eval_top1"]
-    label, score, truth = classify_held_out(output_dir)
-    print()
-    print(f"trained LION-S on the digits in {train_minutes:.1f} min (launch included): "
-          f"test accuracy {accuracy:.1%} (top-5 {results.get('eval_top5', float('nan')):.1%})")
-    print(f"Hub-ready folder: {output_dir}/ ({', '.join(HUB_FILES)})")
-    print(f"pipeline('image-classification') on a held-out digit (true label {truth}): "
-          f"label {label}, score {score:.3f}")
-    if accuracy < args.min_accuracy:
-        print(f"FAILED: accuracy {accuracy:.1%} is below {args.min_accuracy:.0%}", file=sys.stderr)
-        return 1
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    from lion_hf.cli import demo_main
+
+    sys.exit(demo_main())

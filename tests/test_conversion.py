@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from lion_hf import LionForImageClassification, LionForMaskedLM
-from lion_hf.conversion import convert_original_mlm, convert_original_vision, main as convert_main
+from lion_hf.cli import convert_main
+from lion_hf.conversion import convert_original_mlm, convert_original_vision
 from tests.reference_lion import reference_mlm_logits, reference_vision_logits
 
 DIM, HEADS, DEPTH, CLASSES, PATCH, IMAGE = 24, 3, 2, 5, 4, 16

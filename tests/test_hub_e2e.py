@@ -34,7 +34,7 @@ TOKEN = "hf_fake_token_for_the_loopback_hub"
 
 PUBLISH_SCRIPT = r'''
 import json, sys
-from lion_hf.hub.publish import main
+from lion_hf.cli import publish_main as main
 
 args = json.loads(sys.argv[1])
 codes = {}

@@ -10,7 +10,8 @@ from huggingface_hub import ModelCard
 
 import lion_hf.hub
 from lion_hf.hub.bundle import AUTO_MAP
-from lion_hf.hub.publish import find_checkpoint, main, stage_checkpoint, validate_card_remote
+from lion_hf.cli import publish_main as main
+from lion_hf.hub.publish import find_checkpoint, stage_checkpoint, validate_card_remote
 
 from .fake_hub import make_text_run, make_vision_run
 

@@ -22,14 +22,12 @@ The steps, each of which refuses with a ``ValueError`` that names the problem an
 
 from __future__ import annotations
 
-import argparse
 import fnmatch
 import json
 import math
 import os
 import re
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -579,54 +577,3 @@ def _stale_root_files(api: HfApi, repo_id: str, revision: str | None, new_files:
     existing = api.list_repo_files(repo_id, revision=revision)
     return sorted(name for name in existing if "/" not in name and name not in keep
                   and (name.endswith(".py") or _matches(name, PICKLE_WEIGHT_PATTERNS)))
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``lion-publish FOLDER REPO_ID``: publish a trained LION checkpoint (see ``--help``)."""
-    parser = argparse.ArgumentParser(
-        prog="lion-publish",
-        description="Publish a trained LION checkpoint (a save_pretrained folder or a Trainer run) to the "
-                    "Hugging Face Hub with its model card and remote code.")
-    parser.add_argument("folder", help="save_pretrained folder or training run output_dir")
-    parser.add_argument("repo_id", help="target repository, owner/name")
-    visibility = parser.add_mutually_exclusive_group()
-    visibility.add_argument("--private", dest="private", action="store_true", default=None,
-                            help="create the repository as private")
-    visibility.add_argument("--public", dest="private", action="store_false", help="create it as public")
-    parser.add_argument("--revision", help="branch to commit to (created if missing; default main)")
-    parser.add_argument("--commit-message")
-    parser.add_argument("--create-pr", action="store_true", help="open a pull request instead of committing")
-    parser.add_argument("--family", help="planned checkpoint family (default: matched from the config)")
-    parser.add_argument("--metrics-file", help="JSON of the run's metrics (default: all_results.json / eval_results.json)")
-    parser.add_argument("--dataset", help="Hub id of the dataset the metrics were measured on")
-    parser.add_argument("--dataset-name", help="display name of that dataset")
-    parser.add_argument("--dataset-config")
-    parser.add_argument("--dataset-split", default="validation")
-    parser.add_argument("--base-model", help="checkpoint this one was fine-tuned from (owner/name)")
-    parser.add_argument("--license", default="apache-2.0")
-    parser.add_argument("--tag", action="append", default=[], dest="tags", help="extra card tag (repeatable)")
-    parser.add_argument("--endpoint", help="Hub endpoint (default HF_ENDPOINT or huggingface.co)")
-    parser.add_argument("--token", help="Hub token (default HF_TOKEN or the saved login)")
-    parser.add_argument("--dry-run", action="store_true", help="stage and validate only; print the staged folder")
-    parser.add_argument("--staging-dir", help="stage here instead of a temporary folder")
-    args = parser.parse_args(argv)
-    try:
-        result = publish(
-            args.folder, args.repo_id, private=args.private, revision=args.revision,
-            commit_message=args.commit_message, create_pr=args.create_pr, token=args.token,
-            endpoint=args.endpoint, dry_run=args.dry_run, staging_dir=args.staging_dir, family=args.family,
-            metrics_file=args.metrics_file, dataset=args.dataset, dataset_name=args.dataset_name,
-            dataset_config=args.dataset_config, dataset_split=args.dataset_split, base_model=args.base_model,
-            license=args.license, tags=args.tags)
-    except ValueError as error:
-        print(f"lion-publish: error: {error}", file=sys.stderr)
-        return 2
-    if args.dry_run:
-        print(f"staged {len(result.staged.files)} files in {result.staged.folder}: {', '.join(result.staged.files)}")
-    else:
-        print(f"published {args.repo_id}: {result.commit_url}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

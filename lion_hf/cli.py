@@ -1,0 +1,136 @@
+# Copyright 2026 The lion_hf authors. Licensed under the Apache License, Version 2.0.
+"""Console front ends: ``lion-convert``, ``lion-publish`` and the quick-start demo.
+
+They parse arguments, call the library (``lion_hf.conversion``, ``lion_hf.hub.publish``,
+``lion_hf.demo``) and report to the terminal; the library functions themselves log and return values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from .conversion import MLM_ARCH_TYPES, VISION_MASK_TYPES, VISION_ORDERS
+
+
+def _convert_parser_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="lion-convert", description=(
+        "Write a save_pretrained folder from an original LION checkpoint (models_lion.py or bert_layers.py)."))
+    sub = parser.add_subparsers(dest="kind", required=True)
+    vision = sub.add_parser("vision", help="DeiT-style vision checkpoint")
+    vision.add_argument("checkpoint")
+    vision.add_argument("output_dir")
+    vision.add_argument("--num_heads", "--num-heads", type=int, required=True)
+    vision.add_argument("--mask_type", "--mask-type", required=True, choices=sorted(VISION_MASK_TYPES))
+    vision.add_argument("--order", default="Normal", choices=sorted(VISION_ORDERS))
+    vision.add_argument("--pos_emb", "--pos-emb", action=argparse.BooleanOptionalAction, default=True)
+    vision.add_argument("--cls_tok", "--cls-tok", action=argparse.BooleanOptionalAction, default=False)
+    vision.add_argument("--img_size", "--img-size", type=int, default=224)
+    vision.add_argument("--patch_size", "--patch-size", type=int, default=16)
+    mlm = sub.add_parser("mlm", help="M2-BERT-style MLM checkpoint")
+    mlm.add_argument("checkpoint")
+    mlm.add_argument("output_dir")
+    mlm.add_argument("--num_heads", "--num-heads", type=int, required=True)
+    mlm.add_argument("--arch_type", "--arch-type", required=True, choices=sorted(MLM_ARCH_TYPES))
+    mlm.add_argument("--tokenizer", help="tokenizer folder or vocab.txt saved next to the model (BERT uncased)")
+    return parser.parse_args(argv)
+
+
+def convert_main(argv=None) -> int:
+    """``lion-convert vision|mlm CHECKPOINT OUTPUT_DIR ...``: write a save_pretrained folder from an
+    original LION checkpoint."""
+    from .conversion import convert_checkpoint  # noqa: PLC0415
+
+    args = _convert_parser_args(argv)
+    model = convert_checkpoint(args)
+    print(f"wrote {type(model).__name__} to {args.output_dir}")
+    return 0
+
+
+def publish_main(argv: Sequence[str] | None = None) -> int:
+    """``lion-publish FOLDER REPO_ID``: publish a trained LION checkpoint (see ``--help``)."""
+    parser = argparse.ArgumentParser(
+        prog="lion-publish",
+        description="Publish a trained LION checkpoint (a save_pretrained folder or a Trainer run) to the "
+                    "Hugging Face Hub with its model card and remote code.")
+    parser.add_argument("folder", help="save_pretrained folder or training run output_dir")
+    parser.add_argument("repo_id", help="target repository, owner/name")
+    visibility = parser.add_mutually_exclusive_group()
+    visibility.add_argument("--private", dest="private", action="store_true", default=None,
+                            help="create the repository as private")
+    visibility.add_argument("--public", dest="private", action="store_false", help="create it as public")
+    parser.add_argument("--revision", help="branch to commit to (created if missing; default main)")
+    parser.add_argument("--commit-message")
+    parser.add_argument("--create-pr", action="store_true", help="open a pull request instead of committing")
+    parser.add_argument("--family", help="planned checkpoint family (default: matched from the config)")
+    parser.add_argument("--metrics-file", help="JSON of the run's metrics (default: all_results.json / eval_results.json)")
+    parser.add_argument("--dataset", help="Hub id of the dataset the metrics were measured on")
+    parser.add_argument("--dataset-name", help="display name of that dataset")
+    parser.add_argument("--dataset-config")
+    parser.add_argument("--dataset-split", default="validation")
+    parser.add_argument("--base-model", help="checkpoint this one was fine-tuned from (owner/name)")
+    parser.add_argument("--license", default="apache-2.0")
+    parser.add_argument("--tag", action="append", default=[], dest="tags", help="extra card tag (repeatable)")
+    parser.add_argument("--endpoint", help="Hub endpoint (default HF_ENDPOINT or huggingface.co)")
+    parser.add_argument("--token", help="Hub token (default HF_TOKEN or the saved login)")
+    parser.add_argument("--dry-run", action="store_true", help="stage and validate only; print the staged folder")
+    parser.add_argument("--staging-dir", help="stage here instead of a temporary folder")
+    args = parser.parse_args(argv)
+    from .hub.publish import publish
+
+    try:
+        result = publish(
+            args.folder, args.repo_id, private=args.private, revision=args.revision,
+            commit_message=args.commit_message, create_pr=args.create_pr, token=args.token,
+            endpoint=args.endpoint, dry_run=args.dry_run, staging_dir=args.staging_dir, family=args.family,
+            metrics_file=args.metrics_file, dataset=args.dataset, dataset_name=args.dataset_name,
+            dataset_config=args.dataset_config, dataset_split=args.dataset_split, base_model=args.base_model,
+            license=args.license, tags=args.tags)
+    except ValueError as error:
+        print(f"lion-publish: error: {error}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        print(f"staged {len(result.staged.files)} files in {result.staged.folder}: {', '.join(result.staged.files)}")
+    else:
+        print(f"published {args.repo_id}: {result.commit_url}")
+    return 0
+
+
+
+def _demo_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="LION quick start: train on the digits, classify a held-out image")
+    p.add_argument("--output_dir", default="demo_output/lion-s-digits")
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--min_accuracy", type=float, default=0.90)
+    return p.parse_args(argv)
+
+
+def demo_main(argv: list[str] | None = None) -> int:
+    """``make demo``: train LION-S on the digits, check the Hub-ready folder and the accuracy, classify a
+    held-out digit with ``pipeline``; exits non-zero when a step fails."""
+    from .demo import HUB_FILES, classify_held_out, train
+
+    args = _demo_args(argv)
+    output_dir = Path(args.output_dir)
+    started = time.time()
+    results = train(output_dir, args.epochs)
+    train_minutes = (time.time() - started) / 60
+    missing = [name for name in HUB_FILES if not (output_dir / name).is_file()]
+    if missing:
+        print(f"FAILED: the output folder {output_dir} lacks {missing}", file=sys.stderr)
+        return 1
+    accuracy = results["eval_top1"]
+    label, score, truth = classify_held_out(output_dir)
+    print()
+    print(f"trained LION-S on the digits in {train_minutes:.1f} min (launch included): "
+          f"test accuracy {accuracy:.1%} (top-5 {results.get('eval_top5', float('nan')):.1%})")
+    print(f"Hub-ready folder: {output_dir}/ ({', '.join(HUB_FILES)})")
+    print(f"pipeline('image-classification') on a held-out digit (true label {truth}): "
+          f"label {label}, score {score:.3f}")
+    if accuracy < args.min_accuracy:
+        print(f"FAILED: accuracy {accuracy:.1%} is below {args.min_accuracy:.0%}", file=sys.stderr)
+        return 1
+    return 0
