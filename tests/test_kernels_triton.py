@@ -164,7 +164,12 @@ def test_gradients_match_reference(form, mask, mode, seed):
     assert len(grads) == len(ref_grads)
     for name, g, r in zip(names, grads, ref_grads):
         assert g.dtype == torch.float32 and g.shape == r.shape
-        assert rel(g, r) < 2e-5, (name, rel(g, r))
+        # The attention form runs LION-D through the per-token kernels (interface._triton_call), so its
+        # [H] gradient is a sum over positions of per-token gradients, i.e. position-weighted sums of fp32
+        # statistics that cancel: observed up to 2.7e-5 over ~20 seeds (the chunk form's first-moment
+        # states stay under 2e-5); 1e-4 still fails on any wrong term (> 1e-2).
+        bound = 1e-4 if (form, mask, name) == ("attention", "decay", "dlog_decay") else 2e-5
+        assert rel(g, r) < bound, (name, rel(g, r))
 
 
 @interpret_only
@@ -181,6 +186,26 @@ def test_fp16_and_wide_heads(form, seed):
     assert rel(outs[0], ref_outs[0]) < 5e-3
     for g, r in zip(grads, ref_grads):
         assert rel(g, r) < 5e-3
+
+
+@interpret_only
+@pytest.mark.parametrize("mask", ["lit", "decay", "selective"])
+def test_chunk_kernels_with_large_chunks(mask, seed):
+    """Chunk 128 (the size long sequences run with on GPUs), a partial last chunk, padding."""
+    q, k, v, a = make_inputs(1, 2, 300, 32, 32, mask)
+    pad = padding(1, 300)
+    # eps: a padded query 100 strongly decayed steps from every real key has den = 0 in fp32
+    outs, grads = run_and_grad(lambda q, k, v, a: lion_attention(q, k, v, a, form="chunk", chunk_size=128,
+                                                                 key_padding_mask=pad, eps=1e-3, backend="triton"),
+                               leaves(q, k, v, a))
+    ref_outs, ref_grads = run_and_grad(
+        lambda q, k, v, a: naive_lion_attention(q, k, v, a, key_padding_mask=pad, eps=1e-3),
+        leaves(q, k, v, a, dtype=torch.float64))
+    assert rel(outs[0], ref_outs[0]) < 2e-5
+    for name, g, r in zip(["dq", "dk", "dv", "dlog"], grads, ref_grads):
+        # LION-D's d log_decay sums ~L^2 = 9e4 signed fp32 terms here (seen up to 3.5e-5 at L = 300)
+        bound = 1e-4 if name == "dlog" and mask == "decay" else 2e-5
+        assert rel(g, r) < bound, (name, rel(g, r))
 
 
 @interpret_only
@@ -213,6 +238,17 @@ def test_backend_resolution_and_fallbacks(caplog):
     q, k, v, a = make_inputs(1, 1, 40, 32, 32, "selective")
     out = lion_attention(q, k, v, a, form="chunk", chunk_size=24, backend="triton")
     assert rel(out, naive_lion_attention(q, k, v, a)) < 2e-5
+    # the chunk length the kernels run with: supported sizes are kept, others rounded down, wide heads
+    # capped at 64 (shared memory), defaults by mask (BENCHMARKS.md)
+    from lion_hf.kernels.triton.utils import SUPPORTED_CHUNK_SIZES, triton_chunk_size
+
+    for size in SUPPORTED_CHUNK_SIZES:
+        assert triton_chunk_size(size, True, 64) == size
+        assert triton_chunk_size(size, True, 128) == min(size, 64)
+    assert triton_chunk_size(24, False, 32) == 16 and triton_chunk_size(1000, False, 64) == 128
+    assert triton_chunk_size(8, False, 64) == 16
+    assert triton_chunk_size(None, False, 64) == 128 and triton_chunk_size(None, True, 64) == 64
+    assert triton_chunk_size(None, False, 128) == 64
 
 
 @interpret_only
@@ -287,6 +323,27 @@ def test_gpu_bf16_gradients_vs_torch(form, mask, length, seed):
     ref_outs, ref_grads = run_and_grad(lambda q, k, v, a: lion_attention(q, k, v, a, form="chunk", backend="torch"),
                                        leaves(q, k, v, a, dtype=torch.float64))
     assert rel(outs[0], ref_outs[0]) < 2e-2
+    for name, g, r in zip(["dq", "dk", "dv", "dlog"], grads, ref_grads):
+        assert rel(g, r) < 4e-2, (name, rel(g, r))
+
+
+@pytest.mark.gpu
+@needs_cuda
+@pytest.mark.parametrize("dim", [32, 64, 128])
+@pytest.mark.parametrize("chunk", [32, 64, 128])
+@pytest.mark.parametrize("mask", ["decay", "selective"])
+def test_gpu_bf16_chunk_sizes_and_head_dims(dim, chunk, mask, seed):
+    """The chunk kernels' launch settings depend on the chunk size and head dim: every combination, bf16."""
+    q, k, v, a = make_inputs(2, 2, 1000, dim, dim, mask, dtype=torch.bfloat16, device="cuda")
+    pad = padding(2, 1000, device="cuda")
+    # eps: padded query rows far from every real key have den ~ 0 (see test_gpu_bf16_forward_long)
+    outs, grads = run_and_grad(lambda q, k, v, a: lion_attention(q, k, v, a, form="chunk", chunk_size=chunk,
+                                                                 key_padding_mask=pad, eps=1e-3), leaves(q, k, v, a))
+    ref_outs, ref_grads = run_and_grad(
+        lambda q, k, v, a: lion_attention(q, k, v, a, form="chunk", backend="torch", key_padding_mask=pad, eps=1e-3),
+        leaves(q, k, v, a, dtype=torch.float64))
+    rows = pad[:, None, :, None].expand_as(outs[0])
+    assert rel(outs[0][rows], ref_outs[0][rows]) < 2e-2
     for name, g, r in zip(["dq", "dk", "dv", "dlog"], grads, ref_grads):
         assert rel(g, r) < 4e-2, (name, rel(g, r))
 

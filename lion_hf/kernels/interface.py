@@ -162,7 +162,7 @@ def _triton_call(q, k, v, log_decay, form: str, chunk_size: int | None, key_padd
     """Run one Triton form; returns ``(num fp32, den fp32 | None)`` (``PARTS``) or ``(out, den)``."""
     from .triton import LionAttentionFunction, LionChunkFunction, recurrent_forward
     from .triton.ops import lion_forward
-    from .triton.utils import DEFAULT_TRITON_CHUNK_SIZE, SUPPORTED_CHUNK_SIZES
+    from .triton.utils import SUPPORTED_CHUNK_SIZES, triton_chunk_size
 
     k, v = _zero_padded_keys(k, v, key_padding_mask)  # outside the kernels, which stay mask-free
     if form == "attention" and log_decay is not None and log_decay.dim() == 1:
@@ -179,10 +179,11 @@ def _triton_call(q, k, v, log_decay, form: str, chunk_size: int | None, key_padd
             return recurrent_forward(q, k, v, log_decay, mode, with_den, scale, eps)
         # the recurrent kernel has no backward: the chunk kernels compute the same function
         form = "chunk"
-    chunk = chunk_size if chunk_size in SUPPORTED_CHUNK_SIZES else DEFAULT_TRITON_CHUNK_SIZE
+    chunk = triton_chunk_size(chunk_size, log_decay is not None, max(q.shape[-1], v.shape[-1]))
     if form == "chunk" and chunk_size is not None and chunk_size != chunk:
-        logger.warning_once(f"lion_attention: the Triton chunk kernels take chunk_size in {SUPPORTED_CHUNK_SIZES}; "
-                            f"using {chunk} instead of {chunk_size} (the result is the same function)")
+        logger.warning_once(f"lion_attention: the Triton chunk kernels take chunk_size in {SUPPORTED_CHUNK_SIZES} "
+                            f"(at most 64 for heads wider than 64); using {chunk} instead of {chunk_size} "
+                            "(the result is the same function)")
     if torch.compiler.is_compiling():
         # registered custom operators (lion_hf.kernels.triton.ops): torch.compile keeps them in its graph
         out, den = lion_forward(q, k, v, log_decay, form, mode, with_den, float(scale), float(eps), chunk)

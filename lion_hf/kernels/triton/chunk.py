@@ -1,29 +1,35 @@
-"""Chunkwise form of LION in Triton: linear in L, states kept in registers, never an L x L tensor.
+"""Chunkwise form of LION in Triton: linear in L, parallel over chunks, never an L x L tensor.
 
-Everything is built from one kernel, a *decayed strictly-lower sweep* in a chosen frame:
+Notation (one head, chunk ``c`` covering positions ``c0 .. e = c0 + BT - 1``, chunk-local prefix sums
+of the log-decay ``pex`` (exclusive), ``pin`` (inclusive) and ``tot`` (the chunk's sum)); LION's mask is
+``M_ij = exp(F_i - F_j)`` below the diagonal, ``exp(G_j - G_i)`` above it, 1 on it (``masks.py``).
 
-    out_i = sum_{j < i} exp(P_i - P_j) (X_i . Y_j + rb_i + cb_j) Z_j   (+ the j = i term if DIAG)
+Two kinds of kernels:
 
-where positions are read in the forward frame (t = position) or the mirrored one (t = L-1-position,
-``REVERSE``), and ``P`` is the exclusive (``F``) or inclusive (``G``) prefix sum of the log-decay in that
-frame. One program owns a ``BV``-wide slice of ``Z``'s columns of one (batch, head) and walks the chunks
-in order: the intra-chunk ``BT x BT`` block is applied directly (chunk-local prefix sums, so every
-exponent is exact), earlier chunks enter through a ``[DX, BV]`` fp32 state decayed by each chunk's total.
+* a **state pass** (:func:`chunk_states`): one program per (batch*head, value slice, direction) walks the
+  chunks in order and stores, for every chunk, the state *entering* it from each side,
 
-LION's operator is two such sweeps: the part below the diagonal is the forward frame with ``F``, the
-part above it is the mirrored frame with ``F`` (``lambda_{i+1} ... lambda_j`` read backwards is an
-exclusive product), the diagonal is added once. The backward pass is six sweeps (see
-:func:`chunk_backward`): with ``dA_ij = g'_i . v_j + c_i``,
+      forward  ``S^F_c = sum_{j < c0} exp(F_c0 - F_j) x_j z_j^T``,
+      backward ``S^B_c = sum_{j > e}  exp(G_j - G_e) x_j z_j^T``
 
-* ``dq = sweep(X=g', Y=v, Z=k, rb=c)`` (forward frame, F) + the same mirrored,
-* ``dk = sweep(X=v, Y=g', Z=q, cb=c)`` and ``dv = sweep(X=k, Y=q, Z=g')``, where the mask is the
-  transpose of M: in the forward frame that is ``G`` (``lambda_{j+1} ... lambda_i``), mirrored ``G`` too.
+  (and the same sums of ``x_j`` times a per-position scalar, the ``[V | 1]`` denominator column). Each
+  step is one ``[DX, BT] x [BT, BV]`` product; the mask's transpose (``TRANSPOSED``, used for the key-side
+  gradients) swaps the roles of ``pex`` and ``pin``.
+* **chunk-parallel kernels**, one program per (chunk, batch*head): the output (:func:`chunk_forward`)
+  and the three gradients (:func:`chunk_backward`) of a chunk are its intra-chunk ``BT x BT`` block
+  with the two-sided mask, plus the two entering states scaled by the decay from the chunk edge.
 
-For ``d log_decay`` (LION-S) the sweeps also emit ``R_i = W_i . out_i`` over the strictly-lower part
-(``W = q`` for dq, ``W = k`` for dk), which are exactly the row / column sums of ``P = dA * A`` below
-and above the diagonal that :func:`lion_hf.kernels.triton.common.log_decay_grad` needs. LION-D needs
-``sum_ij P_ij |i - j|``; forming it from those sums weights them by absolute positions and loses
-~L x eps to cancellation, so the dq sweeps carry a first-moment state instead (``MOMENT``).
+Forward = one state pass over ``(k, [v | 1])`` + the output kernel. Backward (with
+``dA_ij = g'_i . v_j + c_i``, see ``common.py``): the same state pass recomputed, one over
+``(q, [g' | c])`` with the transposed mask, then one gradient kernel:
+
+    dq_i = sum_j M_ij dA_ij k_j,   dk_j = sum_i M_ij dA_ij q_i,   dv_j = sum_i M_ij (q_i . k_j) g'_i.
+
+``d log_decay``: for LION-S the gradient kernel emits the row and column sums of ``P = dA * A`` below
+and above the diagonal (``common.log_decay_grad``); for LION-D (``[H]``) it emits
+``sum_j P_ij |i - j|`` per row, with the far part taken from first-moment states (``MOMENT``:
+``sum_j (c0 - j) w_j x_j z_j^T``), so every weight is a small distance times a decayed term and no
+position-weighted sums cancel. Every exponent is a sum of log-decays (``<= 0``).
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ import os
 import torch
 
 from .common import NORMALIZED, PARTS, grad_inputs, log_decay_grad
-from .utils import contiguous, decay_strides, interpreter_enabled, kernel_dtype
+from .utils import contiguous, decay_strides, kernel_dtype
 
 try:  # optional dependency
     import triton
@@ -46,265 +52,405 @@ except ImportError:  # pragma: no cover
 if triton is not None:
 
     @triton.jit
-    def _sweep_kernel(X, Y, Z, A, RB, CB, W, PREV, PREV_DEN, OUT, DEN, ROWDOT, MOM,
-                      L, H, sab, sah, sal, scale, eps,
+    def _chunk_decays(A, i_b, i_h, pos, valid, sab, sah, sal):
+        """Chunk-local ``(pex, pin, tot)`` of the log-decay (fp32; at most BT terms each)."""
+        a = tl.load(A + i_b * sab + i_h * sah + pos * sal, mask=valid, other=0.0)
+        pin = tl.cumsum(a, 0)
+        return pin - a, pin, tl.sum(a, 0)
+
+    @triton.jit
+    def _state_kernel(X, Z, VB, A, S, SV, SM, SMV, L, H, NT, sab, sah, sal,
                       DX: tl.constexpr, DZ: tl.constexpr, BT: tl.constexpr, BV: tl.constexpr,
-                      HAS_DECAY: tl.constexpr, REVERSE: tl.constexpr, INCLUSIVE: tl.constexpr,
-                      DIAG: tl.constexpr, HAS_RB: tl.constexpr, HAS_CB: tl.constexpr, HAS_DEN: tl.constexpr,
-                      HAS_ROWDOT: tl.constexpr, MOMENT: tl.constexpr, ACCUM: tl.constexpr, OUT_MODE: tl.constexpr,
-                      STATE_F32: tl.constexpr, PREC: tl.constexpr):
+                      HAS_DECAY: tl.constexpr, HAS_VEC: tl.constexpr, VEC_ONES: tl.constexpr,
+                      TRANSPOSED: tl.constexpr, MOMENT: tl.constexpr, PREC: tl.constexpr):
         i_v = tl.program_id(0)
         i_bh = tl.program_id(1)
+        i_dir = tl.program_id(2)  # 0: forward (chunks in order), 1: backward (reverse order)
         i_b = i_bh // H
         i_h = i_bh % H
         offs_x = tl.arange(0, DX)
         offs_v = i_v * BV + tl.arange(0, BV)
+        arange_t = tl.arange(0, BT)
         base_x = i_bh.to(tl.int64) * L * DX
         base_z = i_bh.to(tl.int64) * L * DZ
-        arange_t = tl.arange(0, BT)
-        state = tl.zeros([DX, BV], dtype=tl.float32)  # sum over earlier chunks of w_j Y_j Z_j^T
-        if HAS_DEN:
-            z_y = tl.zeros([DX], dtype=tl.float32)  # sum w_j Y_j   (denominator: Z = 1)
-        if HAS_RB:
-            z_z = tl.zeros([BV], dtype=tl.float32)  # sum w_j Z_j   (row bias)
-        if HAS_CB:
-            z_cz = tl.zeros([BV], dtype=tl.float32)  # sum w_j cb_j Z_j   (column bias)
-        if MOMENT:  # first moments: sum over earlier chunks of (c0 - j) w_j Y_j Z_j^T (and of w_j Z_j)
-            mom_state = tl.zeros([DX, BV], dtype=tl.float32)
-            if HAS_RB:
-                mom_z = tl.zeros([BV], dtype=tl.float32)
-        for c0 in range(0, L, BT):
-            t = c0 + arange_t
+        # states are [BH, 2, NT, DX, DZ] (vectors [BH, 2, NT, DX])
+        base_s = (i_bh * 2 + i_dir).to(tl.int64) * NT * DX * DZ
+        base_sv = (i_bh * 2 + i_dir).to(tl.int64) * NT * DX
+        s_ptrs = offs_x[:, None] * DZ + offs_v[None, :]
+        state = tl.zeros([DX, BV], dtype=tl.float32)
+        if HAS_VEC:
+            vec = tl.zeros([DX], dtype=tl.float32)
+        if MOMENT:
+            mom = tl.zeros([DX, BV], dtype=tl.float32)
+            if HAS_VEC:
+                mom_vec = tl.zeros([DX], dtype=tl.float32)
+        for it in range(0, NT):
+            c = it + i_dir * (NT - 1 - 2 * it)
+            t = c * BT + arange_t
             valid = t < L
-            if REVERSE:
-                pos = L - 1 - t
-            else:
-                pos = t
-            x = tl.load(X + base_x + pos[:, None] * DX + offs_x[None, :], mask=valid[:, None], other=0.0)
-            y = tl.load(Y + base_x + pos[:, None] * DX + offs_x[None, :], mask=valid[:, None], other=0.0)
-            z = tl.load(Z + base_z + pos[:, None] * DZ + offs_v[None, :], mask=valid[:, None], other=0.0)
-            s = tl.dot(x, tl.trans(y), input_precision=PREC)  # [BT, BT]
-            if HAS_RB:
-                rb = tl.load(RB + i_bh * L + pos, mask=valid, other=0.0)
-                s += rb[:, None]
-            if HAS_CB:
-                cb = tl.load(CB + i_bh * L + pos, mask=valid, other=0.0)
-                s += cb[None, :]
-            lower = t[:, None] > t[None, :]
-            if HAS_DECAY:
-                a = tl.load(A + i_b * sab + i_h * sah + pos * sal, mask=valid, other=0.0)
-                incl = tl.cumsum(a, 0)
-                if INCLUSIVE:
-                    p = incl
-                else:
-                    p = incl - a
-                total = tl.sum(a, 0)
-                s_in = tl.where(lower, s * tl.exp(tl.minimum(p[:, None] - p[None, :], 0.0)), 0.0)
-                q_dec = tl.exp(p)  # from the chunk start to the query
-                k_dec = tl.exp(tl.minimum(total - p, 0.0))  # from the key to the chunk end
-                c_dec = tl.exp(total)
-            else:
-                s_in = tl.where(lower, s, 0.0)
-            o = tl.dot(s_in.to(z.dtype), z, input_precision=PREC)  # [BT, BV]
-            if STATE_F32:
-                inter = tl.dot(x.to(tl.float32), state, input_precision=PREC)
-            else:
-                inter = tl.dot(x, state.to(x.dtype), input_precision=PREC)
-            if HAS_RB:
-                inter += rb[:, None] * z_z[None, :]
-            if HAS_CB:
-                inter += z_cz[None, :]
-            if HAS_DEN:
-                d = tl.sum(s_in, 1)
-                d_inter = tl.sum(x.to(tl.float32) * z_y[None, :], 1)
-            if HAS_DECAY:
-                o += q_dec[:, None] * inter
-                if HAS_DEN:
-                    d += q_dec * d_inter
-            else:
-                o += inter
-                if HAS_DEN:
-                    d += d_inter
-            if HAS_ROWDOT or MOMENT:
-                w = tl.load(W + base_z + pos[:, None] * DZ + offs_v[None, :], mask=valid[:, None], other=0.0)
-            if HAS_ROWDOT:
-                tl.atomic_add(ROWDOT + i_bh * L + pos, tl.sum(w.to(tl.float32) * o, 1), mask=valid)
-            if MOMENT:
-                # sum_{j<i} (i - j) P_ij with P_ij = s_ij M_ij (W_i . Z_j), split as intra-chunk pairs
-                # (exact distances), (i - c0) times the inter-chunk row sum, and the moment state
-                # (c0 - j): every weight is a small distance times a decayed term, never a difference
-                # of two large position-weighted sums.
-                wz = tl.dot(w, tl.trans(z), input_precision=PREC)
-                dist = (t[:, None] - t[None, :]).to(tl.float32)
-                if STATE_F32:
-                    inter_m = tl.dot(x.to(tl.float32), mom_state, input_precision=PREC)
-                else:
-                    inter_m = tl.dot(x, mom_state.to(x.dtype), input_precision=PREC)
-                if HAS_RB:
-                    inter_m += rb[:, None] * mom_z[None, :]
-                rel_t = (t - c0).to(tl.float32)
-                far = q_dec[:, None] * (inter * rel_t[:, None] + inter_m)
-                mom = tl.sum(s_in * dist * wz, 1) + tl.sum(w.to(tl.float32) * far, 1)
-                tl.atomic_add(MOM + i_bh * L + pos, mom, mask=valid)
-            if DIAG:
-                s_diag = tl.sum(x.to(tl.float32) * y.to(tl.float32), 1)
-                if HAS_RB:
-                    s_diag += rb
-                if HAS_CB:
-                    s_diag += cb
-                o += s_diag[:, None] * z.to(tl.float32)
-                if HAS_DEN:
-                    d += s_diag
-            o_ptrs = pos[:, None] * DZ + offs_v[None, :]
-            if ACCUM:
-                o += tl.load(PREV + base_z + o_ptrs, mask=valid[:, None], other=0.0)
-                if HAS_DEN:
-                    d += tl.load(PREV_DEN + i_bh * L + pos, mask=valid, other=0.0)
-            if OUT_MODE == 0:
-                tl.store(OUT + base_z + o_ptrs, o.to(OUT.dtype.element_ty), mask=valid[:, None])
-            elif OUT_MODE == 1:
-                tl.store(OUT + base_z + o_ptrs, (o / (d + eps)[:, None]).to(OUT.dtype.element_ty),
-                         mask=valid[:, None])
-            else:
-                tl.store(OUT + base_z + o_ptrs, (o * scale).to(OUT.dtype.element_ty), mask=valid[:, None])
-            if HAS_DEN:
+            tl.store(S + base_s + c * DX * DZ + s_ptrs, state.to(S.dtype.element_ty))
+            if HAS_VEC:
                 if i_v == 0:
-                    tl.store(DEN + i_bh * L + pos, d, mask=valid)
-            # carry this chunk into the state seen by the next one
+                    tl.store(SV + base_sv + c * DX + offs_x, vec)
             if MOMENT:
-                to_end = (c0 + BT - t).to(tl.float32)
-                y_m = y.to(tl.float32) * (k_dec * to_end)[:, None]
-                mom_state = c_dec * (mom_state + BT * state) + tl.dot(tl.trans(y_m.to(z.dtype)), z,
-                                                                      input_precision=PREC)
-                if HAS_RB:
-                    mom_z = c_dec * (mom_z + BT * z_z) + tl.sum(z.to(tl.float32) * (k_dec * to_end)[:, None], 0)
+                tl.store(SM + base_s + c * DX * DZ + s_ptrs, mom.to(SM.dtype.element_ty))
+                if HAS_VEC:
+                    if i_v == 0:
+                        tl.store(SMV + base_sv + c * DX + offs_x, mom_vec)
+            # x is read as its transpose [DX, BT]: the decay weights then scale its columns and the
+            # tile goes to the matrix units as is (scaling a [BT, DX] tile and transposing it in
+            # registers cost ~2.5x the whole pass on an H100)
+            x_t = tl.load(X + base_x + t[None, :] * DX + offs_x[:, None], mask=valid[None, :], other=0.0)
+            z = tl.load(Z + base_z + t[:, None] * DZ + offs_v[None, :], mask=valid[:, None], other=0.0)
             if HAS_DECAY:
-                y_w = y.to(tl.float32) * k_dec[:, None]
-                state = state * c_dec + tl.dot(tl.trans(y_w.to(z.dtype)), z, input_precision=PREC)
-                if HAS_DEN:
-                    z_y = z_y * c_dec + tl.sum(y_w, 0)
-                if HAS_RB:
-                    z_z = z_z * c_dec + tl.sum(z.to(tl.float32) * k_dec[:, None], 0)
-                if HAS_CB:
-                    z_cz = z_cz * c_dec + tl.sum(z.to(tl.float32) * (cb * k_dec)[:, None], 0)
+                pex, pin, tot = _chunk_decays(A, i_b, i_h, t, valid, sab, sah, sal)
+                if TRANSPOSED:  # weights of M^T: forward exp(tot - pin), backward exp(pex)
+                    p_fwd = pin
+                    p_bwd = pex
+                else:  # weights of M: forward exp(tot - pex), backward exp(pin)
+                    p_fwd = pex
+                    p_bwd = pin
+                if i_dir == 0:
+                    w = tl.exp(tl.minimum(tot - p_fwd, 0.0))
+                else:
+                    w = tl.exp(p_bwd)
+                decay = tl.exp(tot)
+                xw = x_t.to(tl.float32) * w[None, :]
+                x_mma = xw.to(z.dtype)
             else:
-                state += tl.dot(tl.trans(y), z, input_precision=PREC)
-                if HAS_DEN:
-                    z_y += tl.sum(y.to(tl.float32), 0)
-                if HAS_RB:
-                    z_z += tl.sum(z.to(tl.float32), 0)
-                if HAS_CB:
-                    z_cz += tl.sum(z.to(tl.float32) * cb[:, None], 0)
+                xw = x_t.to(tl.float32)
+                x_mma = x_t.to(z.dtype)
+            if HAS_VEC:
+                if VEC_ONES:
+                    vec_in = tl.sum(xw, 1)
+                else:
+                    vb = tl.load(VB + i_bh * L + t, mask=valid, other=0.0)
+                    vec_in = tl.sum(xw * vb[None, :], 1)
+            if MOMENT:
+                # distance of each position to the edge the state is taken at, after this chunk
+                if i_dir == 0:
+                    dist = (c * BT + BT - t).to(tl.float32)
+                else:
+                    dist = (t - c * BT + 1).to(tl.float32)
+                mom = mom + BT * state
+                mom = mom * decay + tl.dot((xw * dist[None, :]).to(z.dtype), z, input_precision=PREC)
+                if HAS_VEC:
+                    mom_vec = (mom_vec + BT * vec) * decay + tl.sum(xw * dist[None, :], 1)
+            if HAS_DECAY:
+                state = state * decay
+                if HAS_VEC:
+                    vec = vec * decay
+            state += tl.dot(x_mma, z, input_precision=PREC)
+            if HAS_VEC:
+                vec += vec_in
+
+    @triton.jit
+    def _intra_mask(t, pex, pin):
+        """The chunk's ``[BT, BT]`` block of M (rows queries, columns keys)."""
+        lower = t[:, None] > t[None, :]
+        # one exponent per entry (both are sums of log-decays, <= 0; the clamp only guards rounding)
+        log_m = tl.where(lower, pex[:, None] - pex[None, :], pin[None, :] - pin[:, None])
+        return tl.exp(tl.minimum(log_m, 0.0))
+
+    @triton.jit
+    def _output_kernel(Q, K, V, A, S, SV, OUT, DEN, L, H, NT, sab, sah, sal, scale, eps,
+                       DK: tl.constexpr, DV: tl.constexpr, BT: tl.constexpr, BV: tl.constexpr,
+                       HAS_DECAY: tl.constexpr, HAS_DEN: tl.constexpr, OUT_MODE: tl.constexpr,
+                       STATE_F32: tl.constexpr, PREC: tl.constexpr):
+        c = tl.program_id(0)
+        i_v = tl.program_id(1)
+        i_bh = tl.program_id(2)
+        i_b = i_bh // H
+        i_h = i_bh % H
+        offs_k = tl.arange(0, DK)
+        offs_v = i_v * BV + tl.arange(0, BV)
+        t = c * BT + tl.arange(0, BT)
+        valid = t < L
+        base_k = i_bh.to(tl.int64) * L * DK
+        base_v = i_bh.to(tl.int64) * L * DV
+        q = tl.load(Q + base_k + t[:, None] * DK + offs_k[None, :], mask=valid[:, None], other=0.0)
+        k = tl.load(K + base_k + t[:, None] * DK + offs_k[None, :], mask=valid[:, None], other=0.0)
+        v = tl.load(V + base_v + t[:, None] * DV + offs_v[None, :], mask=valid[:, None], other=0.0)
+        s = tl.dot(q, tl.trans(k), input_precision=PREC)
+        if HAS_DECAY:
+            pex, pin, tot = _chunk_decays(A, i_b, i_h, t, valid, sab, sah, sal)
+            s = s * _intra_mask(t, pex, pin)
+            w_fwd = tl.exp(pex)  # from the chunk start to the query
+            w_bwd = tl.exp(tl.minimum(tot - pin, 0.0))  # from the query to the chunk end
+        o = tl.dot(s.to(v.dtype), v, input_precision=PREC)
+        s_ptrs = offs_k[:, None] * DV + offs_v[None, :]
+        base_f = (i_bh * 2).to(tl.int64) * NT * DK * DV + c * DK * DV
+        base_b = base_f + NT * DK * DV
+        h_f = tl.load(S + base_f + s_ptrs)
+        h_b = tl.load(S + base_b + s_ptrs)
+        if STATE_F32:
+            q_s = q.to(tl.float32)
+        else:
+            q_s = q
+        o_f = tl.dot(q_s, h_f, input_precision=PREC)
+        o_b = tl.dot(q_s, h_b, input_precision=PREC)
+        if HAS_DEN:
+            d = tl.sum(s, 1)
+            base_vf = (i_bh * 2).to(tl.int64) * NT * DK + c * DK
+            z_f = tl.load(SV + base_vf + offs_k)
+            z_b = tl.load(SV + base_vf + NT * DK + offs_k)
+            d_f = tl.sum(q.to(tl.float32) * z_f[None, :], 1)
+            d_b = tl.sum(q.to(tl.float32) * z_b[None, :], 1)
+        if HAS_DECAY:
+            o += w_fwd[:, None] * o_f + w_bwd[:, None] * o_b
+            if HAS_DEN:
+                d += w_fwd * d_f + w_bwd * d_b
+        else:
+            o += o_f + o_b
+            if HAS_DEN:
+                d += d_f + d_b
+        o_ptrs = OUT + base_v + t[:, None] * DV + offs_v[None, :]
+        if OUT_MODE == 0:
+            tl.store(o_ptrs, o.to(OUT.dtype.element_ty), mask=valid[:, None])
+        elif OUT_MODE == 1:
+            d_safe = tl.where(valid, d + eps, 1.0)  # rows past the end hold 0 / 0
+            tl.store(o_ptrs, (o / d_safe[:, None]).to(OUT.dtype.element_ty), mask=valid[:, None])
+        else:
+            tl.store(o_ptrs, (o * scale).to(OUT.dtype.element_ty), mask=valid[:, None])
+        if HAS_DEN:
+            if i_v == 0:
+                tl.store(DEN + i_bh * L + t, d, mask=valid)
+
+    @triton.jit
+    def _query_side_state(g, S, base, offs_k, offs_v, DV: tl.constexpr, STATE_F32: tl.constexpr,
+                          PREC: tl.constexpr):
+        """``g @ H^T`` for one ``[DK, DV]`` state H of (k, v), loaded as its transpose."""
+        st = tl.load(S + base + offs_k[None, :] * DV + offs_v[:, None])
+        if STATE_F32:
+            return tl.dot(g.to(tl.float32), st, input_precision=PREC)
+        return tl.dot(g, st, input_precision=PREC)
+
+    @triton.jit
+    def _key_side_state(v, k, S, base, offs_k, offs_v, DV: tl.constexpr, STATE_F32: tl.constexpr,
+                        PREC: tl.constexpr):
+        """``(v @ T^T, k @ T)`` for one ``[DK, DV]`` state T of (q, g'), loaded once."""
+        st = tl.load(S + base + offs_k[:, None] * DV + offs_v[None, :])
+        if STATE_F32:
+            return (tl.dot(v.to(tl.float32), tl.trans(st), input_precision=PREC),
+                    tl.dot(k.to(tl.float32), st, input_precision=PREC))
+        return tl.dot(v, tl.trans(st), input_precision=PREC), tl.dot(k, st, input_precision=PREC)
+
+    @triton.jit
+    def _grad_kernel(Q, K, V, G, C, A, SH, SHV, ST, STV, SHM, SHMV, DQ, DK_, DV_,
+                     ROW_LO, ROW_UP, COL_LO, COL_UP, MOM, L, H, NT, sab, sah, sal,
+                     DK: tl.constexpr, DV: tl.constexpr, BT: tl.constexpr,
+                     HAS_DECAY: tl.constexpr, HAS_C: tl.constexpr, STATS: tl.constexpr, MOMENT: tl.constexpr,
+                     STATE_F32: tl.constexpr, PREC: tl.constexpr):
+        c = tl.program_id(0)
+        i_bh = tl.program_id(1)
+        i_b = i_bh // H
+        i_h = i_bh % H
+        offs_k = tl.arange(0, DK)
+        offs_v = tl.arange(0, DV)
+        t = c * BT + tl.arange(0, BT)
+        valid = t < L
+        base_k = i_bh.to(tl.int64) * L * DK
+        base_v = i_bh.to(tl.int64) * L * DV
+        k_ptrs = t[:, None] * DK + offs_k[None, :]
+        v_ptrs = t[:, None] * DV + offs_v[None, :]
+        q = tl.load(Q + base_k + k_ptrs, mask=valid[:, None], other=0.0)
+        k = tl.load(K + base_k + k_ptrs, mask=valid[:, None], other=0.0)
+        v = tl.load(V + base_v + v_ptrs, mask=valid[:, None], other=0.0)
+        g = tl.load(G + base_v + v_ptrs, mask=valid[:, None], other=0.0)
+        s = tl.dot(q, tl.trans(k), input_precision=PREC)
+        da = tl.dot(g, tl.trans(v), input_precision=PREC)
+        if HAS_C:
+            cb = tl.load(C + i_bh * L + t, mask=valid, other=0.0)
+            da += cb[:, None]
+        if HAS_DECAY:
+            pex, pin, tot = _chunk_decays(A, i_b, i_h, t, valid, sab, sah, sal)
+            m = _intra_mask(t, pex, pin)
+            ds = da * m
+            sm = s * m
+            q_fwd = tl.exp(pex)  # query side: chunk start -> query, query -> chunk end
+            q_bwd = tl.exp(tl.minimum(tot - pin, 0.0))
+            k_fwd = tl.exp(pin)  # key side (M^T): chunk start -> key, key -> chunk end
+            k_bwd = tl.exp(tl.minimum(tot - pex, 0.0))
+        else:
+            ds = da
+            sm = s
+        dq = tl.dot(ds.to(k.dtype), k, input_precision=PREC)
+        dk = tl.dot(tl.trans(ds).to(q.dtype), q, input_precision=PREC)
+        dv = tl.dot(tl.trans(sm).to(g.dtype), g, input_precision=PREC)
+        # the far chunks, through the entering states: H from (k, [v | 1]), T from (q, [g' | c])
+        base_f = (i_bh * 2).to(tl.int64) * NT * DK * DV + c * DK * DV
+        base_b = base_f + NT * DK * DV
+        dq_f = _query_side_state(g, SH, base_f, offs_k, offs_v, DV, STATE_F32, PREC)
+        dq_b = _query_side_state(g, SH, base_b, offs_k, offs_v, DV, STATE_F32, PREC)
+        dk_f, dv_f = _key_side_state(v, k, ST, base_f, offs_k, offs_v, DV, STATE_F32, PREC)
+        dk_b, dv_b = _key_side_state(v, k, ST, base_b, offs_k, offs_v, DV, STATE_F32, PREC)
+        if HAS_C:
+            base_vf = (i_bh * 2).to(tl.int64) * NT * DK + c * DK
+            base_vb = base_vf + NT * DK
+            dq_f += cb[:, None] * tl.load(SHV + base_vf + offs_k)[None, :]
+            dq_b += cb[:, None] * tl.load(SHV + base_vb + offs_k)[None, :]
+            dk_f += tl.load(STV + base_vf + offs_k)[None, :]
+            dk_b += tl.load(STV + base_vb + offs_k)[None, :]
+        if HAS_DECAY:
+            dq_f = dq_f * q_fwd[:, None]
+            dq_b = dq_b * q_bwd[:, None]
+            dk_f = dk_f * k_fwd[:, None]
+            dk_b = dk_b * k_bwd[:, None]
+            dv_f = dv_f * k_fwd[:, None]
+            dv_b = dv_b * k_bwd[:, None]
+        dq += dq_f + dq_b
+        dk += dk_f + dk_b
+        dv += dv_f + dv_b
+        tl.store(DQ + base_k + k_ptrs, dq.to(DQ.dtype.element_ty), mask=valid[:, None])
+        tl.store(DK_ + base_k + k_ptrs, dk.to(DK_.dtype.element_ty), mask=valid[:, None])
+        tl.store(DV_ + base_v + v_ptrs, dv.to(DV_.dtype.element_ty), mask=valid[:, None])
+        if STATS or MOMENT:
+            p = ds * s  # P = dA * A, intra-chunk
+            lower = t[:, None] > t[None, :]
+            upper = t[:, None] < t[None, :]
+            qf32 = q.to(tl.float32)
+            row_far_lo = tl.sum(qf32 * dq_f, 1)  # rows: keys before the chunk
+            row_far_up = tl.sum(qf32 * dq_b, 1)  # rows: keys after it
+        if STATS:
+            kf32 = k.to(tl.float32)
+            row_lo = tl.sum(tl.where(lower, p, 0.0), 1) + row_far_lo
+            row_up = tl.sum(tl.where(upper, p, 0.0), 1) + row_far_up
+            col_lo = tl.sum(tl.where(lower, p, 0.0), 0) + tl.sum(kf32 * dk_b, 1)  # queries after the key
+            col_up = tl.sum(tl.where(upper, p, 0.0), 0) + tl.sum(kf32 * dk_f, 1)  # queries before it
+            tl.store(ROW_LO + i_bh * L + t, row_lo, mask=valid)
+            tl.store(ROW_UP + i_bh * L + t, row_up, mask=valid)
+            tl.store(COL_LO + i_bh * L + t, col_lo, mask=valid)
+            tl.store(COL_UP + i_bh * L + t, col_up, mask=valid)
+        if MOMENT:
+            # sum_j P_ij |i - j|: exact distances inside the chunk; beyond it, (distance to the chunk edge)
+            # times the far row sum plus the first-moment states (distance from the edge to each key)
+            dist = tl.abs(t[:, None] - t[None, :]).to(tl.float32)
+            rel = (t - c * BT).to(tl.float32)
+            mom = tl.sum(p * dist, 1) + rel * row_far_lo + (BT - 1 - rel) * row_far_up
+            m_f = tl.load(SHM + base_f + offs_k[None, :] * DV + offs_v[:, None])
+            m_b = tl.load(SHM + base_b + offs_k[None, :] * DV + offs_v[:, None])
+            if STATE_F32:
+                g_m = g.to(tl.float32)
+            else:
+                g_m = g
+            mq_f = tl.dot(g_m, m_f, input_precision=PREC)
+            mq_b = tl.dot(g_m, m_b, input_precision=PREC)
+            if HAS_C:
+                mq_f += cb[:, None] * tl.load(SHMV + base_vf + offs_k)[None, :]
+                mq_b += cb[:, None] * tl.load(SHMV + base_vb + offs_k)[None, :]
+            mom += q_fwd * tl.sum(qf32 * mq_f, 1) + q_bwd * tl.sum(qf32 * mq_b, 1)
+            tl.store(MOM + i_bh * L + t, mom, mask=valid)
 
 
-def _config(dx: int, dz: int, chunk: int, n_programs_per_head: int):
-    """``(BV, num_warps, num_stages)``; ``LION_TRITON_CHUNK`` ("BV,W,S") overrides."""
-    env = os.environ.get("LION_TRITON_CHUNK")
+def _launch(name: str, default):
+    """Launch settings; ``LION_TRITON_CHUNK_<NAME>`` ("a,b,..." ints) overrides them (benchmark sweeps)."""
+    env = os.environ.get(f"LION_TRITON_CHUNK_{name}")
     if env:
-        bv, w, s = (int(x) for x in env.split(","))
-        return min(bv, dz), w, s
-    if interpreter_enabled():
-        return dz, 1, 1
-    # measured on an H100 (B=8, H=12, D=64, L=16384, bf16; benchmarks/profile_kernels.py): 32-wide
-    # value slices (twice the programs of 64) with 3 pipeline stages were the fastest of 8 settings
-    bv = min(dz, 32)
-    warps = 8 if dx * bv >= 128 * 64 else 4
-    return bv, warps, 3
+        return tuple(int(x) for x in env.split(","))
+    return default
 
 
 def _precision(dtype: torch.dtype) -> str:
     return "ieee" if dtype == torch.float32 else "tf32"
 
 
-def sweep(x, y, z, a_info, *, reverse: bool, inclusive: bool, diag: bool, rb=None, cb=None, w=None,
-          rowdot=None, moment=None, prev=None, prev_den=None, out=None, den=None, with_den: bool = False,
-          mode: int = PARTS, scale: float = 1.0, eps: float = 0.0, chunk: int = 64):
-    """One launch of the sweep kernel over ``[B, H, L, *]`` tensors (see module doc). Returns ``out``."""
+def _state_dtype(dtype: torch.dtype) -> torch.dtype:
+    """States feed the matrix units next to bf16 operands as bf16 (its range is fp32's); fp16 states
+    could overflow over long sequences without decay, so fp16 and fp32 inputs keep fp32 states."""
+    return torch.bfloat16 if dtype == torch.bfloat16 else torch.float32
+
+
+def chunk_states(x, z, a_info, chunk: int, *, vec: bool, vec_bias=None, transposed: bool = False,
+                 moment: bool = False):
+    """Entering states of every chunk from both sides (module doc).
+
+    Returns ``(S [BH,2,NT,DX,DZ], S_vec [BH,2,NT,DX] fp32 | None, S_mom | None, S_mom_vec | None)``;
+    the vector state sums ``x_j`` (``vec`` with no ``vec_bias``) or ``vec_bias_j x_j``."""
     batch, heads, length, dx = x.shape
     dz = z.shape[-1]
     a, sab, sah, sal, kind = a_info
-    if out is None:
-        out = torch.empty(batch, heads, length, dz, device=x.device, dtype=torch.float32)
-    bv, warps, stages = _config(dx, dz, chunk, 1)
-    dummy = x
-    grid = (dz // bv, batch * heads)
-    _sweep_kernel[grid](
-        x, y, z, a if a is not None else dummy, rb if rb is not None else dummy,
-        cb if cb is not None else dummy, w if w is not None else dummy, prev if prev is not None else dummy,
-        prev_den if prev_den is not None else dummy, out, den if den is not None else dummy,
-        rowdot if rowdot is not None else dummy, moment if moment is not None else dummy,
-        length, heads, sab, sah, sal, float(scale), float(eps),
-        DX=dx, DZ=dz, BT=chunk, BV=bv, HAS_DECAY=kind > 0, REVERSE=reverse, INCLUSIVE=inclusive, DIAG=diag,
-        HAS_RB=rb is not None, HAS_CB=cb is not None, HAS_DEN=with_den, HAS_ROWDOT=rowdot is not None,
-        MOMENT=moment is not None,
-        ACCUM=prev is not None, OUT_MODE=mode, STATE_F32=x.dtype == torch.float16, PREC=_precision(x.dtype),
-        num_warps=warps, num_stages=stages)
-    return out
+    nt = triton.cdiv(length, chunk)
+    bh = batch * heads
+    # measured on an H100 (benchmarks/profile_kernels.py, BENCHMARKS.md): one program per head and direction
+    bv, warps, stages = _launch("STATE", (dz, 4, 3))
+    s = torch.empty(bh, 2, nt, dx, dz, device=x.device, dtype=_state_dtype(x.dtype))
+    s_vec = torch.empty(bh, 2, nt, dx, device=x.device, dtype=torch.float32) if vec else None
+    s_mom = torch.empty(bh, 2, nt, dx, dz, device=x.device, dtype=s.dtype) if moment else None
+    s_mom_vec = torch.empty(bh, 2, nt, dx, device=x.device, dtype=torch.float32) if moment and vec else None
+    dummy = s
+    _state_kernel[(dz // bv, bh, 2)](
+        x, z, vec_bias if vec_bias is not None else dummy, a if a is not None else dummy, s,
+        s_vec if vec else dummy, s_mom if moment else dummy, s_mom_vec if s_mom_vec is not None else dummy,
+        length, heads, nt, sab, sah, sal,
+        DX=dx, DZ=dz, BT=chunk, BV=bv, HAS_DECAY=kind > 0, HAS_VEC=vec, VEC_ONES=vec_bias is None,
+        TRANSPOSED=transposed, MOMENT=moment, PREC=_precision(x.dtype), num_warps=warps, num_stages=stages)
+    return s, s_vec, s_mom, s_mom_vec
 
 
 def chunk_forward(q, k, v, log_decay, mode: int, with_den: bool, scale: float, eps: float, chunk: int):
-    """Two sweeps (below the diagonal with it, then above it) fused with the output epilogue.
+    """One state pass and the chunk-parallel output kernel.
 
     Returns ``(out, den)`` as :func:`lion_hf.kernels.triton.attention.attention_forward` does."""
-    batch, heads, length, _ = q.shape
+    batch, heads, length, dk = q.shape
+    dv = v.shape[-1]
     dtype = kernel_dtype(q.dtype)
     q, k, v = contiguous(q.to(dtype), k.to(dtype), v.to(dtype))
     a_info = decay_strides(log_decay, batch, heads, length)
     has_den = with_den or mode == NORMALIZED
-
-    def new_den():
-        return torch.empty(batch, heads, length, device=q.device, dtype=torch.float32) if has_den else None
-
-    den1 = new_den()
-    part = sweep(q, k, v, a_info, reverse=False, inclusive=False, diag=True, den=den1, with_den=has_den,
-                 chunk=chunk)
-    den = new_den()
-    out = torch.empty(batch, heads, length, v.shape[-1], device=q.device,
-                      dtype=torch.float32 if mode == PARTS else dtype)
-    sweep(q, k, v, a_info, reverse=True, inclusive=False, diag=False, prev=part, prev_den=den1, out=out, den=den,
-          with_den=has_den, mode=mode, scale=scale, eps=eps, chunk=chunk)
+    h, h_vec, _, _ = chunk_states(k, v, a_info, chunk, vec=has_den)
+    nt = h.shape[2]
+    out = torch.empty(batch, heads, length, dv, device=q.device, dtype=torch.float32 if mode == PARTS else dtype)
+    den = torch.empty(batch, heads, length, device=q.device, dtype=torch.float32) if has_den else None
+    # the whole value width per program (32-wide slices of bf16 values faulted on an H100 with Triton 3.6)
+    # 8 warps only for 128-long chunks with a decay (their mask tile; LIT at 128: 0.80 ms with 4, 0.90 with 8)
+    warps, stages = _launch("OUT", (4 if chunk <= 64 or a_info[-1] == 0 else 8, 2))
+    bv = dv
+    a = a_info[0]
+    _output_kernel[(nt, dv // bv, batch * heads)](
+        q, k, v, a if a is not None else q, h, h_vec if has_den else h, out, den if has_den else out,
+        length, heads, nt, *a_info[1:4], float(scale), float(eps),
+        DK=dk, DV=dv, BT=chunk, BV=bv, HAS_DECAY=a_info[-1] > 0, HAS_DEN=has_den, OUT_MODE=mode,
+        STATE_F32=h.dtype == torch.float32, PREC=_precision(dtype), num_warps=warps, num_stages=stages)
     return out, den
 
 
 def chunk_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, chunk: int):
-    """``(dq, dk, dv, dlog_decay)`` by six sweeps (module doc); ``g'`` and ``c`` as in ``common``."""
-    batch, heads, length, _ = q.shape
+    """``(dq, dk, dv, dlog_decay)``: two state passes and the chunk-parallel gradient kernel."""
+    batch, heads, length, dk = q.shape
+    dv = v.shape[-1]
     dtype = kernel_dtype(q.dtype)
     q, k, v, g = contiguous(q.to(dtype), k.to(dtype), v.to(dtype), g.to(dtype))
     a_info = decay_strides(log_decay, batch, heads, length)
     kind = a_info[-1]
-    want = kind > 0 and needs_decay_grad
+    stats = kind == 2 and needs_decay_grad
+    moment = kind == 1 and needs_decay_grad
+    has_c = c is not None
+    h, h_vec, h_mom, h_mom_vec = chunk_states(k, v, a_info, chunk, vec=has_c, moment=moment)
+    tq, tq_vec, _, _ = chunk_states(q, g, a_info, chunk, vec=has_c, vec_bias=c, transposed=True)
+    nt = h.shape[2]
+    grads = [torch.empty_like(t) for t in (q, k, v)]
 
     def stat():
-        return torch.zeros(batch, heads, length, device=q.device, dtype=torch.float32) if want else None
+        return torch.empty(batch, heads, length, device=q.device, dtype=torch.float32)
 
-    want_s = want and kind == 2
-    want_d = want and kind == 1
-    row_lo, row_up, col_lo, col_up = (stat() if want_s else None for _ in range(4))
-    mom_lo, mom_up = (stat() if want_d else None for _ in range(2))
-    common = dict(chunk=chunk)
-    w_q = q if want else None
-    # dq_i = sum_j M_ij dA_ij k_j: X = g', Y = v, Z = k, row bias c; rows of P read with W = q.
-    part = sweep(g, v, k, a_info, reverse=False, inclusive=False, diag=True, rb=c, w=w_q,
-                 rowdot=row_lo, moment=mom_lo, **common)
-    dq = sweep(g, v, k, a_info, reverse=True, inclusive=False, diag=False, rb=c, w=w_q,
-               rowdot=row_up, moment=mom_up, prev=part, out=torch.empty_like(q), **common)
-    # dk_j = sum_i M_ij dA_ij q_i: rows are keys, so the mask is M^T (inclusive sums G in both frames).
-    part = sweep(v, g, q, a_info, reverse=False, inclusive=True, diag=True, cb=c, w=k if want_s else None,
-                 rowdot=col_up, **common)
-    dk = sweep(v, g, q, a_info, reverse=True, inclusive=True, diag=False, cb=c, w=k if want_s else None,
-               rowdot=col_lo, prev=part, out=torch.empty_like(k), **common)
-    # dv_j = sum_i M_ij (q_i . k_j) g'_i
-    part = sweep(k, q, g, a_info, reverse=False, inclusive=True, diag=True, **common)
-    dv = sweep(k, q, g, a_info, reverse=True, inclusive=True, diag=False, prev=part, out=torch.empty_like(v),
-               **common)
+    row_lo, row_up, col_lo, col_up = (stat() for _ in range(4)) if stats else (None,) * 4
+    mom = stat() if moment else None
+    warps, stages = _launch("GRAD", (4 if chunk <= 64 else 8, 1))
+    dummy = q
+    a = a_info[0]
+    _grad_kernel[(nt, batch * heads)](
+        q, k, v, g, c if has_c else dummy, a if a is not None else dummy, h, h_vec if has_c else h, tq,
+        tq_vec if has_c else tq, h_mom if moment else h, h_mom_vec if (moment and has_c) else h, *grads,
+        *(x if x is not None else dummy for x in (row_lo, row_up, col_lo, col_up, mom)),
+        length, heads, nt, *a_info[1:4],
+        DK=dk, DV=dv, BT=chunk, HAS_DECAY=kind > 0, HAS_C=has_c, STATS=stats, MOMENT=moment,
+        STATE_F32=h.dtype == torch.float32, PREC=_precision(dtype), num_warps=warps, num_stages=stages)
     dlog = None
-    if want_d:
-        # LION-D: d a_h = sum_{b,i,j} P_ij |i - j|, the moments of both sweeps
-        dlog = (mom_lo.double() + mom_up.double()).sum(dim=(0, 2)).to(log_decay.dtype)
-    elif want_s:
+    if moment:  # LION-D: d a_h = sum_{b,i,j} P_ij |i - j|
+        dlog = mom.double().sum(dim=(0, 2)).to(log_decay.dtype)
+    elif stats:
         dlog = log_decay_grad(log_decay, row_lo, row_up, col_lo, col_up)
-    return dq, dk, dv, dlog
+    return (*grads, dlog)
 
 
 class LionChunkFunction(torch.autograd.Function):
@@ -327,4 +473,4 @@ class LionChunkFunction(torch.autograd.Function):
         return dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype), dlog, None, None, None, None, None
 
 
-__all__ = ["LionChunkFunction", "chunk_backward", "chunk_forward", "sweep"]
+__all__ = ["LionChunkFunction", "chunk_backward", "chunk_forward", "chunk_states"]

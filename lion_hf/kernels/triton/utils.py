@@ -16,6 +16,23 @@ SUPPORTED_HEAD_DIMS = (32, 64, 128)
 SUPPORTED_CHUNK_SIZES = (16, 32, 64, 128)
 DEFAULT_TRITON_CHUNK_SIZE = 64
 
+
+def triton_chunk_size(requested: int | None, has_decay: bool, head_dim: int) -> int:
+    """The chunk length the Triton chunk kernels run with (every choice computes the same function).
+
+    Default, from the H100 measurements in BENCHMARKS.md (L = 4096 and 16384, head dim 64): 128 for
+    LION-LIT, whose chunks cost no mask exponentials (fwd+bwd 2.83 vs 2.97 ms at L = 16384, 0.73 vs
+    1.17 at 4096), 64 with a decay (LION-D 4.82 vs 5.26 ms, LION-S 4.85 vs 5.85 at L = 16384). Heads
+    wider than 64 take at most 64: a 128 x 128 chunk with 128-wide heads exceeds the shared memory of
+    the gradient kernel. A requested size outside :data:`SUPPORTED_CHUNK_SIZES` (or too large for the
+    head) becomes the largest supported one not above it.
+    """
+    largest = 128 if head_dim <= 64 else 64
+    if requested is None:
+        return largest if not has_decay else DEFAULT_TRITON_CHUNK_SIZE
+    fitting = [c for c in SUPPORTED_CHUNK_SIZES if c <= min(requested, largest)]
+    return fitting[-1] if fitting else SUPPORTED_CHUNK_SIZES[0]
+
 _TRITON_OK: bool | None = None
 
 
