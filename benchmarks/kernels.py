@@ -78,6 +78,8 @@ def main(argv=None):
     parser.add_argument("--forms", nargs="+", default=["attention", "chunk"])
     parser.add_argument("--masks", nargs="+", default=["lit", "decay", "selective"])
     parser.add_argument("--max-attention-length", type=int, default=16384)
+    parser.add_argument("--chunk-size", type=int, default=None,
+                        help="chunk length of the chunk form (default: the library's choice)")
     parser.add_argument("--crossover", action="store_true")
     parser.add_argument("--recurrent", action="store_true")
     parser.add_argument("--json", type=str, default=None, help="also write the rows to this file")
@@ -94,6 +96,11 @@ def main(argv=None):
         with torch.nn.attention.sdpa_kernel(torch.nn.attention.SDPBackend.FLASH_ATTENTION):
             return F.scaled_dot_product_attention(q, k, v)
 
+    def chunk_size(form):
+        return args.chunk_size if form == "chunk" else None
+
+    if args.chunk_size:
+        print(f"# chunk form with chunk_size={args.chunk_size}", flush=True)
     header = f"{'L':>6} {'form':>10} {'mask':>9} {'fwd ms':>8} {'fwd+bwd':>8} {'fwd/SDPA':>8} {'f+b/SDPA':>8}"
     print(header, flush=True)
     for length in args.lengths:
@@ -108,7 +115,7 @@ def main(argv=None):
                 q, k, v, a = _inputs(b, h, length, d, mask, device, dtype)
 
                 def run(q, k, v, a, form=form):
-                    return lion_attention(q, k, v, a, form=form, backend="triton")
+                    return lion_attention(q, k, v, a, form=form, backend="triton", chunk_size=chunk_size(form))
 
                 t_fwd, t_all = _time_pair(run, q, k, v, a)
                 rows.append(dict(L=length, form=form, mask=mask, fwd=t_fwd, fwd_bwd=t_all,
@@ -121,8 +128,8 @@ def main(argv=None):
             q, k, v, a = _inputs(b, h, length, d, "selective", device, dtype)
             res = {}
             for form in ("attention", "chunk"):
-                res[form] = _time_pair(lambda q, k, v, a, form=form: lion_attention(q, k, v, a, form=form,
-                                                                                   backend="triton"), q, k, v, a)
+                res[form] = _time_pair(lambda q, k, v, a, form=form: lion_attention(
+                    q, k, v, a, form=form, backend="triton", chunk_size=chunk_size(form)), q, k, v, a)
             rows.append(dict(L=length, crossover=True, attention=res["attention"], chunk=res["chunk"]))
             print(f"{length:>6} attention {res['attention'][0]:.3f}/{res['attention'][1]:.3f}  "
                   f"chunk {res['chunk'][0]:.3f}/{res['chunk'][1]:.3f}", flush=True)

@@ -3,8 +3,8 @@
     PYTHONPATH=. python benchmarks/profile_kernels.py
 
 Prints medians (ms) of: the attention forward kernel, its two backward kernels, the host-side
-gradient preparation, and the chunk form's sweeps, for a few block/warp/stage settings (set through
-the ``LION_TRITON_ATTN_FWD`` / ``LION_TRITON_ATTN_BWD`` / ``LION_TRITON_CHUNK`` variables the launchers
+gradient preparation, and the chunk form's state pass, output and gradient kernels, for a few block/warp/stage settings (set through
+the ``LION_TRITON_ATTN_FWD`` / ``LION_TRITON_ATTN_BWD`` / ``LION_TRITON_CHUNK_{STATE,OUT,GRAD}`` variables the launchers
 read). Used to choose the defaults and to explain the benchmark's misses (BENCHMARKS.md).
 """
 
@@ -19,6 +19,7 @@ from triton.testing import do_bench
 from lion_hf.kernels.triton import attention as tatt
 from lion_hf.kernels.triton import chunk as tch
 from lion_hf.kernels.triton.common import NORMALIZED, grad_inputs
+from lion_hf.kernels.triton.utils import decay_strides
 
 
 def bench(fn):
@@ -65,24 +66,35 @@ def attention_section(length=1024, masks=("lit", "decay", "selective")):
 
 
 def chunk_section(length=16384):
+    """The chunk form's three launches (state pass, output kernel, gradient kernel) and their settings."""
     print(f"\n## chunk form, L={length}, B=8 H=12 D=64 bf16 (ms)")
-    for mask in ("lit", "selective"):
+    for mask in ("lit", "decay", "selective"):
         q, k, v, a = inputs(8, 12, length, 64, mask)
         out, den = tch.chunk_forward(q, k, v, a, NORMALIZED, True, 1.0, 0.0, 64)
         go = torch.randn_like(out)
         g, c = grad_inputs(NORMALIZED, go, None, out, den, 1.0, 0.0, v, torch.bfloat16)
-        for cfg in (None, "64,4,1", "64,4,2", "64,8,2", "32,4,2", "32,4,3", "32,2,2", "16,2,2"):
-            for chunk in (64, 128) if cfg is None else (64,):
-                if cfg:
-                    os.environ["LION_TRITON_CHUNK"] = cfg
-                try:
-                    t_f = bench(lambda: tch.chunk_forward(q, k, v, a, NORMALIZED, True, 1.0, 0.0, chunk))
-                    t_b = bench(lambda: tch.chunk_backward(q, k, v, a, g, c, a is not None, chunk))
-                except Exception as e:
-                    t_f = t_b = float("nan")
-                    print("   ", type(e).__name__, str(e)[:100])
-                os.environ.pop("LION_TRITON_CHUNK", None)
-                print(f"{mask:>9} chunk={chunk} cfg={cfg or 'default':>8} fwd {t_f:.3f} bwd {t_b:.3f}", flush=True)
+        a_info = decay_strides(a, 8, 12, length)
+        for chunk in (64, 128):
+            try:
+                t_s = bench(lambda: tch.chunk_states(k, v, a_info, chunk, vec=True))
+                t_f = bench(lambda: tch.chunk_forward(q, k, v, a, NORMALIZED, True, 1.0, 0.0, chunk))
+                t_b = bench(lambda: tch.chunk_backward(q, k, v, a, g, c, a is not None, chunk))
+            except Exception as e:  # out of resources for one setting: report and go on
+                t_s = t_f = t_b = float("nan")
+                print("   ", type(e).__name__, str(e)[:100])
+            print(f"{mask:>9} chunk={chunk:<3} default: state pass {t_s:.3f} fwd {t_f:.3f} bwd {t_b:.3f}", flush=True)
+        for chunk, name, cfg in ((64, "STATE", "64,8,3"), (64, "OUT", "8,2"), (64, "GRAD", "8,1"),
+                                 (128, "STATE", "64,4,2"), (128, "STATE", "64,8,3"), (128, "OUT", "4,2"),
+                                 (128, "OUT", "8,3"), (128, "GRAD", "4,1"), (128, "GRAD", "8,2")):
+            os.environ[f"LION_TRITON_CHUNK_{name}"] = cfg
+            try:
+                t_f = bench(lambda: tch.chunk_forward(q, k, v, a, NORMALIZED, True, 1.0, 0.0, chunk))
+                t_b = bench(lambda: tch.chunk_backward(q, k, v, a, g, c, a is not None, chunk))
+            except Exception as e:
+                t_f = t_b = float("nan")
+                print("   ", type(e).__name__, str(e)[:100])
+            os.environ.pop(f"LION_TRITON_CHUNK_{name}", None)
+            print(f"{mask:>9} chunk={chunk:<3} {name}={cfg:<8} fwd {t_f:.3f} bwd {t_b:.3f}", flush=True)
 
 
 if __name__ == "__main__":
