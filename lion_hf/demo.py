@@ -38,7 +38,8 @@ DEMO_ARGS = [
     "--num_attention_heads", "4", "--intermediate_size", "256",
     "--per_device_train_batch_size", "64", "--learning_rate", "3e-3", "--warmup_epochs", "2",
     "--crop_scale_min", "0.8", "--hflip", "0", "--mixup", "0", "--cutmix", "0", "--rand_augment", "none",
-    "--reprob", "0", "--smoothing", "0.1", "--drop_path", "0.05", "--logging_steps", "50",
+    "--reprob", "0", "--repeated_augmentation", "1", "--smoothing", "0.1", "--drop_path", "0.05",
+    "--logging_steps", "50",
     "--model_name", "lion-s-digits", "--seed", "0",
 ]
 

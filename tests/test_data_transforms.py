@@ -197,6 +197,41 @@ def test_epoch_seeded_sampler_permutes_per_epoch_and_carries_the_epoch():
         EpochSeededSampler(0)
 
 
+@pytest.mark.parametrize("length,repeats", [(10, 3), (12, 3), (7, 2), (5, 8)])
+def test_repeated_augmentation_sampler(length, repeats, seed):
+    """Each epoch keeps its length, takes ceil(length / repeats) images `repeats` times in a row, and
+    every copy carries its own augmentation round, so no two copies are augmented alike."""
+    sampler = EpochSeededSampler(length, seed=seed % 1000, repeats=repeats)
+    per_epoch = []
+    for epoch in range(3):
+        sampler.set_epoch(epoch)
+        keys = list(sampler)
+        assert len(keys) == len(sampler) == length
+        rounds, indices = zip(*(divmod(k, length) for k in keys))
+        assert len(set(keys)) == length  # distinct keys: distinct (round, index) seeds
+        assert all(epoch * repeats <= r < (epoch + 1) * repeats for r in rounds)
+        chosen = list(dict.fromkeys(indices))
+        assert len(chosen) == min(length, -(-length // repeats))
+        for position, index in enumerate(indices):  # copies of one image are consecutive
+            assert index == chosen[position // repeats]
+        per_epoch.append(keys)
+    # a new shuffle each epoch; with >= 4 of >= 7 images chosen, three equal orders have odds < 1e-5
+    if length >= 3 * repeats:
+        shifted = [[k - e * length * repeats for k in keys] for e, keys in enumerate(per_epoch)]
+        assert not shifted[0] == shifted[1] == shifted[2]
+    again = EpochSeededSampler(length, seed=seed % 1000, repeats=repeats)
+    again.set_epoch(2)
+    assert list(again) == per_epoch[2]
+    # copies of an image get different augmentations through AugmentedDataset
+    data = AugmentedDataset(list(range(length)), lambda example, rng: (example, rng.random()), seed=1)
+    first, second = data[per_epoch[0][0]], data[per_epoch[0][1]]
+    assert first[0] == second[0] and first[1] != second[1]
+    with pytest.raises(ValueError, match="repeats"):
+        EpochSeededSampler(length, repeats=0)
+    with pytest.raises(ValueError, match="repeats"):
+        EpochSeededSampler(length, shuffle=False, repeats=2)
+
+
 def test_augmented_dataset_decodes_epoch_and_index():
     seen = []
     data = AugmentedDataset(["a", "b", "c"], lambda example, rng: (example, rng.random()), seed=1)

@@ -141,6 +141,12 @@ def test_bad_arguments_get_clear_errors(full_run, image_tree, tmp_path):
         script.main(["--dataset", "imagefolder", "--output_dir", str(tmp_path / "o")])
     with pytest.raises(script.ScriptError, match="needs --max_train_steps"):
         script.main(["--dataset", "imagefolder", "--data_dir", str(image_tree), "--streaming", "--output_dir", str(tmp_path / "o")])
+    with pytest.raises(script.ScriptError, match="a stream cannot repeat"):
+        script.main(["--dataset", "imagefolder", "--data_dir", str(image_tree), "--streaming", "--max_train_steps", "2",
+                     "--repeated_augmentation", "3", "--output_dir", str(tmp_path / "o")])
+    with pytest.raises(script.ScriptError, match="--repeated_augmentation must be >= 1"):
+        script.main(["--dataset", "imagefolder", "--data_dir", str(image_tree), "--repeated_augmentation", "0",
+                     "--output_dir", str(tmp_path / "o")])
     # A checkpoint of another model type.
     from transformers import BertConfig
 

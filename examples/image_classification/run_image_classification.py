@@ -130,6 +130,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--mixup_switch_prob", type=float, default=0.5)
     g.add_argument("--rand_augment", default="rand-m9-mstd0.5-inc1", help="RandAugment config, or 'none'")
     g.add_argument("--reprob", type=float, default=0.25, help="random erasing probability")
+    g.add_argument("--repeated_augmentation", type=int, default=None,
+                   help="DeiT's repeated augmentation: each image of an epoch comes this many times, differently "
+                        "augmented (the epoch keeps its length); default 3 for map-style data, 1 (off) for "
+                        "--streaming, which cannot repeat")
     g.add_argument("--crop_scale_min", type=float, default=0.08, help="smallest area of the random resized crop")
     g.add_argument("--hflip", type=float, default=0.5, help="horizontal flip probability")
     g.add_argument("--model_ema", action="store_true", help="keep an exponential moving average of the weights")
@@ -165,6 +169,13 @@ def _check_args(args: argparse.Namespace) -> None:
         raise ScriptError("--streaming applies to Hub data sets and imagefolder, not to digits")
     if args.checkpointing_steps not in (None, "epoch") and not str(args.checkpointing_steps).isdigit():
         raise ScriptError(f"--checkpointing_steps must be an integer or 'epoch', got {args.checkpointing_steps!r}")
+    if args.repeated_augmentation is None:
+        args.repeated_augmentation = 1 if args.streaming else 3
+    if args.repeated_augmentation < 1:
+        raise ScriptError(f"--repeated_augmentation must be >= 1 (1 disables it), got {args.repeated_augmentation}")
+    if args.streaming and args.repeated_augmentation > 1:
+        raise ScriptError("--repeated_augmentation needs a map-style data set: a stream cannot repeat its images; "
+                          "drop --streaming or pass --repeated_augmentation 1")
     if args.gradient_accumulation_steps < 1:
         raise ScriptError("--gradient_accumulation_steps must be >= 1")
     if not 0.0 <= args.distillation_alpha <= 1.0:
@@ -505,7 +516,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             raise ScriptError(f"{len(train_data)} training images are fewer than one batch "
                               f"({args.per_device_train_batch_size} x {accelerator.num_processes} processes)")
         train_loader = torch.utils.data.DataLoader(
-            train_data, sampler=EpochSeededSampler(len(train_data), seed=args.seed),
+            train_data, sampler=EpochSeededSampler(len(train_data), seed=args.seed, repeats=args.repeated_augmentation),
             batch_size=args.per_device_train_batch_size, collate_fn=collate, num_workers=args.num_workers,
             drop_last=True, generator=torch.Generator().manual_seed(args.seed))
         eval_data = AugmentedDataset(eval_raw, eval_fn, seed=args.seed)

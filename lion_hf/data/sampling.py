@@ -12,6 +12,7 @@ data side never touches them: :class:`EpochSeededSampler` shuffles with a genera
 from __future__ import annotations
 
 import itertools
+import math
 import random
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -27,18 +28,28 @@ __all__ = ["AugmentedDataset", "AugmentedIterableDataset", "EpochSeededSampler"]
 class EpochSeededSampler(Sampler[int]):
     """Indices of a dataset of ``length`` items, shuffled per epoch from ``(seed, epoch)``.
 
-    It yields ``epoch * length + index`` so that the dataset (see :class:`AugmentedDataset`) knows
-    the epoch too, whatever worker process it runs in. ``shuffle=False`` keeps the order (evaluation).
-    Call :meth:`set_epoch` before each epoch (accelerate's prepared loaders forward their own
-    ``set_epoch`` here).
+    It yields ``round * length + index`` so that the dataset (see :class:`AugmentedDataset`) can seed
+    each sample's augmentation, whatever worker process it runs in; ``round`` is the epoch.
+    ``shuffle=False`` keeps the order (evaluation). Call :meth:`set_epoch` before each epoch
+    (accelerate's prepared loaders forward their own ``set_epoch`` here).
+
+    ``repeats > 1`` is DeiT's *repeated augmentation* (Hoffer et al. 2020; Berman et al. 2019): an
+    epoch takes ``ceil(length / repeats)`` images of the shuffled order and yields each ``repeats``
+    times in a row, so the epoch keeps its ``length`` and a batch holds several differently augmented
+    copies of an image. Copy ``c`` of epoch ``e`` uses ``round = e * repeats + c``: every copy gets its
+    own augmentation seed. (DeiT's distributed sampler sends the copies to different GPUs; here they
+    stay in one batch, as its sampler does on one GPU.)
     """
 
-    def __init__(self, length: int, seed: int = 0, shuffle: bool = True):
+    def __init__(self, length: int, seed: int = 0, shuffle: bool = True, repeats: int = 1):
         if length <= 0:
             raise ValueError("EpochSeededSampler needs a non-empty dataset")
+        if repeats < 1 or (repeats > 1 and not shuffle):
+            raise ValueError(f"repeats must be >= 1 (and 1 without shuffling), got {repeats}")
         self.length = length
         self.seed = seed
         self.shuffle = shuffle
+        self.repeats = int(repeats)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -48,21 +59,26 @@ class EpochSeededSampler(Sampler[int]):
         return self.length
 
     def __iter__(self) -> Iterator[int]:
-        if self.shuffle:
-            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-            order = torch.randperm(self.length, generator=gen).tolist()
-        else:
-            order = range(self.length)
-        offset = self.epoch * self.length
-        return iter([offset + i for i in order])
+        if not self.shuffle:
+            offset = self.epoch * self.length
+            return iter([offset + i for i in range(self.length)])
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        order = torch.randperm(self.length, generator=gen).tolist()
+        if self.repeats == 1:
+            offset = self.epoch * self.length
+            return iter([offset + i for i in order])
+        chosen = order[:math.ceil(self.length / self.repeats)]
+        first_round = self.epoch * self.repeats
+        keys = [(first_round + copy) * self.length + i for i in chosen for copy in range(self.repeats)]
+        return iter(keys[:self.length])
 
 
 class AugmentedDataset(Dataset):
     """Map-style view of ``dataset`` whose items go through ``transform(example, rng)``.
 
-    Keys are ``epoch * len(dataset) + index`` as produced by :class:`EpochSeededSampler` (a plain
-    index means epoch 0); ``rng`` is :func:`~lion_hf.data.transforms.sample_rng` of
-    ``(seed, epoch, index)``.
+    Keys are ``round * len(dataset) + index`` as produced by :class:`EpochSeededSampler` (a plain
+    index means round 0; the round is the epoch, or ``epoch * repeats + copy`` with repeated
+    augmentation); ``rng`` is :func:`~lion_hf.data.transforms.sample_rng` of ``(seed, round, index)``.
     """
 
     def __init__(self, dataset: Any, transform: Callable[[dict, random.Random], dict], seed: int = 0):
@@ -74,8 +90,8 @@ class AugmentedDataset(Dataset):
         return len(self.dataset)
 
     def __getitem__(self, key: int) -> dict:
-        epoch, index = divmod(int(key), len(self.dataset))
-        return self.transform(self.dataset[index], sample_rng(self.seed, epoch, index))
+        round_, index = divmod(int(key), len(self.dataset))
+        return self.transform(self.dataset[index], sample_rng(self.seed, round_, index))
 
 
 class AugmentedIterableDataset(IterableDataset):
