@@ -219,7 +219,7 @@ if triton is not None:
     @triton.jit
     def _query_side_state(g, S, base, offs_k, offs_v, DV: tl.constexpr, STATE_F32: tl.constexpr,
                           PREC: tl.constexpr):
-        """``g @ H^T`` for one ``[DK, DV]`` state H of (k, v), loaded as its transpose."""
+        """``g @ H^T`` for one ``[DK, DV]`` state H of (k, v) (or its first moment), loaded transposed."""
         st = tl.load(S + base + offs_k[None, :] * DV + offs_v[:, None])
         if STATE_F32:
             return tl.dot(g.to(tl.float32), st, input_precision=PREC)
@@ -327,14 +327,8 @@ if triton is not None:
             dist = tl.abs(t[:, None] - t[None, :]).to(tl.float32)
             rel = (t - c * BT).to(tl.float32)
             mom = tl.sum(p * dist, 1) + rel * row_far_lo + (BT - 1 - rel) * row_far_up
-            m_f = tl.load(SHM + base_f + offs_k[None, :] * DV + offs_v[:, None])
-            m_b = tl.load(SHM + base_b + offs_k[None, :] * DV + offs_v[:, None])
-            if STATE_F32:
-                g_m = g.to(tl.float32)
-            else:
-                g_m = g
-            mq_f = tl.dot(g_m, m_f, input_precision=PREC)
-            mq_b = tl.dot(g_m, m_b, input_precision=PREC)
+            mq_f = _query_side_state(g, SHM, base_f, offs_k, offs_v, DV, STATE_F32, PREC)
+            mq_b = _query_side_state(g, SHM, base_b, offs_k, offs_v, DV, STATE_F32, PREC)
             if HAS_C:
                 mq_f += cb[:, None] * tl.load(SHMV + base_vf + offs_k)[None, :]
                 mq_b += cb[:, None] * tl.load(SHMV + base_vb + offs_k)[None, :]
