@@ -217,7 +217,8 @@ def lion_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, log_decay:
         normalize: ``True`` gives ``num / (den + eps)`` (vision models); ``False`` gives
             ``scale * num`` (MLM models).
         form: ``"attention"``, ``"chunk"``, ``"recurrent"`` or ``"auto"`` (see :func:`resolve_form`).
-        chunk_size: chunk length of the chunk form (default 64; the Triton kernels take 16/32/64/128).
+        chunk_size: chunk length of the chunk form (default 64 in PyTorch; the Triton kernels take
+            16/32/64/128 and by default 128 for LION-LIT, 64 with a decay: ``triton.utils.triton_chunk_size``).
         key_padding_mask: ``[batch, length]`` bool, ``True`` for real tokens; padded keys contribute nothing.
         scale: multiplier of the unnormalised output, default ``dk ** -0.5``.
         eps: added to the denominator when ``normalize``.

@@ -33,7 +33,8 @@ class LionConfig(PreTrainedConfig):
             same function. Switch on a built model with ``model.set_attention_form``.
         attention_backend: ``"auto"`` (Triton kernels for CUDA tensors, PyTorch otherwise), ``"torch"``
             or ``"triton"``; see ``lion_hf.kernels.lion_attention``.
-        chunk_size: chunk length of the chunk form (``None``: the operator's default, 64).
+        chunk_size: chunk length of the chunk form (``None``: the operator's default, 64 in PyTorch; the
+            Triton kernels choose 128 for LION-LIT and 64 with a decay). Every value computes the same function.
         patch_order: ``"normal"`` (raster order) or ``"s"`` (vision only: the natural variants
             LION-D♮/LION-S♮, two snake scan orders with their own decays, averaged before normalising).
         feature_map: applied to queries and keys: ``"elu_plus_one"`` (vision LIT), ``"silu_l2"``
