@@ -23,9 +23,10 @@ def triton_chunk_size(requested: int | None, has_decay: bool, head_dim: int) -> 
     Default, from the H100 measurements in BENCHMARKS.md (L = 4096 and 16384, head dim 64): 128 for
     LION-LIT, whose chunks cost no mask exponentials (fwd+bwd 2.83 vs 2.97 ms at L = 16384, 0.73 vs
     1.17 at 4096), 64 with a decay (LION-D 4.82 vs 5.26 ms, LION-S 4.85 vs 5.85 at L = 16384). Heads
-    wider than 64 take at most 64: a 128 x 128 chunk with 128-wide heads exceeds the shared memory of
-    the gradient kernel. A requested size outside :data:`SUPPORTED_CHUNK_SIZES` (or too large for the
-    head) becomes the largest supported one not above it.
+    wider than 64 take at most 64: with 128-wide heads, 128-long chunks failed on an H100 in bf16 (the
+    GPU tests at that combination; most likely the gradient kernel's tiles do not fit). A requested size
+    outside :data:`SUPPORTED_CHUNK_SIZES` (or too large for the head) becomes the largest supported one
+    not above it (16 below that).
     """
     largest = 128 if head_dim <= 64 else 64
     if requested is None:
