@@ -19,7 +19,7 @@ from triton.testing import do_bench
 from lion_hf.kernels.triton import attention as tatt
 from lion_hf.kernels.triton import chunk as tch
 from lion_hf.kernels.triton.common import NORMALIZED, grad_inputs
-from lion_hf.kernels.triton.utils import decay_strides
+from lion_hf.kernels.triton.utils import decay_strides, triton_chunk_size
 
 
 def bench(fn):
@@ -65,36 +65,76 @@ def attention_section(length=1024, masks=("lit", "decay", "selective")):
             os.environ.pop("LION_TRITON_STATS_2D", None)
 
 
+def _with_env(name, value, fn):
+    """``fn()`` with ``LION_TRITON_CHUNK_<name>`` set (None: unset); nan if the setting cannot run."""
+    key = f"LION_TRITON_CHUNK_{name}"
+    old = os.environ.pop(key, None)
+    if value is not None:
+        os.environ[key] = value
+    try:
+        return fn()
+    except Exception as e:  # out of resources for one setting: report and go on
+        print("   ", type(e).__name__, str(e)[:100])
+        return float("nan")
+    finally:
+        os.environ.pop(key, None)
+        if old is not None:
+            os.environ[key] = old
+
+
 def chunk_section(length=16384):
-    """The chunk form's three launches (state pass, output kernel, gradient kernel) and their settings."""
+    """The chunk form's launches (state pass, output kernel, gradient kernel) and their settings."""
     print(f"\n## chunk form, L={length}, B=8 H=12 D=64 bf16 (ms)")
     for mask in ("lit", "decay", "selective"):
         q, k, v, a = inputs(8, 12, length, 64, mask)
-        out, den = tch.chunk_forward(q, k, v, a, NORMALIZED, True, 1.0, 0.0, 64)
+        chunk = triton_chunk_size(None, a is not None, 64)
+        out, den = tch.chunk_forward(q, k, v, a, NORMALIZED, True, 1.0, 0.0, chunk)
         go = torch.randn_like(out)
         g, c = grad_inputs(NORMALIZED, go, None, out, den, 1.0, 0.0, v, torch.bfloat16)
         a_info = decay_strides(a, 8, 12, length)
-        for chunk in (64, 128):
-            try:
-                t_s = bench(lambda: tch.chunk_states(k, v, a_info, chunk, vec=True))
-                t_f = bench(lambda: tch.chunk_forward(q, k, v, a, NORMALIZED, True, 1.0, 0.0, chunk))
-                t_b = bench(lambda: tch.chunk_backward(q, k, v, a, g, c, a is not None, chunk))
-            except Exception as e:  # out of resources for one setting: report and go on
-                t_s = t_f = t_b = float("nan")
-                print("   ", type(e).__name__, str(e)[:100])
-            print(f"{mask:>9} chunk={chunk:<3} default: state pass {t_s:.3f} fwd {t_f:.3f} bwd {t_b:.3f}", flush=True)
-        for chunk, name, cfg in ((64, "STATE", "64,8,3"), (64, "OUT", "8,2"), (64, "GRAD", "8,1"),
-                                 (128, "STATE", "64,4,2"), (128, "STATE", "64,8,3"), (128, "OUT", "4,2"),
-                                 (128, "OUT", "8,3"), (128, "GRAD", "4,1"), (128, "GRAD", "8,2")):
-            os.environ[f"LION_TRITON_CHUNK_{name}"] = cfg
-            try:
-                t_f = bench(lambda: tch.chunk_forward(q, k, v, a, NORMALIZED, True, 1.0, 0.0, chunk))
-                t_b = bench(lambda: tch.chunk_backward(q, k, v, a, g, c, a is not None, chunk))
-            except Exception as e:
-                t_f = t_b = float("nan")
-                print("   ", type(e).__name__, str(e)[:100])
-            os.environ.pop(f"LION_TRITON_CHUNK_{name}", None)
-            print(f"{mask:>9} chunk={chunk:<3} {name}={cfg:<8} fwd {t_f:.3f} bwd {t_b:.3f}", flush=True)
+        moment = mask == "decay"
+        states = tch.chunk_forward(q, k, v, a, NORMALIZED, True, 1.0, 0.0, chunk, keep_states=True,
+                                   moment=moment)[2]
+        t_s = bench(lambda: tch.chunk_states(k, v, a_info, chunk, vec=True))
+        t_sm = bench(lambda: tch.chunk_states(k, v, a_info, chunk, vec=True, moment=True)) if moment else t_s
+        t_t = bench(lambda: tch.chunk_states(q, g, a_info, chunk, vec=True, vec_bias=c, transposed=True))
+        print(f"{mask:>9} chunk={chunk}: state pass (k,v) {t_s:.3f} (with moments {t_sm:.3f}), (q,g') {t_t:.3f}",
+              flush=True)
+        for cfg in ((None, "4,2", "8,2") if chunk == 64 else (None, "4,2", "8,2", "8,3")):
+            t_f = _with_env("OUT", cfg, lambda: bench(
+                lambda: tch.chunk_forward(q, k, v, a, NORMALIZED, True, 1.0, 0.0, chunk)))
+            t_fk = _with_env("OUT", cfg, lambda: bench(
+                lambda: tch.chunk_forward(q, k, v, a, NORMALIZED, True, 1.0, 0.0, chunk, keep_states=True,
+                                          moment=moment)))
+            print(f"{mask:>9}   OUT={cfg or 'default':<8} fwd {t_f:.3f}  fwd keeping states {t_fk:.3f}", flush=True)
+        for cfg in (None, "4,1,0", "4,1,1", "8,1,0", "8,1,1", "4,2,1"):
+            t_b = _with_env("GRAD", cfg, lambda: bench(
+                lambda: tch.chunk_backward(q, k, v, a, g, c, a is not None, chunk)))
+            t_bk = _with_env("GRAD", cfg, lambda: bench(
+                lambda: tch.chunk_backward(q, k, v, a, g, c, a is not None, chunk, states=states)))
+            print(f"{mask:>9}   GRAD={cfg or 'default':<8} bwd {t_b:.3f}  bwd from kept states {t_bk:.3f}",
+                  flush=True)
+
+
+def state_section(length=16384):
+    """The state pass alone, over its settings (``LION_TRITON_CHUNK_STATE``: value slice, warps, stages,
+    decay weights precomputed)."""
+    print(f"\n## chunk state pass, L={length}, B=8 H=12 D=64 bf16 (ms)")
+    for mask in ("lit", "decay", "selective"):
+        q, k, v, a = inputs(8, 12, length, 64, mask)
+        chunk = triton_chunk_size(None, a is not None, 64)
+        a_info = decay_strides(a, 8, 12, length)
+        c = torch.randn(8, 12, length, device="cuda")
+        for cfg in (None, "64,4,3,1", "32,4,3,0", "32,4,3,1", "64,4,2,1", "64,4,4,1", "64,8,3,1"):
+            if mask == "lit" and cfg is not None and cfg.endswith(",1") and not cfg.startswith("32"):
+                continue  # the weights only exist with a decay
+            t_s = _with_env("STATE", cfg, lambda: bench(lambda: tch.chunk_states(k, v, a_info, chunk, vec=True)))
+            t_m = _with_env("STATE", cfg, lambda: bench(
+                lambda: tch.chunk_states(k, v, a_info, chunk, vec=True, moment=True))) if mask == "decay" else t_s
+            t_t = _with_env("STATE", cfg, lambda: bench(
+                lambda: tch.chunk_states(q, v, a_info, chunk, vec=True, vec_bias=c, transposed=True)))
+            print(f"{mask:>9} chunk={chunk} STATE={cfg or 'default':<9} (k,v) {t_s:.3f}  with moments {t_m:.3f}  "
+                  f"(q,g') {t_t:.3f}", flush=True)
 
 
 if __name__ == "__main__":
@@ -108,3 +148,7 @@ if __name__ == "__main__":
         attention_section(1024, masks=("selective",))
     if "chunk" in sections:
         chunk_section(16384)
+    if "state" in sections:
+        state_section(16384)
+    if "chunk-4096" in sections:
+        chunk_section(4096)

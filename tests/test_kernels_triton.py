@@ -189,6 +189,49 @@ def test_fp16_and_wide_heads(form, seed):
 
 
 @interpret_only
+@pytest.mark.parametrize("keep_states", ["0", "1"])
+@pytest.mark.parametrize("weights", ["0", "1"])
+@pytest.mark.parametrize("mask", ["lit", "decay", "selective"])
+@pytest.mark.parametrize("mode", ["normalize", "parts"])
+def test_chunk_backward_settings(keep_states, weights, mask, mode, seed, monkeypatch):
+    """Every way the chunk form can run computes the same values and gradients: with the forward's states
+    kept or recomputed (``LION_TRITON_CHUNK_SAVE_STATES``), the state pass's decay weights computed in its
+    loop or beforehand (fourth value of ``LION_TRITON_CHUNK_STATE``); with and without d log_decay."""
+    monkeypatch.setenv("LION_TRITON_CHUNK_SAVE_STATES", keep_states)
+    monkeypatch.setenv("LION_TRITON_CHUNK_STATE", f"32,4,3,{weights}")
+    q, k, v, a = make_inputs(2, 2, 45, 32, 32, mask)
+    pad = padding(2, 45)
+
+    def kernel(q, k, v, a):
+        if mode == "parts":
+            return lion_attention_parts(q, k, v, a, form="chunk", chunk_size=16, key_padding_mask=pad,
+                                        backend="triton")
+        return lion_attention(q, k, v, a, form="chunk", chunk_size=16, key_padding_mask=pad, eps=1e-3,
+                              backend="triton")
+
+    def reference(q, k, v, a):
+        if mode == "parts":
+            return naive_lion_parts(q, k, v, a, key_padding_mask=pad)
+        return naive_lion_attention(q, k, v, a, eps=1e-3, key_padding_mask=pad)
+
+    ref_outs, ref_grads = run_and_grad(reference, leaves(q, k, v, a, dtype=torch.float64))
+    for decay_grad in ([True, False] if a is not None else [False]):
+        inputs = leaves(q, k, v, a)
+        if a is not None and not decay_grad:
+            inputs[3].requires_grad_(False)
+        outs, grads = run_and_grad(kernel, inputs)
+        for o, r in zip(outs, ref_outs):
+            assert rel(o, r) < 2e-5
+        if a is not None and not decay_grad:
+            assert grads[3] is None
+            grads = grads[:3]
+        expected = ref_grads if decay_grad else ref_grads[:3]
+        assert len(grads) == len(expected)
+        for name, g, r in zip(["dq", "dk", "dv", "dlog_decay"], grads, expected):
+            assert rel(g, r) < 2e-5, (name, rel(g, r))
+
+
+@interpret_only
 @pytest.mark.parametrize("mask", ["lit", "decay", "selective"])
 def test_chunk_kernels_with_large_chunks(mask, seed):
     """Chunk 128 (the size long sequences run with on GPUs), a partial last chunk, padding."""

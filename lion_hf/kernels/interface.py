@@ -172,9 +172,8 @@ def _triton_call(q, k, v, log_decay, form: str, chunk_size: int | None, key_padd
         # that way, 58 ms this way (BENCHMARKS.md, "Models"). The chunk form keeps its per-head kernels,
         # whose first-moment state gives d log_decay more precisely than a sum of per-token gradients.
         log_decay = log_decay[None, :, None].expand(q.shape[0], q.shape[1], q.shape[2]).contiguous()
+    needs_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (q, k, v, log_decay))
     if form == "recurrent":
-        needs_grad = torch.is_grad_enabled() and any(
-            t is not None and t.requires_grad for t in (q, k, v, log_decay))
         if not needs_grad:
             return recurrent_forward(q, k, v, log_decay, mode, with_den, scale, eps)
         # the recurrent kernel has no backward: the chunk kernels compute the same function
@@ -192,7 +191,7 @@ def _triton_call(q, k, v, log_decay, form: str, chunk_size: int | None, key_padd
     # of host time per forward+backward (measured on an H100, BENCHMARKS.md), which dominates at L <= 1024.
     if form == "attention":
         return LionAttentionFunction.apply(q, k, v, log_decay, mode, with_den, float(scale), float(eps))
-    return LionChunkFunction.apply(q, k, v, log_decay, mode, with_den, float(scale), float(eps), chunk)
+    return LionChunkFunction.apply(q, k, v, log_decay, mode, with_den, float(scale), float(eps), chunk, needs_grad)
 
 
 def combine_parts(parts, eps: float = 0.0, out_dtype: torch.dtype | None = None) -> torch.Tensor:

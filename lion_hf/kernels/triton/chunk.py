@@ -59,10 +59,30 @@ if triton is not None:
         return pin - a, pin, tl.sum(a, 0)
 
     @triton.jit
-    def _state_kernel(X, Z, VB, A, S, SV, SM, SMV, L, H, NT, sab, sah, sal,
+    def _weights_kernel(A, W, DEC, L, H, NT, sab, sah, sal, BT: tl.constexpr, TRANSPOSED: tl.constexpr):
+        """The state pass's per-position weights ``W [BH, 2, NT*BT]`` (forward, backward direction) and
+        per-chunk decays ``DEC [BH, NT]``, so that its sequential loop does no scan or exponential."""
+        c = tl.program_id(0)
+        i_bh = tl.program_id(1)
+        t = c * BT + tl.arange(0, BT)
+        valid = t < L
+        pex, pin, tot = _chunk_decays(A, i_bh // H, i_bh % H, t, valid, sab, sah, sal)
+        if TRANSPOSED:  # weights of M^T: forward exp(tot - pin), backward exp(pex)
+            w_f = tl.exp(tl.minimum(tot - pin, 0.0))
+            w_b = tl.exp(pex)
+        else:  # weights of M: forward exp(tot - pex), backward exp(pin)
+            w_f = tl.exp(tl.minimum(tot - pex, 0.0))
+            w_b = tl.exp(pin)
+        base = (i_bh * 2).to(tl.int64) * NT * BT
+        tl.store(W + base + t, w_f)
+        tl.store(W + base + NT * BT + t, w_b)
+        tl.store(DEC + i_bh * NT + c, tl.exp(tot))
+
+    @triton.jit
+    def _state_kernel(X, Z, VB, A, W, DEC, S, SV, SM, SMV, L, H, NT, sab, sah, sal,
                       DX: tl.constexpr, DZ: tl.constexpr, BT: tl.constexpr, BV: tl.constexpr,
                       HAS_DECAY: tl.constexpr, HAS_VEC: tl.constexpr, VEC_ONES: tl.constexpr,
-                      TRANSPOSED: tl.constexpr, MOMENT: tl.constexpr, PREC: tl.constexpr):
+                      TRANSPOSED: tl.constexpr, MOMENT: tl.constexpr, PRE_W: tl.constexpr, PREC: tl.constexpr):
         i_v = tl.program_id(0)
         i_bh = tl.program_id(1)
         i_dir = tl.program_id(2)  # 0: forward (chunks in order), 1: backward (reverse order)
@@ -103,18 +123,22 @@ if triton is not None:
             x_t = tl.load(X + base_x + t[None, :] * DX + offs_x[:, None], mask=valid[None, :], other=0.0)
             z = tl.load(Z + base_z + t[:, None] * DZ + offs_v[None, :], mask=valid[:, None], other=0.0)
             if HAS_DECAY:
-                pex, pin, tot = _chunk_decays(A, i_b, i_h, t, valid, sab, sah, sal)
-                if TRANSPOSED:  # weights of M^T: forward exp(tot - pin), backward exp(pex)
-                    p_fwd = pin
-                    p_bwd = pex
-                else:  # weights of M: forward exp(tot - pex), backward exp(pin)
-                    p_fwd = pex
-                    p_bwd = pin
-                if i_dir == 0:
-                    w = tl.exp(tl.minimum(tot - p_fwd, 0.0))
+                if PRE_W:  # from _weights_kernel
+                    w = tl.load(W + (i_bh * 2 + i_dir).to(tl.int64) * NT * BT + t)
+                    decay = tl.load(DEC + i_bh * NT + c)
                 else:
-                    w = tl.exp(p_bwd)
-                decay = tl.exp(tot)
+                    pex, pin, tot = _chunk_decays(A, i_b, i_h, t, valid, sab, sah, sal)
+                    if TRANSPOSED:  # weights of M^T: forward exp(tot - pin), backward exp(pex)
+                        p_fwd = pin
+                        p_bwd = pex
+                    else:  # weights of M: forward exp(tot - pex), backward exp(pin)
+                        p_fwd = pex
+                        p_bwd = pin
+                    if i_dir == 0:
+                        w = tl.exp(tl.minimum(tot - p_fwd, 0.0))
+                    else:
+                        w = tl.exp(p_bwd)
+                    decay = tl.exp(tot)
                 xw = x_t.to(tl.float32) * w[None, :]
                 x_mma = xw.to(z.dtype)
             else:
@@ -169,41 +193,46 @@ if triton is not None:
         base_k = i_bh.to(tl.int64) * L * DK
         base_v = i_bh.to(tl.int64) * L * DV
         q = tl.load(Q + base_k + t[:, None] * DK + offs_k[None, :], mask=valid[:, None], other=0.0)
-        k = tl.load(K + base_k + t[:, None] * DK + offs_k[None, :], mask=valid[:, None], other=0.0)
-        v = tl.load(V + base_v + t[:, None] * DV + offs_v[None, :], mask=valid[:, None], other=0.0)
-        s = tl.dot(q, tl.trans(k), input_precision=PREC)
-        if HAS_DECAY:
-            pex, pin, tot = _chunk_decays(A, i_b, i_h, t, valid, sab, sah, sal)
-            s = s * _intra_mask(t, pex, pin)
-            w_fwd = tl.exp(pex)  # from the chunk start to the query
-            w_bwd = tl.exp(tl.minimum(tot - pin, 0.0))  # from the query to the chunk end
-        o = tl.dot(s.to(v.dtype), v, input_precision=PREC)
-        s_ptrs = offs_k[:, None] * DV + offs_v[None, :]
-        base_f = (i_bh * 2).to(tl.int64) * NT * DK * DV + c * DK * DV
-        base_b = base_f + NT * DK * DV
-        h_f = tl.load(S + base_f + s_ptrs)
-        h_b = tl.load(S + base_b + s_ptrs)
         if STATE_F32:
             q_s = q.to(tl.float32)
         else:
             q_s = q
-        o_f = tl.dot(q_s, h_f, input_precision=PREC)
-        o_b = tl.dot(q_s, h_b, input_precision=PREC)
-        if HAS_DEN:
-            d = tl.sum(s, 1)
-            base_vf = (i_bh * 2).to(tl.int64) * NT * DK + c * DK
-            z_f = tl.load(SV + base_vf + offs_k)
-            z_b = tl.load(SV + base_vf + NT * DK + offs_k)
-            d_f = tl.sum(q.to(tl.float32) * z_f[None, :], 1)
-            d_b = tl.sum(q.to(tl.float32) * z_b[None, :], 1)
         if HAS_DECAY:
-            o += w_fwd[:, None] * o_f + w_bwd[:, None] * o_b
+            pex, pin, tot = _chunk_decays(A, i_b, i_h, t, valid, sab, sah, sal)
+        # the far chunks first, through the two entering states (then only o stays alive for the block)
+        s_ptrs = offs_k[:, None] * DV + offs_v[None, :]
+        base_f = (i_bh * 2).to(tl.int64) * NT * DK * DV + c * DK * DV
+        base_vf = (i_bh * 2).to(tl.int64) * NT * DK + c * DK
+        for direction in tl.static_range(2):
+            far = tl.dot(q_s, tl.load(S + base_f + direction * NT * DK * DV + s_ptrs), input_precision=PREC)
             if HAS_DEN:
-                d += w_fwd * d_f + w_bwd * d_b
-        else:
-            o += o_f + o_b
-            if HAS_DEN:
-                d += d_f + d_b
+                z = tl.load(SV + base_vf + direction * NT * DK + offs_k)
+                far_d = tl.sum(q.to(tl.float32) * z[None, :], 1)
+            if HAS_DECAY:
+                if direction == 0:
+                    w = tl.exp(pex)  # from the chunk start to the query
+                else:
+                    w = tl.exp(tl.minimum(tot - pin, 0.0))  # from the query to the chunk end
+                far = far * w[:, None]
+                if HAS_DEN:
+                    far_d = far_d * w
+            if direction == 0:
+                o = far
+                if HAS_DEN:
+                    d = far_d
+            else:
+                o += far
+                if HAS_DEN:
+                    d += far_d
+        # the chunk's own block with the two-sided mask
+        k = tl.load(K + base_k + t[:, None] * DK + offs_k[None, :], mask=valid[:, None], other=0.0)
+        v = tl.load(V + base_v + t[:, None] * DV + offs_v[None, :], mask=valid[:, None], other=0.0)
+        s = tl.dot(q, tl.trans(k), input_precision=PREC)
+        if HAS_DECAY:
+            s = s * _intra_mask(t, pex, pin)
+        if HAS_DEN:
+            d += tl.sum(s, 1)
+        o = tl.dot(s.to(v.dtype), v, acc=o, input_precision=PREC)
         o_ptrs = OUT + base_v + t[:, None] * DV + offs_v[None, :]
         if OUT_MODE == 0:
             tl.store(o_ptrs, o.to(OUT.dtype.element_ty), mask=valid[:, None])
@@ -226,21 +255,17 @@ if triton is not None:
         return tl.dot(g, st, input_precision=PREC)
 
     @triton.jit
-    def _key_side_state(v, k, S, base, offs_k, offs_v, DV: tl.constexpr, STATE_F32: tl.constexpr,
-                        PREC: tl.constexpr):
-        """``(v @ T^T, k @ T)`` for one ``[DK, DV]`` state T of (q, g'), loaded once."""
-        st = tl.load(S + base + offs_k[:, None] * DV + offs_v[None, :])
-        if STATE_F32:
-            return (tl.dot(v.to(tl.float32), tl.trans(st), input_precision=PREC),
-                    tl.dot(k.to(tl.float32), st, input_precision=PREC))
-        return tl.dot(v, tl.trans(st), input_precision=PREC), tl.dot(k, st, input_precision=PREC)
-
-    @triton.jit
     def _grad_kernel(Q, K, V, G, C, A, SH, SHV, ST, STV, SHM, SHMV, DQ, DK_, DV_,
                      ROW_LO, ROW_UP, COL_LO, COL_UP, MOM, L, H, NT, sab, sah, sal,
                      DK: tl.constexpr, DV: tl.constexpr, BT: tl.constexpr,
                      HAS_DECAY: tl.constexpr, HAS_C: tl.constexpr, STATS: tl.constexpr, MOMENT: tl.constexpr,
                      STATE_F32: tl.constexpr, PREC: tl.constexpr):
+        # Each partial result is folded into its gradient (and the d log_decay statistics) as soon as it
+        # exists, and dq is stored before the key side starts, so that few fp32 tiles are alive at once: an
+        # earlier order spilled 0.6-0.9 KB of registers per thread on sm_90 with a decay
+        # (benchmarks/kernel_resources.py). Splitting the kernel into a query-side and a key-side launch
+        # removes the remaining spills but measured slower (recomputed scores; BENCHMARKS.md).
+        ROWS: tl.constexpr = STATS or MOMENT
         c = tl.program_id(0)
         i_bh = tl.program_id(1)
         i_b = i_bh // H
@@ -257,6 +282,11 @@ if triton is not None:
         k = tl.load(K + base_k + k_ptrs, mask=valid[:, None], other=0.0)
         v = tl.load(V + base_v + v_ptrs, mask=valid[:, None], other=0.0)
         g = tl.load(G + base_v + v_ptrs, mask=valid[:, None], other=0.0)
+        base_f = (i_bh * 2).to(tl.int64) * NT * DK * DV + c * DK * DV
+        base_b = base_f + NT * DK * DV
+        base_vf = (i_bh * 2).to(tl.int64) * NT * DK + c * DK
+        base_vb = base_vf + NT * DK
+        # ---- the chunk's own block: A = (q k^T) * M and dA = g' v^T + c
         s = tl.dot(q, tl.trans(k), input_precision=PREC)
         da = tl.dot(g, tl.trans(v), input_precision=PREC)
         if HAS_C:
@@ -265,82 +295,102 @@ if triton is not None:
         if HAS_DECAY:
             pex, pin, tot = _chunk_decays(A, i_b, i_h, t, valid, sab, sah, sal)
             m = _intra_mask(t, pex, pin)
-            ds = da * m
-            sm = s * m
-            q_fwd = tl.exp(pex)  # query side: chunk start -> query, query -> chunk end
-            q_bwd = tl.exp(tl.minimum(tot - pin, 0.0))
-            k_fwd = tl.exp(pin)  # key side (M^T): chunk start -> key, key -> chunk end
-            k_bwd = tl.exp(tl.minimum(tot - pex, 0.0))
-        else:
-            ds = da
-            sm = s
-        dq = tl.dot(ds.to(k.dtype), k, input_precision=PREC)
-        dk = tl.dot(tl.trans(ds).to(q.dtype), q, input_precision=PREC)
-        dv = tl.dot(tl.trans(sm).to(g.dtype), g, input_precision=PREC)
-        # the far chunks, through the entering states: H from (k, [v | 1]), T from (q, [g' | c])
-        base_f = (i_bh * 2).to(tl.int64) * NT * DK * DV + c * DK * DV
-        base_b = base_f + NT * DK * DV
-        dq_f = _query_side_state(g, SH, base_f, offs_k, offs_v, DV, STATE_F32, PREC)
-        dq_b = _query_side_state(g, SH, base_b, offs_k, offs_v, DV, STATE_F32, PREC)
-        dk_f, dv_f = _key_side_state(v, k, ST, base_f, offs_k, offs_v, DV, STATE_F32, PREC)
-        dk_b, dv_b = _key_side_state(v, k, ST, base_b, offs_k, offs_v, DV, STATE_F32, PREC)
-        if HAS_C:
-            base_vf = (i_bh * 2).to(tl.int64) * NT * DK + c * DK
-            base_vb = base_vf + NT * DK
-            dq_f += cb[:, None] * tl.load(SHV + base_vf + offs_k)[None, :]
-            dq_b += cb[:, None] * tl.load(SHV + base_vb + offs_k)[None, :]
-            dk_f += tl.load(STV + base_vf + offs_k)[None, :]
-            dk_b += tl.load(STV + base_vb + offs_k)[None, :]
-        if HAS_DECAY:
-            dq_f = dq_f * q_fwd[:, None]
-            dq_b = dq_b * q_bwd[:, None]
-            dk_f = dk_f * k_fwd[:, None]
-            dk_b = dk_b * k_bwd[:, None]
-            dv_f = dv_f * k_fwd[:, None]
-            dv_b = dv_b * k_bwd[:, None]
-        dq += dq_f + dq_b
-        dk += dk_f + dk_b
-        dv += dv_f + dv_b
-        tl.store(DQ + base_k + k_ptrs, dq.to(DQ.dtype.element_ty), mask=valid[:, None])
-        tl.store(DK_ + base_k + k_ptrs, dk.to(DK_.dtype.element_ty), mask=valid[:, None])
-        tl.store(DV_ + base_v + v_ptrs, dv.to(DV_.dtype.element_ty), mask=valid[:, None])
-        if STATS or MOMENT:
-            p = ds * s  # P = dA * A, intra-chunk
-            lower = t[:, None] > t[None, :]
-            upper = t[:, None] < t[None, :]
+            s = s * m
+            if ROWS:
+                p = da * s  # P = dA * A
+                lower = t[:, None] > t[None, :]
+                upper = t[:, None] < t[None, :]
+                if STATS:
+                    row_lo = tl.sum(tl.where(lower, p, 0.0), 1)
+                    row_up = tl.sum(tl.where(upper, p, 0.0), 1)
+                    col_lo = tl.sum(tl.where(lower, p, 0.0), 0)
+                    col_up = tl.sum(tl.where(upper, p, 0.0), 0)
+                if MOMENT:
+                    mom = tl.sum(p * tl.abs(t[:, None] - t[None, :]).to(tl.float32), 1)
+            da = da * m
+        # ---- queries: the block, then the far chunks through the entering states H of (k, [v | 1])
+        dq = tl.dot(da.to(k.dtype), k, input_precision=PREC)
+        if ROWS:
             qf32 = q.to(tl.float32)
-            row_far_lo = tl.sum(qf32 * dq_f, 1)  # rows: keys before the chunk
-            row_far_up = tl.sum(qf32 * dq_b, 1)  # rows: keys after it
+        for direction in tl.static_range(2):
+            far = _query_side_state(g, SH, base_f if direction == 0 else base_b, offs_k, offs_v, DV,
+                                    STATE_F32, PREC)
+            if HAS_C:
+                far += cb[:, None] * tl.load(SHV + (base_vf if direction == 0 else base_vb) + offs_k)[None, :]
+            if HAS_DECAY:
+                if direction == 0:
+                    far = far * tl.exp(pex)[:, None]  # chunk start -> query
+                else:
+                    far = far * tl.exp(tl.minimum(tot - pin, 0.0))[:, None]  # query -> chunk end
+            if ROWS:
+                if direction == 0:
+                    row_far_lo = tl.sum(qf32 * far, 1)  # rows of P: keys before the chunk
+                else:
+                    row_far_up = tl.sum(qf32 * far, 1)  # keys after it
+            dq += far
+        tl.store(DQ + base_k + k_ptrs, dq.to(DQ.dtype.element_ty), mask=valid[:, None])
+        if STATS:
+            tl.store(ROW_LO + i_bh * L + t, row_lo + row_far_lo, mask=valid)
+            tl.store(ROW_UP + i_bh * L + t, row_up + row_far_up, mask=valid)
+        if MOMENT:
+            # sum_j P_ij |i - j|: exact distances inside the chunk (above); beyond it, (distance to the
+            # chunk edge) times the far row sum plus the first-moment states (edge to each key)
+            rel = (t - c * BT).to(tl.float32)
+            mom += rel * row_far_lo + (BT - 1 - rel) * row_far_up
+            for direction in tl.static_range(2):
+                far = _query_side_state(g, SHM, base_f if direction == 0 else base_b, offs_k, offs_v, DV,
+                                        STATE_F32, PREC)
+                if HAS_C:
+                    far += cb[:, None] * tl.load(SHMV + (base_vf if direction == 0 else base_vb)
+                                                 + offs_k)[None, :]
+                if direction == 0:
+                    mom += tl.exp(pex) * tl.sum(qf32 * far, 1)
+                else:
+                    mom += tl.exp(tl.minimum(tot - pin, 0.0)) * tl.sum(qf32 * far, 1)
+            tl.store(MOM + i_bh * L + t, mom, mask=valid)
+        # ---- keys: the block, then the far chunks through the entering states T of (q, [g' | c]) (M^T)
+        dk = tl.dot(tl.trans(da).to(q.dtype), q, input_precision=PREC)
+        dv = tl.dot(tl.trans(s).to(g.dtype), g, input_precision=PREC)
         if STATS:
             kf32 = k.to(tl.float32)
-            row_lo = tl.sum(tl.where(lower, p, 0.0), 1) + row_far_lo
-            row_up = tl.sum(tl.where(upper, p, 0.0), 1) + row_far_up
-            col_lo = tl.sum(tl.where(lower, p, 0.0), 0) + tl.sum(kf32 * dk_b, 1)  # queries after the key
-            col_up = tl.sum(tl.where(upper, p, 0.0), 0) + tl.sum(kf32 * dk_f, 1)  # queries before it
-            tl.store(ROW_LO + i_bh * L + t, row_lo, mask=valid)
-            tl.store(ROW_UP + i_bh * L + t, row_up, mask=valid)
+        for direction in tl.static_range(2):
+            base = base_f if direction == 0 else base_b
+            st = tl.load(ST + base + offs_k[:, None] * DV + offs_v[None, :])
+            if STATE_F32:
+                far_k = tl.dot(v.to(tl.float32), tl.trans(st), input_precision=PREC)
+                far_v = tl.dot(k.to(tl.float32), st, input_precision=PREC)
+            else:
+                far_k = tl.dot(v, tl.trans(st), input_precision=PREC)
+                far_v = tl.dot(k, st, input_precision=PREC)
+            if HAS_C:
+                far_k += tl.load(STV + (base_vf if direction == 0 else base_vb) + offs_k)[None, :]
+            if HAS_DECAY:
+                if direction == 0:
+                    w = tl.exp(pin)  # chunk start -> key
+                else:
+                    w = tl.exp(tl.minimum(tot - pex, 0.0))  # key -> chunk end
+                far_k = far_k * w[:, None]
+                far_v = far_v * w[:, None]
+            if STATS:
+                if direction == 0:
+                    col_up += tl.sum(kf32 * far_k, 1)  # queries before the key
+                else:
+                    col_lo += tl.sum(kf32 * far_k, 1)  # queries after it
+            dk += far_k
+            dv += far_v
+        tl.store(DK_ + base_k + k_ptrs, dk.to(DK_.dtype.element_ty), mask=valid[:, None])
+        tl.store(DV_ + base_v + v_ptrs, dv.to(DV_.dtype.element_ty), mask=valid[:, None])
+        if STATS:
             tl.store(COL_LO + i_bh * L + t, col_lo, mask=valid)
             tl.store(COL_UP + i_bh * L + t, col_up, mask=valid)
-        if MOMENT:
-            # sum_j P_ij |i - j|: exact distances inside the chunk; beyond it, (distance to the chunk edge)
-            # times the far row sum plus the first-moment states (distance from the edge to each key)
-            dist = tl.abs(t[:, None] - t[None, :]).to(tl.float32)
-            rel = (t - c * BT).to(tl.float32)
-            mom = tl.sum(p * dist, 1) + rel * row_far_lo + (BT - 1 - rel) * row_far_up
-            mq_f = _query_side_state(g, SHM, base_f, offs_k, offs_v, DV, STATE_F32, PREC)
-            mq_b = _query_side_state(g, SHM, base_b, offs_k, offs_v, DV, STATE_F32, PREC)
-            if HAS_C:
-                mq_f += cb[:, None] * tl.load(SHMV + base_vf + offs_k)[None, :]
-                mq_b += cb[:, None] * tl.load(SHMV + base_vb + offs_k)[None, :]
-            mom += q_fwd * tl.sum(qf32 * mq_f, 1) + q_bwd * tl.sum(qf32 * mq_b, 1)
-            tl.store(MOM + i_bh * L + t, mom, mask=valid)
 
 
 def _launch(name: str, default):
     """Launch settings; ``LION_TRITON_CHUNK_<NAME>`` ("a,b,..." ints) overrides them (benchmark sweeps)."""
     env = os.environ.get(f"LION_TRITON_CHUNK_{name}")
     if env:
-        return tuple(int(x) for x in env.split(","))
+        given = tuple(int(x) for x in env.split(","))
+        return given + tuple(default[len(given):])
     return default
 
 
@@ -365,33 +415,46 @@ def chunk_states(x, z, a_info, chunk: int, *, vec: bool, vec_bias=None, transpos
     a, sab, sah, sal, kind = a_info
     nt = triton.cdiv(length, chunk)
     bh = batch * heads
-    # measured on an H100 (benchmarks/profile_kernels.py, BENCHMARKS.md): one program per head and direction
-    bv, warps, stages = _launch("STATE", (dz, 4, 3))
+    # measured on an H100 (benchmarks/profile_kernels.py state, BENCHMARKS.md): one program per head and
+    # direction; with a decay, the per-position weights computed beforehand by a parallel launch (the
+    # sequential loop then skips a scan and two exponentials per chunk: 0.58 vs 0.68 ms at L = 16384)
+    bv, warps, stages, pre_w = _launch("STATE", (dz, 4, 3, 1))
+    pre_w = bool(pre_w) and kind > 0
     s = torch.empty(bh, 2, nt, dx, dz, device=x.device, dtype=_state_dtype(x.dtype))
     s_vec = torch.empty(bh, 2, nt, dx, device=x.device, dtype=torch.float32) if vec else None
     s_mom = torch.empty(bh, 2, nt, dx, dz, device=x.device, dtype=s.dtype) if moment else None
     s_mom_vec = torch.empty(bh, 2, nt, dx, device=x.device, dtype=torch.float32) if moment and vec else None
     dummy = s
+    w = dec = dummy
+    if pre_w:
+        w = torch.empty(bh, 2, nt * chunk, device=x.device, dtype=torch.float32)
+        dec = torch.empty(bh, nt, device=x.device, dtype=torch.float32)
+        _weights_kernel[(nt, bh)](a, w, dec, length, heads, nt, sab, sah, sal, BT=chunk, TRANSPOSED=transposed,
+                                  num_warps=2)
     _state_kernel[(dz // bv, bh, 2)](
-        x, z, vec_bias if vec_bias is not None else dummy, a if a is not None else dummy, s,
+        x, z, vec_bias if vec_bias is not None else dummy, a if a is not None else dummy, w, dec, s,
         s_vec if vec else dummy, s_mom if moment else dummy, s_mom_vec if s_mom_vec is not None else dummy,
         length, heads, nt, sab, sah, sal,
         DX=dx, DZ=dz, BT=chunk, BV=bv, HAS_DECAY=kind > 0, HAS_VEC=vec, VEC_ONES=vec_bias is None,
-        TRANSPOSED=transposed, MOMENT=moment, PREC=_precision(x.dtype), num_warps=warps, num_stages=stages)
+        TRANSPOSED=transposed, MOMENT=moment, PRE_W=pre_w, PREC=_precision(x.dtype), num_warps=warps,
+        num_stages=stages)
     return s, s_vec, s_mom, s_mom_vec
 
 
-def chunk_forward(q, k, v, log_decay, mode: int, with_den: bool, scale: float, eps: float, chunk: int):
+def chunk_forward(q, k, v, log_decay, mode: int, with_den: bool, scale: float, eps: float, chunk: int,
+                  keep_states: bool = False, moment: bool = False):
     """One state pass and the chunk-parallel output kernel.
 
-    Returns ``(out, den)`` as :func:`lion_hf.kernels.triton.attention.attention_forward` does."""
+    Returns ``(out, den)`` as :func:`lion_hf.kernels.triton.attention.attention_forward` does, and with
+    ``keep_states`` also the state pass's ``(S, S_vec, S_mom, S_mom_vec)`` (for :func:`chunk_backward`;
+    ``moment`` adds LION-D's first-moment states, which only the backward reads)."""
     batch, heads, length, dk = q.shape
     dv = v.shape[-1]
     dtype = kernel_dtype(q.dtype)
     q, k, v = contiguous(q.to(dtype), k.to(dtype), v.to(dtype))
     a_info = decay_strides(log_decay, batch, heads, length)
     has_den = with_den or mode == NORMALIZED
-    h, h_vec, _, _ = chunk_states(k, v, a_info, chunk, vec=has_den)
+    h, h_vec, h_mom, h_mom_vec = chunk_states(k, v, a_info, chunk, vec=has_den, moment=moment and a_info[-1] == 1)
     nt = h.shape[2]
     out = torch.empty(batch, heads, length, dv, device=q.device, dtype=torch.float32 if mode == PARTS else dtype)
     den = torch.empty(batch, heads, length, device=q.device, dtype=torch.float32) if has_den else None
@@ -405,11 +468,16 @@ def chunk_forward(q, k, v, log_decay, mode: int, with_den: bool, scale: float, e
         length, heads, nt, *a_info[1:4], float(scale), float(eps),
         DK=dk, DV=dv, BT=chunk, BV=bv, HAS_DECAY=a_info[-1] > 0, HAS_DEN=has_den, OUT_MODE=mode,
         STATE_F32=h.dtype == torch.float32, PREC=_precision(dtype), num_warps=warps, num_stages=stages)
+    if keep_states:
+        return out, den, (h, h_vec, h_mom, h_mom_vec)
     return out, den
 
 
-def chunk_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, chunk: int):
-    """``(dq, dk, dv, dlog_decay)``: two state passes and the chunk-parallel gradient kernel."""
+def chunk_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, chunk: int, states=None):
+    """``(dq, dk, dv, dlog_decay)``: two state passes and the chunk-parallel gradient kernel.
+
+    ``states``: the forward's ``(S, S_vec, S_mom, S_mom_vec)`` of ``(k, [v | 1])`` (``keep_states``), used
+    instead of recomputing them when they hold what this backward needs."""
     batch, heads, length, dk = q.shape
     dv = v.shape[-1]
     dtype = kernel_dtype(q.dtype)
@@ -419,7 +487,10 @@ def chunk_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, chunk: int)
     stats = kind == 2 and needs_decay_grad
     moment = kind == 1 and needs_decay_grad
     has_c = c is not None
-    h, h_vec, h_mom, h_mom_vec = chunk_states(k, v, a_info, chunk, vec=has_c, moment=moment)
+    if states is not None and (states[1] is not None or not has_c) and (states[2] is not None or not moment):
+        h, h_vec, h_mom, h_mom_vec = states
+    else:
+        h, h_vec, h_mom, h_mom_vec = chunk_states(k, v, a_info, chunk, vec=has_c, moment=moment)
     tq, tq_vec, _, _ = chunk_states(q, g, a_info, chunk, vec=has_c, vec_bias=c, transposed=True)
     nt = h.shape[2]
     grads = [torch.empty_like(t) for t in (q, k, v)]
@@ -432,12 +503,12 @@ def chunk_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, chunk: int)
     warps, stages = _launch("GRAD", (4 if chunk <= 64 else 8, 1))
     dummy = q
     a = a_info[0]
+    args = (q, k, v, g, c if has_c else dummy, a if a is not None else dummy, h, h_vec if has_c else h, tq,
+            tq_vec if has_c else tq, h_mom if moment else h, h_mom_vec if (moment and has_c) else h, *grads,
+            *(x if x is not None else dummy for x in (row_lo, row_up, col_lo, col_up, mom)),
+            length, heads, nt, *a_info[1:4])
     _grad_kernel[(nt, batch * heads)](
-        q, k, v, g, c if has_c else dummy, a if a is not None else dummy, h, h_vec if has_c else h, tq,
-        tq_vec if has_c else tq, h_mom if moment else h, h_mom_vec if (moment and has_c) else h, *grads,
-        *(x if x is not None else dummy for x in (row_lo, row_up, col_lo, col_up, mom)),
-        length, heads, nt, *a_info[1:4],
-        DK=dk, DV=dv, BT=chunk, HAS_DECAY=kind > 0, HAS_C=has_c, STATS=stats, MOMENT=moment,
+        *args, DK=dk, DV=dv, BT=chunk, HAS_DECAY=kind > 0, HAS_C=has_c, STATS=stats, MOMENT=moment,
         STATE_F32=h.dtype == torch.float32, PREC=_precision(dtype), num_warps=warps, num_stages=stages)
     dlog = None
     if moment:  # LION-D: d a_h = sum_{b,i,j} P_ij |i - j|
@@ -447,24 +518,43 @@ def chunk_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, chunk: int)
     return (*grads, dlog)
 
 
+def keep_forward_states() -> bool:
+    """Whether the autograd function keeps the forward's states for the backward.
+
+    Keeping them saves one of the backward's two state passes (BENCHMARKS.md) and costs their memory until
+    the backward: ``2 * D / chunk`` bf16 tensors of q's size (2 at head dim 64 and chunk 64), on top of the
+    q, k, v and output that are kept anyway. ``LION_TRITON_CHUNK_SAVE_STATES=0`` recomputes them instead."""
+    return os.environ.get("LION_TRITON_CHUNK_SAVE_STATES", "1") != "0"
+
+
 class LionChunkFunction(torch.autograd.Function):
-    """Autograd wrapper of the chunk-form kernels (``forward`` returns ``(out, den)``)."""
+    """Autograd wrapper of the chunk-form kernels (``forward`` returns ``(out, den)``).
+
+    ``training``: whether a backward can follow (grad mode on and an input that requires grad; the caller
+    knows, ``forward`` runs with grad mode off); only then are the forward's states kept."""
 
     @staticmethod
-    def forward(ctx, q, k, v, log_decay, mode: int, with_den: bool, scale: float, eps: float, chunk: int):
-        out, den = chunk_forward(q, k, v, log_decay, mode, with_den, scale, eps, chunk)
-        ctx.save_for_backward(q, k, v, log_decay, out if mode == NORMALIZED else None, den)
-        ctx.mode, ctx.scale, ctx.eps, ctx.chunk = mode, scale, eps, chunk
+    def forward(ctx, q, k, v, log_decay, mode: int, with_den: bool, scale: float, eps: float, chunk: int,
+                training: bool = True):
+        keep = training and keep_forward_states() and any(ctx.needs_input_grad[:4])
+        moment = keep and log_decay is not None and log_decay.dim() == 1 and ctx.needs_input_grad[3]
+        result = chunk_forward(q, k, v, log_decay, mode, with_den, scale, eps, chunk, keep_states=keep,
+                               moment=moment)
+        out, den = result[:2]
+        states = result[2] if keep else (None,) * 4
+        ctx.save_for_backward(q, k, v, log_decay, out if mode == NORMALIZED else None, den, *states)
+        ctx.mode, ctx.scale, ctx.eps, ctx.chunk, ctx.keep = mode, scale, eps, chunk, keep
         return out, den
 
     @staticmethod
     def backward(ctx, grad_out, grad_den):
-        q, k, v, log_decay, out, den = ctx.saved_tensors
+        q, k, v, log_decay, out, den, *states = ctx.saved_tensors
         g, c = grad_inputs(ctx.mode, grad_out, grad_den if ctx.mode == PARTS else None, out, den,
                            ctx.scale, ctx.eps, v, kernel_dtype(q.dtype))
         needs_decay = log_decay is not None and ctx.needs_input_grad[3]
-        dq, dk, dv, dlog = chunk_backward(q, k, v, log_decay, g, c, needs_decay, ctx.chunk)
-        return dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype), dlog, None, None, None, None, None
+        dq, dk, dv, dlog = chunk_backward(q, k, v, log_decay, g, c, needs_decay, ctx.chunk,
+                                          states=states if ctx.keep else None)
+        return dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype), dlog, None, None, None, None, None, None
 
 
-__all__ = ["LionChunkFunction", "chunk_backward", "chunk_forward", "chunk_states"]
+__all__ = ["LionChunkFunction", "chunk_backward", "chunk_forward", "chunk_states", "keep_forward_states"]
