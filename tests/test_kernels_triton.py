@@ -292,6 +292,9 @@ def test_backend_resolution_and_fallbacks(caplog):
     assert triton_chunk_size(8, False, 64) == 16
     assert triton_chunk_size(None, False, 64) == 128 and triton_chunk_size(None, True, 64) == 64
     assert triton_chunk_size(None, False, 128) == 64
+    # fp32 inputs: at most 32, 16 for 128-wide heads (their kernels' compile time on sm_90)
+    assert triton_chunk_size(None, False, 64, fp32=True) == 32 and triton_chunk_size(None, True, 64, fp32=True) == 32
+    assert triton_chunk_size(None, True, 128, fp32=True) == 16 and triton_chunk_size(64, True, 32, fp32=True) == 32
 
 
 @interpret_only

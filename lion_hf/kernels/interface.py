@@ -178,11 +178,13 @@ def _triton_call(q, k, v, log_decay, form: str, chunk_size: int | None, key_padd
             return recurrent_forward(q, k, v, log_decay, mode, with_den, scale, eps)
         # the recurrent kernel has no backward: the chunk kernels compute the same function
         form = "chunk"
-    chunk = triton_chunk_size(chunk_size, log_decay is not None, max(q.shape[-1], v.shape[-1]))
+    chunk = triton_chunk_size(chunk_size, log_decay is not None, max(q.shape[-1], v.shape[-1]),
+                              # a limit of the GPU compiler (spills, compile time), not of the interpreter
+                              fp32=q.is_cuda and q.dtype not in (torch.float16, torch.bfloat16))
     if form == "chunk" and chunk_size is not None and chunk_size != chunk:
         logger.warning_once(f"lion_attention: the Triton chunk kernels take chunk_size in {SUPPORTED_CHUNK_SIZES} "
-                            f"(at most 64 for heads wider than 64); using {chunk} instead of {chunk_size} "
-                            "(the result is the same function)")
+                            f"(at most 64 for heads wider than 64; fp32 inputs at most 32, 16 for heads wider "
+                            f"than 64); using {chunk} instead of {chunk_size} (the result is the same function)")
     if torch.compiler.is_compiling():
         # registered custom operators (lion_hf.kernels.triton.ops): torch.compile keeps them in its graph
         out, den = lion_forward(q, k, v, log_decay, form, mode, with_den, float(scale), float(eps), chunk)

@@ -17,20 +17,25 @@ SUPPORTED_CHUNK_SIZES = (16, 32, 64, 128)
 DEFAULT_TRITON_CHUNK_SIZE = 64
 
 
-def triton_chunk_size(requested: int | None, has_decay: bool, head_dim: int) -> int:
+def triton_chunk_size(requested: int | None, has_decay: bool, head_dim: int, fp32: bool = False) -> int:
     """The chunk length the Triton chunk kernels run with (every choice computes the same function).
 
     Default, from the H100 measurements in BENCHMARKS.md (L = 4096 and 16384, head dim 64): 128 for
     LION-LIT, whose chunks cost no mask exponentials (fwd+bwd 2.83 vs 2.97 ms at L = 16384, 0.73 vs
     1.17 at 4096), 64 with a decay (LION-D 4.82 vs 5.26 ms, LION-S 4.85 vs 5.85 at L = 16384). Heads
     wider than 64 take at most 64: with 128-wide heads, 128-long chunks failed on an H100 in bf16 (the
-    GPU tests at that combination; most likely the gradient kernel's tiles do not fit). A requested size
+    GPU tests at that combination; most likely the gradient kernel's tiles do not fit). fp32 inputs
+    (``fp32``) take at most 32, and 16 with 128-wide heads: their products run on the FMA units in
+    fp32 tiles, which spill, and the gradient kernel of a 64-long chunk took from 44 s (head dim 64) to
+    over 5 minutes (128) to compile for sm_90 (``benchmarks/kernel_resources.py``). A requested size
     outside :data:`SUPPORTED_CHUNK_SIZES` (or too large for the head) becomes the largest supported one
     not above it (16 below that).
     """
     largest = 128 if head_dim <= 64 else 64
+    if fp32:
+        largest = 32 if head_dim <= 64 else 16
     if requested is None:
-        return largest if not has_decay else DEFAULT_TRITON_CHUNK_SIZE
+        return largest if not has_decay else min(DEFAULT_TRITON_CHUNK_SIZE, largest)
     fitting = [c for c in SUPPORTED_CHUNK_SIZES if c <= min(requested, largest)]
     return fitting[-1] if fitting else SUPPORTED_CHUNK_SIZES[0]
 
