@@ -14,14 +14,17 @@ Two kinds of kernels:
 
   (and the same sums of ``x_j`` times a per-position scalar, the ``[V | 1]`` denominator column). Each
   step is one ``[DX, BT] x [BT, BV]`` product; the mask's transpose (``TRANSPOSED``, used for the key-side
-  gradients) swaps the roles of ``pex`` and ``pin``.
+  gradients) swaps the roles of ``pex`` and ``pin``. With a decay, a parallel launch
+  (``_weights_kernel``) first computes every position's weight and every chunk's decay, so that the
+  sequential loop does no scan or exponential.
 * **chunk-parallel kernels**, one program per (chunk, batch*head): the output (:func:`chunk_forward`)
   and the three gradients (:func:`chunk_backward`) of a chunk are its intra-chunk ``BT x BT`` block
   with the two-sided mask, plus the two entering states scaled by the decay from the chunk edge.
 
 Forward = one state pass over ``(k, [v | 1])`` + the output kernel. Backward (with
-``dA_ij = g'_i . v_j + c_i``, see ``common.py``): the same state pass recomputed, one over
-``(q, [g' | c])`` with the transposed mask, then one gradient kernel:
+``dA_ij = g'_i . v_j + c_i``, see ``common.py``): the forward's states (kept by
+:class:`LionChunkFunction`, or recomputed), one state pass over ``(q, [g' | c])`` with the transposed
+mask, then one gradient kernel:
 
     dq_i = sum_j M_ij dA_ij k_j,   dk_j = sum_i M_ij dA_ij q_i,   dv_j = sum_i M_ij (q_i . k_j) g'_i.
 
