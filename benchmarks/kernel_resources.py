@@ -40,6 +40,7 @@ def _signature(kernel, pointers: dict[str, str], constexprs: dict) -> dict[str, 
 
 
 def resources(kernel, pointers, constexprs, arch: int, warps: int, stages: int) -> str:
+    """One line: registers per thread, stack (spilled) and local bytes, shared memory of one compile."""
     src = ASTSource(kernel, _signature(kernel, pointers, constexprs), constexprs)
     compiled = triton.compile(src, target=GPUTarget("cuda", arch, 32),
                               options={"num_warps": warps, "num_stages": stages})
@@ -49,11 +50,9 @@ def resources(kernel, pointers, constexprs, arch: int, warps: int, stages: int) 
         f.flush()
         report = subprocess.run([cuobjdump, "--dump-resource-usage", f.name], capture_output=True, text=True).stdout
     usage = re.search(r"REG:(\d+) STACK:(\d+) SHARED:(\d+) LOCAL:(\d+)", report)
-    sass_spills = None
     if usage is None:
         return report.strip()
-    reg, stack, shared, local = (int(x) for x in usage.groups())
-    del sass_spills
+    reg, stack, _static_shared, local = (int(x) for x in usage.groups())  # Triton's shared memory is dynamic
     return f"regs {reg:>3}  stack {stack:>5}  local {local:>5}  shared {compiled.metadata.shared:>6}"
 
 
