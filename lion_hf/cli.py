@@ -16,14 +16,22 @@ from pathlib import Path
 from .conversion import MLM_ARCH_TYPES, VISION_MASK_TYPES, VISION_ORDERS
 
 
+def _add_convert_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", help="the original checkpoint (.pth/.pt, or .safetensors)")
+    parser.add_argument("output_dir", help="new or empty folder for the save_pretrained output")
+    parser.add_argument("--num_heads", "--num-heads", type=int, required=True)
+    parser.add_argument("--overwrite", action="store_true", help="write into a non-empty output_dir")
+    parser.add_argument("--allow-global", "--allow_global", dest="allow_globals", action="append", default=[],
+                        metavar="MODULE.NAME",
+                        help="let the unpickler build this class as well (repeatable); only for files you trust")
+
+
 def _convert_parser_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="lion-convert", description=(
         "Write a save_pretrained folder from an original LION checkpoint (models_lion.py or bert_layers.py)."))
     sub = parser.add_subparsers(dest="kind", required=True)
     vision = sub.add_parser("vision", help="DeiT-style vision checkpoint")
-    vision.add_argument("checkpoint")
-    vision.add_argument("output_dir")
-    vision.add_argument("--num_heads", "--num-heads", type=int, required=True)
+    _add_convert_common(vision)
     vision.add_argument("--mask_type", "--mask-type", required=True, choices=sorted(VISION_MASK_TYPES))
     vision.add_argument("--order", default="Normal", choices=sorted(VISION_ORDERS))
     vision.add_argument("--pos_emb", "--pos-emb", action=argparse.BooleanOptionalAction, default=True)
@@ -31,21 +39,34 @@ def _convert_parser_args(argv=None) -> argparse.Namespace:
     vision.add_argument("--img_size", "--img-size", type=int, default=224)
     vision.add_argument("--patch_size", "--patch-size", type=int, default=16)
     mlm = sub.add_parser("mlm", help="M2-BERT-style MLM checkpoint")
-    mlm.add_argument("checkpoint")
-    mlm.add_argument("output_dir")
-    mlm.add_argument("--num_heads", "--num-heads", type=int, required=True)
+    _add_convert_common(mlm)
     mlm.add_argument("--arch_type", "--arch-type", required=True, choices=sorted(MLM_ARCH_TYPES))
     mlm.add_argument("--tokenizer", help="tokenizer folder or vocab.txt saved next to the model (BERT uncased)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    for name in ("num_heads", "img_size", "patch_size"):
+        if getattr(args, name, 1) < 1:
+            parser.error(f"--{name} must be a positive integer, got {getattr(args, name)}")
+    return args
 
 
 def convert_main(argv=None) -> int:
     """``lion-convert vision|mlm CHECKPOINT OUTPUT_DIR ...``: write a save_pretrained folder from an
-    original LION checkpoint."""
+    original LION checkpoint. Exits 2 with a one-line ``lion-convert: error: ...`` when it cannot."""
+    from transformers.utils import logging as hf_logging
+
     from .conversion import convert_checkpoint  # noqa: PLC0415
 
     args = _convert_parser_args(argv)
-    model = convert_checkpoint(args)
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # one small file per step: the bars only interleave with the messages
+    try:
+        model = convert_checkpoint(args)
+    except (ValueError, OSError) as error:
+        print(f"lion-convert: error: {error}", file=sys.stderr)
+        return 2
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     print(f"wrote {type(model).__name__} to {args.output_dir}")
     return 0
 

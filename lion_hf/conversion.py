@@ -41,12 +41,20 @@ republish them.
 
 from __future__ import annotations
 
+import argparse
+import importlib
+import os
+import pickle
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 import torch
+from transformers.utils import logging
 
 from .modeling import LionConfig, LionForImageClassification, LionForMaskedLM
+
+logger = logging.get_logger(__name__)
 
 VISION_MASK_TYPES = {"Lit": "lit", "Decay": "decay", "Selective": "selective"}
 VISION_ORDERS = {"Normal": "normal", "S": "s"}
@@ -55,6 +63,97 @@ MLM_ARCH_TYPES = {"lion-lit": "lit", "lion-d": "decay", "lion-s": "selective",
                   "linear_attention": "lit", "nova": "decay", "nova-inputdep": "selective"}
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
+#: What the reference training checkpoints hold besides tensors and plain containers: DeiT's
+#: ``main.py`` stores its command line as an ``argparse.Namespace`` under ``"args"``. These are the only
+#: classes :func:`load_original_checkpoint` lets the unpickler build (torch's ``weights_only`` loader
+#: already accepts tensors, dicts, lists, numbers and strings); anything else is refused before it runs.
+SAFE_CHECKPOINT_GLOBALS: tuple[type, ...] = (argparse.Namespace,)
+
+
+class CheckpointLoadError(ValueError):
+    """A checkpoint file cannot be read safely (the message says why and how to proceed)."""
+
+
+def _resolve_global(name: str) -> object:
+    """The object ``module.qualname`` names (``--allow-global``), imported on the user's explicit request."""
+    module_name, _, attribute = name.rpartition(".")
+    if not module_name or not attribute:
+        raise CheckpointLoadError(f"--allow-global needs a dotted name such as 'collections.OrderedDict', got {name!r}")
+    for split in range(len(name.split(".")) - 1, 0, -1):  # the longest importable module prefix
+        parts = name.split(".")
+        try:
+            target: object = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        try:
+            for part in parts[split:]:
+                target = getattr(target, part)
+        except AttributeError:
+            break
+        return target
+    raise CheckpointLoadError(f"--allow-global {name}: no importable object of that name")
+
+
+def _unsafe_globals(path: Path, error: Exception) -> list[str]:
+    """The classes/functions a refused checkpoint asks the unpickler for (named in the error message)."""
+    try:
+        names = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
+    except Exception:  # legacy (non-zip) files: read the names from torch's message instead
+        names = []
+    names += re.findall(r"GLOBAL ([\w.]+)", str(error))
+    allowed = {f"{g.__module__}.{g.__qualname__}" for g in SAFE_CHECKPOINT_GLOBALS}
+    return sorted(set(names) - allowed)
+
+
+def load_original_checkpoint(path: str | os.PathLike, allow_globals: Iterable[str] = ()) -> Mapping:
+    """Read an original checkpoint without running code from it.
+
+    ``.safetensors`` files are read with ``safetensors``; pickle files (``.pth``, ``.pt``, ``.ckpt``) with
+    ``torch.load(weights_only=True)``, which builds only tensors, plain containers and the classes of
+    :data:`SAFE_CHECKPOINT_GLOBALS` (plus ``allow_globals``, dotted names the user vouches for).
+
+    Raises:
+        CheckpointLoadError: the file is missing, unreadable, or needs classes outside the allow-list (the
+            message names them and says how to proceed).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointLoadError(f"checkpoint {path} does not exist; pass the path of the original .pth/.pt file")
+    if not path.is_file():
+        raise CheckpointLoadError(f"checkpoint {path} is not a file; pass the path of the original .pth/.pt file")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except Exception as error:  # safetensors has its own error types
+            raise CheckpointLoadError(f"{path} is not a readable safetensors file ({error})") from error
+    extra = [_resolve_global(name) for name in allow_globals]
+    try:
+        with torch.serialization.safe_globals([*SAFE_CHECKPOINT_GLOBALS, *extra]):
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        needed = _unsafe_globals(path, error)
+        if not needed:
+            detail = re.search(r"WeightsUnpickler error:\s*(\S.*)", str(error))
+            raise CheckpointLoadError(f"{path} is not a checkpoint written by torch.save (the unpickler refused it"
+                                      f"{': ' + detail.group(1) if detail else ''})") from error
+        raise CheckpointLoadError(
+            f"{path} holds objects other than tensors ({', '.join(needed)}), which lion-convert does not unpickle "
+            "because unpickling them can run code from the file. If you trust the file, either pass "
+            f"{' '.join('--allow-global ' + n for n in needed)}, or extract its state dict once in Python "
+            "(torch.save(torch.load(path, weights_only=False)['model'], 'weights.pt')) and convert that") from error
+    except (RuntimeError, EOFError, OSError) as error:
+        raise CheckpointLoadError(f"{path} is not a readable PyTorch checkpoint ({_first_line(error)})") from error
+    if not isinstance(checkpoint, Mapping):
+        raise CheckpointLoadError(f"{path} holds a {type(checkpoint).__name__}, not a state dict; save the "
+                                  "model's state_dict() (or a dict holding it under 'model')")
+    return checkpoint
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return (text.splitlines() or [type(error).__name__])[0][:300]
 
 
 def unwrap_state_dict(checkpoint: Mapping) -> dict[str, torch.Tensor]:
@@ -248,23 +347,48 @@ def default_image_processor(img_size: int = 224):
                                  image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD)
 
 
+def _check_output_dir(output_dir: Path, overwrite: bool) -> None:
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ValueError(f"output folder {output_dir} is a file; pass a new or empty folder")
+    if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
+        raise ValueError(f"output folder {output_dir} is not empty; pass a new folder, or --overwrite to replace "
+                         "the model files in it")
+
+
+def _load_tokenizer(source: str):
+    """The tokenizer saved next to a converted MLM: a BERT uncased ``vocab.txt`` or a tokenizer folder/id."""
+    from transformers import AutoTokenizer, BertTokenizer
+
+    if source.endswith(".txt"):
+        if not Path(source).is_file():
+            raise ValueError(f"--tokenizer {source}: no such vocabulary file")
+        return BertTokenizer(vocab=source, do_lower_case=True)
+    try:
+        return AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"--tokenizer {source}: cannot load a tokenizer from it ({_first_line(error)}); pass a "
+                         "vocab.txt or a folder written by tokenizer.save_pretrained") from error
+
+
 def convert_checkpoint(args) -> torch.nn.Module:
     """Convert ``args.checkpoint`` and write ``args.output_dir`` (model + image processor or tokenizer);
-    ``args`` carries the ``lion-convert`` options (see ``lion_hf.cli``). Returns the converted model."""
-    checkpoint = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
+    ``args`` carries the ``lion-convert`` options (see ``lion_hf.cli``). Returns the converted model.
+
+    Everything is checked (checkpoint, tokenizer, output folder) before anything is written.
+    """
+    output_dir = Path(args.output_dir)
+    _check_output_dir(output_dir, getattr(args, "overwrite", False))
+    checkpoint = load_original_checkpoint(args.checkpoint, getattr(args, "allow_globals", None) or ())
     if args.kind == "vision":
         model = convert_original_vision(checkpoint, num_heads=args.num_heads, mask_type=args.mask_type,
                                         order=args.order, pos_emb=args.pos_emb, cls_tok=args.cls_tok,
                                         img_size=args.img_size, patch_size=args.patch_size)
-        model.save_pretrained(args.output_dir)
-        default_image_processor(args.img_size).save_pretrained(args.output_dir)
+        processor = default_image_processor(args.img_size)
     else:
         model = convert_original_mlm(checkpoint, num_heads=args.num_heads, arch_type=args.arch_type)
-        model.save_pretrained(args.output_dir)
-        if args.tokenizer:
-            from transformers import AutoTokenizer, BertTokenizer
-
-            tokenizer = (BertTokenizer(vocab=args.tokenizer, do_lower_case=True)
-                         if args.tokenizer.endswith(".txt") else AutoTokenizer.from_pretrained(args.tokenizer))
-            tokenizer.save_pretrained(args.output_dir)
+        processor = _load_tokenizer(args.tokenizer) if args.tokenizer else None
+    model.save_pretrained(output_dir)
+    if processor is not None:
+        processor.save_pretrained(output_dir)
+    logger.info("wrote %s to %s", type(model).__name__, output_dir)
     return model

@@ -159,3 +159,105 @@ def test_convert_command_writes_loadable_folders(tmp_path):
 
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "t")
     assert tokenizer.mask_token == "[MASK]" and tokenizer.convert_tokens_to_ids("w3") == 8
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reading checkpoint files safely (issue 14, items 1 and 21)
+# ---------------------------------------------------------------------------------------------------
+class _WritesAFile:
+    """Unpickling this calls ``pathlib.Path.touch`` on a marker: the crafted-file case."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import pathlib
+
+        return (pathlib.Path.touch, (pathlib.Path(self.marker),))
+
+
+def _vision_argv(checkpoint, output_dir, *extra):
+    return ["vision", str(checkpoint), str(output_dir), "--num_heads", str(HEADS), "--mask_type", "Decay",
+            "--img_size", str(IMAGE), "--patch_size", str(PATCH), *extra]
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_crafted_checkpoint_runs_no_code(tmp_path, capsys, legacy):
+    marker = tmp_path / "code-ran"
+    checkpoint = tmp_path / "crafted.pth"
+    torch.save({"model": original_vision_state_dict("Decay", "Normal", True), "payload": _WritesAFile(marker)},
+               checkpoint, _use_new_zipfile_serialization=not legacy)
+    assert convert_main(_vision_argv(checkpoint, tmp_path / "out")) == 2
+    assert not marker.exists()
+    err = capsys.readouterr().err
+    assert err.startswith("lion-convert: error:") and "--allow-global" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_reference_training_checkpoint_with_namespace_loads(tmp_path):
+    """DeiT's checkpoints hold the command line as an argparse.Namespace: on the allow-list."""
+    import argparse
+
+    from lion_hf.conversion import load_original_checkpoint
+
+    sd = original_vision_state_dict("Decay", "Normal", True)
+    checkpoint = tmp_path / "deit.pth"
+    torch.save({"model": sd, "args": argparse.Namespace(lr=5e-4, model="lion"), "epoch": 299,
+                "optimizer": {"state": {}, "param_groups": [{"lr": 1e-5}]}}, checkpoint)
+    loaded = load_original_checkpoint(checkpoint)
+    assert loaded["args"].lr == 5e-4 and torch.equal(loaded["model"]["cls_token"], sd["cls_token"])
+    assert convert_main(_vision_argv(checkpoint, tmp_path / "out")) == 0
+    assert (tmp_path / "out" / "model.safetensors").is_file()
+
+
+def test_allow_global_lets_a_trusted_class_through(tmp_path, capsys):
+    from fractions import Fraction
+
+    checkpoint = tmp_path / "extra.pth"
+    torch.save({"model": original_vision_state_dict("Decay", "Normal", True), "ratio": Fraction(1, 3)}, checkpoint)
+    assert convert_main(_vision_argv(checkpoint, tmp_path / "refused")) == 2
+    assert "fractions.Fraction" in capsys.readouterr().err
+    assert convert_main(_vision_argv(checkpoint, tmp_path / "out", "--allow-global", "fractions.Fraction")) == 0
+    assert convert_main(_vision_argv(checkpoint, tmp_path / "o2", "--allow-global", "nope.Nothing")) == 2
+    assert "no importable object" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: None, "does not exist"),
+    (lambda p: p.mkdir(), "is not a file"),
+    (lambda p: p.write_bytes(b"garbage, not a checkpoint"), "not a checkpoint written by torch.save"),
+    (lambda p: p.write_bytes(b""), "not a readable PyTorch checkpoint"),
+    (lambda p: torch.save([torch.ones(2)], p), "not a state dict"),
+    (lambda p: torch.save({"epoch": 3}, p), "no tensors found"),
+])
+def test_bad_checkpoint_files_give_one_line_errors(tmp_path, capsys, make, message):
+    checkpoint = tmp_path / "model.pth"
+    make(checkpoint)
+    assert convert_main(_vision_argv(checkpoint, tmp_path / "out")) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lion-convert: error:") and message in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_convert_refuses_a_non_empty_output_folder_and_a_missing_vocab(tmp_path, capsys):
+    checkpoint = tmp_path / "v.pth"
+    torch.save(original_vision_state_dict("Decay", "Normal", True), checkpoint)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "README.md").write_text("my notes")
+    assert convert_main(_vision_argv(checkpoint, out)) == 2
+    assert "not empty" in capsys.readouterr().err and (out / "README.md").read_text() == "my notes"
+    assert convert_main(_vision_argv(checkpoint, out, "--overwrite")) == 0
+    mlm = tmp_path / "m.pt"
+    torch.save(original_mlm_state_dict("lion-d"), mlm)
+    assert convert_main(["mlm", str(mlm), str(tmp_path / "t"), "--num_heads", str(TEXT_HEADS), "--arch_type",
+                         "lion-d", "--tokenizer", str(tmp_path / "missing-vocab.txt")]) == 2
+    assert "no such vocabulary file" in capsys.readouterr().err and not (tmp_path / "t").exists()
+
+
+def test_safetensors_checkpoints_convert(tmp_path):
+    from safetensors.torch import save_file
+
+    sd = original_vision_state_dict("Decay", "Normal", True)
+    save_file({k: v.contiguous() for k, v in sd.items()}, tmp_path / "v.safetensors")
+    assert convert_main(_vision_argv(tmp_path / "v.safetensors", tmp_path / "out")) == 0
