@@ -3,8 +3,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import importlib
+import math
+import os
+from typing import Any
+
 from huggingface_hub.dataclasses import strict
+from transformers.activations import ACT2FN
 from transformers.configuration_utils import PreTrainedConfig
+from transformers.utils import logging
+
+logger = logging.get_logger(__name__)
 
 MODALITIES = ("vision", "text")
 MASK_TYPES = ("lit", "decay", "selective")
@@ -14,6 +25,57 @@ PATCH_ORDERS = ("normal", "s")
 FEATURE_MAPS = ("elu_plus_one", "silu_l2", "identity")
 POOLINGS = ("mean", "cls")
 LAYER_NORM_POSITIONS = ("pre", "post")
+
+#: The string fields and the values each accepts.
+CHOICE_FIELDS: dict[str, tuple[str, ...]] = {
+    "modality": MODALITIES,
+    "mask_type": MASK_TYPES,
+    "attention_form": ATTENTION_FORMS,
+    "attention_backend": ATTENTION_BACKENDS,
+    "patch_order": PATCH_ORDERS,
+    "feature_map": FEATURE_MAPS,
+    "pooling": POOLINGS,
+    "layer_norm_position": LAYER_NORM_POSITIONS,
+}
+POSITIVE_INT_FIELDS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "image_size",
+                       "patch_size", "num_channels", "vocab_size", "max_position_embeddings", "type_vocab_size")
+BOOL_FIELDS = ("qkv_bias", "normalize_attention", "attention_output_norm", "use_position_embeddings",
+               "tie_word_embeddings")
+#: Rates in [0, 1); ``classifier_dropout`` may also be None (then the hidden dropout applies).
+RATE_FIELDS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "drop_path_rate", "classifier_dropout")
+#: Non-negative real fields: whether 0 is allowed (a LayerNorm epsilon of 0 divides by zero on constant rows)
+#: and a typical value for the error message.
+NON_NEGATIVE_FIELDS = {"attention_eps": (True, "1e-6"), "layer_norm_eps": (False, "1e-12"),
+                       "initializer_range": (True, "0.02")}
+#: The module that writes the remote-code bundle next to a saved config (imported only when saving, by name,
+#: so that the flat bundle of this file does not pull in the Hub tooling).
+_SELF_CONTAINED_MODULE = "lion_hf.modeling.self_contained"
+
+
+class LionConfigError(ValueError, TypeError):
+    """One or more ``LionConfig`` fields have a wrong type or value; the message names each field and the fix.
+
+    A ``ValueError`` (and a ``TypeError`` for wrong types), so either ``except`` clause catches it.
+    """
+
+
+def _type_name(value: Any) -> str:
+    return type(value).__name__
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _choice_problem(name: str, value: Any, allowed: tuple[str, ...]) -> str | None:
+    if isinstance(value, str) and value in allowed:
+        return None
+    hint = ""
+    if isinstance(value, str):
+        close = difflib.get_close_matches(value, allowed, n=1)
+        if close:
+            hint = f"; did you mean {close[0]!r}?"
+    return f"LionConfig.{name} must be one of {allowed}, got {value!r}{hint}"
 
 
 @strict(accept_kwargs=True)
@@ -92,7 +154,9 @@ class LionConfig(PreTrainedConfig):
     classifier_dropout: float | int | None = None
 
     def __post_init__(self, **kwargs):
-        self._check_choice("modality", MODALITIES)
+        problem = _choice_problem("modality", self.modality, MODALITIES)
+        if problem:
+            raise LionConfigError(problem)
         vision = self.modality == "vision"
         defaults = {
             "hidden_dropout_prob": 0.0 if vision else 0.1,
@@ -111,45 +175,122 @@ class LionConfig(PreTrainedConfig):
         self._validate_values()
         super().__post_init__(**kwargs)
 
-    def _check_choice(self, name: str, allowed: tuple[str, ...]) -> None:
-        value = getattr(self, name)
-        if value not in allowed:
-            raise ValueError(f"LionConfig.{name} must be one of {allowed}, got {value!r}")
+    def validate_lion_fields(self) -> None:
+        """Class validator (run by ``validate()``, e.g. on ``save_pretrained``): fields changed after construction
+        are checked again."""
+        self._validate_values()
 
-    def _validate_values(self) -> None:
-        self._check_choice("mask_type", MASK_TYPES)
-        self._check_choice("attention_form", ATTENTION_FORMS)
-        self._check_choice("attention_backend", ATTENTION_BACKENDS)
-        self._check_choice("patch_order", PATCH_ORDERS)
-        self._check_choice("feature_map", FEATURE_MAPS)
-        self._check_choice("pooling", POOLINGS)
-        self._check_choice("layer_norm_position", LAYER_NORM_POSITIONS)
-        for name in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "image_size",
-                     "patch_size", "num_channels", "vocab_size", "max_position_embeddings", "type_vocab_size"):
+    def field_problems(self) -> list[str]:
+        """One message per wrong field (type or value), each naming the field and what it accepts; empty when
+        every field is valid. Fields that only make sense together are checked once each field is valid."""
+        problems = [p for name, allowed in CHOICE_FIELDS.items()
+                    if (p := _choice_problem(name, getattr(self, name), allowed))]
+        for name in POSITIVE_INT_FIELDS:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"LionConfig.{name} must be a positive int, got {value!r}")
-        if self.hidden_size % self.num_attention_heads:
-            raise ValueError(f"LionConfig.hidden_size ({self.hidden_size}) must be a multiple of "
-                             f"num_attention_heads ({self.num_attention_heads})")
+                problems.append(f"LionConfig.{name} must be a positive int, got {value!r} ({_type_name(value)})")
         if self.chunk_size is not None and (isinstance(self.chunk_size, bool) or not isinstance(self.chunk_size, int)
                                             or self.chunk_size < 1):
-            raise ValueError(f"LionConfig.chunk_size must be a positive int or None, got {self.chunk_size}")
+            problems.append(f"LionConfig.chunk_size must be a positive int or None, got {self.chunk_size!r} "
+                            f"({_type_name(self.chunk_size)})")
+        for name in BOOL_FIELDS:
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                problems.append(f"LionConfig.{name} must be True or False, got {value!r} ({_type_name(value)}); "
+                                f"pass a Python bool (true/false in JSON), not a string or a number")
+        for name in RATE_FIELDS:
+            value = getattr(self, name)
+            if value is None and name == "classifier_dropout":
+                continue
+            if not _is_real(value) or not 0.0 <= value < 1.0:
+                problems.append(f"LionConfig.{name} must be in [0, 1), got {value!r} ({_type_name(value)}); "
+                                f"pass a number such as 0.1")
+        for name, (zero_ok, example) in NON_NEGATIVE_FIELDS.items():
+            value = getattr(self, name)
+            if not _is_real(value) or not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
+                bound = ">= 0" if zero_ok else "> 0"
+                problems.append(f"LionConfig.{name} must be a finite number {bound}, got {value!r} "
+                                f"({_type_name(value)}); pass a number such as {example}")
+        if not isinstance(self.hidden_act, str) or self.hidden_act not in ACT2FN:
+            close = difflib.get_close_matches(str(self.hidden_act), list(ACT2FN), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problems.append(f"LionConfig.hidden_act must name an activation of transformers.activations.ACT2FN "
+                            f"(e.g. 'gelu'), got {self.hidden_act!r}{hint}")
+        pad = self.pad_token_id
+        if pad is not None and (isinstance(pad, bool) or not isinstance(pad, int)):
+            problems.append(f"LionConfig.pad_token_id must be an int or None, got {pad!r} ({_type_name(pad)})")
+        elif (pad is not None and self.modality == "text" and isinstance(self.vocab_size, int)
+              and not 0 <= pad < self.vocab_size):
+            problems.append(f"LionConfig.pad_token_id must lie in [0, vocab_size={self.vocab_size}) or be None, got "
+                            f"{pad}; use the tokenizer's pad_token_id")
+        if problems:
+            return problems
+        return self._combination_problems()
+
+    def _combination_problems(self) -> list[str]:
+        problems = []
+        if self.hidden_size % self.num_attention_heads:
+            problems.append(f"LionConfig.hidden_size ({self.hidden_size}) must be a multiple of "
+                            f"num_attention_heads ({self.num_attention_heads})")
         if self.patch_order == "s" and self.modality != "vision":
-            raise ValueError("LionConfig.patch_order='s' (two snake scan orders of a patch grid) needs "
-                             "modality='vision'; use patch_order='normal' for text")
+            problems.append("LionConfig.patch_order='s' (two snake scan orders of a patch grid) needs "
+                            "modality='vision'; use patch_order='normal' for text")
         if self.patch_order == "s" and self.mask_type == "lit":
-            raise ValueError("LionConfig.patch_order='s' has no effect without a decay mask: use "
-                             "mask_type='decay' or 'selective', or patch_order='normal'")
+            problems.append("LionConfig.patch_order='s' has no effect without a decay mask: use "
+                            "mask_type='decay' or 'selective', or patch_order='normal'")
         if self.patch_order == "s" and not self.normalize_attention:
-            raise ValueError("LionConfig.patch_order='s' combines normalised outputs of two scan orders; "
-                             "set normalize_attention=True")
+            problems.append("LionConfig.patch_order='s' combines normalised outputs of two scan orders; "
+                            "set normalize_attention=True")
         if self.modality == "vision" and self.image_size % self.patch_size:
-            raise ValueError(f"LionConfig.image_size ({self.image_size}) must be divisible by "
-                             f"patch_size ({self.patch_size})")
-        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "drop_path_rate"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"LionConfig.{name} must be in [0, 1), got {getattr(self, name)}")
+            problems.append(f"LionConfig.image_size ({self.image_size}) must be divisible by "
+                            f"patch_size ({self.patch_size})")
+        return problems
+
+    def _validate_values(self) -> None:
+        problems = self.field_problems()
+        if len(problems) == 1:
+            raise LionConfigError(problems[0])
+        if problems:
+            raise LionConfigError(f"{len(problems)} LionConfig fields are invalid:\n- " + "\n- ".join(problems))
+
+    @classmethod
+    def from_dict(cls, config_dict: dict[str, Any], **kwargs) -> "LionConfig":
+        """As ``PreTrainedConfig.from_dict``, but keyword overrides of LION fields (``from_pretrained(folder,
+        mask_type=...)``) are merged before the config is built, so they pass the constructor's validation
+        (transformers would ``setattr`` them afterwards, unchecked)."""
+        own = {field.name for field in dataclasses.fields(cls)} - {
+            field.name for field in dataclasses.fields(PreTrainedConfig)}
+        overrides = {name: kwargs.pop(name) for name in list(kwargs) if name in own}
+        return super().from_dict({**config_dict, **overrides}, **kwargs)
+
+    def save_pretrained(self, save_directory: str | os.PathLike, push_to_hub: bool = False, **kwargs) -> None:
+        """As ``PreTrainedConfig.save_pretrained``, and the folder becomes self-contained the Hugging Face way:
+        ``config.json`` gets an ``auto_map`` for every LION head and the flat modeling code is written next to it
+        (:mod:`lion_hf.modeling.self_contained`), so ``AutoModel*.from_pretrained(folder, trust_remote_code=True)``
+        works without ``lion_hf``. ``model.save_pretrained`` goes through here.
+
+        In a copy of this file loaded as remote code, transformers' own ``custom_object_save`` copies the code.
+        """
+        if not __name__.startswith("lion_hf."):
+            return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
+        self._validate_values()
+        glue = importlib.import_module(_SELF_CONTAINED_MODULE)
+        repo_id = timestamps = None
+        if push_to_hub:
+            repo_id, timestamps = glue.prepare_push(self, save_directory, kwargs)
+        had_auto_map = "auto_map" in self.__dict__
+        previous = self.__dict__.get("auto_map")
+        self.auto_map = glue.full_auto_map(previous)
+        try:
+            super().save_pretrained(save_directory, push_to_hub=False)
+        finally:
+            if had_auto_map:
+                self.auto_map = previous
+            else:
+                del self.auto_map
+        glue.write_modeling_code(save_directory)
+        if push_to_hub:
+            glue.finish_push(self, save_directory, repo_id, timestamps, kwargs)
 
     @property
     def head_dim(self) -> int:
@@ -203,4 +344,4 @@ def list_presets() -> list[str]:
     return sorted(PRESETS)
 
 
-__all__ = ["LionConfig", "list_presets", "PRESETS"]
+__all__ = ["LionConfig", "LionConfigError", "list_presets", "PRESETS"]
