@@ -4,6 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # The CPU wheel of this torch release is what CI installs; override for a GPU machine, e.g. TORCH_SPEC=torch.
 TORCH_SPEC ?= torch==2.13.0
+# Extras of the editable install. `triton` (optional for users) lets the CPU suite run the Triton kernels in
+# the interpreter; drop it (EXTRAS=examples,dev) to test without Triton: the kernel tests are then skipped.
+EXTRAS ?= examples,dev,triton
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
@@ -15,7 +18,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e ".[examples,dev]"
+	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
 	touch $@
 
 demo: install
