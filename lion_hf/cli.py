@@ -109,16 +109,42 @@ def publish_main(argv: Sequence[str] | None = None) -> int:
             endpoint=args.endpoint, dry_run=args.dry_run, staging_dir=args.staging_dir, family=args.family,
             metrics_file=args.metrics_file, dataset=args.dataset, dataset_name=args.dataset_name,
             dataset_config=args.dataset_config, dataset_split=args.dataset_split, base_model=args.base_model,
-            license=args.license, tags=args.tags)
-    except ValueError as error:
-        print(f"lion-publish: error: {error}", file=sys.stderr)
+            license=args.license, tags=args.tags, before_upload=_print_plan)
+    except (ValueError, OSError) as error:
+        print(f"lion-publish: error: {_one_line(error)}", file=sys.stderr)
         return 2
     if args.dry_run:
-        print(f"staged {len(result.staged.files)} files in {result.staged.folder}: {', '.join(result.staged.files)}")
+        print(f"dry run: nothing was sent; the staged repository is {result.staged.folder}")
     else:
         print(f"published {args.repo_id}: {result.commit_url}")
     return 0
 
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def _print_plan(plan) -> None:
+    """Print an :class:`~lion_hf.hub.publish.UploadPlan`: one file a line, before anything is sent."""
+    where = plan.repo_id + (f"@{plan.revision}" if plan.revision else "")
+    if plan.repo_exists is False:
+        state = "a new repository"
+    elif plan.repo_exists:
+        state = "an existing repository"
+    else:
+        state = f"not checked: {plan.note}"
+    print(f"upload to {where} ({state}): {len(plan.upload)} files")
+    replaced = set(plan.replace)
+    for name in plan.upload:
+        print(f"  {name}{'  (replaces a file lion-publish did not write)' if name in replaced else ''}")
+    if plan.delete:
+        print(f"delete (written by an earlier lion-publish, not part of this upload): {len(plan.delete)} files")
+        for name in plan.delete:
+            print(f"  {name}")
+    elif plan.repo_exists:
+        print("delete: nothing")
+    if plan.foreign:
+        print(f"left as they are (not written by lion-publish): {', '.join(plan.foreign)}")
 
 
 def _demo_args(argv: list[str] | None = None) -> argparse.Namespace:

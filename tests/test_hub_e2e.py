@@ -14,6 +14,7 @@ import torch
 from huggingface_hub import ModelCard
 
 from lion_hf.hub.bundle import AUTO_MAP
+from lion_hf.hub.publish import BUNDLE_MARKER
 
 from .fake_hub import (
     LOOPBACK,
@@ -39,7 +40,9 @@ from lion_hf.cli import publish_main as main
 args = json.loads(sys.argv[1])
 codes = {}
 for name, argv in args.items():
+    print("=== " + name, flush=True)
     codes[name] = main(argv)
+    sys.stdout.flush()
 print("RESULT " + json.dumps(codes))
 '''
 
@@ -52,15 +55,19 @@ def published(tmp_path_factory):
     text_run = make_text_run(root / "text-run", mask_type="decay")
     with serve_fake_hub(max_lifetime=200) as hub:
         assert hub.endpoint.startswith(f"http://{LOOPBACK}:")
-        # a stale text repository: pickle weights and old code must disappear with the publish
+        # an existing text repository: code an earlier lion-publish wrote (its bundle header) goes, the
+        # owner's own files (a helper module, pickle weights, notes) stay; README.md is replaced, and said so
         stale = FakeRepo("lion-test/tiny-text", private=False)
         hub.repos[stale.repo_id] = stale
-        hub.new_commit(stale, {"pytorch_model.bin": b"pickle", "modeling_old.py": b"# old", "notes.txt": b"keep",
-                               "extra/helper.py": b"# not ours"}, "old upload")
+        hub.new_commit(stale, {"pytorch_model.bin": b"pickle", "modeling_old.py": BUNDLE_MARKER.encode() + b"old\n",
+                               "helper.py": b"# the owner's own code\n", "notes.txt": b"keep",
+                               "README.md": b"# my notes\n", "extra/helper.py": b"# not ours"}, "old upload")
         env = subprocess_env(root, HF_ENDPOINT=hub.endpoint, HF_TOKEN=TOKEN)
         commands = {
             "vision": [str(vision_run), "lion-test/tiny-vision", "--private", "--dataset", "cifar10",
                        "--commit-message", "Tiny LION-S natural"],
+            "text_dry": [str(text_run), "lion-test/tiny-text", "--dataset", "allenai/c4", "--dataset-config", "en",
+                         "--dry-run", "--staging-dir", str(root / "dry")],
             "text": [str(text_run), "lion-test/tiny-text", "--dataset", "allenai/c4", "--dataset-config", "en"],
             "text_branch": [str(text_run), "lion-test/tiny-text", "--revision", "v2", "--dataset", "allenai/c4",
                             "--commit-message", "to a branch"],
@@ -71,13 +78,14 @@ def published(tmp_path_factory):
                               capture_output=True, text=True, timeout=180)
         assert proc.returncode == 0, proc.stderr[-5000:]
         codes = json.loads(next(l for l in proc.stdout.splitlines() if l.startswith("RESULT "))[7:])
-        yield {"hub": hub, "root": root, "env": env, "codes": codes, "stderr": proc.stderr,
+        sections = {part.split("\n", 1)[0]: part.split("\n", 1)[1] for part in proc.stdout.split("=== ")[1:]}
+        yield {"hub": hub, "root": root, "env": env, "codes": codes, "stderr": proc.stderr, "stdout": sections,
                "vision_run": vision_run, "text_run": text_run}
 
 
 def test_publish_over_http(published):
     hub, codes = published["hub"], published["codes"]
-    assert codes == {"vision": 0, "text": 0, "text_branch": 0, "bad_license": 2}
+    assert codes == {"vision": 0, "text_dry": 0, "text": 0, "text_branch": 0, "bad_license": 2}
     vision = hub.repos["lion-test/tiny-vision"]
     assert vision.private is True
     files = vision.commits[vision.branches["main"]]
@@ -92,13 +100,34 @@ def test_publish_over_http(published):
     assert any("lion-test/tiny-vision" in content for content in hub.validated_cards)
 
 
-def test_publish_replaces_stale_files_and_commits_to_a_branch(published):
+def test_publish_deletes_only_its_own_earlier_files_and_commits_to_a_branch(published):
     text = published["hub"].repos["lion-test/tiny-text"]
     main = text.commits[text.branches["main"]]
-    assert "pytorch_model.bin" not in main and "modeling_old.py" not in main  # safetensors only, fresh code
+    assert "modeling_old.py" not in main  # written by an earlier lion-publish (bundle header): replaced by fresh code
+    assert main["helper.py"] == b"# the owner's own code\n" and main["pytorch_model.bin"] == b"pickle"
     assert main["notes.txt"] == b"keep" and main["extra/helper.py"] == b"# not ours"  # not ours: left alone
+    assert json.loads(main["lion_publish.json"])["files"] == sorted(n for n in main if n not in (
+        "helper.py", "pytorch_model.bin", "notes.txt", "extra/helper.py"))
     assert {"model.safetensors", "tokenizer.json", "tokenizer_config.json", "eval_results.json"} <= set(main)
     assert "v2" in text.branches and text.messages[text.branches["v2"]] == "to a branch"
+
+
+def test_publish_prints_what_it_uploads_deletes_and_replaces(published):
+    """The dry run (which sends nothing) and the upload print the same plan, one file a line."""
+    dry, real = published["stdout"]["text_dry"], published["stdout"]["text"]
+    staged = sorted(p.name for p in (published["root"] / "dry").iterdir())
+    for output in (dry, real):
+        assert "an existing repository" in output and f"{len(staged)} files" in output
+        listed = [line.strip().split()[0] for line in output.split("delete")[0].splitlines()[1:]]
+        assert listed == staged
+        assert "README.md  (replaces a file lion-publish did not write)" in output
+        deleted = output.split("delete (written by an earlier lion-publish")[1].splitlines()[1:2]
+        assert [line.strip() for line in deleted] == ["modeling_old.py"]
+        assert "left as they are (not written by lion-publish): extra/helper.py, helper.py, notes.txt, " \
+               "pytorch_model.bin" in output
+    assert "dry run: nothing was sent" in dry
+    again = published["stdout"]["text_branch"]  # the manifest now says which files are lion-publish's
+    assert "replaces" not in again and "delete: nothing" in again
 
 
 def test_invalid_card_is_refused_by_the_hub_and_nothing_is_created(published):

@@ -7,29 +7,35 @@ The steps, each of which refuses with a ``ValueError`` that names the problem an
    ``best_model_checkpoint`` from ``trainer_state.json``, else the last ``checkpoint-N``);
 2. check it is complete: ``config.json`` of a LION model with ``architectures``, safetensors weights (pickle
    ``.bin`` weights are never uploaded), and the image processor or tokenizer the task's pipeline needs;
-3. stage the upload in a clean folder: weights, config (with ``auto_map`` for every head), processor or
-   tokenizer files, the run's metrics, the flat remote-code bundle (:mod:`lion_hf.hub.bundle`) and the
-   card (:mod:`lion_hf.hub.families`) rendered with the run's metrics;
+3. stage the upload in a clean folder with only the files the checkpoint needs: the weights (the shards the
+   index lists), the config (with ``auto_map`` for every head), the image processor or the tokenizer files
+   its class names, the run's metrics, the flat remote-code bundle (:mod:`lion_hf.hub.bundle`), the card
+   and a manifest (:data:`MANIFEST_NAME`) of what was uploaded. Every file read is a regular file inside
+   the given folder: a symbolic link out of it is refused;
 4. validate the card metadata locally (required fields, ``model-index`` structure) and, when the Hub is
    reachable, with the Hub's own validator;
-5. create the repository (and branch) if needed and upload everything in one commit
-   (``huggingface_hub.HfApi``); top-level pickle weights and stale ``.py`` files of an earlier upload are
-   deleted in the same commit, so the repository always holds one consistent checkpoint.
+5. compare with the repository (:func:`plan_upload`): files an earlier lion-publish wrote (its manifest)
+   that this upload no longer has are deleted, files of anybody else are left alone; the plan is handed to
+   ``before_upload`` (``lion-publish`` prints it) before anything is sent;
+6. create the repository (and branch) if needed and upload everything in one commit
+   (``huggingface_hub.HfApi``).
 
-``dry_run=True`` (``--dry-run``) stops after step 4 and leaves the staged folder, which loads with
-``from_pretrained(folder, trust_remote_code=True)`` exactly as the repository will.
+``dry_run=True`` (``--dry-run``) stops after the plan (it reads the repository when the Hub is reachable)
+and leaves the staged folder, which loads with ``from_pretrained(folder, trust_remote_code=True)`` exactly
+as the repository will.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import glob
 import json
 import math
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +43,7 @@ from typing import Any
 from huggingface_hub import HfApi, ModelCard
 from transformers.utils import logging
 
-from .bundle import BundleError, add_auto_map, check_bundle, write_bundle
+from .bundle import BUNDLE_HEADER, BundleError, add_auto_map, check_bundle, write_bundle
 from .families import (
     FAMILIES,
     PIPELINE_TAGS,
@@ -56,11 +62,16 @@ WEIGHTS_NAME = "model.safetensors"
 WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
 #: Pickle formats: they can run code when loaded, so they are never uploaded.
 PICKLE_WEIGHT_PATTERNS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
-#: Files copied from the checkpoint besides the weights and config (processor, tokenizer, metrics).
-PROCESSOR_PATTERNS = ("preprocessor_config.json", "processor_config.json", "image_processor_config.json",
-                      "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
-                      "vocab.txt", "vocab.json", "merges.txt", "*.model", "chat_template.jinja",
-                      "generation_config.json")
+#: The image processor file the image-classification pipeline reads.
+IMAGE_PROCESSOR_FILES = ("preprocessor_config.json",)
+#: Tokenizer files every tokenizer may have; the vocabulary files come from the tokenizer class
+#: (``vocab_files_names``: ``vocab.txt`` for BERT, ``spiece.model`` for T5, ...), see :func:`tokenizer_files`.
+TOKENIZER_FILES = ("tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "chat_template.jinja")
+#: Vocabulary files of a tokenizer class transformers does not know (no ``*.model``: such a file is only
+#: uploaded when the tokenizer's class names it).
+FALLBACK_VOCAB_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "merges.txt")
+#: Kept for callers of earlier versions: every processor/tokenizer file name lion-publish may upload.
+PROCESSOR_PATTERNS = IMAGE_PROCESSOR_FILES + TOKENIZER_FILES + FALLBACK_VOCAB_FILES
 METRICS_FILES = ("all_results.json", "eval_results.json", "test_results.json", "metrics.json")
 TRAIN_METRICS_FILES = ("train_results.json",)
 REQUIRED_CARD_FIELDS = ("license", "library_name", "pipeline_tag", "tags")
@@ -78,6 +89,8 @@ class StagedCheckpoint:
     card: ModelCard
     family: CheckpointFamily
     metrics: dict[str, Any] = field(default_factory=dict)
+    #: where each file copied from the user's folder came from (generated files are not listed)
+    sources: dict[str, Path] = field(default_factory=dict)
 
 
 @dataclass
@@ -90,13 +103,61 @@ class PublishResult:
     commit_url: str | None = None
     commit_oid: str | None = None
     revision: str | None = None
+    plan: UploadPlan | None = None
 
 
 # --------------------------------------------------------------------------------------------------
 # Finding and checking the checkpoint
 # --------------------------------------------------------------------------------------------------
+def safe_source(path: Path, root: Path) -> Path:
+    """``path`` if it is a regular file whose real location lies inside ``root`` (symbolic links that stay
+    inside are followed); a ``ValueError`` otherwise. Nothing outside the published folder is ever read."""
+    real_root = root.resolve()
+    real = path.resolve()
+    if real != real_root and real_root not in real.parents:
+        raise ValueError(f"{path} is a symbolic link to {real}, outside {root}: lion-publish uploads only files "
+                         f"inside the folder; copy the file in (cp -L) if it belongs to the checkpoint")
+    if not real.is_file():
+        raise ValueError(f"{path} is not a regular file")
+    return path
+
+
+def _read_json_object(path: Path, root: Path, what: str) -> dict[str, Any]:
+    safe_source(path, root)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{what} {path} is not valid JSON ({error})") from error
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} {path} must hold a JSON object")
+    return data
+
+
+def tokenizer_files(tokenizer_config: Mapping[str, Any]) -> tuple[str, ...]:
+    """The file names a tokenizer may need: :data:`TOKENIZER_FILES` and its class's vocabulary files."""
+    import transformers
+
+    cls = getattr(transformers, str(tokenizer_config.get("tokenizer_class") or ""), None)
+    names = getattr(cls, "vocab_files_names", None)
+    vocab = tuple(str(v) for v in names.values()) if isinstance(names, Mapping) else FALLBACK_VOCAB_FILES
+    plain = tuple(v for v in vocab if "/" not in v and v not in (".", ".."))
+    return TOKENIZER_FILES + tuple(dict.fromkeys(plain))
+
+
 def _has_weights(folder: Path) -> bool:
     return (folder / WEIGHTS_NAME).is_file() or (folder / WEIGHTS_INDEX_NAME).is_file()
+
+
+def _trainer_state(folder: Path) -> dict[str, Any]:
+    """``trainer_state.json`` of a run (empty when absent, unreadable or a link out of the folder)."""
+    path = folder / "trainer_state.json"
+    if not path.is_file():
+        return {}
+    try:
+        return _read_json_object(path, folder, "trainer state")
+    except ValueError as error:
+        logger.warning("ignoring %s: %s", path, error)
+        return {}
 
 
 def find_checkpoint(folder: str | os.PathLike) -> Path:
@@ -112,14 +173,12 @@ def find_checkpoint(folder: str | os.PathLike) -> Path:
                          f"or a training run's output_dir")
     if (folder / "config.json").is_file() and _has_weights(folder):
         return folder
-    state_path = folder / "trainer_state.json"
-    if state_path.is_file():
-        best = json.loads(state_path.read_text(encoding="utf-8")).get("best_model_checkpoint")
-        if best:
-            best_dir = folder / Path(best).name
-            if (best_dir / "config.json").is_file():
-                logger.info("publishing the run's best checkpoint %s", best_dir)
-                return best_dir
+    best = _trainer_state(folder).get("best_model_checkpoint")
+    if isinstance(best, str) and best:
+        best_dir = folder / Path(best).name
+        if (best_dir / "config.json").is_file():
+            logger.info("publishing the run's best checkpoint %s", best_dir)
+            return best_dir
     checkpoints = sorted((int(m.group(1)), p) for p in folder.iterdir()
                          if p.is_dir() and (m := _CHECKPOINT_DIR.match(p.name)))
     if checkpoints:
@@ -128,21 +187,22 @@ def find_checkpoint(folder: str | os.PathLike) -> Path:
     return folder  # incomplete: check_checkpoint names what is missing
 
 
-def check_checkpoint(checkpoint_dir: str | os.PathLike, *, require_processor: bool = True) -> dict[str, Any]:
+def check_checkpoint(checkpoint_dir: str | os.PathLike, *, require_processor: bool = True,
+                     root: str | os.PathLike | None = None) -> dict[str, Any]:
     """Refuse an incomplete checkpoint; returns its parsed ``config.json``.
+
+    ``root`` is the folder the user passed (default ``checkpoint_dir``): every file read must lie inside it.
 
     Raises:
         ValueError: naming the missing or invalid file or field and how to produce it.
     """
     folder = Path(checkpoint_dir)
+    root = Path(root) if root is not None else folder
     config_path = folder / "config.json"
-    if not config_path.is_file():
+    if not config_path.is_file() and not config_path.is_symlink():
         raise ValueError(f"{config_path} is missing: save the model with model.save_pretrained({str(folder)!r}) "
                          f"(a training run: call trainer.save_model())")
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{config_path} is not valid JSON ({error}); re-save the model with save_pretrained") from error
+    config = _read_json_object(config_path, root, "config")
     if config.get("model_type") != "lion":
         raise ValueError(f"{config_path}: model_type is {config.get('model_type')!r}, not 'lion'; lion-publish "
                          f"publishes LION checkpoints (lion_hf.LionConfig)")
@@ -151,29 +211,34 @@ def check_checkpoint(checkpoint_dir: str | os.PathLike, *, require_processor: bo
         raise ValueError(f"{config_path}: the field 'architectures' is missing; it names the head (e.g. "
                          f"LionForImageClassification) and is written by model.save_pretrained, not by "
                          f"config.save_pretrained")
-    if not architectures[0].startswith("Lion"):
+    if not isinstance(architectures, list) or not isinstance(architectures[0], str) \
+            or not architectures[0].startswith("Lion"):
         raise ValueError(f"{config_path}: architectures[0] is {architectures[0]!r}, not a LION model class")
 
-    _check_weights(folder)
+    _check_weights(folder, root)
 
     head = architectures[0]
-    if head == "LionForImageClassification" or config.get("modality") == "vision":
-        if require_processor and not (folder / "preprocessor_config.json").is_file():
-            raise ValueError(f"{folder / 'preprocessor_config.json'} is missing: save the image processor next to "
-                             f"the model (e.g. ViTImageProcessor(size=...).save_pretrained(folder)); the "
-                             f"image-classification pipeline needs it")
+    if _is_vision(config):
+        if require_processor:
+            path = folder / "preprocessor_config.json"
+            if not path.exists() and not path.is_symlink():
+                raise ValueError(f"{path} is missing: save the image processor next to the model (e.g. "
+                                 f"ViTImageProcessor(size=...).save_pretrained(folder)); the image-classification "
+                                 f"pipeline needs it")
+            _read_json_object(path, root, "image processor config")
     elif require_processor:
-        tokenizer_config = folder / "tokenizer_config.json"
-        if not tokenizer_config.is_file():
-            raise ValueError(f"{tokenizer_config} is missing: save the tokenizer next to the model "
+        tokenizer_config_path = folder / "tokenizer_config.json"
+        if not tokenizer_config_path.exists() and not tokenizer_config_path.is_symlink():
+            raise ValueError(f"{tokenizer_config_path} is missing: save the tokenizer next to the model "
                              f"(tokenizer.save_pretrained(folder))")
-        if not any((folder / name).is_file() for name in ("tokenizer.json", "vocab.txt", "vocab.json")) \
-                and not any(folder.glob("*.model")):
-            raise ValueError(f"{folder} has a tokenizer_config.json but no vocabulary (tokenizer.json, vocab.txt, ...): "
-                             f"save the tokenizer with tokenizer.save_pretrained(folder)")
-        if not json.loads(tokenizer_config.read_text(encoding="utf-8")).get("tokenizer_class"):
-            raise ValueError(f"{tokenizer_config}: the field 'tokenizer_class' is missing; 'lion' has no tokenizer "
-                             f"mapping in transformers, so AutoTokenizer needs it (e.g. \"BertTokenizer\")")
+        tokenizer_config = _read_json_object(tokenizer_config_path, root, "tokenizer config")
+        if not tokenizer_config.get("tokenizer_class"):
+            raise ValueError(f"{tokenizer_config_path}: the field 'tokenizer_class' is missing; 'lion' has no "
+                             f"tokenizer mapping in transformers, so AutoTokenizer needs it (e.g. \"BertTokenizer\")")
+        vocab = [n for n in tokenizer_files(tokenizer_config) if n not in TOKENIZER_FILES]
+        if not any((folder / name).is_file() for name in vocab):
+            raise ValueError(f"{folder} has a tokenizer_config.json but no vocabulary ({', '.join(vocab)}): save the "
+                             f"tokenizer with tokenizer.save_pretrained(folder)")
     if head in ("LionForImageClassification", "LionForSequenceClassification", "LionForTokenClassification"):
         if not config.get("id2label"):
             raise ValueError(f"{config_path}: the field 'id2label' is missing; set config.id2label/label2id "
@@ -181,28 +246,50 @@ def check_checkpoint(checkpoint_dir: str | os.PathLike, *, require_processor: bo
     return config
 
 
-def _check_weights(folder: Path) -> None:
-    from safetensors import safe_open
+def _is_vision(config: Mapping[str, Any]) -> bool:
+    return (config.get("architectures") or [None])[0] == "LionForImageClassification" \
+        or config.get("modality") == "vision"
 
+
+def weight_files(folder: Path) -> list[str]:
+    """The weight files of a checkpoint: ``model.safetensors``, or the index and the shards it lists."""
     if (folder / WEIGHTS_INDEX_NAME).is_file():
-        index = json.loads((folder / WEIGHTS_INDEX_NAME).read_text(encoding="utf-8"))
-        shards = sorted(set((index.get("weight_map") or {}).values()))
+        try:
+            index = json.loads((folder / WEIGHTS_INDEX_NAME).read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"{folder / WEIGHTS_INDEX_NAME} is not valid JSON ({error}); re-save with "
+                             "save_pretrained") from error
+        weight_map = index.get("weight_map") if isinstance(index, dict) else None
+        shards = sorted(set(weight_map.values())) if isinstance(weight_map, dict) else []
         if not shards:
             raise ValueError(f"{folder / WEIGHTS_INDEX_NAME} has no weight_map; re-save with save_pretrained")
-        missing = [s for s in shards if not (folder / s).is_file()]
-        if missing:
-            raise ValueError(f"{folder}: weight shards listed in {WEIGHTS_INDEX_NAME} are missing: {', '.join(missing)}")
-        weight_files = [folder / s for s in shards]
-    elif (folder / WEIGHTS_NAME).is_file():
-        weight_files = [folder / WEIGHTS_NAME]
-    else:
+        bad = [s for s in shards if not isinstance(s, str) or Path(s).name != s or not s.endswith(".safetensors")]
+        if bad:
+            raise ValueError(f"{folder / WEIGHTS_INDEX_NAME} lists shards that are not .safetensors files of the "
+                             f"folder itself: {bad[:4]}; re-save with save_pretrained")
+        return [WEIGHTS_INDEX_NAME, *shards]
+    return [WEIGHTS_NAME]
+
+
+def _check_weights(folder: Path, root: Path | None = None) -> None:
+    from safetensors import safe_open
+
+    root = root or folder
+    if not _has_weights(folder):
         pickles = [p.name for pattern in PICKLE_WEIGHT_PATTERNS for p in folder.glob(pattern)
                    if p.name not in ("training_args.bin",)]
         if pickles:
             raise ValueError(f"{folder} has only pickle weights ({', '.join(sorted(pickles))}); lion-publish uploads "
                              f"safetensors only: load the model and re-save it with model.save_pretrained(folder)")
         raise ValueError(f"{folder / WEIGHTS_NAME} is missing: save the model with model.save_pretrained(folder)")
-    for path in weight_files:
+    names = weight_files(folder)
+    missing = [s for s in names if not (folder / s).exists()]
+    if missing:
+        raise ValueError(f"{folder}: weight shards listed in {WEIGHTS_INDEX_NAME} are missing: {', '.join(missing)}")
+    for name in names:
+        path = safe_source(folder / name, root)
+        if name == WEIGHTS_INDEX_NAME:
+            continue
         try:
             with safe_open(str(path), framework="pt") as handle:
                 if not list(handle.keys()):
@@ -213,6 +300,26 @@ def _check_weights(folder: Path) -> None:
             raise ValueError(f"{path} is not a readable safetensors file ({error}); re-save the model") from error
 
 
+def checkpoint_files(checkpoint_dir: str | os.PathLike, config: Mapping[str, Any],
+                     root: str | os.PathLike | None = None) -> dict[str, Path]:
+    """What the repository takes from the checkpoint (name -> source): the weights (the index and only the
+    shards it lists), and the image processor or the tokenizer files its class needs. Each source is a
+    regular file inside ``root``; ``config.json`` is rewritten, not copied, so it is not listed."""
+    folder = Path(checkpoint_dir)
+    root = Path(root) if root is not None else folder
+    names = weight_files(folder)
+    if _is_vision(config):
+        names += list(IMAGE_PROCESSOR_FILES)
+    elif (folder / "tokenizer_config.json").is_file():
+        names += list(tokenizer_files(_read_json_object(folder / "tokenizer_config.json", root, "tokenizer config")))
+    files = {}
+    for name in dict.fromkeys(names):
+        path = folder / name
+        if path.exists() or path.is_symlink():
+            files[name] = safe_source(path, root)
+    return files
+
+
 def _run_dirs(folder: str | os.PathLike, checkpoint_dir: Path) -> list[Path]:
     """Where a run's metrics and state live: the checkpoint, then the run folder it was found in
     (a Trainer writes ``all_results.json`` at the run's top level, not in ``checkpoint-N``)."""
@@ -220,57 +327,59 @@ def _run_dirs(folder: str | os.PathLike, checkpoint_dir: Path) -> list[Path]:
 
 
 def load_run_metrics(folders: str | os.PathLike | Sequence[str | os.PathLike],
-                     metrics_file: str | os.PathLike | None = None) -> dict[str, Any]:
+                     metrics_file: str | os.PathLike | None = None,
+                     root: str | os.PathLike | None = None) -> dict[str, Any]:
     """Evaluation metrics of a run: ``metrics_file``, else the first of :data:`METRICS_FILES` found in
-    ``folders`` (in order). Empty if there are none."""
+    ``folders`` (in order; a file found there must lie inside ``root``, default the last folder). Empty if
+    there are none."""
     folders = [folders] if isinstance(folders, str | os.PathLike) else list(folders)
-    candidates = [Path(metrics_file)] if metrics_file else [
-        Path(base) / name for base in folders for name in METRICS_FILES]
+    if metrics_file:
+        path = Path(metrics_file)
+        if not path.is_file():
+            raise ValueError(f"metrics file {path} does not exist")
+        candidates, base = [path], path.parent
+    else:
+        candidates = [Path(b) / name for b in folders for name in METRICS_FILES]
+        base = Path(root) if root is not None else Path(folders[-1])
     for path in candidates:
-        if path.is_file():
-            try:
-                metrics = json.loads(path.read_text(encoding="utf-8"))
-            except json.JSONDecodeError as error:
-                raise ValueError(f"metrics file {path} is not valid JSON ({error})") from error
-            if not isinstance(metrics, dict):
-                raise ValueError(f"metrics file {path} must hold a JSON object of metric name -> value")
+        if path.is_file() or path.is_symlink():
+            metrics = _read_json_object(path, base, "metrics file")
             logger.info("card metrics from %s", path)
             return metrics
-        if metrics_file:
-            raise ValueError(f"metrics file {path} does not exist")
     return {}
 
 
 def _training_paragraph(run_dirs: Sequence[Path], family: CheckpointFamily) -> str | None:
-    """This run's training facts (steps, epochs, batch, final loss) from the Trainer's files, if any."""
+    """This run's training facts (steps, epochs, batch, final loss) from the Trainer's files, if any.
+
+    Only what the run did: a family's reference recipe is never attached here (the card shows it only for
+    a checkpoint of that family, in its own section)."""
     facts = []
     for base in run_dirs:
-        state_path = base / "trainer_state.json"
-        if state_path.is_file():
-            state = json.loads(state_path.read_text(encoding="utf-8"))
-            if state.get("global_step"):
+        state = _trainer_state(base)
+        if state:
+            if isinstance(state.get("global_step"), int) and state["global_step"] > 0:
                 facts.append(f"{state['global_step']} optimisation steps")
-            if state.get("epoch"):
+            if isinstance(state.get("epoch"), int | float) and state["epoch"]:
                 facts.append(f"{state['epoch']:.3g} epochs")
-            if state.get("train_batch_size"):
+            if isinstance(state.get("train_batch_size"), int) and state["train_batch_size"]:
                 facts.append(f"batch size {state['train_batch_size']} per device")
             break
     for base in run_dirs:
         for name in TRAIN_METRICS_FILES:
             if (base / name).is_file():
-                train = json.loads((base / name).read_text(encoding="utf-8"))
+                try:
+                    train = _read_json_object(base / name, run_dirs[-1], "training metrics")
+                except ValueError as error:
+                    logger.warning("ignoring %s: %s", base / name, error)
+                    continue
                 if isinstance(train.get("train_loss"), int | float):
                     facts.append(f"final training loss {train['train_loss']:.4g}")
         if facts:
             break
     if not facts:
         return None
-    recipe = ("" if family.preset is None else
-              " The family's reference recipe (the paper's) is given below for comparison.\n\n")
-    text = "This checkpoint was trained with `lion_hf`: " + ", ".join(facts) + "." + recipe
-    if family.preset is not None:
-        text += VISION_RECIPE if family.modality == "vision" else TEXT_RECIPE
-    return text
+    return "This checkpoint was trained with `lion_hf`: " + ", ".join(facts) + "."
 
 
 # --------------------------------------------------------------------------------------------------
@@ -416,9 +525,13 @@ def stage_checkpoint(
     """
     from lion_hf.modeling.configuration_lion import LionConfig
 
+    root = Path(folder)
     checkpoint_dir = find_checkpoint(folder)
     run_dirs = _run_dirs(folder, checkpoint_dir)
-    config_dict = check_checkpoint(checkpoint_dir, require_processor=require_processor)
+    if checkpoint_dir.resolve() != root.resolve() and root.resolve() not in checkpoint_dir.resolve().parents:
+        raise ValueError(f"{checkpoint_dir} is a symbolic link out of {root}: publish the folder it points to")
+    config_dict = check_checkpoint(checkpoint_dir, require_processor=require_processor, root=root)
+    sources = checkpoint_files(checkpoint_dir, config_dict, root)
     try:
         config = LionConfig.from_pretrained(checkpoint_dir)
     except Exception as error:
@@ -441,7 +554,7 @@ def stage_checkpoint(
                 f"{'the family ' + matched.name if matched else 'a custom model'}")
     head = config_dict["architectures"][0]
 
-    metrics = dict(metrics) if metrics is not None else load_run_metrics(run_dirs, metrics_file)
+    metrics = dict(metrics) if metrics is not None else load_run_metrics(run_dirs, metrics_file, root=root)
     run_results = []
     if metrics:
         dataset = dataset or (family.datasets[0] if family.datasets else None)
@@ -466,25 +579,18 @@ def stage_checkpoint(
     out.mkdir(parents=True, exist_ok=True)
     if any(out.iterdir()):
         raise ValueError(f"staging folder {out} is not empty; pass a new or empty folder")
-    files: list[str] = []
-    skipped: list[str] = []
-    for path in sorted(checkpoint_dir.iterdir()):
-        if not path.is_file():
-            continue
-        name = path.name
-        if name == WEIGHTS_NAME or name == WEIGHTS_INDEX_NAME or (name.endswith(".safetensors") and name.startswith("model")) \
-                or _matches(name, PROCESSOR_PATTERNS):
-            shutil.copy2(path, out / name)
-            files.append(name)
-        else:
-            skipped.append(name)  # pickles, optimizer state, stale .py copies, README.md (re-rendered)
-    if skipped:
-        logger.info("not uploaded from %s: %s", checkpoint_dir, ", ".join(skipped))
     for name in METRICS_FILES + TRAIN_METRICS_FILES:
-        source = next((b / name for b in run_dirs if (b / name).is_file()), None)
-        if source is not None and name not in files:
-            shutil.copy2(source, out / name)
-            files.append(name)
+        source = next((b / name for b in run_dirs if (b / name).is_file() or (b / name).is_symlink()), None)
+        if source is not None:
+            _read_json_object(source, root, "metrics file")  # only regular JSON files of the run go up
+            sources[name] = source
+    skipped = sorted(p.name for p in checkpoint_dir.iterdir() if p.name not in sources and p.name != "config.json")
+    if skipped:
+        logger.info("not uploaded from %s (not part of the checkpoint): %s", checkpoint_dir, ", ".join(skipped))
+    files: list[str] = []
+    for name, source in sources.items():
+        shutil.copyfile(source, out / name)
+        files.append(name)
     (out / "config.json").write_text(json.dumps(add_auto_map(config_dict), indent=2, sort_keys=True) + "\n",
                                      encoding="utf-8")
     files.append("config.json")
@@ -494,8 +600,128 @@ def stage_checkpoint(
         raise BundleError("the generated remote-code bundle would not load: " + "; ".join(problems))
     card.save(out / "README.md")
     files.append("README.md")
+    files.append(write_manifest(out, files))
     return StagedCheckpoint(folder=out, checkpoint_dir=checkpoint_dir, files=sorted(files), card=card,
-                            family=family, metrics=metrics)
+                            family=family, metrics=metrics, sources={n: Path(p) for n, p in sources.items()})
+
+
+# --------------------------------------------------------------------------------------------------
+# What an upload changes in the repository
+# --------------------------------------------------------------------------------------------------
+#: The file in which each publish records what it uploaded, so that the next publish deletes only
+#: files written by lion-publish (never a file somebody else put in the repository).
+MANIFEST_NAME = "lion_publish.json"
+#: The first line of every remote-code file the bundle writes (how files of an earlier publish that
+#: predates the manifest are recognised).
+BUNDLE_MARKER = BUNDLE_HEADER.split("{", 1)[0]
+
+
+@dataclass
+class UploadPlan:
+    """What one publish will do to the repository, known before anything is sent.
+
+    Attributes:
+        upload: every file of the commit (the staged folder).
+        delete: files an earlier lion-publish wrote that this upload no longer has.
+        replace: files already in the repository, not written by an earlier lion-publish, that the upload
+            overwrites (typically the owner's ``README.md``).
+        foreign: files of the repository lion-publish did not write; they are left as they are.
+        repo_exists: whether the repository (and revision) exists; None when it could not be asked.
+        note: why the repository could not be asked (offline, unreachable), if so.
+    """
+
+    repo_id: str
+    revision: str | None
+    upload: list[str]
+    delete: list[str] = field(default_factory=list)
+    replace: list[str] = field(default_factory=list)
+    foreign: list[str] = field(default_factory=list)
+    repo_exists: bool | None = None
+    note: str | None = None
+
+
+def write_manifest(staged_folder: Path, files: Iterable[str]) -> str:
+    """Write :data:`MANIFEST_NAME` listing ``files`` (and itself) into the staged folder; returns its name."""
+    from lion_hf import __version__
+
+    names = sorted({*files, MANIFEST_NAME})
+    data = {"written_by": "lion_hf.hub.publish", "lion_hf_version": __version__, "files": names}
+    (staged_folder / MANIFEST_NAME).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return MANIFEST_NAME
+
+
+def _download_text(api: HfApi, repo_id: str, filename: str, revision: str | None, limit: int = 1 << 20) -> str | None:
+    """A small text file of the repository, or None when it is absent, too large or unreadable."""
+    try:
+        path = api.hf_hub_download(repo_id, filename, revision=revision)
+        if Path(path).stat().st_size > limit:
+            return None
+        return Path(path).read_text(encoding="utf-8")
+    except Exception as error:  # missing file, network, decoding: the file just does not count as ours
+        logger.info("could not read %s from %s (%s)", filename, repo_id, error)
+        return None
+
+
+def _previous_files(api: HfApi, repo_id: str, revision: str | None, existing: Sequence[str]) -> set[str]:
+    """Files of ``existing`` that an earlier lion-publish wrote: those its manifest lists, else (a repository
+    published before the manifest existed) the remote-code files that carry the bundle's header."""
+    if MANIFEST_NAME in existing:
+        text = _download_text(api, repo_id, MANIFEST_NAME, revision)
+        try:
+            listed = json.loads(text or "").get("files", [])
+        except (json.JSONDecodeError, AttributeError):
+            listed = []
+        if isinstance(listed, list):
+            # Only names lion-publish can write: a hand-edited manifest cannot make it delete notes or data.
+            return {n for n in listed if isinstance(n, str) and n in existing and _publishable_name(n)}
+    ours = set()
+    for name in existing:
+        if "/" not in name and name.endswith(".py"):
+            text = _download_text(api, repo_id, name, revision)
+            if text is not None and text.startswith(BUNDLE_MARKER):
+                ours.add(name)
+    return ours
+
+
+def _publishable_name(name: str) -> bool:
+    """Whether lion-publish could have written a file of this name (top level, one of its kinds)."""
+    if "/" in name:
+        return False
+    return (name.endswith((".py", ".safetensors")) or name in (WEIGHTS_INDEX_NAME, "config.json", "README.md",
+            MANIFEST_NAME) or name in METRICS_FILES + TRAIN_METRICS_FILES or name in PROCESSOR_PATTERNS
+            or name.endswith(".model"))
+
+
+def plan_upload(api: HfApi, repo_id: str, revision: str | None, upload: Iterable[str]) -> UploadPlan:
+    """Compare the staged files with the repository: what the commit deletes, replaces and leaves alone.
+
+    Read-only (it lists the repository and reads the manifest); a repository or branch that does not exist
+    yet gives a plan with nothing to delete.
+    """
+    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+
+    upload = sorted(upload)
+    plan = UploadPlan(repo_id=repo_id, revision=revision, upload=upload)
+    listed = revision
+    try:
+        existing = api.list_repo_files(repo_id, revision=revision)
+    except RepositoryNotFoundError:
+        plan.repo_exists = False
+        return plan
+    except RevisionNotFoundError:  # a new branch starts from main: compare with main
+        listed = None
+        existing = api.list_repo_files(repo_id)
+    plan.repo_exists = True
+    ours = _previous_files(api, repo_id, listed, existing)
+    new = set(upload)
+    plan.delete = sorted(n for n in ours if n not in new)
+    plan.replace = sorted(n for n in existing if n in new and n not in ours)
+    plan.foreign = sorted(n for n in existing if n not in new and n not in ours and n != ".gitattributes")
+    return plan
+
+
+def _offline_plan(repo_id: str, revision: str | None, upload: Iterable[str], note: str) -> UploadPlan:
+    return UploadPlan(repo_id=repo_id, revision=revision, upload=sorted(upload), note=note)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -514,6 +740,7 @@ def publish(
     endpoint: str | None = None,
     dry_run: bool = False,
     staging_dir: str | os.PathLike | None = None,
+    before_upload: Callable[[UploadPlan], None] | None = None,
     **card_options: Any,
 ) -> PublishResult:
     """Publish a trained LION checkpoint (weights, config, processor/tokenizer, remote code, card).
@@ -528,6 +755,8 @@ def publish(
         endpoint: Hub endpoint (default: ``HF_ENDPOINT`` or huggingface.co).
         dry_run: stage and validate only; nothing is sent.
         staging_dir: where to stage (default: a temporary folder, removed after the upload unless ``dry_run``).
+        before_upload: called with the :class:`UploadPlan` (every file to upload, every file to delete or
+            replace) before anything is sent; it may raise to stop. Also called on a dry run.
         card_options: :func:`stage_checkpoint` options (family, metrics, metrics_file, dataset, base_model, ...).
 
     Raises:
@@ -542,6 +771,12 @@ def publish(
     try:
         staged = stage_checkpoint(folder, staging_dir, repo_id=repo_id, **card_options)
         result = PublishResult(repo_id=repo_id, staged=staged, revision=revision)
+        api = HfApi(endpoint=endpoint, token=token)
+        result.plan = _plan_or_note(api, repo_id, revision, staged.files, dry_run)
+        logger.info("upload to %s: %s; deletes: %s", repo_id, ", ".join(result.plan.upload),
+                    ", ".join(result.plan.delete) or "nothing")
+        if before_upload is not None:
+            before_upload(result.plan)
         if dry_run:
             if cleanup is not None:
                 cleanup = None  # keep the staged folder: it is the dry run's output
@@ -549,18 +784,15 @@ def publish(
             return result
         validate_card_remote(staged.card, endpoint)
 
-        api = HfApi(endpoint=endpoint, token=token)
         repo_url = api.create_repo(repo_id, private=private, exist_ok=True)
         result.repo_url = str(repo_url)
         if revision not in (None, "main"):
             api.create_branch(repo_id, branch=revision, exist_ok=True)
-        stale = _stale_root_files(api, repo_id, revision, staged.files)
-        if stale:
-            logger.info("removing from %s in the same commit: %s", repo_id, ", ".join(stale))
         commit = api.upload_folder(
             repo_id=repo_id, folder_path=staged.folder, revision=revision,
             commit_message=commit_message or f"Upload {staged.family.variant} checkpoint with lion_hf",
-            commit_description=commit_description, create_pr=create_pr, delete_patterns=stale or None)
+            commit_description=commit_description, create_pr=create_pr,
+            delete_patterns=[glob.escape(name) for name in result.plan.delete] or None)
         result.commit_url, result.commit_oid = commit.commit_url, commit.oid
         logger.info("published %s at %s", repo_id, commit.commit_url)
         return result
@@ -569,11 +801,21 @@ def publish(
             cleanup.cleanup()
 
 
-def _stale_root_files(api: HfApi, repo_id: str, revision: str | None, new_files: Iterable[str]) -> list[str]:
-    """Top-level files of an earlier upload that would contradict this one: Python files that are not in
-    the new bundle (stale remote code) and pickle weights (a repository published here is safetensors
-    only). Files in sub-folders and other files (notes, images) are left alone."""
-    keep = set(new_files)
-    existing = api.list_repo_files(repo_id, revision=revision)
-    return sorted(name for name in existing if "/" not in name and name not in keep
-                  and (name.endswith(".py") or _matches(name, PICKLE_WEIGHT_PATTERNS)))
+def _plan_or_note(api: HfApi, repo_id: str, revision: str | None, files: Sequence[str], dry_run: bool) -> UploadPlan:
+    """:func:`plan_upload`; a dry run that cannot reach the Hub gets a plan saying so instead of failing."""
+    from huggingface_hub import constants
+
+    if dry_run and constants.HF_HUB_OFFLINE:
+        return _offline_plan(repo_id, revision, files, "HF_HUB_OFFLINE is set: the repository was not asked "
+                                                       "which files it holds (nothing is deleted by a dry run)")
+    try:
+        return plan_upload(api, repo_id, revision, files)
+    except Exception as error:
+        if not dry_run:
+            raise
+        return _offline_plan(repo_id, revision, files, f"could not list the repository ({_first_line(error)})")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return (text.splitlines() or [type(error).__name__])[0][:200]

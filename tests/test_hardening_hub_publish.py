@@ -1,0 +1,191 @@
+"""lion-publish against crafted folders and repositories (issue 14, items 3 and 15): only regular files
+inside the folder, only what the checkpoint needs, a printed list, and deletions limited to its own files."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from lion_hf.cli import publish_main
+from lion_hf.hub.publish import BUNDLE_MARKER, MANIFEST_NAME, plan_upload, stage_checkpoint
+
+from .fake_hub import make_text_run, make_vision_run
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hardening_runs")
+    return {"vision": make_vision_run(root / "vision-run"), "text": make_text_run(root / "text-run")}
+
+
+def _copy(run: Path, tmp_path: Path, name: str = "copy") -> Path:
+    target = tmp_path / name
+    shutil.copytree(run, target, symlinks=True)
+    return target
+
+
+def _stage(folder: Path, tmp_path: Path, **options):
+    return stage_checkpoint(folder, tmp_path / "staged", repo_id="me/x", dataset="cifar10", **options)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Item 3: regular files inside the folder, only the files the checkpoint needs
+# ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["model.safetensors", "preprocessor_config.json", "config.json", "all_results.json"])
+def test_symlink_out_of_the_folder_is_refused(runs, tmp_path, name):
+    folder = _copy(runs["vision"], tmp_path)
+    outside = tmp_path / f"outside-{name}"
+    (folder / name).rename(outside)
+    os.symlink(outside, folder / name)
+    with pytest.raises(ValueError, match="outside"):
+        _stage(folder, tmp_path)
+    assert not (tmp_path / "staged" / name).exists()
+
+
+def test_symlink_to_a_secret_is_never_copied(runs, tmp_path):
+    """A link named like a tokenizer vocabulary, pointing at a private file, must not go up."""
+    folder = _copy(runs["text"], tmp_path)
+    secret = tmp_path / "id_rsa"
+    secret.write_text("PRIVATE KEY")
+    (folder / "tokenizer.json").rename(tmp_path / "real-tokenizer.json")
+    os.symlink(secret, folder / "tokenizer.json")
+    with pytest.raises(ValueError, match="outside"):
+        stage_checkpoint(folder, tmp_path / "staged", repo_id="me/x", dataset="allenai/c4")
+    staged = tmp_path / "staged"
+    assert not staged.exists() or not any("PRIVATE" in p.read_text(errors="ignore") for p in staged.iterdir())
+
+
+def test_symlink_inside_the_folder_is_followed(runs, tmp_path):
+    folder = _copy(runs["vision"], tmp_path)
+    (folder / "model.safetensors").rename(folder / "weights.safetensors")
+    os.symlink("weights.safetensors", folder / "model.safetensors")
+    staged = _stage(folder, tmp_path)
+    copied = staged.folder / "model.safetensors"
+    assert not copied.is_symlink() and copied.read_bytes() == (folder / "weights.safetensors").read_bytes()
+    assert "weights.safetensors" not in staged.files
+
+
+def test_checkpoint_folder_linked_out_of_the_run_is_refused(runs, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    elsewhere = _copy(runs["vision"], tmp_path, "elsewhere")
+    os.symlink(elsewhere, run / "checkpoint-5")
+    with pytest.raises(ValueError, match="symbolic link out of"):
+        _stage(run, tmp_path)
+
+
+def test_only_the_files_the_checkpoint_needs_are_staged(runs, tmp_path):
+    folder = _copy(runs["vision"], tmp_path)
+    extras = {"model-extra.safetensors": (folder / "model.safetensors").read_bytes(), "evil.model": b"\x00" * 8,
+              "tokenizer.model": b"x", "generation_config.json": b"{}", "optimizer.pt": b"pickle",
+              "notes.py": b"import os\n", "vocab.txt": b"[PAD]\n"}
+    for name, content in extras.items():
+        (folder / name).write_bytes(content)
+    staged = _stage(folder, tmp_path)
+    assert not set(extras) & set(staged.files)
+    assert set(staged.files) == {p.name for p in staged.folder.iterdir()}
+    assert staged.sources["model.safetensors"] == folder / "model.safetensors"
+
+
+def test_sharded_index_cannot_point_out_of_the_folder(runs, tmp_path):
+    folder = _copy(runs["vision"], tmp_path)
+    (folder / "model.safetensors").rename(tmp_path / "shard.safetensors")
+    (folder / "model.safetensors.index.json").write_text(json.dumps(
+        {"metadata": {}, "weight_map": {"classifier.weight": "../shard.safetensors"}}))
+    with pytest.raises(ValueError, match="not .safetensors files of the folder itself"):
+        _stage(folder, tmp_path)
+
+
+def test_sharded_checkpoint_stages_only_the_listed_shards(runs, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    folder = _copy(runs["vision"], tmp_path)
+    tensors = load_file(folder / "model.safetensors")
+    (folder / "model.safetensors").unlink()
+    names = sorted(tensors)
+    half = len(names) // 2
+    shards = {"model-00001-of-00002.safetensors": names[:half], "model-00002-of-00002.safetensors": names[half:]}
+    for shard, keys in shards.items():
+        save_file({k: tensors[k] for k in keys}, folder / shard, metadata={"format": "pt"})
+    (folder / "model.safetensors.index.json").write_text(json.dumps(
+        {"metadata": {}, "weight_map": {k: shard for shard, keys in shards.items() for k in keys}}))
+    (folder / "model-00003-of-00002.safetensors").write_bytes(b"stray, not in the index")
+    staged = _stage(folder, tmp_path)
+    assert {"model.safetensors.index.json", *shards} <= set(staged.files)
+    assert "model-00003-of-00002.safetensors" not in staged.files
+
+
+def test_tokenizer_files_follow_the_tokenizer_class(runs, tmp_path):
+    folder = _copy(runs["text"], tmp_path)
+    (folder / "spiece.model").write_bytes(b"not for a BERT tokenizer")
+    staged = stage_checkpoint(folder, tmp_path / "staged", repo_id="me/x", dataset="allenai/c4")
+    assert "spiece.model" not in staged.files and "tokenizer.json" in staged.files
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    config["tokenizer_class"] = "T5Tokenizer"  # its vocabulary is spiece.model
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    staged = stage_checkpoint(folder, tmp_path / "staged2", repo_id="me/x", dataset="allenai/c4")
+    assert "spiece.model" in staged.files
+
+
+def test_dry_run_prints_the_exact_list(runs, tmp_path, capsys):
+    assert publish_main([str(runs["vision"]), "me/x", "--dry-run", "--staging-dir", str(tmp_path / "s"),
+                         "--dataset", "cifar10"]) == 0
+    out = capsys.readouterr().out
+    listed = [line.strip() for line in out.splitlines() if line.startswith("  ")]
+    assert listed == sorted(p.name for p in (tmp_path / "s").iterdir())
+    assert "HF_HUB_OFFLINE" in out and "dry run: nothing was sent" in out
+    manifest = json.loads((tmp_path / "s" / MANIFEST_NAME).read_text())
+    assert manifest["files"] == listed
+
+
+# ---------------------------------------------------------------------------------------------------
+# Item 15: an existing repository loses only files an earlier lion-publish wrote
+# ---------------------------------------------------------------------------------------------------
+class _Repo:
+    """The two read calls plan_upload makes, over an in-memory repository."""
+
+    def __init__(self, files: dict[str, bytes], root: Path):
+        self.files, self.root = files, root
+
+    def list_repo_files(self, repo_id, revision=None):
+        return sorted(self.files)
+
+    def hf_hub_download(self, repo_id, filename, revision=None):
+        path = self.root / filename.replace("/", "__")
+        path.write_bytes(self.files[filename])
+        return str(path)
+
+
+def test_plan_deletes_only_files_the_manifest_lists(tmp_path):
+    manifest = {"files": ["README.md", "config.json", "lion_old_kernel.py", "model.safetensors", MANIFEST_NAME,
+                          "notes.txt", "data/train.csv"]}  # the last two: never something lion-publish writes
+    repo = _Repo({"README.md": b"", "config.json": b"{}", "lion_old_kernel.py": b"# ours", "model.safetensors": b"",
+                  MANIFEST_NAME: json.dumps(manifest).encode(), "notes.txt": b"", "data/train.csv": b"",
+                  "my_helper.py": b"# the owner's"}, tmp_path)
+    plan = plan_upload(repo, "me/x", None, ["README.md", "config.json", "model.safetensors", MANIFEST_NAME])
+    assert plan.repo_exists and plan.delete == ["lion_old_kernel.py"]
+    assert plan.replace == []  # everything overwritten was lion-publish's
+    assert plan.foreign == ["data/train.csv", "my_helper.py", "notes.txt"]
+
+
+def test_plan_without_manifest_recognises_only_bundle_files(tmp_path):
+    repo = _Repo({"modeling_old.py": BUNDLE_MARKER.encode() + b"x\n", "utils.py": b"# mine\n",
+                  "README.md": b"# mine", "pytorch_model.bin": b"pickle"}, tmp_path)
+    plan = plan_upload(repo, "me/x", None, ["README.md", "modeling_lion.py"])
+    assert plan.delete == ["modeling_old.py"]
+    assert plan.replace == ["README.md"] and plan.foreign == ["pytorch_model.bin", "utils.py"]
+
+
+def test_plan_for_a_new_repository(tmp_path):
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    class Missing(_Repo):
+        def list_repo_files(self, repo_id, revision=None):
+            raise RepositoryNotFoundError.__new__(RepositoryNotFoundError)
+
+    plan = plan_upload(Missing({}, tmp_path), "me/new", None, ["b", "a"])
+    assert plan.repo_exists is False and plan.delete == [] and plan.upload == ["a", "b"]
