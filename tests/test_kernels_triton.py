@@ -195,10 +195,12 @@ def test_fp16_and_wide_heads(form, seed):
 @pytest.mark.parametrize("mode", ["normalize", "parts"])
 def test_chunk_backward_settings(keep_states, weights, mask, mode, seed, monkeypatch):
     """Every way the chunk form can run computes the same values and gradients: with the forward's states
-    kept or recomputed (``LION_TRITON_CHUNK_SAVE_STATES``), the state pass's decay weights computed in its
-    loop or beforehand (fourth value of ``LION_TRITON_CHUNK_STATE``); with and without d log_decay."""
-    monkeypatch.setenv("LION_TRITON_CHUNK_SAVE_STATES", keep_states)
-    monkeypatch.setenv("LION_TRITON_CHUNK_STATE", f"32,4,3,{weights}")
+    kept or recomputed (``LAUNCH["chunk_keep_states"]``), the state pass's decay weights computed in its
+    loop or beforehand (fourth value of ``LAUNCH["chunk_state"]``); with and without d log_decay."""
+    from lion_hf.kernels.triton.tuning import LAUNCH
+
+    monkeypatch.setitem(LAUNCH, "chunk_keep_states", (int(keep_states),))
+    monkeypatch.setitem(LAUNCH, "chunk_state", (32, 4, 3, int(weights)))
     q, k, v, a = make_inputs(2, 2, 45, 32, 32, mask)
     pad = padding(2, 45)
 
@@ -269,7 +271,7 @@ def test_backend_resolution_and_fallbacks(caplog):
     assert resolve_backend("auto", q, v) == "torch"  # CPU tensors
     assert resolve_backend("torch", q, v) == "torch"
     assert resolve_backend("triton", q, v) == "triton"
-    assert resolve_backend("triton", q, v, dropout_p=0.1) == "torch"
+    assert resolve_backend("triton", q, v, dropout_p=0.1) == "triton"  # dropout runs in the kernels
     with pytest.raises(ValueError, match="backend must be one of"):
         lion_attention(q, k, v, backend="cuda")
     # an unsupported head dim falls back to PyTorch (with a logged notice) and stays exact
@@ -318,7 +320,8 @@ def test_torch_compile_fullgraph_and_custom_op_checks(seed):
         assert rel(x.grad, r.grad) < 2e-5
     checks = ("test_schema", "test_faketensor", "test_autograd_registration")
     for form, mode in (("attention", 1), ("chunk", 0)):
-        result = opcheck(ops.lion_forward, (q, k, v, a, form, mode, True, 1.0, 0.0, 16), test_utils=checks)
+        result = opcheck(ops.lion_forward, (q, k, v, a, None, None, form, mode, True, 1.0, 0.0, 16, 0.0),
+                         test_utils=checks)
         assert set(result.values()) == {"SUCCESS"}, result
 
 

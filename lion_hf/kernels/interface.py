@@ -51,7 +51,7 @@ def resolve_backend(backend: str, q: torch.Tensor, v: torch.Tensor, dropout_p: f
     ``"auto"`` takes Triton for CUDA tensors of dtype fp16/bf16/fp32 when Triton is importable and the
     head dims are supported, PyTorch otherwise. ``"triton"`` forces the kernels (CPU tensors need
     ``TRITON_INTERPRET=1`` set before the first use); it still falls back to PyTorch, with a logged
-    notice, for what the kernels do not cover: ``dropout_p > 0`` and head dims outside 32/64/128.
+    notice, for head dims outside 32/64/128. Dropout (attention form) runs inside the kernels.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -69,11 +69,6 @@ def resolve_backend(backend: str, q: torch.Tensor, v: torch.Tensor, dropout_p: f
     if backend == "triton" and q.device.type != "cuda" and not interpreter_enabled():
         raise ValueError("backend='triton' on CPU tensors needs TRITON_INTERPRET=1 in the environment before "
                          "the kernels are first imported; move the tensors to CUDA or pass backend='torch'")
-    if dropout_p:
-        if backend == "triton":
-            logger.warning_once("lion_attention: dropout_p > 0 is computed by the PyTorch backend "
-                                "(the Triton kernels have no dropout)")
-        return "torch"
     if not head_dims_supported(q.shape[-1], v.shape[-1]):
         logger.warning_once(f"lion_attention: head dims dk={q.shape[-1]}, dv={v.shape[-1]} have no Triton "
                             "kernel (32, 64 or 128 only); using the PyTorch backend")
@@ -135,7 +130,7 @@ def lion_attention_parts(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
         from .triton.common import PARTS
 
         return _triton_call(q, k, v, log_decay, concrete, chunk_size, key_padding_mask, PARTS,
-                            with_denominator, 1.0, 0.0)
+                            with_denominator, 1.0, 0.0, dropout_p)
     dtype = compute_dtype_for(q.dtype)
     q, k, v = q.to(dtype), k.to(dtype), v.to(dtype)
     k, v = _zero_padded_keys(k, v, key_padding_mask)
@@ -157,21 +152,32 @@ def _zero_padded_keys(k: torch.Tensor, v: torch.Tensor, key_padding_mask: torch.
     return torch.where(keep, k, 0.0), torch.where(keep, v, 0.0)
 
 
+def dropout_seed(device: torch.device) -> torch.Tensor:
+    """A fresh one-element int64 seed on ``device`` for the kernels' counter-based dropout: drawn from
+    torch's generator (so ``torch.manual_seed`` reproduces a run) and kept as a tensor, so that a
+    compiled graph needs no host value."""
+    return torch.randint(0, 2**31 - 1, (1,), device=device, dtype=torch.int64)
+
+
 def _triton_call(q, k, v, log_decay, form: str, chunk_size: int | None, key_padding_mask, mode: int,
-                 with_den: bool, scale: float, eps: float):
+                 with_den: bool, scale: float, eps: float, dropout_p: float = 0.0):
     """Run one Triton form; returns ``(num fp32, den fp32 | None)`` (``PARTS``) or ``(out, den)``."""
     from .triton import LionAttentionFunction, LionChunkFunction, recurrent_forward
     from .triton.ops import lion_forward
     from .triton.utils import SUPPORTED_CHUNK_SIZES, triton_chunk_size
 
-    k, v = _zero_padded_keys(k, v, key_padding_mask)  # outside the kernels, which stay mask-free
+    key_mask = None
+    if form == "attention":
+        key_mask = key_padding_mask  # the attention kernels mask padded keys as they load them
+    else:
+        k, v = _zero_padded_keys(k, v, key_padding_mask)
     if form == "attention" and log_decay is not None and log_decay.dim() == 1:
         # LION-D's attention form through the per-token (LION-S) kernels: autograd sums the expanded
         # gradient per head. The per-head attention backward reduces d log_decay over all (batch, tile)
         # programs into H floats: a ViT-S-sized LION-D training step (batch 64, 224 px, H100) took 131 ms
         # that way, 58 ms this way (BENCHMARKS.md, "Models"). The chunk form keeps its per-head kernels,
         # whose first-moment state gives d log_decay more precisely than a sum of per-token gradients.
-        log_decay = log_decay[None, :, None].expand(q.shape[0], q.shape[1], q.shape[2]).contiguous()
+        log_decay = log_decay[None, :, None].expand(q.shape[0], q.shape[1], q.shape[2])
     needs_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (q, k, v, log_decay))
     if form == "recurrent":
         if not needs_grad:
@@ -185,14 +191,17 @@ def _triton_call(q, k, v, log_decay, form: str, chunk_size: int | None, key_padd
         logger.warning_once(f"lion_attention: the Triton chunk kernels take chunk_size in {SUPPORTED_CHUNK_SIZES} "
                             f"(at most 64 for heads wider than 64; fp32 inputs at most 32, 16 for heads wider "
                             f"than 64); using {chunk} instead of {chunk_size} (the result is the same function)")
+    seed = dropout_seed(q.device) if dropout_p > 0 else None
     if torch.compiler.is_compiling():
         # registered custom operators (lion_hf.kernels.triton.ops): torch.compile keeps them in its graph
-        out, den = lion_forward(q, k, v, log_decay, form, mode, with_den, float(scale), float(eps), chunk)
+        out, den = lion_forward(q, k, v, log_decay, key_mask, seed, form, mode, with_den, float(scale),
+                                float(eps), chunk, float(dropout_p))
         return out, (den if den.numel() else None)
     # eager: the plain autograd Functions, same kernels. The custom-operator dispatch costs ~0.3-0.6 ms
     # of host time per forward+backward (measured on an H100, BENCHMARKS.md), which dominates at L <= 1024.
     if form == "attention":
-        return LionAttentionFunction.apply(q, k, v, log_decay, mode, with_den, float(scale), float(eps))
+        return LionAttentionFunction.apply(q, k, v, log_decay, mode, with_den, float(scale), float(eps), key_mask,
+                                           float(dropout_p), seed)
     return LionChunkFunction.apply(q, k, v, log_decay, mode, with_den, float(scale), float(eps), chunk, needs_grad)
 
 
@@ -223,7 +232,8 @@ def lion_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, log_decay:
         key_padding_mask: ``[batch, length]`` bool, ``True`` for real tokens; padded keys contribute nothing.
         scale: multiplier of the unnormalised output, default ``dk ** -0.5``.
         eps: added to the denominator when ``normalize``.
-        dropout_p: dropout on the masked scores (attention form, PyTorch backend only; pass 0 in eval).
+        dropout_p: dropout on the masked scores (attention form; pass 0 in eval). The Triton kernels draw
+            it counter-based inside the kernels (the backward regenerates it), PyTorch with ``F.dropout``.
         backend: ``"auto"`` (Triton for CUDA tensors when available, else PyTorch), ``"torch"`` or
             ``"triton"`` (see :func:`resolve_backend`).
 
@@ -238,9 +248,12 @@ def lion_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, log_decay:
         from .triton.common import NORMALIZED, SCALED
 
         concrete = resolve_form(form, q.shape[-2], q.device, "triton")
+        if dropout_p and concrete != "attention":
+            raise ValueError(f"dropout_p > 0 needs form='attention' (dropout acts on the L x L scores), "
+                             f"got {concrete!r}")
         scale_value = q.shape[-1] ** -0.5 if scale is None else scale
         out, _ = _triton_call(q, k, v, log_decay, concrete, chunk_size, key_padding_mask,
-                              NORMALIZED if normalize else SCALED, normalize, scale_value, eps)
+                              NORMALIZED if normalize else SCALED, normalize, scale_value, eps, dropout_p)
         return out.to(q.dtype)
     num, den = lion_attention_parts(q, k, v, log_decay, form=form, chunk_size=chunk_size,
                                     key_padding_mask=key_padding_mask, dropout_p=dropout_p,

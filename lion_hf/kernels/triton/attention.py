@@ -20,12 +20,11 @@ from which :func:`lion_hf.kernels.triton.common.log_decay_grad` forms ``d log_de
 
 from __future__ import annotations
 
-import os
-
 import torch
 
 from .common import NORMALIZED, PARTS, SCALED, grad_inputs, log_decay_grad
-from .utils import contiguous, decay_strides, interpreter_enabled, kernel_dtype
+from .tuning import INTERPRETER_ATTENTION_TILES, launch
+from .utils import decay_strides, empty_blhd, interpreter_enabled, kernel_dtype, row_major_last, strides3
 
 try:  # optional dependency: the module imports without Triton, its functions need it
     import triton
@@ -124,22 +123,52 @@ if triton is not None:
         return msk
 
     @triton.jit
-    def _attn_fwd_kernel(Q, K, V, A, F, NUM, DEN, L, H, sab, sah, sal, scale, eps,
+    def _tokens(IDX, offs, valid, HAS_IDX: tl.constexpr):
+        """Token index (memory row) of scan positions ``offs``: ``IDX[offs]`` for a scan order, else ``offs``."""
+        if HAS_IDX:
+            return tl.load(IDX + offs, mask=valid, other=0).to(tl.int64)
+        return offs.to(tl.int64)
+
+    @triton.jit
+    def _keep_scale(seed, i_bh, tok_r, tok_c, L, p_drop, TRANS: tl.constexpr):
+        """Dropout factors ``keep / (1 - p)`` of a tile (``[rows, cols]``, or transposed), one counter-based
+        random number per (batch*head, query token, key token): the backward regenerates the same."""
+        if TRANS:  # rows are keys, columns queries
+            offs = (i_bh.to(tl.int64) * L + tok_c[None, :]) * L + tok_r[:, None]
+        else:
+            offs = (i_bh.to(tl.int64) * L + tok_r[:, None]) * L + tok_c[None, :]
+        keep = tl.rand(seed, offs) >= p_drop
+        return tl.where(keep, 1.0 / (1.0 - p_drop), 0.0)
+
+    @triton.jit
+    def _attn_fwd_kernel(Q, K, V, A, F, KM, IDX, NUM, DEN, PREV, L, H,
+                         sqb, sqh, sql, skb, skh, skl, svb, svh, svl, sob, soh, sol, spb, sph, spl,
+                         sab, sah, sal, scale, eps, p_drop, SEED,
                          DK: tl.constexpr, DV: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
                          KIND: tl.constexpr, OUT_MODE: tl.constexpr, HAS_DEN: tl.constexpr,
-                         PREC: tl.constexpr):
+                         HAS_KM: tl.constexpr, HAS_IDX: tl.constexpr, ACCUM: tl.constexpr,
+                         DROPOUT: tl.constexpr, F16: tl.constexpr, PREC: tl.constexpr):
+        # Positions (offs_*) are scan positions: the mask is built from them. Rows in memory are tokens
+        # (tok_*): the same unless a scan order (IDX) maps one to the other. ACCUM adds the parts of an
+        # earlier launch (PREV num, DEN den, token rows) before writing: two scan orders, one result.
         i_m = tl.program_id(0)
         i_bh = tl.program_id(1)
         i_b = i_bh // H
         i_h = i_bh % H
+        if DROPOUT:
+            seed = tl.load(SEED)
+        else:
+            seed = 0
         m0 = i_m * BM
         offs_m = m0 + tl.arange(0, BM)
         m_valid = offs_m < L
+        tok_m = _tokens(IDX, offs_m, m_valid, HAS_IDX)
         offs_dk = tl.arange(0, DK)
         offs_dv = tl.arange(0, DV)
-        base_k = i_bh.to(tl.int64) * L * DK
-        base_v = i_bh.to(tl.int64) * L * DV
-        q = tl.load(Q + base_k + offs_m[:, None] * DK + offs_dk[None, :], mask=m_valid[:, None], other=0.0)
+        q_base = Q + i_b.to(tl.int64) * sqb + i_h * sqh
+        k_base = K + i_b.to(tl.int64) * skb + i_h * skh
+        v_base = V + i_b.to(tl.int64) * svb + i_h * svh
+        q = tl.load(q_base + tok_m[:, None] * sql + offs_dk[None, :], mask=m_valid[:, None], other=0.0)
         if KIND > 0:
             a_h, rf, ra, r_lo, r_up, r_x0, r_x1, r_fs, r_fe = _tile_data(A, F, i_b, i_h, i_bh, m0, offs_m, m_valid, L,
                                                                    sab, sah, sal, BM, KIND)
@@ -148,8 +177,12 @@ if triton is not None:
         for n0 in range(0, L, BN):
             offs_n = n0 + tl.arange(0, BN)
             n_valid = offs_n < L
-            k = tl.load(K + base_k + offs_n[:, None] * DK + offs_dk[None, :], mask=n_valid[:, None], other=0.0)
-            v = tl.load(V + base_v + offs_n[:, None] * DV + offs_dv[None, :], mask=n_valid[:, None], other=0.0)
+            tok_n = _tokens(IDX, offs_n, n_valid, HAS_IDX)
+            kv_valid = n_valid
+            if HAS_KM:
+                kv_valid = kv_valid & (tl.load(KM + i_b * L + tok_n, mask=n_valid, other=0) != 0)
+            k = tl.load(k_base + tok_n[:, None] * skl + offs_dk[None, :], mask=kv_valid[:, None], other=0.0)
+            v = tl.load(v_base + tok_n[:, None] * svl + offs_dv[None, :], mask=kv_valid[:, None], other=0.0)
             s = tl.dot(q, tl.trans(k), input_precision=PREC)
             if KIND > 0:
                 c_x0, cf, ca, c_x1, c_x2, c_lo, c_up, c_fs, c_fe = _tile_data(
@@ -158,137 +191,176 @@ if triton is not None:
                               c_fs, c_fe, BM, BN, KIND, False)
             if HAS_DEN:
                 den += tl.sum(s, 1)
-            acc += tl.dot(s.to(v.dtype), v, input_precision=PREC)
-        o_ptrs = NUM + base_v + offs_m[:, None] * DV + offs_dv[None, :]
+            if DROPOUT:  # on the masked scores, after the denominator (as the PyTorch forms do)
+                s = s * _keep_scale(seed, i_bh, tok_m, tok_n, L, p_drop, False)
+            if F16:
+                # fp16 scores can exceed 65504 where the output still fits: multiply in fp32
+                acc += tl.dot(s, v.to(tl.float32), input_precision=PREC)
+            else:
+                acc += tl.dot(s.to(v.dtype), v, input_precision=PREC)
+        if ACCUM:
+            acc += tl.load(PREV + i_b.to(tl.int64) * spb + i_h * sph + tok_m[:, None] * spl + offs_dv[None, :],
+                           mask=m_valid[:, None], other=0.0)
+            if HAS_DEN:
+                den += tl.load(DEN + i_bh * L + tok_m, mask=m_valid, other=0.0)
+        o_ptrs = NUM + i_b.to(tl.int64) * sob + i_h * soh + tok_m[:, None] * sol + offs_dv[None, :]
         if OUT_MODE == 0:
             tl.store(o_ptrs, acc, mask=m_valid[:, None])
         elif OUT_MODE == 1:
-            tl.store(o_ptrs, (acc / (den + eps)[:, None]).to(NUM.dtype.element_ty), mask=m_valid[:, None])
+            d = den + eps
+            # a row with no real key (0 / 0) is 0, not NaN
+            r = tl.where(d != 0.0, 1.0 / tl.where(d != 0.0, d, 1.0), 0.0)
+            tl.store(o_ptrs, (acc * r[:, None]).to(NUM.dtype.element_ty), mask=m_valid[:, None])
         else:
             tl.store(o_ptrs, (acc * scale).to(NUM.dtype.element_ty), mask=m_valid[:, None])
         if HAS_DEN:
-            tl.store(DEN + i_bh * L + offs_m, den, mask=m_valid)
+            tl.store(DEN + i_bh * L + tok_m, den, mask=m_valid)
 
     @triton.jit
-    def _attn_bwd_dkv_kernel(Q, K, V, A, F, G, C, DK_OUT, DV_OUT, COL_LO, COL_UP, L, H, sab, sah, sal,
+    def _attn_bwd_dkv_kernel(Q, K, V, A, F, G, C, KM, IDX, DK_OUT, DV_OUT, COL_LO, COL_UP, L, H,
+                             sqb, sqh, sql, skb, skh, skl, svb, svh, svl, sgb, sgh, sgl,
+                             sdkb, sdkh, sdkl, sdvb, sdvh, sdvl, sab, sah, sal, p_drop, SEED,
                              DK: tl.constexpr, DV: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
-                             KIND: tl.constexpr, HAS_C: tl.constexpr, STATS_2D: tl.constexpr,
+                             KIND: tl.constexpr, HAS_C: tl.constexpr, HAS_KM: tl.constexpr,
+                             HAS_IDX: tl.constexpr, ACCUM: tl.constexpr, DROPOUT: tl.constexpr,
                              PREC: tl.constexpr):
         # Works on transposed tiles ([keys, queries]) so that every matrix product takes its
-        # operands straight from memory: no register transposes.
+        # operands straight from memory: no register transposes. Statistics are stored by scan position.
         i_n = tl.program_id(0)
         i_bh = tl.program_id(1)
         i_b = i_bh // H
         i_h = i_bh % H
+        if DROPOUT:
+            seed = tl.load(SEED)
+        else:
+            seed = 0
         n0 = i_n * BN
         offs_n = n0 + tl.arange(0, BN)
         n_valid = offs_n < L
+        tok_n = _tokens(IDX, offs_n, n_valid, HAS_IDX)
+        kv_valid = n_valid
+        if HAS_KM:
+            kv_valid = kv_valid & (tl.load(KM + i_b * L + tok_n, mask=n_valid, other=0) != 0)
         offs_dk = tl.arange(0, DK)
         offs_dv = tl.arange(0, DV)
-        base_k = i_bh.to(tl.int64) * L * DK
-        base_v = i_bh.to(tl.int64) * L * DV
-        k = tl.load(K + base_k + offs_n[:, None] * DK + offs_dk[None, :], mask=n_valid[:, None], other=0.0)
-        v = tl.load(V + base_v + offs_n[:, None] * DV + offs_dv[None, :], mask=n_valid[:, None], other=0.0)
+        q_base = Q + i_b.to(tl.int64) * sqb + i_h * sqh
+        g_base = G + i_b.to(tl.int64) * sgb + i_h * sgh
+        k = tl.load(K + i_b.to(tl.int64) * skb + i_h * skh + tok_n[:, None] * skl + offs_dk[None, :],
+                    mask=kv_valid[:, None], other=0.0)
+        v = tl.load(V + i_b.to(tl.int64) * svb + i_h * svh + tok_n[:, None] * svl + offs_dv[None, :],
+                    mask=kv_valid[:, None], other=0.0)
         if KIND > 0:
             a_h, cf, ca, c_x1, c_x2, c_lo, c_up, c_fs, c_fe = _tile_data(A, F, i_b, i_h, i_bh, n0, offs_n, n_valid, L,
                                                                    sab, sah, sal, BN, KIND)
         dk = tl.zeros([BN, DK], dtype=tl.float32)
         dv = tl.zeros([BN, DV], dtype=tl.float32)
-        if KIND == 2:
-            # P = dA * A summed below / above the diagonal. STATS_2D: accumulated elementwise and
-            # reduced once after the loop (more registers); else one reduction per tile, a single one
-            # for tiles off the diagonal (which lie wholly on one side).
-            if STATS_2D:
-                col_lo2 = tl.zeros([BN, BM], dtype=tl.float32)
-                col_up2 = tl.zeros([BN, BM], dtype=tl.float32)
-            else:
-                col_lo = tl.zeros([BN], dtype=tl.float32)
-                col_up = tl.zeros([BN], dtype=tl.float32)
+        if KIND == 2:  # P = dA * A summed below / above the diagonal, one reduction per tile
+            col_lo = tl.zeros([BN], dtype=tl.float32)
+            col_up = tl.zeros([BN], dtype=tl.float32)
         for m0 in range(0, L, BM):
             offs_m = m0 + tl.arange(0, BM)
             m_valid = offs_m < L
-            q = tl.load(Q + base_k + offs_m[:, None] * DK + offs_dk[None, :], mask=m_valid[:, None], other=0.0)
-            g = tl.load(G + base_v + offs_m[:, None] * DV + offs_dv[None, :], mask=m_valid[:, None], other=0.0)
+            tok_m = _tokens(IDX, offs_m, m_valid, HAS_IDX)
+            q = tl.load(q_base + tok_m[:, None] * sql + offs_dk[None, :], mask=m_valid[:, None], other=0.0)
+            g = tl.load(g_base + tok_m[:, None] * sgl + offs_dv[None, :], mask=m_valid[:, None], other=0.0)
             s_t = tl.dot(k, tl.trans(q), input_precision=PREC)  # [BN, BM] = S^T
             dp_t = tl.dot(v, tl.trans(g), input_precision=PREC)  # dA^T without the row bias
-            if HAS_C:
-                c = tl.load(C + i_bh * L + offs_m, mask=m_valid, other=0.0)
-                dp_t += c[None, :]
             if KIND > 0:
                 r_x2, rf, ra, r_lo, r_up, r_x0, r_x1, r_fs, r_fe = _tile_data(
                     A, F, i_b, i_h, i_bh, m0, offs_m, m_valid, L, sab, sah, sal, BM, KIND)
                 msk = _mask(m0, n0, offs_m, offs_n, a_h, rf, ra, r_lo, r_up, r_fs, r_fe, cf, ca, c_lo, c_up,
                             c_fs, c_fe, BM, BN, KIND, True)
                 att_t = s_t * msk
-                ds_t = dp_t * msk
             else:
                 att_t = s_t
+            if DROPOUT:
+                keep_t = _keep_scale(seed, i_bh, tok_n, tok_m, L, p_drop, True)
+                dp_t = dp_t * keep_t
+                dv += tl.dot((att_t * keep_t).to(g.dtype), g, input_precision=PREC)
+            else:
+                dv += tl.dot(att_t.to(g.dtype), g, input_precision=PREC)
+            if HAS_C:
+                c = tl.load(C + i_bh * L + tok_m, mask=m_valid, other=0.0)
+                dp_t += c[None, :]
+            if KIND > 0:
+                ds_t = dp_t * msk
+            else:
                 ds_t = dp_t
-            dv += tl.dot(att_t.to(g.dtype), g, input_precision=PREC)
             dk += tl.dot(ds_t.to(q.dtype), q, input_precision=PREC)
             if KIND == 2:
                 p = dp_t * att_t
-                if STATS_2D:
-                    col_lo2 += tl.where(offs_m[None, :] > offs_n[:, None], p, 0.0)
-                    col_up2 += tl.where(offs_m[None, :] < offs_n[:, None], p, 0.0)
+                if n0 + BN <= m0:  # queries all after the keys
+                    col_lo += tl.sum(p, 1)
+                elif m0 + BM <= n0:
+                    col_up += tl.sum(p, 1)
                 else:
-                    if n0 + BN <= m0:  # queries all after the keys
-                        col_lo += tl.sum(p, 1)
-                    elif m0 + BM <= n0:
-                        col_up += tl.sum(p, 1)
-                    else:
-                        col_lo += tl.sum(tl.where(offs_m[None, :] > offs_n[:, None], p, 0.0), 1)
-                        col_up += tl.sum(tl.where(offs_m[None, :] < offs_n[:, None], p, 0.0), 1)
-        tl.store(DK_OUT + base_k + offs_n[:, None] * DK + offs_dk[None, :], dk.to(DK_OUT.dtype.element_ty),
-                 mask=n_valid[:, None])
-        tl.store(DV_OUT + base_v + offs_n[:, None] * DV + offs_dv[None, :], dv.to(DV_OUT.dtype.element_ty),
-                 mask=n_valid[:, None])
+                    col_lo += tl.sum(tl.where(offs_m[None, :] > offs_n[:, None], p, 0.0), 1)
+                    col_up += tl.sum(tl.where(offs_m[None, :] < offs_n[:, None], p, 0.0), 1)
+        # a padded key gets no gradient (it is an exact zero in the function)
+        dk = tl.where(kv_valid[:, None], dk, 0.0)
+        dv = tl.where(kv_valid[:, None], dv, 0.0)
+        dk_ptrs = DK_OUT + i_b.to(tl.int64) * sdkb + i_h * sdkh + tok_n[:, None] * sdkl + offs_dk[None, :]
+        dv_ptrs = DV_OUT + i_b.to(tl.int64) * sdvb + i_h * sdvh + tok_n[:, None] * sdvl + offs_dv[None, :]
+        if ACCUM:  # a second scan order adds to the first one's gradients
+            dk += tl.load(dk_ptrs, mask=n_valid[:, None], other=0.0).to(tl.float32)
+            dv += tl.load(dv_ptrs, mask=n_valid[:, None], other=0.0).to(tl.float32)
+        tl.store(dk_ptrs, dk.to(DK_OUT.dtype.element_ty), mask=n_valid[:, None])
+        tl.store(dv_ptrs, dv.to(DV_OUT.dtype.element_ty), mask=n_valid[:, None])
         if KIND == 2:
-            if STATS_2D:
-                col_lo = tl.sum(col_lo2, 1)
-                col_up = tl.sum(col_up2, 1)
             tl.store(COL_LO + i_bh * L + offs_n, col_lo, mask=n_valid)
             tl.store(COL_UP + i_bh * L + offs_n, col_up, mask=n_valid)
 
     @triton.jit
-    def _attn_bwd_dq_kernel(Q, K, V, A, F, G, C, DQ_OUT, ROW_LO, ROW_UP, L, H, sab, sah, sal,
+    def _attn_bwd_dq_kernel(Q, K, V, A, F, G, C, KM, IDX, DQ_OUT, ROW_LO, ROW_UP, L, H,
+                            sqb, sqh, sql, skb, skh, skl, svb, svh, svl, sgb, sgh, sgl,
+                            sdqb, sdqh, sdql, sab, sah, sal, p_drop, SEED,
                             DK: tl.constexpr, DV: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
-                            KIND: tl.constexpr, HAS_C: tl.constexpr, STATS_2D: tl.constexpr,
+                            KIND: tl.constexpr, HAS_C: tl.constexpr, HAS_KM: tl.constexpr,
+                            HAS_IDX: tl.constexpr, ACCUM: tl.constexpr, DROPOUT: tl.constexpr,
                             PREC: tl.constexpr):
         i_m = tl.program_id(0)
         i_bh = tl.program_id(1)
         i_b = i_bh // H
         i_h = i_bh % H
+        if DROPOUT:
+            seed = tl.load(SEED)
+        else:
+            seed = 0
         m0 = i_m * BM
         offs_m = m0 + tl.arange(0, BM)
         m_valid = offs_m < L
+        tok_m = _tokens(IDX, offs_m, m_valid, HAS_IDX)
         offs_dk = tl.arange(0, DK)
         offs_dv = tl.arange(0, DV)
-        base_k = i_bh.to(tl.int64) * L * DK
-        base_v = i_bh.to(tl.int64) * L * DV
-        q = tl.load(Q + base_k + offs_m[:, None] * DK + offs_dk[None, :], mask=m_valid[:, None], other=0.0)
-        g = tl.load(G + base_v + offs_m[:, None] * DV + offs_dv[None, :], mask=m_valid[:, None], other=0.0)
+        k_base = K + i_b.to(tl.int64) * skb + i_h * skh
+        v_base = V + i_b.to(tl.int64) * svb + i_h * svh
+        q = tl.load(Q + i_b.to(tl.int64) * sqb + i_h * sqh + tok_m[:, None] * sql + offs_dk[None, :],
+                    mask=m_valid[:, None], other=0.0)
+        g = tl.load(G + i_b.to(tl.int64) * sgb + i_h * sgh + tok_m[:, None] * sgl + offs_dv[None, :],
+                    mask=m_valid[:, None], other=0.0)
         if HAS_C:
-            c = tl.load(C + i_bh * L + offs_m, mask=m_valid, other=0.0)
+            c = tl.load(C + i_bh * L + tok_m, mask=m_valid, other=0.0)
         if KIND > 0:
             a_h, rf, ra, r_lo, r_up, r_x0, r_x1, r_fs, r_fe = _tile_data(A, F, i_b, i_h, i_bh, m0, offs_m, m_valid, L,
                                                                    sab, sah, sal, BM, KIND)
         dq = tl.zeros([BM, DK], dtype=tl.float32)
         if KIND == 1:
             row_lo = tl.zeros([BM], dtype=tl.float32)
-        if KIND == 2:  # see the dkv kernel
-            if STATS_2D:
-                row_lo2 = tl.zeros([BM, BN], dtype=tl.float32)
-                row_up2 = tl.zeros([BM, BN], dtype=tl.float32)
-            else:
-                row_lo = tl.zeros([BM], dtype=tl.float32)
-                row_up = tl.zeros([BM], dtype=tl.float32)
+        if KIND == 2:
+            row_lo = tl.zeros([BM], dtype=tl.float32)
+            row_up = tl.zeros([BM], dtype=tl.float32)
         for n0 in range(0, L, BN):
             offs_n = n0 + tl.arange(0, BN)
             n_valid = offs_n < L
-            k = tl.load(K + base_k + offs_n[:, None] * DK + offs_dk[None, :], mask=n_valid[:, None], other=0.0)
-            v = tl.load(V + base_v + offs_n[:, None] * DV + offs_dv[None, :], mask=n_valid[:, None], other=0.0)
+            tok_n = _tokens(IDX, offs_n, n_valid, HAS_IDX)
+            kv_valid = n_valid
+            if HAS_KM:
+                kv_valid = kv_valid & (tl.load(KM + i_b * L + tok_n, mask=n_valid, other=0) != 0)
+            k = tl.load(k_base + tok_n[:, None] * skl + offs_dk[None, :], mask=kv_valid[:, None], other=0.0)
+            v = tl.load(v_base + tok_n[:, None] * svl + offs_dv[None, :], mask=kv_valid[:, None], other=0.0)
             dp = tl.dot(g, tl.trans(v), input_precision=PREC)
+            if DROPOUT:
+                dp = dp * _keep_scale(seed, i_bh, tok_m, tok_n, L, p_drop, False)
             if HAS_C:
                 dp += c[:, None]
             if KIND > 0:
@@ -301,9 +373,6 @@ if triton is not None:
                 p = ds * s  # dA * A: the gradient of log M
                 if KIND == 1:
                     row_lo += tl.sum(p * tl.abs((offs_m[:, None] - offs_n[None, :]).to(tl.float32)), 1)
-                elif STATS_2D:
-                    row_lo2 += tl.where(offs_m[:, None] > offs_n[None, :], p, 0.0)
-                    row_up2 += tl.where(offs_m[:, None] < offs_n[None, :], p, 0.0)
                 else:
                     if n0 + BN <= m0:
                         row_lo += tl.sum(p, 1)
@@ -315,30 +384,23 @@ if triton is not None:
             else:
                 ds = dp
             dq += tl.dot(ds.to(k.dtype), k, input_precision=PREC)
-        tl.store(DQ_OUT + base_k + offs_m[:, None] * DK + offs_dk[None, :], dq.to(DQ_OUT.dtype.element_ty),
-                 mask=m_valid[:, None])
+        dq_ptrs = DQ_OUT + i_b.to(tl.int64) * sdqb + i_h * sdqh + tok_m[:, None] * sdql + offs_dk[None, :]
+        if ACCUM:
+            dq += tl.load(dq_ptrs, mask=m_valid[:, None], other=0.0).to(tl.float32)
+        tl.store(dq_ptrs, dq.to(DQ_OUT.dtype.element_ty), mask=m_valid[:, None])
         if KIND == 1:
             tl.store(ROW_LO + i_bh * L + offs_m, row_lo, mask=m_valid)
         if KIND == 2:
-            if STATS_2D:
-                row_lo = tl.sum(row_lo2, 1)
-                row_up = tl.sum(row_up2, 1)
             tl.store(ROW_LO + i_bh * L + offs_m, row_lo, mask=m_valid)
             tl.store(ROW_UP + i_bh * L + offs_m, row_up, mask=m_valid)
 
 
 def _blocks(dk: int, dv: int, dtype: torch.dtype, backward: bool):
-    """``(BM, BN, num_warps, num_stages)``; ``LION_TRITON_ATTN_FWD`` / ``_BWD`` ("BM,BN,W,S") override."""
-    env = os.environ.get("LION_TRITON_ATTN_BWD" if backward else "LION_TRITON_ATTN_FWD")
-    if env:
-        bm, bn, w, s = (int(x) for x in env.split(","))
-        return bm, bn, w, s
+    """``(BM, BN, num_warps, num_stages)`` from :data:`lion_hf.kernels.triton.tuning.LAUNCH`."""
     if interpreter_enabled():
-        return 16, 16, 1, 1
+        return INTERPRETER_ATTENTION_TILES
     big = max(dk, dv) >= 128 or dtype == torch.float32
-    if backward:
-        return (64, 64, 8, 2) if big else (64, 64, 4, 3)
-    return (64, 64, 4, 2) if big else (128, 64, 4, 3)
+    return launch(f"attn_{'bwd' if backward else 'fwd'}_{'big' if big else 'small'}")
 
 
 def _precision(dtype: torch.dtype) -> str:
@@ -354,91 +416,127 @@ def _f64_prefix(log_decay: torch.Tensor | None, kind: int, batch: int, heads: in
     return torch.nn.functional.pad(a.cumsum(-1), (1, 0)).contiguous()
 
 
+def _key_mask(key_mask: torch.Tensor | None):
+    """``[B, L]`` uint8 (1 = real key) for the kernels, or ``None``."""
+    return None if key_mask is None else key_mask.to(torch.uint8).contiguous()
+
+
 def attention_forward(q, k, v, log_decay, mode: int, with_den: bool, scale: float, eps: float,
-                      f64: torch.Tensor | None = None):
+                      f64: torch.Tensor | None = None, key_mask: torch.Tensor | None = None,
+                      order: torch.Tensor | None = None, prev: tuple | None = None, dropout_p: float = 0.0,
+                      seed: torch.Tensor | None = None):
     """Launch the forward kernel. Returns ``(out, den)``: ``out`` is fp32 ``num`` (``PARTS``) or the
-    normalised/scaled output in the kernels' dtype; ``den`` is fp32 ``[B,H,L]`` or ``None``. ``f64``
-    (the float64 prefix sums of a LION-S log-decay) is computed when not given."""
+    normalised/scaled output in the kernels' dtype, ``[B,H,L,Dv]`` in token-major memory
+    (:func:`~lion_hf.kernels.triton.utils.empty_blhd`); ``den`` is fp32 ``[B,H,L]`` or ``None``.
+
+    q, k, v are read through their strides (any layout whose last dim is contiguous). ``f64``: the
+    float64 prefix sums of a LION-S log-decay (computed when not given). ``key_mask`` ``[B, L]`` bool:
+    padded keys are exact zeros. ``order``: a scan order ``[L]`` (int32, position -> token) over which
+    the mask runs (``log_decay`` then given in scan order); ``prev``: ``(num, den)`` of an earlier order
+    (``PARTS``) added before the output is formed. ``dropout_p``/``seed``: dropout of the masked
+    scores, counter-based from ``seed`` (a one-element int64 tensor on the device, so that compiled
+    graphs need no host value); the backward regenerates the same mask."""
     batch, heads, length, dk = q.shape
     dv = v.shape[-1]
     dtype = kernel_dtype(q.dtype)
-    q, k, v = contiguous(q.to(dtype), k.to(dtype), v.to(dtype))
+    q, k, v = (row_major_last(t.to(dtype)) for t in (q, k, v))
     a, sab, sah, sal, kind = decay_strides(log_decay, batch, heads, length)
     if f64 is None:
         f64 = _f64_prefix(log_decay, kind, batch, heads, length)
-    has_den = with_den or mode == NORMALIZED
-    out = torch.empty(batch, heads, length, dv, device=q.device,
-                      dtype=torch.float32 if mode == PARTS else dtype)
-    den = torch.empty(batch, heads, length, device=q.device, dtype=torch.float32) if has_den else None
+    has_den = with_den or mode == NORMALIZED or prev is not None
+    out = empty_blhd(batch, heads, length, dv, torch.float32 if mode == PARTS else dtype, q.device)
+    den = (prev[1] if prev is not None else torch.empty(batch, heads, length, device=q.device,
+                                                        dtype=torch.float32)) if has_den else None
+    prev_num = prev[0] if prev is not None else out
+    km = _key_mask(key_mask)
     bm, bn, warps, stages = _blocks(dk, dv, dtype, backward=False)
     grid = (triton.cdiv(length, bm), batch * heads)
-    _attn_fwd_kernel[grid](q, k, v, a if a is not None else q, f64 if f64 is not None else q, out,
-                           den if den is not None else out, length, heads, sab, sah, sal, float(scale), float(eps),
+    _attn_fwd_kernel[grid](q, k, v, a if a is not None else q, f64 if f64 is not None else q,
+                           km if km is not None else q, order if order is not None else q, out,
+                           den if den is not None else out, prev_num, length, heads,
+                           *strides3(q), *strides3(k), *strides3(v), *strides3(out), *strides3(prev_num),
+                           sab, sah, sal, float(scale), float(eps), float(dropout_p), seed if seed is not None else q,
                            DK=dk, DV=dv, BM=bm, BN=bn, KIND=kind, OUT_MODE=mode, HAS_DEN=has_den,
-                           PREC=_precision(dtype), num_warps=warps, num_stages=stages)
+                           HAS_KM=km is not None, HAS_IDX=order is not None, ACCUM=prev is not None,
+                           DROPOUT=dropout_p > 0, F16=dtype == torch.float16, PREC=_precision(dtype),
+                           num_warps=warps, num_stages=stages)
     return out, den
 
 
-def attention_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, f64: torch.Tensor | None = None):
-    """``(dq, dk, dv, dlog_decay)`` from ``g' [B,H,L,Dv]`` and the row bias ``c [B,H,L]`` (or ``None``)."""
+def attention_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, f64: torch.Tensor | None = None,
+                       key_mask: torch.Tensor | None = None, order: torch.Tensor | None = None,
+                       grads: tuple | None = None, accumulate: bool = False, dropout_p: float = 0.0,
+                       seed: torch.Tensor | None = None):
+    """``(dq, dk, dv, dlog_decay)`` from ``g' [B,H,L,Dv]`` and the row bias ``c [B,H,L]`` (or ``None``).
+
+    ``grads``: ``(dq, dk, dv)`` buffers to write (any strides, e.g. slices of the fused projection's
+    gradient); with ``accumulate`` the kernels add to what they hold (an earlier scan order's gradients).
+    ``dlog_decay`` follows ``log_decay``'s positions (scan order when ``order`` is given)."""
     batch, heads, length, dk = q.shape
     dv = v.shape[-1]
     dtype = kernel_dtype(q.dtype)
-    q, k, v, g = contiguous(q.to(dtype), k.to(dtype), v.to(dtype), g.to(dtype))
+    q, k, v, g = (row_major_last(t.to(dtype)) for t in (q, k, v, g))
     a, sab, sah, sal, kind = decay_strides(log_decay, batch, heads, length)
     if f64 is None:
         f64 = _f64_prefix(log_decay, kind, batch, heads, length)
-    dq_, dk_, dv_ = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
-    stats = [torch.empty(batch, heads, length, device=q.device, dtype=torch.float32) if kind == 2 else None
-             for _ in range(2)]
-    row_stats = [torch.empty(batch, heads, length, device=q.device, dtype=torch.float32) if kind > 0 else None,
-                 torch.empty(batch, heads, length, device=q.device, dtype=torch.float32) if kind == 2 else None]
+    if grads is None:
+        grads = (empty_blhd(batch, heads, length, dk, dtype, q.device),
+                 empty_blhd(batch, heads, length, dk, dtype, q.device),
+                 empty_blhd(batch, heads, length, dv, dtype, q.device))
+    dq_, dk_, dv_ = grads
+    stat = lambda: torch.empty(batch, heads, length, device=q.device, dtype=torch.float32)  # noqa: E731
+    col_lo, col_up = (stat(), stat()) if kind == 2 else (None, None)
+    row_lo = stat() if kind > 0 else None
+    row_up = stat() if kind == 2 else None
     bm, bn, warps, stages = _blocks(dk, dv, dtype, backward=True)
     dummy = q
-    # LION-S statistics: per-tile reductions by default, 2-D accumulators with LION_TRITON_STATS_2D=1
-    stats_2d = os.environ.get("LION_TRITON_STATS_2D", "0") == "1"
-    common = dict(DK=dk, DV=dv, BM=bm, BN=bn, KIND=kind, HAS_C=c is not None, STATS_2D=stats_2d,
-                  PREC=_precision(dtype),
+    km = _key_mask(key_mask)
+    common = dict(DK=dk, DV=dv, BM=bm, BN=bn, KIND=kind, HAS_C=c is not None, HAS_KM=km is not None,
+                  HAS_IDX=order is not None, ACCUM=accumulate, DROPOUT=dropout_p > 0, PREC=_precision(dtype),
                   num_warps=warps, num_stages=stages)
-    a_arg = a if a is not None else dummy
-    f_arg = f64 if f64 is not None else dummy
-    c_arg = c if c is not None else dummy
+    pick = lambda t: t if t is not None else dummy  # noqa: E731
+    inputs = (q, k, v, pick(a), pick(f64), g, pick(c), pick(km), pick(order))
+    in_strides = (*strides3(q), *strides3(k), *strides3(v), *strides3(g))
     _attn_bwd_dkv_kernel[(triton.cdiv(length, bn), batch * heads)](
-        q, k, v, a_arg, f_arg, g, c_arg, dk_, dv_, stats[0] if stats[0] is not None else dummy,
-        stats[1] if stats[1] is not None else dummy, length, heads, sab, sah, sal, **common)
+        *inputs, dk_, dv_, pick(col_lo), pick(col_up), length, heads, *in_strides, *strides3(dk_),
+        *strides3(dv_), sab, sah, sal, float(dropout_p), seed if seed is not None else q, **common)
     _attn_bwd_dq_kernel[(triton.cdiv(length, bm), batch * heads)](
-        q, k, v, a_arg, f_arg, g, c_arg, dq_, row_stats[0] if row_stats[0] is not None else dummy,
-        row_stats[1] if row_stats[1] is not None else dummy, length, heads, sab, sah, sal, **common)
+        *inputs, dq_, pick(row_lo), pick(row_up), length, heads, *in_strides, *strides3(dq_),
+        sab, sah, sal, float(dropout_p), seed if seed is not None else q, **common)
     dlog = None
     if kind > 0 and needs_decay_grad:
         if kind == 1:
-            dlog = log_decay_grad(log_decay, None, None, None, None, row_distance=row_stats[0])
+            dlog = log_decay_grad(log_decay, None, None, None, None, row_distance=row_lo)
         else:
-            dlog = log_decay_grad(log_decay, row_stats[0], row_stats[1], stats[0], stats[1])
+            dlog = log_decay_grad(log_decay, row_lo, row_up, col_lo, col_up)
     return dq_, dk_, dv_, dlog
 
 
 class LionAttentionFunction(torch.autograd.Function):
     """Autograd wrapper of the attention-form kernels. ``forward`` returns ``(out, den)``; see
-    :mod:`lion_hf.kernels.triton.common` for the three output modes."""
+    :mod:`lion_hf.kernels.triton.common` for the three output modes. ``key_mask`` ``[B, L]`` bool and
+    ``dropout_p`` (with its ``seed``) act inside the kernels."""
 
     @staticmethod
-    def forward(ctx, q, k, v, log_decay, mode: int, with_den: bool, scale: float, eps: float):
+    def forward(ctx, q, k, v, log_decay, mode: int, with_den: bool, scale: float, eps: float,
+                key_mask=None, dropout_p: float = 0.0, seed=None):
         kind = 0 if log_decay is None else log_decay.dim()  # 1: [H] (D), 3: [B,H,L] (S)
         f64 = _f64_prefix(log_decay, 2, *q.shape[:3]) if kind == 3 else None
-        out, den = attention_forward(q, k, v, log_decay, mode, with_den, scale, eps, f64=f64)
-        ctx.save_for_backward(q, k, v, log_decay, out if mode == NORMALIZED else None, den, f64)
-        ctx.mode, ctx.scale, ctx.eps = mode, scale, eps
+        out, den = attention_forward(q, k, v, log_decay, mode, with_den, scale, eps, f64=f64, key_mask=key_mask,
+                                     dropout_p=dropout_p, seed=seed)
+        ctx.save_for_backward(q, k, v, log_decay, out if mode == NORMALIZED else None, den, f64, key_mask)
+        ctx.mode, ctx.scale, ctx.eps, ctx.dropout_p, ctx.seed = mode, scale, eps, dropout_p, seed
         return out, den
 
     @staticmethod
     def backward(ctx, grad_out, grad_den):
-        q, k, v, log_decay, out, den, f64 = ctx.saved_tensors
+        q, k, v, log_decay, out, den, f64, key_mask = ctx.saved_tensors
         g, c = grad_inputs(ctx.mode, grad_out, grad_den if ctx.mode == PARTS else None, out, den,
                            ctx.scale, ctx.eps, v, kernel_dtype(q.dtype))
         needs_decay = log_decay is not None and ctx.needs_input_grad[3]
-        dq, dk, dv, dlog = attention_backward(q, k, v, log_decay, g, c, needs_decay, f64=f64)
-        return dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype), dlog, None, None, None, None
+        dq, dk, dv, dlog = attention_backward(q, k, v, log_decay, g, c, needs_decay, f64=f64, key_mask=key_mask,
+                                              dropout_p=ctx.dropout_p, seed=ctx.seed)
+        return dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype), dlog, None, None, None, None, None, None, None
 
 
 __all__ = ["LionAttentionFunction", "attention_backward", "attention_forward", "PARTS", "NORMALIZED", "SCALED"]

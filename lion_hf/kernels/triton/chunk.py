@@ -37,11 +37,10 @@ position-weighted sums cancel. Every exponent is a sum of log-decays (``<= 0``).
 
 from __future__ import annotations
 
-import os
-
 import torch
 
 from .common import NORMALIZED, PARTS, grad_inputs, log_decay_grad
+from .tuning import launch
 from .utils import contiguous, decay_strides, kernel_dtype
 
 try:  # optional dependency
@@ -388,15 +387,6 @@ if triton is not None:
             tl.store(COL_UP + i_bh * L + t, col_up, mask=valid)
 
 
-def _launch(name: str, default):
-    """Launch settings; ``LION_TRITON_CHUNK_<NAME>`` ("a,b,..." ints) overrides them (benchmark sweeps)."""
-    env = os.environ.get(f"LION_TRITON_CHUNK_{name}")
-    if env:
-        given = tuple(int(x) for x in env.split(","))
-        return given + tuple(default[len(given):])
-    return default
-
-
 def _precision(dtype: torch.dtype) -> str:
     return "ieee" if dtype == torch.float32 else "tf32"
 
@@ -421,7 +411,8 @@ def chunk_states(x, z, a_info, chunk: int, *, vec: bool, vec_bias=None, transpos
     # measured on an H100 (benchmarks/profile_kernels.py state, BENCHMARKS.md): one program per head and
     # direction; with a decay, the per-position weights computed beforehand by a parallel launch (the
     # sequential loop then skips a scan and two exponentials per chunk: 0.58 vs 0.68 ms at L = 16384)
-    bv, warps, stages, pre_w = _launch("STATE", (dz, 4, 3, 1))
+    bv, warps, stages, pre_w = launch("chunk_state")
+    bv = bv or dz
     pre_w = bool(pre_w) and kind > 0
     s = torch.empty(bh, 2, nt, dx, dz, device=x.device, dtype=_state_dtype(x.dtype))
     s_vec = torch.empty(bh, 2, nt, dx, device=x.device, dtype=torch.float32) if vec else None
@@ -463,7 +454,8 @@ def chunk_forward(q, k, v, log_decay, mode: int, with_den: bool, scale: float, e
     den = torch.empty(batch, heads, length, device=q.device, dtype=torch.float32) if has_den else None
     # the whole value width per program (32-wide slices of bf16 values faulted on an H100 with Triton 3.6)
     # 8 warps only for 128-long chunks with a decay (their mask tile; LIT at 128: 0.80 ms with 4, 0.90 with 8)
-    warps, stages = _launch("OUT", (4 if chunk <= 64 or a_info[-1] == 0 else 8, 2))
+    small_warps, big_warps, stages = launch("chunk_out")
+    warps = small_warps if chunk <= 64 or a_info[-1] == 0 else big_warps
     bv = dv
     a = a_info[0]
     _output_kernel[(nt, dv // bv, batch * heads)](
@@ -503,7 +495,8 @@ def chunk_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, chunk: int,
 
     row_lo, row_up, col_lo, col_up = (stat() for _ in range(4)) if stats else (None,) * 4
     mom = stat() if moment else None
-    warps, stages = _launch("GRAD", (4 if chunk <= 64 else 8, 1))
+    small_warps, big_warps, stages = launch("chunk_grad")
+    warps = small_warps if chunk <= 64 else big_warps
     dummy = q
     a = a_info[0]
     args = (q, k, v, g, c if has_c else dummy, a if a is not None else dummy, h, h_vec if has_c else h, tq,
@@ -526,8 +519,8 @@ def keep_forward_states() -> bool:
 
     Keeping them saves one of the backward's two state passes (BENCHMARKS.md) and costs their memory until
     the backward: ``2 * D / chunk`` bf16 tensors of q's size (2 at head dim 64 and chunk 64), on top of the
-    q, k, v and output that are kept anyway. ``LION_TRITON_CHUNK_SAVE_STATES=0`` recomputes them instead."""
-    return os.environ.get("LION_TRITON_CHUNK_SAVE_STATES", "1") != "0"
+    q, k, v and output that are kept anyway. ``LAUNCH["chunk_keep_states"] = (0,)`` recomputes them."""
+    return bool(launch("chunk_keep_states")[0])
 
 
 class LionChunkFunction(torch.autograd.Function):

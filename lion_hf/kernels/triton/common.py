@@ -27,43 +27,62 @@ except ImportError:  # pragma: no cover
     triton = None
     tl = None
 
+from .tuning import launch
+from .utils import empty_blhd, row_major_last, strides3
+
 PARTS, NORMALIZED, SCALED = 0, 1, 2
 
 if triton is not None:
 
     @triton.jit
-    def _normalized_grad_kernel(DO, O, DEN, G, C, N, eps, D: tl.constexpr, BR: tl.constexpr):
-        """One pass over the rows: ``r = 1/(den+eps)``, ``g' = r * do``, ``c = -r * (do . out)``."""
+    def _normalized_grad_kernel(DO, O, DEN, G, C, L, H, sdb, sdh, sdl, sob, soh, sol, sgb, sgh, sgl, eps,
+                                D: tl.constexpr, BR: tl.constexpr):
+        """One pass over a block of rows of one (batch, head): ``r = 1/(den+eps)`` (0 where that is 1/0),
+        ``g' = r * do``, ``c = -r * (do . out)``; do, out and g' through their strides."""
+        i_bh = tl.program_id(1)
+        i_b = i_bh // H
+        i_h = i_bh % H
         rows = tl.program_id(0) * BR + tl.arange(0, BR)
-        valid = rows < N
+        valid = rows < L
         offs = tl.arange(0, D)
-        ptrs = rows.to(tl.int64)[:, None] * D + offs[None, :]
-        do = tl.load(DO + ptrs, mask=valid[:, None], other=0.0).to(tl.float32)
-        o = tl.load(O + ptrs, mask=valid[:, None], other=0.0).to(tl.float32)
-        r = 1.0 / (tl.load(DEN + rows, mask=valid, other=1.0) + eps)
-        tl.store(G + ptrs, (do * r[:, None]).to(G.dtype.element_ty), mask=valid[:, None])
-        tl.store(C + rows, -r * tl.sum(do * o, 1), mask=valid)
+        r64 = rows.to(tl.int64)[:, None]
+        do = tl.load(DO + i_b.to(tl.int64) * sdb + i_h * sdh + r64 * sdl + offs[None, :], mask=valid[:, None],
+                     other=0.0).to(tl.float32)
+        o = tl.load(O + i_b.to(tl.int64) * sob + i_h * soh + r64 * sol + offs[None, :], mask=valid[:, None],
+                    other=0.0).to(tl.float32)
+        d = tl.load(DEN + i_bh * L + rows, mask=valid, other=1.0) + eps
+        r = tl.where(d != 0.0, 1.0 / tl.where(d != 0.0, d, 1.0), 0.0)
+        tl.store(G + i_b.to(tl.int64) * sgb + i_h * sgh + r64 * sgl + offs[None, :],
+                 (do * r[:, None]).to(G.dtype.element_ty), mask=valid[:, None])
+        tl.store(C + i_bh * L + rows, -r * tl.sum(do * o, 1), mask=valid)
 
 
 def grad_inputs(mode: int, grad_out: torch.Tensor | None, grad_den: torch.Tensor | None,
                 out: torch.Tensor | None, den: torch.Tensor | None, scale: float, eps: float,
                 like: torch.Tensor, dtype: torch.dtype):
-    """``(g' [B,H,L,Dv] in dtype, c [B,H,L] fp32 or None)`` for the backward kernels (see module doc)."""
+    """``(g' [B,H,L,Dv] in dtype, c [B,H,L] fp32 or None)`` for the backward kernels (see module doc).
+
+    ``g'`` comes back in token-major memory (``empty_blhd``) or in ``grad_out``'s own strides; the
+    kernels read either."""
     if mode == PARTS:
-        g = torch.zeros_like(like, dtype=dtype) if grad_out is None else grad_out.to(dtype)
+        g = torch.zeros_like(like, dtype=dtype) if grad_out is None else row_major_last(grad_out.to(dtype))
         c = None if grad_den is None else grad_den.float().contiguous()
-        return g.contiguous(), c
+        return g, c
     if grad_out is None:
         return torch.zeros_like(like, dtype=dtype), None
     if mode == SCALED:
-        return (grad_out.float() * scale).to(dtype).contiguous(), None
-    grad_out, out, den = grad_out.contiguous(), out.contiguous(), den.contiguous()
-    g = torch.empty(grad_out.shape, device=grad_out.device, dtype=dtype)
+        return row_major_last((grad_out.float() * scale).to(dtype)), None
+    grad_out, out = row_major_last(grad_out), row_major_last(out)
+    den = den.contiguous()
+    batch, heads, length, dv = grad_out.shape
+    g = empty_blhd(batch, heads, length, dv, dtype, grad_out.device)
     c = torch.empty(den.shape, device=den.device, dtype=torch.float32)
-    rows, dv = den.numel(), grad_out.shape[-1]
-    block = 64 if dv <= 64 else 32
-    _normalized_grad_kernel[(triton.cdiv(rows, block),)](grad_out, out, den, g, c, rows, float(eps), D=dv,
-                                                         BR=block, num_warps=4)
+    block, warps = launch("norm_grad")
+    if dv > 64:
+        block = max(16, block // 2)
+    _normalized_grad_kernel[(triton.cdiv(length, block), batch * heads)](
+        grad_out, out, den, g, c, length, heads, *strides3(grad_out), *strides3(out), *strides3(g), float(eps),
+        D=dv, BR=block, num_warps=warps)
     return g, c
 
 

@@ -24,30 +24,49 @@ import torch
 from .attention import attention_backward, attention_forward
 from .chunk import chunk_backward, chunk_forward
 from .common import NORMALIZED, PARTS, grad_inputs
-from .utils import kernel_dtype
+from .utils import empty_blhd, kernel_dtype
 
 _NAMESPACE = "lion_" + "".join(ch if ch.isalnum() else "_" for ch in __name__)
 
 
+def _output_like(form: str, batch: int, heads: int, length: int, dim: int, dtype: torch.dtype,
+                 device: torch.device) -> torch.Tensor:
+    """The layout each form's launcher returns (and so the fake kernels too): the attention kernels
+    write token-major ``[B, L, H, D]`` memory, the chunk launchers contiguous ``[B, H, L, D]``."""
+    if form == "attention":
+        return empty_blhd(batch, heads, length, dim, dtype, device)
+    return torch.empty(batch, heads, length, dim, device=device, dtype=dtype)
+
+
+def _canonical(t: torch.Tensor, form: str) -> torch.Tensor:
+    """``t`` in the layout :func:`_output_like` promises (a no-op for what the launchers return)."""
+    like = _output_like(form, *t.shape, t.dtype, t.device)
+    if like.stride() == t.stride():
+        return t
+    return like.copy_(t)
+
+
 @torch.library.custom_op(f"{_NAMESPACE}::lion_forward", mutates_args=())
 def lion_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, log_decay: Optional[torch.Tensor],
+                 key_mask: Optional[torch.Tensor], seed: Optional[torch.Tensor],
                  form: str, mode: int, with_den: bool, scale: float, eps: float,
-                 chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
+                 chunk: int, dropout_p: float) -> tuple[torch.Tensor, torch.Tensor]:
     """``(out [B,H,L,Dv], den [B,H,L] fp32 or empty)`` of one Triton form (see module doc)."""
     if form == "attention":
-        out, den = attention_forward(q, k, v, log_decay, mode, with_den, scale, eps)
+        out, den = attention_forward(q, k, v, log_decay, mode, with_den, scale, eps, key_mask=key_mask,
+                                     dropout_p=dropout_p, seed=seed)
     else:
         out, den = chunk_forward(q, k, v, log_decay, mode, with_den, scale, eps, chunk)
     if den is None:
         den = q.new_empty((0,), dtype=torch.float32)
-    return out, den
+    return _canonical(out, form), den
 
 
 @lion_forward.register_fake
-def _lion_forward_fake(q, k, v, log_decay, form, mode, with_den, scale, eps, chunk):
+def _lion_forward_fake(q, k, v, log_decay, key_mask, seed, form, mode, with_den, scale, eps, chunk, dropout_p):
     batch, heads, length, _ = q.shape
-    out = q.new_empty((batch, heads, length, v.shape[-1]),
-                      dtype=torch.float32 if mode == PARTS else kernel_dtype(q.dtype))
+    out = _output_like(form, batch, heads, length, v.shape[-1],
+                       torch.float32 if mode == PARTS else kernel_dtype(q.dtype), q.device)
     has_den = with_den or mode == NORMALIZED
     den = q.new_empty((batch, heads, length) if has_den else (0,), dtype=torch.float32)
     return out, den
@@ -55,46 +74,52 @@ def _lion_forward_fake(q, k, v, log_decay, form, mode, with_den, scale, eps, chu
 
 @torch.library.custom_op(f"{_NAMESPACE}::lion_backward", mutates_args=())
 def lion_backward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, log_decay: Optional[torch.Tensor],
+                  key_mask: Optional[torch.Tensor], seed: Optional[torch.Tensor],
                   out: Optional[torch.Tensor], den: torch.Tensor, grad_out: torch.Tensor,
                   grad_den: Optional[torch.Tensor],
-                  form: str, mode: int, scale: float, eps: float, chunk: int,
+                  form: str, mode: int, scale: float, eps: float, chunk: int, dropout_p: float,
                   needs_decay: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(dq, dk, dv, dlog_decay or empty)`` of :func:`lion_forward`."""
+    """``(dq, dk, dv, dlog_decay or empty)`` of :func:`lion_forward`, in :func:`_output_like`'s layout
+    (whatever the strides of q, k, v: the compiler is told the same by the fake kernel)."""
     g, c = grad_inputs(mode, grad_out, grad_den, out, den, scale, eps, v, kernel_dtype(q.dtype))
     if form == "attention":
-        dq, dk, dv, dlog = attention_backward(q, k, v, log_decay, g, c, needs_decay)
+        dq, dk, dv, dlog = attention_backward(q, k, v, log_decay, g, c, needs_decay, key_mask=key_mask,
+                                              dropout_p=dropout_p, seed=seed)
     else:
         dq, dk, dv, dlog = chunk_backward(q, k, v, log_decay, g, c, needs_decay, chunk)
-    if dlog is None:
-        dlog = q.new_empty((0,), dtype=torch.float32)
-    return dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype), dlog
+    dlog = q.new_empty((0,), dtype=torch.float32) if dlog is None else dlog.contiguous()
+    return (_canonical(dq.to(q.dtype), form), _canonical(dk.to(k.dtype), form), _canonical(dv.to(v.dtype), form),
+            dlog)
 
 
 @lion_backward.register_fake
-def _lion_backward_fake(q, k, v, log_decay, out, den, grad_out, grad_den, form, mode, scale, eps, chunk,
-                        needs_decay):
-    dlog = (torch.empty_like(log_decay) if needs_decay and log_decay is not None
-            else q.new_empty((0,), dtype=torch.float32))
-    return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v), dlog
+def _lion_backward_fake(q, k, v, log_decay, key_mask, seed, out, den, grad_out, grad_den, form, mode, scale, eps,
+                        chunk, dropout_p, needs_decay):
+    dlog = (torch.empty(log_decay.shape, device=log_decay.device, dtype=log_decay.dtype)
+            if needs_decay and log_decay is not None else q.new_empty((0,), dtype=torch.float32))
+    batch, heads, length, _ = q.shape
+    return (_output_like(form, batch, heads, length, q.shape[-1], q.dtype, q.device),
+            _output_like(form, batch, heads, length, k.shape[-1], k.dtype, k.device),
+            _output_like(form, batch, heads, length, v.shape[-1], v.dtype, v.device), dlog)
 
 
 def _setup_context(ctx, inputs, output):
-    q, k, v, log_decay, form, mode, with_den, scale, eps, chunk = inputs
+    q, k, v, log_decay, key_mask, seed, form, mode, with_den, scale, eps, chunk, dropout_p = inputs
     out, den = output
-    ctx.save_for_backward(q, k, v, log_decay, out if mode == NORMALIZED else None, den)
-    ctx.form, ctx.mode, ctx.scale, ctx.eps, ctx.chunk = form, mode, scale, eps, chunk
+    ctx.save_for_backward(q, k, v, log_decay, key_mask, seed, out if mode == NORMALIZED else None, den)
+    ctx.form, ctx.mode, ctx.scale, ctx.eps, ctx.chunk, ctx.dropout_p = form, mode, scale, eps, chunk, dropout_p
 
 
 def _backward(ctx, grad_out, grad_den):
-    q, k, v, log_decay, out, den = ctx.saved_tensors
+    q, k, v, log_decay, key_mask, seed, out, den = ctx.saved_tensors
     needs_decay = log_decay is not None and ctx.needs_input_grad[3]
     if grad_out is None:
         grad_out = torch.zeros(q.shape[:3] + (v.shape[-1],), device=q.device, dtype=torch.float32)
     if ctx.mode != PARTS or grad_den is None or grad_den.numel() == 0:
         grad_den = None
-    dq, dk, dv, dlog = lion_backward(q, k, v, log_decay, out, den, grad_out, grad_den, ctx.form, ctx.mode,
-                                     ctx.scale, ctx.eps, ctx.chunk, needs_decay)
-    return dq, dk, dv, (dlog if needs_decay else None), None, None, None, None, None, None
+    dq, dk, dv, dlog = lion_backward(q, k, v, log_decay, key_mask, seed, out, den, grad_out, grad_den, ctx.form,
+                                     ctx.mode, ctx.scale, ctx.eps, ctx.chunk, ctx.dropout_p, needs_decay)
+    return dq, dk, dv, (dlog if needs_decay else None), None, None, None, None, None, None, None, None, None
 
 
 lion_forward.register_autograd(_backward, setup_context=_setup_context)

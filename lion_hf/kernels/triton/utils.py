@@ -75,6 +75,25 @@ def contiguous(*tensors):
     return tuple(None if t is None else t.contiguous() for t in tensors)
 
 
+def row_major_last(t: torch.Tensor) -> torch.Tensor:
+    """``t`` if its last dim is contiguous (the kernels read any other strides), else a contiguous copy."""
+    return t if t.stride(-1) == 1 or t.shape[-1] == 1 else t.contiguous()
+
+
+def strides3(t: torch.Tensor) -> tuple[int, int, int]:
+    """``(stride_batch, stride_head, stride_position)`` of a ``[B, H, L, D]`` tensor (last dim contiguous)."""
+    return t.stride(0), t.stride(1), t.stride(2)
+
+
+def empty_blhd(batch: int, heads: int, length: int, dim: int, dtype: torch.dtype,
+               device: torch.device) -> torch.Tensor:
+    """An uninitialised ``[B, H, L, D]`` tensor laid out as ``[B, L, H, D]`` in memory.
+
+    The kernels write their outputs this way: the models' ``out_proj`` reads ``[B, L, H*D]``, so
+    ``x.transpose(1, 2).reshape(B, L, H * D)`` is a view, not a copy."""
+    return torch.empty(batch, length, heads, dim, device=device, dtype=dtype).transpose(1, 2)
+
+
 def decay_strides(log_decay: torch.Tensor | None, batch: int, heads: int, length: int):
     """``(tensor, stride_b, stride_h, stride_l, kind)`` to read ``log_decay`` at ``[b, h, t]``.
 
@@ -83,7 +102,8 @@ def decay_strides(log_decay: torch.Tensor | None, batch: int, heads: int, length
     """
     if log_decay is None:
         return None, 0, 0, 0, 0
-    a = log_decay.detach().to(torch.float32).contiguous()
+    a = log_decay.detach().to(torch.float32)
     if a.dim() == 1:
+        a = a.contiguous()
         return a, 0, 1, 0, 1
-    return a, heads * length, length, 1, 2
+    return a, a.stride(0), a.stride(1), a.stride(2), 2

@@ -1,0 +1,134 @@
+"""The LION layer from the fused projection to ``out_proj``: the one call the models make.
+
+:func:`lion_fused_attention` takes the ``qkv`` projection output and returns the context ``[B, L, H*D]``.
+On the Triton backend in eager mode it runs :class:`lion_hf.kernels.triton.fused.LionLayerFunction`
+(feature maps, decays and both scan orders inside the kernels, no permute copies, no fp32 round trip);
+everywhere else, and as the reference the tests compare it with, it runs :func:`unfused_attention`:
+the feature map in PyTorch and the operator :func:`lion_hf.kernels.lion_attention`. Under
+``torch.compile`` the unfused path is traced (inductor fuses its elementwise glue itself) around the
+kernels' registered custom operators.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .interface import combine_parts, lion_attention, lion_attention_parts, resolve_backend, resolve_form
+
+
+def elu_plus_one(x: torch.Tensor) -> torch.Tensor:
+    """``elu(x) + 1``: positive features of LION-LIT (vision)."""
+    return F.elu(x) + 1.0
+
+
+def silu_l2(x: torch.Tensor) -> torch.Tensor:
+    """``(silu(x) + 0.5) / ||silu(x) + 0.5||_2`` over the head dimension (vision D and S), in ``x``'s dtype.
+
+    ``silu(x) + 0.5 >= 0.5 - 0.279 > 0``, so the norm never vanishes and no epsilon is needed. CUDA
+    autocast runs ``vector_norm`` in fp32, which would promote the result (and send fp32 q, k with bf16
+    v into the kernels' slow fp32 path): the result is cast back to the input dtype.
+    """
+    y = F.silu(x) + 0.5
+    return (y / torch.linalg.vector_norm(y, dim=-1, keepdim=True)).to(x.dtype)
+
+
+def identity(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+FEATURE_MAP_FUNCTIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "elu_plus_one": elu_plus_one, "silu_l2": silu_l2, "identity": identity}
+
+
+def unfused_attention(qkv: torch.Tensor, log_decays: Sequence[torch.Tensor | None], *, feature_map: str,
+                      normalize: bool, scale: float, eps: float, form: str, chunk_size: int | None,
+                      key_padding_mask: torch.Tensor | None, dropout_p: float, backend: str,
+                      orders=None) -> torch.Tensor:
+    """The reference path: feature map in PyTorch, then the operator (per scan order for ♮)."""
+    batch, length, _, heads, dim = qkv.shape
+    qkv_h = qkv.permute(2, 0, 3, 1, 4)
+    phi = FEATURE_MAP_FUNCTIONS[feature_map]
+    q, k, v = phi(qkv_h[0]), phi(qkv_h[1]), qkv_h[2]
+    options = {"form": form, "chunk_size": chunk_size, "key_padding_mask": key_padding_mask,
+               "dropout_p": dropout_p, "backend": backend}
+    if orders is None:
+        context = lion_attention(q, k, v, log_decays[0], normalize=normalize, scale=scale, eps=eps, **options)
+    else:
+        parts = []
+        for (perm, inverse), log_decay in zip(orders, log_decays):
+            if log_decay is not None and log_decay.dim() == 3:
+                log_decay = log_decay[..., perm]
+            num, den = lion_attention_parts(q[:, :, perm], k[:, :, perm], v[:, :, perm], log_decay, **options)
+            parts.append((num[:, :, inverse], den[:, :, inverse]))
+        context = combine_parts(parts, eps=eps, out_dtype=q.dtype)
+    return context.transpose(1, 2).reshape(batch, length, heads * dim)
+
+
+def _fused_form(qkv: torch.Tensor, form: str, backend: str, dropout_p: float, key_padding_mask, orders,
+                grad_enabled: bool) -> str | None:
+    """The form the fused Triton layer runs, or ``None`` when the unfused path must (see module doc)."""
+    if torch.compiler.is_compiling():
+        return None
+    _, length, _, _, dim = qkv.shape
+    probe = qkv[:, :, 0].transpose(1, 2)
+    if resolve_backend(backend, probe, probe, dropout_p) != "triton":
+        return None
+    concrete = resolve_form(form, length, qkv.device, "triton")
+    if concrete == "recurrent":
+        if not grad_enabled:
+            return None  # the memory-lean inference kernel runs through the operator
+        concrete = "chunk"  # as the operator does: the chunk kernels compute the same function
+    if concrete == "chunk" and (dropout_p or key_padding_mask is not None or orders is not None):
+        return None  # the chunk kernels have no key mask or scan orders: the operator handles those
+    return concrete
+
+
+def lion_fused_attention(qkv: torch.Tensor, log_decays: Sequence[torch.Tensor | None], *, feature_map: str,
+                         normalize: bool, scale: float, eps: float, form: str = "auto",
+                         chunk_size: int | None = None, key_padding_mask: torch.Tensor | None = None,
+                         dropout_p: float = 0.0, backend: str = "auto", orders=None) -> torch.Tensor:
+    """LION attention of one layer from its fused projection.
+
+    Args:
+        qkv: ``[B, L, 3, H, D]``, the ``qkv`` Linear's output viewed per head (q, k, v stacked).
+        log_decays: one per scan order: ``None`` (LIT), ``[H]`` (D) or ``[B, H, L]`` (S, token order).
+        feature_map: a key of :data:`FEATURE_MAP_FUNCTIONS`, applied to q and k.
+        normalize: ``num / (den + eps)`` (vision) or ``scale * num`` (text).
+        scale, eps, form, chunk_size, key_padding_mask, dropout_p, backend: as for
+            :func:`lion_hf.kernels.lion_attention` (``eps`` already divided by ``scale``).
+        orders: ``None`` or the ♮ variants' ``((perm, inverse), (perm, inverse))`` (int64, over tokens);
+            the two orders' parts are summed before normalising (``normalize`` must be ``True``).
+
+    Returns:
+        ``[B, L, H*D]`` in ``qkv``'s dtype.
+    """
+    if qkv.dim() != 5 or qkv.shape[2] != 3:
+        raise ValueError(f"qkv must be [batch, length, 3, heads, head_dim], got {tuple(qkv.shape)}")
+    if orders is not None and not normalize:
+        raise ValueError("two scan orders combine only normalised outputs; set normalize=True")
+    if feature_map not in FEATURE_MAP_FUNCTIONS:
+        raise ValueError(f"feature_map must be one of {sorted(FEATURE_MAP_FUNCTIONS)}, got {feature_map!r}")
+    fused = _fused_form(qkv, form, backend, dropout_p, key_padding_mask, orders, torch.is_grad_enabled())
+    if fused is None or qkv.shape[1] == 0 or qkv.shape[0] == 0:
+        return unfused_attention(qkv, log_decays, feature_map=feature_map, normalize=normalize, scale=scale,
+                                 eps=eps, form=form, chunk_size=chunk_size, key_padding_mask=key_padding_mask,
+                                 dropout_p=dropout_p, backend=backend, orders=orders)
+    from .triton.common import NORMALIZED, SCALED
+    from .triton.fused import FEATURE_MAPS, lion_layer
+    from .triton.utils import triton_chunk_size
+
+    batch, length, _, heads, dim = qkv.shape
+    qkv = qkv if qkv.is_contiguous() else qkv.contiguous()
+    chunk = triton_chunk_size(chunk_size, log_decays[0] is not None, dim,
+                              fp32=qkv.is_cuda and qkv.dtype not in (torch.float16, torch.bfloat16))
+    context = lion_layer(qkv, list(log_decays), FEATURE_MAPS[feature_map], fused,
+                         NORMALIZED if normalize else SCALED, scale, eps, chunk, key_padding_mask, dropout_p,
+                         orders)
+    return context.transpose(1, 2).reshape(batch, length, heads * dim)
+
+
+__all__ = ["FEATURE_MAP_FUNCTIONS", "elu_plus_one", "identity", "lion_fused_attention", "silu_l2",
+           "unfused_attention"]

@@ -1,0 +1,250 @@
+"""The fused LION layer in Triton: from the fused q/k/v projection to the input of ``out_proj``.
+
+``LionLayerFunction`` takes the projection's output ``qkv [B, L, 3, H, D]`` as it comes out of the
+``Linear`` (any dtype autocast gave it) and returns the context ``[B, H, L, D]`` laid out as
+``[B, L, H, D]`` in memory, so ``out_proj`` reads it as ``[B, L, H*D]`` without a copy:
+
+* one launch applies the feature map to q and k (:data:`FEATURE_MAPS`; ``identity`` needs none: the
+  kernels then read q and k straight from ``qkv`` through their strides), v is always read in place;
+* the attention form (one launch; a second one adds the other scan order of the natural variants, its
+  parts summed in registers) or the chunk form runs on those views, padded keys masked as they load;
+* the backward writes ``d qkv`` in one buffer: the kernels store ``dv`` (and ``dq``, ``dk`` without a
+  feature map) straight into its slices, and one launch turns the feature gradients into ``dq``, ``dk``.
+
+The PyTorch reference of this layer is the unfused path of :func:`lion_hf.kernels.fused.lion_fused_attention`.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .attention import _f64_prefix, attention_backward, attention_forward
+from .chunk import chunk_backward, chunk_forward, keep_forward_states
+from .common import NORMALIZED, PARTS, grad_inputs
+from .tuning import launch
+from .utils import empty_blhd, interpreter_enabled, strides3
+
+try:  # optional dependency
+    import triton
+    import triton.language as tl
+except ImportError:  # pragma: no cover
+    triton = None
+    tl = None
+
+#: feature maps the kernels apply (their ids are the kernels' ``FMAP`` constant)
+FEATURE_MAPS = {"identity": 0, "elu_plus_one": 1, "silu_l2": 2}
+
+if triton is not None:
+
+    @triton.jit
+    def _feature(x, FMAP: tl.constexpr):
+        """``phi(x)`` of a ``[rows, D]`` fp32 tile (row-wise for the L2-normalised map)."""
+        if FMAP == 1:
+            return tl.where(x > 0, x + 1.0, tl.exp(tl.minimum(x, 0.0)))
+        s = x * tl.sigmoid(x) + 0.5  # silu(x) + 0.5 >= 0.22: the norm never vanishes
+        return s / tl.sqrt(tl.sum(s * s, 1))[:, None]
+
+    @triton.jit
+    def _feature_grad(x, dy, FMAP: tl.constexpr):
+        """``J_phi(x)^T dy`` for a ``[rows, D]`` fp32 tile."""
+        if FMAP == 1:
+            return tl.where(x > 0, dy, dy * tl.exp(tl.minimum(x, 0.0)))
+        sig = tl.sigmoid(x)
+        s = x * sig + 0.5
+        inv_n = 1.0 / tl.sqrt(tl.sum(s * s, 1))
+        y = s * inv_n[:, None]
+        ds = (dy - y * tl.sum(y * dy, 1)[:, None]) * inv_n[:, None]
+        return ds * (sig + x * sig * (1.0 - sig))
+
+    @triton.jit
+    def _feature_fwd_kernel(XQ, XK, YQ, YK, L, H, sxb, sxh, sxl, syb, syh, syl,
+                            D: tl.constexpr, BR: tl.constexpr, FMAP: tl.constexpr):
+        # program_id(2): 0 for q, 1 for k (both read with the same strides from the one qkv buffer)
+        i_bh = tl.program_id(1)
+        i_b = i_bh // H
+        i_h = i_bh % H
+        rows = tl.program_id(0) * BR + tl.arange(0, BR)
+        valid = rows < L
+        offs = tl.arange(0, D)
+        r64 = rows.to(tl.int64)[:, None]
+        src = i_b.to(tl.int64) * sxb + i_h * sxh + r64 * sxl + offs[None, :]
+        dst = i_b.to(tl.int64) * syb + i_h * syh + r64 * syl + offs[None, :]
+        if tl.program_id(2) == 0:
+            x = tl.load(XQ + src, mask=valid[:, None], other=0.0).to(tl.float32)
+            tl.store(YQ + dst, _feature(x, FMAP).to(YQ.dtype.element_ty), mask=valid[:, None])
+        else:
+            x = tl.load(XK + src, mask=valid[:, None], other=0.0).to(tl.float32)
+            tl.store(YK + dst, _feature(x, FMAP).to(YK.dtype.element_ty), mask=valid[:, None])
+
+    @triton.jit
+    def _feature_bwd_kernel(XQ, XK, DYQ, DYK, DXQ, DXK, L, H, sxb, sxh, sxl, sdqb, sdqh, sdql,
+                            sdkb, sdkh, sdkl, sob, soh, sol, D: tl.constexpr, BR: tl.constexpr,
+                            FMAP: tl.constexpr):
+        i_bh = tl.program_id(1)
+        i_b = i_bh // H
+        i_h = i_bh % H
+        rows = tl.program_id(0) * BR + tl.arange(0, BR)
+        valid = rows < L
+        offs = tl.arange(0, D)
+        r64 = rows.to(tl.int64)[:, None]
+        src = i_b.to(tl.int64) * sxb + i_h * sxh + r64 * sxl + offs[None, :]
+        dst = i_b.to(tl.int64) * sob + i_h * soh + r64 * sol + offs[None, :]
+        if tl.program_id(2) == 0:
+            x = tl.load(XQ + src, mask=valid[:, None], other=0.0).to(tl.float32)
+            dy = tl.load(DYQ + i_b.to(tl.int64) * sdqb + i_h * sdqh + r64 * sdql + offs[None, :],
+                         mask=valid[:, None], other=0.0).to(tl.float32)
+            tl.store(DXQ + dst, _feature_grad(x, dy, FMAP).to(DXQ.dtype.element_ty), mask=valid[:, None])
+        else:
+            x = tl.load(XK + src, mask=valid[:, None], other=0.0).to(tl.float32)
+            dy = tl.load(DYK + i_b.to(tl.int64) * sdkb + i_h * sdkh + r64 * sdkl + offs[None, :],
+                         mask=valid[:, None], other=0.0).to(tl.float32)
+            tl.store(DXK + dst, _feature_grad(x, dy, FMAP).to(DXK.dtype.element_ty), mask=valid[:, None])
+
+
+def _rows_per_program(dim: int) -> tuple[int, int]:
+    if interpreter_enabled():
+        return 16, 1
+    rows, warps = launch("feature_map")
+    return (rows if dim <= 64 else max(16, rows // 2)), warps
+
+
+def feature_forward(q_raw: torch.Tensor, k_raw: torch.Tensor, fmap: int):
+    """``(phi(q), phi(k))`` of two ``[B, H, L, D]`` views with equal strides, written token-major."""
+    batch, heads, length, dim = q_raw.shape
+    yq = empty_blhd(batch, heads, length, dim, q_raw.dtype, q_raw.device)
+    yk = empty_blhd(batch, heads, length, dim, k_raw.dtype, k_raw.device)
+    rows, warps = _rows_per_program(dim)
+    _feature_fwd_kernel[(triton.cdiv(length, rows), batch * heads, 2)](
+        q_raw, k_raw, yq, yk, length, heads, *strides3(q_raw), *strides3(yq), D=dim, BR=rows, FMAP=fmap,
+        num_warps=warps)
+    return yq, yk
+
+
+def feature_backward(q_raw, k_raw, dyq, dyk, dq_out, dk_out, fmap: int) -> None:
+    """Write ``J_phi(q)^T dyq`` into ``dq_out`` and the same for k (all ``[B, H, L, D]``, any strides;
+    ``dq_out``/``dk_out`` share their strides)."""
+    batch, heads, length, dim = q_raw.shape
+    rows, warps = _rows_per_program(dim)
+    _feature_bwd_kernel[(triton.cdiv(length, rows), batch * heads, 2)](
+        q_raw, k_raw, dyq, dyk, dq_out, dk_out, length, heads, *strides3(q_raw), *strides3(dyq), *strides3(dyk),
+        *strides3(dq_out), D=dim, BR=rows, FMAP=fmap, num_warps=warps)
+
+
+def _views(qkv: torch.Tensor):
+    """q, k, v of ``[B, L, 3, H, D]`` as ``[B, H, L, D]`` views (no copy)."""
+    return tuple(t.transpose(1, 2) for t in qkv.unbind(2))
+
+
+def _scan_inputs(log_decay, order):
+    """A scan order's log-decay in scan order and its float64 prefix sums (LION-S), for the kernels."""
+    if log_decay is None or order is None or log_decay.dim() == 1:
+        return log_decay
+    return log_decay.index_select(-1, order[0])
+
+
+class LionLayerFunction(torch.autograd.Function):
+    """``context [B,H,L,D]`` (token-major memory) of LION from ``qkv [B, L, 3, H, D]`` (module doc).
+
+    ``log_decays``: one per scan order (``None``, ``[H]`` or ``[B, H, L]`` in token order), ``orders``:
+    ``None`` (one order, the token order) or ``((perm, inverse), ...)`` int64 index pairs (two scan
+    orders, attention form only). ``mode`` is ``NORMALIZED`` or ``SCALED``."""
+
+    @staticmethod
+    def forward(ctx, qkv, log_decay_1, log_decay_2, fmap: int, form: str, mode: int, scale: float, eps: float,
+                chunk: int, key_mask, dropout_p: float, seed, orders):
+        q_raw, k_raw, v = _views(qkv)
+        if fmap:
+            q, k = feature_forward(q_raw, k_raw, fmap)
+        else:
+            q, k = q_raw, k_raw
+        log_decays = [log_decay_1] if orders is None else [log_decay_1, log_decay_2]
+        kernel_decays, prefixes = [], []
+        for i, a in enumerate(log_decays):
+            if form == "attention" and a is not None and a.dim() == 1:
+                # per-token kernels for LION-D's attention form (see lion_hf.kernels.interface._triton_call)
+                a = a[None, :, None].expand(q.shape[0], q.shape[1], q.shape[2])
+            a = a if orders is None else _scan_inputs(a, orders[i])
+            kernel_decays.append(a)
+            prefixes.append(_f64_prefix(a, 2, *q.shape[:3]) if a is not None and a.dim() == 3 else None)
+        if form == "attention":
+            if orders is None:
+                out, den = attention_forward(q, k, v, kernel_decays[0], mode, mode == NORMALIZED, scale, eps,
+                                             f64=prefixes[0], key_mask=key_mask, dropout_p=dropout_p, seed=seed)
+            else:
+                prev = attention_forward(q, k, v, kernel_decays[0], PARTS, True, 1.0, 0.0, f64=prefixes[0],
+                                         key_mask=key_mask, order=orders[0][0], dropout_p=dropout_p,
+                                         seed=seed[0:1] if seed is not None else None)
+                out, den = attention_forward(q, k, v, kernel_decays[1], mode, True, scale, eps, f64=prefixes[1],
+                                             key_mask=key_mask, order=orders[1][0], prev=prev,
+                                             dropout_p=dropout_p, seed=seed[1:2] if seed is not None else None)
+            states = ()
+        else:
+            # the forward's chunk states serve the backward (one state pass fewer, chunk.keep_forward_states)
+            keep = any(ctx.needs_input_grad[:3]) and keep_forward_states()
+            moment = keep and log_decays[0] is not None and log_decays[0].dim() == 1 and ctx.needs_input_grad[1]
+            out, den, *kept = chunk_forward(q, k, v, kernel_decays[0], mode, mode == NORMALIZED, scale, eps, chunk,
+                                            keep_states=keep, moment=moment)
+            states = tuple(kept[0]) if keep else ()
+        ctx.save_for_backward(qkv, q if fmap else None, k if fmap else None, out, den, key_mask, seed,
+                              *kernel_decays, *prefixes, *states)
+        ctx.meta = (fmap, form, mode, scale, eps, chunk, dropout_p, orders, len(log_decays),
+                    [a is not None and a.dim() == 1 for a in log_decays])
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        fmap, form, mode, scale, eps, chunk, dropout_p, orders, n_orders, per_head = ctx.meta
+        qkv, q, k, out, den, key_mask, seed, *rest = ctx.saved_tensors
+        kernel_decays, prefixes, states = rest[:n_orders], rest[n_orders:2 * n_orders], rest[2 * n_orders:]
+        q_raw, k_raw, v = _views(qkv)
+        if not fmap:
+            q, k = q_raw, k_raw
+        g, c = grad_inputs(mode, grad_out, None, out, den, scale, eps, v, qkv.dtype)
+        d_qkv = torch.empty_like(qkv)
+        dq_slot, dk_slot, dv_slot = _views(d_qkv)
+        if fmap:
+            batch, heads, length, dim = q.shape
+            dq_f = empty_blhd(batch, heads, length, dim, qkv.dtype, qkv.device)
+            dk_f = empty_blhd(batch, heads, length, dim, qkv.dtype, qkv.device)
+        else:
+            dq_f, dk_f = dq_slot, dk_slot
+        needs = [ctx.needs_input_grad[1 + i] and kernel_decays[i] is not None for i in range(n_orders)]
+        dlogs = [None] * n_orders
+        if form == "attention":
+            for i in range(n_orders):
+                order = orders[i][0] if orders is not None else None
+                _, _, _, dlog = attention_backward(
+                    q, k, v, kernel_decays[i], g, c, needs[i], f64=prefixes[i], key_mask=key_mask, order=order,
+                    grads=(dq_f, dk_f, dv_slot), accumulate=i > 0, dropout_p=dropout_p,
+                    seed=seed[i:i + 1] if seed is not None and orders is not None else seed)
+                if dlog is not None and orders is not None:
+                    dlog = dlog.index_select(-1, orders[i][1])  # scan order -> token order
+                if dlog is not None and per_head[i]:
+                    dlog = dlog.double().sum(dim=(0, 2)).float()
+                dlogs[i] = dlog
+        else:
+            dq, dk, dv, dlogs[0] = chunk_backward(q, k, v, kernel_decays[0], g, c, needs[0], chunk,
+                                                  states=states or None)
+            dq_f.copy_(dq)
+            dk_f.copy_(dk)
+            dv_slot.copy_(dv)
+        if fmap:
+            feature_backward(q_raw, k_raw, dq_f, dk_f, dq_slot, dk_slot, fmap)
+        dlog_2 = dlogs[1] if n_orders > 1 else None
+        return d_qkv, dlogs[0], dlog_2, None, None, None, None, None, None, None, None, None, None
+
+
+def lion_layer(qkv: torch.Tensor, log_decays: list, fmap: int, form: str, mode: int, scale: float, eps: float,
+               chunk: int, key_mask: torch.Tensor | None, dropout_p: float, orders=None) -> torch.Tensor:
+    """Run :class:`LionLayerFunction`; returns the context ``[B, H, L, D]`` (token-major memory)."""
+    seed = None
+    if dropout_p > 0:
+        seed = torch.randint(0, 2**31 - 1, (2,), device=qkv.device, dtype=torch.int64)
+    if orders is not None:
+        orders = tuple((perm.to(torch.int32), inverse) for perm, inverse in orders)
+    log_decay_2 = log_decays[1] if len(log_decays) > 1 else None
+    return LionLayerFunction.apply(qkv, log_decays[0], log_decay_2, fmap, form, mode, float(scale), float(eps),
+                                   chunk, key_mask, float(dropout_p), seed, orders)
+
+
+__all__ = ["FEATURE_MAPS", "LionLayerFunction", "feature_backward", "feature_forward", "lion_layer"]

@@ -1,0 +1,42 @@
+"""The one table of launch settings of the Triton kernels.
+
+Every entry is what the measurements in ``BENCHMARKS.md`` chose (H100/H200, B=8, H=12, D=64 bf16 unless
+said otherwise). Benchmark sweeps (``benchmarks/profile_kernels.py``) change entries of :data:`LAUNCH`
+in their own process; library code only reads them. The interpreter (CPU, CI) takes its own small tiles.
+"""
+
+from __future__ import annotations
+
+#: name -> settings tuple; see the comment of each entry for its fields.
+LAUNCH: dict[str, tuple[int, ...]] = {
+    # attention form, (BM, BN, num_warps, num_stages): "small" for bf16/fp16 heads <= 64, "big" otherwise
+    "attn_fwd_small": (128, 64, 4, 3),
+    "attn_fwd_big": (64, 64, 4, 2),
+    "attn_bwd_small": (64, 64, 4, 3),
+    "attn_bwd_big": (64, 64, 8, 2),
+    # the backward's row-gradient preparation of the normalised output, (rows per program, num_warps)
+    "norm_grad": (64, 4),
+    # feature-map prologue/epilogue of the fused layer, (rows per program, num_warps)
+    "feature_map": (64, 4),
+    # chunk form: state pass (BV (0 = whole value width), num_warps, num_stages, decay weights first 0/1)
+    "chunk_state": (0, 4, 3, 1),
+    # chunk form: output kernel (num_warps for chunk <= 64 or LIT, for 128 with a decay, num_stages)
+    "chunk_out": (4, 8, 2),
+    # chunk form: gradient kernel (num_warps for chunk <= 64, for 128, num_stages)
+    "chunk_grad": (4, 8, 1),
+    # chunk form: keep the forward's chunk states for the backward (1) or recompute them (0)
+    "chunk_keep_states": (1,),
+    # LIT global-state form: (positions per program of the state reduction, num_warps)
+    "global_state": (256, 4),
+}
+
+#: the interpreter runs every program in NumPy: the smallest tiles that keep tl.dot legal
+INTERPRETER_ATTENTION_TILES = (16, 16, 1, 1)
+
+
+def launch(name: str) -> tuple[int, ...]:
+    """The settings of ``name`` (a key of :data:`LAUNCH`)."""
+    return LAUNCH[name]
+
+
+__all__ = ["INTERPRETER_ATTENTION_TILES", "LAUNCH", "launch"]
