@@ -33,7 +33,6 @@ import argparse
 import hashlib
 import json
 import math
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -53,12 +52,52 @@ from lion_hf.data import (
     build_train_transform,
     soft_target_cross_entropy,
 )
+from lion_hf.data.images import ImageDataError, class_folders, decode_image, find_unreadable_images, label_mapping
 from lion_hf.metrics import metric_path as local_metric_path
+from lion_hf.training import (
+    EMA_FILE,
+    MODEL_CONFIG_FILE,
+    CheckpointError,
+    HelpFormatter,
+    LaunchError,
+    OutputGuard,
+    check_process_count,
+    find_latest_checkpoint,
+    list_checkpoints,
+    load_tensors,
+    read_training_state,
+    run_differences,
+    run_fingerprint,
+    save_checkpoint,
+    save_tensors,
+    validate_save_total_limit,
+)
 
 SCRIPT_NAME = "run_image_classification"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-STATE_FILE = "training_state.json"
+#: Named recipes: the defaults of the flags left unset. ``deit`` is the paper's ImageNet recipe (its learning
+#: rate scales as 5e-4 x total batch / 512); ``small`` suits data sets of a few thousand images or fewer (no
+#: Mixup/CutMix, RandAugment, random erasing, repeated augmentation or drop path; a fixed learning rate).
+RECIPES: dict[str, dict[str, Any]] = {
+    "deit": {"smoothing": 0.1, "mixup": 0.8, "cutmix": 1.0, "rand_augment": "rand-m9-mstd0.5-inc1", "reprob": 0.25,
+             "repeated_augmentation": 3, "drop_path": 0.1, "crop_scale_min": 0.08, "warmup_epochs": 5.0,
+             "base_learning_rate": 5e-4, "learning_rate_batch": 512},
+    "small": {"smoothing": 0.1, "mixup": 0.0, "cutmix": 0.0, "rand_augment": "none", "reprob": 0.0,
+              "repeated_augmentation": 1, "drop_path": 0.0, "crop_scale_min": 0.35, "warmup_epochs": 1.0,
+              "base_learning_rate": 1e-3, "learning_rate_batch": None},
+}
+#: Arguments that do not change what a run trains (left out of the run's fingerprint in its checkpoints).
+NOT_IN_FINGERPRINT = frozenset({
+    "output_dir", "overwrite_output_dir", "resume_from_checkpoint", "checkpointing_steps", "save_total_limit",
+    "eval_steps", "logging_steps", "with_tracking", "report_to", "model_name", "push_to_hub", "hub_model_id",
+    "hub_token", "hub_private_repo", "num_workers", "per_device_eval_batch_size", "max_eval_samples", "image_check"})
+#: Data flags and the data sets that read them (any other combination is refused: the flag would be ignored).
+DATA_FLAGS = {
+    "data_dir": ("imagefolder",), "train_dir": ("imagefolder",), "validation_dir": ("imagefolder",),
+    "dataset_config": ("hub",), "train_split": ("hub", "imagefolder-data_dir"),
+    "eval_split": ("hub", "imagefolder-data_dir"), "streaming": ("hub", "imagefolder"),
+}
 
 
 class ScriptError(ValueError):
@@ -69,7 +108,7 @@ class ScriptError(ValueError):
 # Arguments
 # --------------------------------------------------------------------------------------------------
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     g = p.add_argument_group("data")
     g.add_argument("--dataset", default="digits",
                    help="'digits' (embedded, no download), 'imagefolder' (local folders) or a Hub data set name")
@@ -77,64 +116,78 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--data_dir", default=None, help="imagefolder: a folder with train/ and validation/ (or val/, test/)")
     g.add_argument("--train_dir", default=None, help="imagefolder: the training folder (one subfolder per class)")
     g.add_argument("--validation_dir", default=None, help="imagefolder: the evaluation folder (one subfolder per class)")
-    g.add_argument("--train_split", default="train")
-    g.add_argument("--eval_split", default=None, help="default: validation, val or test, whichever exists")
+    g.add_argument("--train_split", default=None, help="Hub data set or --data_dir: the training split (default: train)")
+    g.add_argument("--eval_split", default=None, help="Hub data set or --data_dir: the evaluation split "
+                   "(default: validation, val or test, whichever exists)")
     g.add_argument("--streaming", action="store_true", help="stream a Hub data set (needs --max_train_steps)")
     g.add_argument("--image_column", default=None, help="default: 'image' or 'img'")
     g.add_argument("--label_column", default=None, help="default: 'label', 'labels' or 'fine_label'")
     g.add_argument("--max_train_samples", type=int, default=None)
     g.add_argument("--max_eval_samples", type=int, default=None)
     g.add_argument("--num_workers", type=int, default=0, help="dataloader worker processes")
+    g.add_argument("--image_check", default=None, choices=["full", "skip", "none"],
+                   help="before training, decode every image of a map-style data set: 'full' stops on an unreadable "
+                        "one (naming the files), 'skip' leaves them out (with a count in the log), 'none' checks "
+                        "nothing up front (an unreadable image then stops the run when it is reached); default: "
+                        "full for imagefolder, none for Hub data sets and digits")
 
     g = p.add_argument_group("model")
     g.add_argument("--model_name_or_path", default=None,
                    help="start from a saved LION checkpoint (fine-tuning); otherwise a new model is built")
     g.add_argument("--preset", default=None, help="a LionConfig preset, e.g. lion-s-tiny-patch16-224 (see lion_hf.list_presets())")
-    g.add_argument("--mask_type", default="selective", choices=["lit", "decay", "selective"])
-    g.add_argument("--patch_order", default="normal", choices=["normal", "s"])
+    g.add_argument("--mask_type", default=None, choices=["lit", "decay", "selective"], help="default: selective")
+    g.add_argument("--patch_order", default=None, choices=["normal", "s"], help="default: normal")
     g.add_argument("--image_size", type=int, default=None, help="default: 16 for digits, else 224")
     g.add_argument("--patch_size", type=int, default=None, help="default: 4 for digits, else 16")
     g.add_argument("--hidden_size", type=int, default=None, help="default: 64 for digits, else 192 (tiny)")
     g.add_argument("--num_hidden_layers", type=int, default=None, help="default: 4 for digits, else 12")
     g.add_argument("--num_attention_heads", type=int, default=None, help="default: 4 for digits, else 3")
     g.add_argument("--intermediate_size", type=int, default=None, help="default: 4 x hidden size")
-    g.add_argument("--pooling", default="mean", choices=["mean", "cls"])
+    g.add_argument("--pooling", default=None, choices=["mean", "cls"], help="default: mean")
     g.add_argument("--use_position_embeddings", action="store_true")
     g.add_argument("--attention_form", default=None, choices=["auto", "attention", "chunk", "recurrent"])
-    g.add_argument("--drop_path", type=float, default=0.1, help="stochastic depth rate")
+    g.add_argument("--drop_path", type=float, default=None, help="stochastic depth rate (default: the recipe's)")
     g.add_argument("--image_mean", type=float, nargs=3, default=None, help="default: ImageNet mean (0.5 for digits)")
     g.add_argument("--image_std", type=float, nargs=3, default=None, help="default: ImageNet std (0.5 for digits)")
 
-    g = p.add_argument_group("optimisation (DeiT recipe defaults)")
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--recipe", default="deit", choices=sorted(RECIPES),
+                   help="defaults of the recipe flags left unset: 'deit' (the paper's ImageNet recipe: lr 5e-4 x "
+                        "total batch / 512, Mixup, CutMix, RandAugment, random erasing, repeated augmentation, "
+                        "drop path) or 'small' (for small data sets: lr 1e-3, none of those)")
     g.add_argument("--per_device_train_batch_size", type=int, default=64)
     g.add_argument("--per_device_eval_batch_size", type=int, default=128)
     g.add_argument("--gradient_accumulation_steps", type=int, default=1)
-    g.add_argument("--learning_rate", type=float, default=None, help="default: 5e-4 x total batch / 512")
+    g.add_argument("--learning_rate", type=float, default=None,
+                   help="default: the recipe's (deit: 5e-4 x total batch / 512; small: 1e-3)")
     g.add_argument("--min_lr", type=float, default=1e-5, help="end of the cosine decay")
     g.add_argument("--weight_decay", type=float, default=0.05)
     g.add_argument("--adam_beta1", type=float, default=0.9)
     g.add_argument("--adam_beta2", type=float, default=0.999)
     g.add_argument("--num_train_epochs", type=int, default=300)
     g.add_argument("--max_train_steps", type=int, default=None, help="overrides --num_train_epochs")
-    g.add_argument("--warmup_epochs", type=float, default=5.0)
+    g.add_argument("--warmup_epochs", type=float, default=None, help="default: the recipe's (deit 5, small 1)")
     g.add_argument("--warmup_steps", type=int, default=None, help="overrides --warmup_epochs")
     g.add_argument("--max_grad_norm", type=float, default=1.0, help="gradient clipping; 0 disables")
     g.add_argument("--mixed_precision", default=None, choices=["no", "fp16", "bf16"],
                    help="default: what `accelerate launch`/`accelerate config` says")
 
-    g = p.add_argument_group("augmentation and regularisation (DeiT recipe defaults)")
-    g.add_argument("--smoothing", type=float, default=0.1, help="label smoothing")
-    g.add_argument("--mixup", type=float, default=0.8, help="Mixup alpha; 0 disables")
-    g.add_argument("--cutmix", type=float, default=1.0, help="CutMix alpha; 0 disables")
+    g = p.add_argument_group("augmentation and regularisation (unset: the --recipe's defaults)")
+    g.add_argument("--smoothing", type=float, default=None, help="label smoothing (default: 0.1)")
+    g.add_argument("--mixup", type=float, default=None, help="Mixup alpha; 0 disables (default: deit 0.8, small 0)")
+    g.add_argument("--cutmix", type=float, default=None, help="CutMix alpha; 0 disables (default: deit 1, small 0)")
     g.add_argument("--mixup_prob", type=float, default=1.0)
     g.add_argument("--mixup_switch_prob", type=float, default=0.5)
-    g.add_argument("--rand_augment", default="rand-m9-mstd0.5-inc1", help="RandAugment config, or 'none'")
-    g.add_argument("--reprob", type=float, default=0.25, help="random erasing probability")
+    g.add_argument("--rand_augment", default=None,
+                   help="RandAugment config, or 'none' (default: deit rand-m9-mstd0.5-inc1, small none)")
+    g.add_argument("--reprob", type=float, default=None,
+                   help="random erasing probability (default: deit 0.25, small 0)")
     g.add_argument("--repeated_augmentation", type=int, default=None,
                    help="DeiT's repeated augmentation: each image of an epoch comes this many times, differently "
-                        "augmented (the epoch keeps its length); default 3 for map-style data, 1 (off) for "
-                        "--streaming, which cannot repeat")
-    g.add_argument("--crop_scale_min", type=float, default=0.08, help="smallest area of the random resized crop")
+                        "augmented (the epoch keeps its length); default: deit 3 for map-style data, 1 (off) for "
+                        "--streaming, which cannot repeat, and for small")
+    g.add_argument("--crop_scale_min", type=float, default=None,
+                   help="smallest area of the random resized crop (default: deit 0.08, small 0.35)")
     g.add_argument("--hflip", type=float, default=0.5, help="horizontal flip probability")
     g.add_argument("--model_ema", action="store_true", help="keep an exponential moving average of the weights")
     g.add_argument("--model_ema_decay", type=float, default=0.99996)
@@ -145,8 +198,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--output_dir", required=True)
     g.add_argument("--overwrite_output_dir", action="store_true")
     g.add_argument("--checkpointing_steps", default=None, help="an integer (optimizer steps) or 'epoch'")
-    g.add_argument("--save_total_limit", type=int, default=None, help="keep only the newest N checkpoints")
-    g.add_argument("--resume_from_checkpoint", default=None, help="a checkpoint folder, or 'latest' in --output_dir")
+    g.add_argument("--save_total_limit", type=int, default=None,
+                   help="keep only the newest N (>= 1) checkpoints of this run")
+    g.add_argument("--resume_from_checkpoint", default=None,
+                   help="a checkpoint folder, or 'latest': the newest complete checkpoint of this same run in --output_dir")
     g.add_argument("--eval_steps", type=int, default=None, help="also evaluate every N steps (default: every epoch)")
     g.add_argument("--logging_steps", type=int, default=10)
     g.add_argument("--with_tracking", action="store_true", help="log to accelerate trackers (see --report_to)")
@@ -162,15 +217,66 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _data_source(args: argparse.Namespace) -> str:
+    if args.dataset == "digits":
+        return "digits"
+    if args.dataset == "imagefolder":
+        return "imagefolder-data_dir" if args.data_dir is not None else "imagefolder-train_dir"
+    return "hub"
+
+
+def _check_data_flags(args: argparse.Namespace) -> None:
+    """Every data flag given must be read by the chosen data set (an ignored flag is a silent mistake)."""
+    source = _data_source(args)
+    readers = {"hub": "a Hub data set", "imagefolder": "--dataset imagefolder",
+               "imagefolder-data_dir": "--dataset imagefolder with --data_dir"}
+    for flag, used_by in DATA_FLAGS.items():
+        value = getattr(args, flag)
+        if value in (None, False):
+            continue
+        if source in used_by or (source.startswith("imagefolder") and "imagefolder" in used_by):
+            continue
+        where = " or ".join(readers[u] for u in used_by)
+        raise ScriptError(f"--{flag} applies to {where}, not to --dataset {args.dataset}"
+                          + (" with --train_dir" if source == "imagefolder-train_dir" else "")
+                          + f"; it would be ignored. Drop it{_data_flag_hint(flag, args)}")
+    if args.data_dir is not None and (args.train_dir is not None or args.validation_dir is not None):
+        raise ScriptError("give either --data_dir (holding train/ and validation/) or --train_dir with "
+                          "--validation_dir, not both")
+    if args.validation_dir is not None and args.train_dir is None:
+        raise ScriptError("--validation_dir needs --train_dir (or use --data_dir with train/ and validation/)")
+
+
+def _data_flag_hint(flag: str, args: argparse.Namespace) -> str:
+    if flag in ("data_dir", "train_dir", "validation_dir") and args.dataset != "imagefolder":
+        return ", or add --dataset imagefolder to train on the folders"
+    return ""
+
+
+def _apply_recipe(args: argparse.Namespace) -> None:
+    recipe = RECIPES[args.recipe]
+    for name in ("smoothing", "mixup", "cutmix", "rand_augment", "reprob", "drop_path", "crop_scale_min",
+                 "warmup_epochs"):
+        if getattr(args, name) is None:
+            setattr(args, name, recipe[name])
+    if args.repeated_augmentation is None:
+        args.repeated_augmentation = 1 if args.streaming else recipe["repeated_augmentation"]
+
+
 def _check_args(args: argparse.Namespace) -> None:
+    _check_data_flags(args)
+    _apply_recipe(args)
+    if args.train_split is None:
+        args.train_split = "train"
     if args.streaming and args.max_train_steps is None:
         raise ScriptError("--streaming needs --max_train_steps (a stream has no known length)")
-    if args.streaming and args.dataset in ("digits",):
-        raise ScriptError("--streaming applies to Hub data sets and imagefolder, not to digits")
-    if args.checkpointing_steps not in (None, "epoch") and not str(args.checkpointing_steps).isdigit():
-        raise ScriptError(f"--checkpointing_steps must be an integer or 'epoch', got {args.checkpointing_steps!r}")
-    if args.repeated_augmentation is None:
-        args.repeated_augmentation = 1 if args.streaming else 3
+    if args.checkpointing_steps not in (None, "epoch") and (not str(args.checkpointing_steps).isdigit()
+                                                            or int(args.checkpointing_steps) < 1):
+        raise ScriptError(f"--checkpointing_steps must be a positive integer or 'epoch', got {args.checkpointing_steps!r}")
+    try:
+        validate_save_total_limit(args.save_total_limit)
+    except CheckpointError as err:
+        raise ScriptError(str(err)) from err
     if args.repeated_augmentation < 1:
         raise ScriptError(f"--repeated_augmentation must be >= 1 (1 disables it), got {args.repeated_augmentation}")
     if args.streaming and args.repeated_augmentation > 1:
@@ -180,6 +286,26 @@ def _check_args(args: argparse.Namespace) -> None:
         raise ScriptError("--gradient_accumulation_steps must be >= 1")
     if not 0.0 <= args.distillation_alpha <= 1.0:
         raise ScriptError("--distillation_alpha must be in [0, 1]")
+    for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "logging_steps", "num_train_epochs"):
+        if getattr(args, name) < 1:
+            raise ScriptError(f"--{name} must be at least 1, got {getattr(args, name)}")
+    for name in ("max_train_steps", "max_train_samples", "max_eval_samples", "eval_steps", "warmup_steps"):
+        value = getattr(args, name)
+        if value is not None and value < (0 if name == "warmup_steps" else 1):
+            raise ScriptError(f"--{name} must be at least {0 if name == 'warmup_steps' else 1}, got {value}")
+    for name in ("smoothing", "reprob", "mixup_prob", "mixup_switch_prob", "hflip", "drop_path"):
+        if not 0.0 <= getattr(args, name) <= 1.0:
+            raise ScriptError(f"--{name} must be in [0, 1], got {getattr(args, name)}")
+    if not 0.0 < args.crop_scale_min <= 1.0:
+        raise ScriptError(f"--crop_scale_min must be in (0, 1], got {args.crop_scale_min}")
+    if not 0.0 <= args.model_ema_decay < 1.0:
+        raise ScriptError(f"--model_ema_decay must be in [0, 1), got {args.model_ema_decay}")
+    if args.learning_rate is not None and not args.learning_rate > 0:
+        raise ScriptError(f"--learning_rate must be positive, got {args.learning_rate}")
+    if args.warmup_epochs < 0 or args.mixup < 0 or args.cutmix < 0 or args.num_workers < 0:
+        raise ScriptError("--warmup_epochs, --mixup, --cutmix and --num_workers must be >= 0")
+    if args.image_std is not None and any(v <= 0 for v in args.image_std):
+        raise ScriptError(f"--image_std must be positive, got {args.image_std}")
     if args.push_to_hub and args.hub_model_id is None:
         args.hub_model_id = Path(args.output_dir).name
     if args.dataset == "imagefolder":
@@ -189,6 +315,8 @@ def _check_args(args: argparse.Namespace) -> None:
             value = getattr(args, flag)
             if value is not None and not Path(value).is_dir():
                 raise ScriptError(f"--{flag} {value!r} is not a folder")
+        if args.train_dir is not None and args.validation_dir is None:
+            raise ScriptError("--train_dir needs --validation_dir (or use --data_dir with train/ and validation/)")
     if args.resume_from_checkpoint not in (None, "latest") and not Path(args.resume_from_checkpoint).is_dir():
         raise ScriptError(f"--resume_from_checkpoint {args.resume_from_checkpoint!r} is not a folder")
 
@@ -217,13 +345,20 @@ def load_splits(args: argparse.Namespace) -> tuple[Any, Any, str]:
         splits = load_digits_dataset(seed=0)
         return splits["train"], splits["test"], "digits"
     if args.dataset == "imagefolder":
-        if args.train_dir is not None:
-            train = datasets.load_dataset("imagefolder", data_dir=args.train_dir, split="train", streaming=args.streaming)
-            if args.validation_dir is None:
-                raise ScriptError("--train_dir needs --validation_dir (or use --data_dir with train/ and validation/)")
-            evaluation = datasets.load_dataset("imagefolder", data_dir=args.validation_dir, split="train",
-                                               streaming=args.streaming)
-            return train, evaluation, "imagefolder"
+        try:
+            if args.train_dir is not None:
+                class_folders(args.train_dir)
+                class_folders(args.validation_dir, allow_empty=True)
+                train = datasets.load_dataset("imagefolder", data_dir=args.train_dir, split="train",
+                                              streaming=args.streaming)
+                evaluation = datasets.load_dataset("imagefolder", data_dir=args.validation_dir, split="train",
+                                                   streaming=args.streaming)
+                return train, evaluation, "imagefolder"
+            train_folder = Path(args.data_dir) / args.train_split
+            if train_folder.is_dir():
+                class_folders(train_folder)
+        except ImageDataError as err:
+            raise ScriptError(str(err)) from err
         splits = datasets.load_dataset("imagefolder", data_dir=args.data_dir, streaming=args.streaming)
     else:
         try:
@@ -245,27 +380,80 @@ def load_splits(args: argparse.Namespace) -> tuple[Any, Any, str]:
     return splits[args.train_split], splits[eval_split], args.dataset
 
 
-def label_names(train: Any, label_column: str) -> list[str]:
-    """Class names from a ``ClassLabel`` feature (Hub data sets, imagefolder, digits)."""
-    feature = (train.features or {}).get(label_column)
+def label_names(data: Any, label_column: str, split: str = "training") -> tuple[list[str], dict | None]:
+    """Class names of a split, and the map from its raw label values to class ids (None: the values are the ids).
+
+    A ``ClassLabel`` feature (Hub data sets, imagefolder, digits) gives the names and its values are ids;
+    a plain column (ints or strings) gets one class per distinct value, in sorted order.
+    """
+    feature = (data.features or {}).get(label_column)
     names = getattr(feature, "names", None)
     if names:
-        return list(names)
-    if getattr(train, "num_rows", None) is not None:
-        return [str(v) for v in sorted(set(train[label_column]))]
+        return list(names), None
+    if getattr(data, "num_rows", None) is not None:
+        values = sorted(set(data[label_column]), key=lambda v: (str(type(v)), v))
+        if not values:
+            raise ScriptError(f"the {split} set has no labels")
+        return [str(v) for v in values], {v: i for i, v in enumerate(values)}
     raise ScriptError(f"column {label_column!r} is not a ClassLabel; cannot know the classes of a stream")
 
 
-def make_example_transform(transform, image_column: str, label_column: str, mode: str):
+def eval_label_map(train_names: list[str], train_map: dict | None, eval_data: Any, label_column: str) -> dict | None:
+    """Raw evaluation label value -> training class id, matched by class name (None: already the same ids)."""
+    eval_names, eval_map = label_names(eval_data, label_column, "evaluation")
+    if eval_names == train_names and eval_map == train_map:
+        return train_map
+    try:
+        ids = label_mapping(train_names, eval_names)
+    except ImageDataError as err:
+        raise ScriptError(str(err)) from err
+    if eval_map is None:
+        return dict(enumerate(ids))
+    return {value: ids[position] for value, position in eval_map.items()}
+
+
+def check_images(data: Any, image_column: str, mode: str, split: str, logger) -> Any:
+    """Decode every image up front (``--image_check full`` / ``skip``); returns the data, less the bad ones."""
+    import concurrent.futures
+    import os
+
+    values = data[image_column]
+    started = time.time()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        chunks = [values[i:i + 256] for i in range(0, len(values), 256)]
+        results = pool.map(find_unreadable_images, chunks)
+        bad = [(start * 256 + i, reason) for start, found in enumerate(results) for i, reason in found]
+    logger.info(f"checked the {len(values)} {split} images in {time.time() - started:.1f} s: {len(bad)} unreadable")
+    if not bad:
+        return data
+    listed = "; ".join(reason for _, reason in bad[:3]) + (f"; and {len(bad) - 3} more" if len(bad) > 3 else "")
+    if mode == "full":
+        raise ScriptError(f"{len(bad)} unreadable image(s) in the {split} set: {listed}. Remove or replace them, "
+                          "or pass --image_check skip to leave them out")
+    drop = {index for index, _ in bad}
+    kept = data.select([i for i in range(len(values)) if i not in drop])
+    logger.warning(f"--image_check skip: left out {len(bad)} unreadable image(s) of {len(values)} in the {split} "
+                   f"set ({listed})")
+    if len(kept) == 0:
+        raise ScriptError(f"no readable image is left in the {split} set")
+    return kept
+
+
+def make_example_transform(transform, image_column: str, label_column: str, mode: str, num_labels: int,
+                           label_map: dict | None = None):
     """Map one raw example to ``{"pixel_values", "labels"}`` through ``transform(image, rng)``."""
 
     def apply(example: dict, rng) -> dict:
-        image = example[image_column]
-        if not isinstance(image, Image.Image):
-            raise ScriptError(f"column {image_column!r} does not hold images (got {type(image).__name__})")
-        if image.mode != mode:
-            image = image.convert(mode)
-        return {"pixel_values": transform(image, rng), "labels": int(example[label_column])}
+        try:
+            image = decode_image(example[image_column], mode=mode)
+        except ImageDataError as err:
+            raise ScriptError(f"{err} (--image_check full finds such files before training)") from err
+        raw = example[label_column]
+        label = label_map.get(raw) if label_map is not None else raw
+        if not isinstance(label, int) or not 0 <= label < num_labels:
+            raise ScriptError(f"an example has the label {raw!r}, not one of the {num_labels} classes (a split "
+                              "without labels, such as a Hub test split, has -1: choose another --eval_split)")
+        return {"pixel_values": transform(image, rng), "labels": int(label)}
 
     return apply
 
@@ -284,16 +472,33 @@ def build_model(args: argparse.Namespace, labels: list[str]) -> LionForImageClas
     if args.model_name_or_path is not None:
         from transformers import AutoConfig
 
-        config = AutoConfig.from_pretrained(args.model_name_or_path)
+        try:
+            config = AutoConfig.from_pretrained(args.model_name_or_path)
+        except (OSError, ValueError) as err:
+            raise ScriptError(f"cannot load --model_name_or_path {args.model_name_or_path!r}: {err}") from err
         if config.model_type != LionConfig.model_type or getattr(config, "modality", None) != "vision":
             raise ScriptError(f"--model_name_or_path {args.model_name_or_path!r} is a "
                               f"{config.model_type!r} checkpoint (modality {getattr(config, 'modality', None)!r}); "
                               "this script trains LION vision models (model_type 'lion', modality 'vision')")
-        return LionForImageClassification.from_pretrained(
-            args.model_name_or_path, num_labels=len(labels), id2label=id2label, label2id=label2id,
-            drop_path_rate=args.drop_path, ignore_mismatched_sizes=True)
+        given = [f"--{name}" for name in ("preset", "image_size", "patch_size", "hidden_size", "num_hidden_layers",
+                                          "num_attention_heads", "intermediate_size", "mask_type", "patch_order",
+                                          "pooling", "use_position_embeddings") if getattr(args, name)]
+        if given:
+            raise ScriptError(f"{', '.join(given)} would be ignored: the model comes from --model_name_or_path; drop them")
+        try:
+            return LionForImageClassification.from_pretrained(
+                args.model_name_or_path, num_labels=len(labels), id2label=id2label, label2id=label2id,
+                drop_path_rate=args.drop_path, ignore_mismatched_sizes=True)
+        except ValueError as err:
+            raise ScriptError(f"cannot load --model_name_or_path {args.model_name_or_path!r}: {err}") from err
     small = args.dataset == "digits"
     if args.preset is not None:
+        given = [f"--{name}" for name in ("mask_type", "patch_order", "hidden_size", "num_hidden_layers",
+                                          "num_attention_heads", "intermediate_size", "pooling",
+                                          "use_position_embeddings") if getattr(args, name)]
+        if given:
+            raise ScriptError(f"{', '.join(given)} would be ignored: --preset {args.preset} fixes the architecture; "
+                              "drop them, or leave out --preset and give the sizes")
         geometry = {name: getattr(args, name) for name in ("image_size", "patch_size") if getattr(args, name)}
         try:
             config = LionConfig.from_preset(args.preset, num_labels=len(labels), id2label=id2label,
@@ -304,18 +509,25 @@ def build_model(args: argparse.Namespace, labels: list[str]) -> LionForImageClas
             raise ScriptError(f"--preset {args.preset!r} is a text preset; use one ending in -patch16-224")
     else:
         hidden = args.hidden_size or (64 if small else 192)
-        config = LionConfig(
-            modality="vision", mask_type=args.mask_type, patch_order=args.patch_order,
+        config = _new_config(
+            modality="vision", mask_type=args.mask_type or "selective", patch_order=args.patch_order or "normal",
             image_size=args.image_size or (16 if small else 224), patch_size=args.patch_size or (4 if small else 16),
             num_channels=3, hidden_size=hidden, num_hidden_layers=args.num_hidden_layers or (4 if small else 12),
             num_attention_heads=args.num_attention_heads or (4 if small else 3),
-            intermediate_size=args.intermediate_size or 4 * hidden, pooling=args.pooling,
+            intermediate_size=args.intermediate_size or 4 * hidden, pooling=args.pooling or "mean",
             use_position_embeddings=args.use_position_embeddings, drop_path_rate=args.drop_path,
             num_labels=len(labels), id2label=id2label, label2id=label2id)
     if args.attention_form is not None:
         config.attention_form = args.attention_form
     config.architectures = ["LionForImageClassification"]
     return LionForImageClassification(config)
+
+
+def _new_config(**fields) -> LionConfig:
+    try:
+        return LionConfig(**fields)
+    except ValueError as err:  # LionConfigError: a field out of range, sizes that do not divide, ...
+        raise ScriptError(f"cannot build the model: {err}") from err
 
 
 class ModelEma:
@@ -372,40 +584,64 @@ def teacher_labels(teacher, pixel_values: torch.Tensor) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------------
 # Checkpoints
 # --------------------------------------------------------------------------------------------------
-def checkpoint_dirs(output_dir: Path) -> list[Path]:
-    found = [p for p in output_dir.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
-    return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
+def data_summary(args: argparse.Namespace, train: Any, evaluation: Any, labels: list[str]) -> dict[str, Any]:
+    """What identifies the data of a run (in its checkpoints): source, resolved folders, sizes, classes."""
+    folders = {flag: str(Path(getattr(args, flag)).resolve()) for flag in ("data_dir", "train_dir", "validation_dir")
+               if getattr(args, flag) is not None}
+    return {"dataset": args.dataset, "dataset_config": args.dataset_config, "train_split": args.train_split,
+            "eval_split": args.eval_split, **folders, "streaming": args.streaming,
+            "train_examples": getattr(train, "num_rows", None), "eval_examples": getattr(evaluation, "num_rows", None),
+            "classes": _digest_list(labels)}
 
 
-def save_checkpoint(accelerator, output_dir: Path, step: int, state: dict, config, limit: int | None) -> Path:
-    path = output_dir / f"checkpoint-{step}"
-    accelerator.save_state(str(path))
-    if accelerator.is_main_process:
-        (path / STATE_FILE).write_text(json.dumps(state, indent=1))
-        config.to_json_file(str(path / "model_config.json"))
-        if limit is not None:
-            for old in checkpoint_dirs(output_dir)[:-limit]:
-                shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    return path
+def _digest_list(values: list[str]) -> str:
+    return f"{len(values)} classes, sha256 {hashlib.sha256(json.dumps(values).encode()).hexdigest()[:12]}"
 
 
-def check_checkpoint(path: Path, config) -> dict:
-    """Read a checkpoint's training state, refusing checkpoints of another script or model."""
-    state_file = path / STATE_FILE
-    if not state_file.is_file():
-        raise ScriptError(f"{path} is not a checkpoint of this script (no {STATE_FILE})")
-    state = json.loads(state_file.read_text())
-    if state.get("script") != SCRIPT_NAME:
-        raise ScriptError(f"{path} is a checkpoint of {state.get('script')!r}, not of {SCRIPT_NAME}")
-    saved = json.loads((path / "model_config.json").read_text())
+def fingerprint_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: v for k, v in sorted(vars(args).items()) if k not in NOT_IN_FINGERPRINT}
+
+
+def check_checkpoint(path: Path, config, run: dict[str, Any], logger) -> dict:
+    """Read a checkpoint's training state, refusing incomplete ones and those of another script or model."""
+    try:
+        state = read_training_state(path, SCRIPT_NAME)
+    except CheckpointError as err:
+        raise ScriptError(str(err)) from err
+    config_file = path / MODEL_CONFIG_FILE
+    try:
+        saved = json.loads(config_file.read_text())
+    except (OSError, ValueError) as err:
+        raise ScriptError(f"checkpoint {path}: cannot read {MODEL_CONFIG_FILE} ({err})") from err
     for key in ("model_type", "modality", "mask_type", "patch_order", "hidden_size", "num_hidden_layers",
                 "num_attention_heads", "image_size", "patch_size", "num_labels"):
         current = len(config.id2label) if key == "num_labels" else getattr(config, key, None)
         stored = len(saved.get("id2label", {})) if key == "num_labels" else saved.get(key)
         if stored != current:
             raise ScriptError(f"checkpoint {path} holds another model: {key}={stored!r}, this run has {current!r}")
+    differences = run_differences(state.get("run"), run)
+    if differences:
+        logger.warning(f"{path} was written by another run (it differs in {'; '.join(differences)}); resuming from "
+                       "it as asked, so the result is not that of an uninterrupted run of these arguments")
     return state
+
+
+def load_ema(path: Path, ema: ModelEma) -> None:
+    """EMA weights from ``ema.safetensors`` (tensors only: nothing of the checkpoint is unpickled)."""
+    file = path / EMA_FILE
+    if not file.is_file():
+        legacy = sorted(p.name for p in path.glob("custom_checkpoint_*.pkl"))
+        hint = (f" It holds {', '.join(legacy)} (the earlier pickled format, which is not loaded: unpickling runs "
+                "code from the file).") if legacy else ""
+        raise ScriptError(f"checkpoint {path} has no {EMA_FILE} for --model_ema.{hint} Resume without --model_ema, "
+                          "or from a checkpoint written with it")
+    try:
+        tensors = load_tensors(file)
+    except CheckpointError as err:
+        raise ScriptError(str(err)) from err
+    if set(tensors) != set(ema.shadow) or any(tensors[k].shape != ema.shadow[k].shape for k in tensors):
+        raise ScriptError(f"{file} does not hold the EMA of this model (other tensor names or shapes)")
+    ema.load_state_dict(tensors)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -441,11 +677,19 @@ def evaluate_model(accelerator, model, loader, metric_path: str, num_labels: int
 # Main
 # --------------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> dict[str, Any]:
+    try:
+        return _main(argv)
+    except (CheckpointError, ImageDataError, LaunchError) as err:
+        raise ScriptError(str(err)) from err
+
+
+def _main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     from accelerate import Accelerator
     from accelerate.logging import get_logger
     from accelerate.utils import ProjectConfiguration, set_seed
     from tqdm.auto import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
     from transformers import ViTImageProcessorPil, get_scheduler
 
     output_dir = Path(args.output_dir)
@@ -457,26 +701,55 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import logging
 
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    # Checked on every process (not only the main one), so that all of them stop together.
-    if (output_dir.is_dir() and any(output_dir.iterdir()) and args.resume_from_checkpoint is None
-            and not args.overwrite_output_dir):
-        raise ScriptError(f"--output_dir {output_dir} is not empty; pass --overwrite_output_dir or --resume_from_checkpoint")
+    check_process_count(accelerator.num_processes)
+    # Checked on every process (not only the main one), so that all of them stop together. Resuming into a
+    # non-empty folder is fine as long as nothing in it would be overwritten that this script did not write.
+    guard = OutputGuard(output_dir)
+    guard.check(overwrite=args.overwrite_output_dir, resuming=args.resume_from_checkpoint is not None)
     output_dir.mkdir(parents=True, exist_ok=True)
     # Different seeds per process for dropout/drop path; the data side uses its own (seed, epoch, index) seeds.
     set_seed(args.seed, device_specific=True)
 
     # ---- data
+    import datasets
+
     train_raw, eval_raw, dataset_id = load_splits(args)
     columns = list(train_raw.features or {})
     image_column = _first_present(columns, ("image", "img"), "--image_column", args.image_column)
     label_column = _first_present(columns, ("label", "labels", "fine_label"), "--label_column", args.label_column)
-    labels = label_names(train_raw, label_column)
+    eval_columns = list(eval_raw.features or {})
+    for column, flag in ((image_column, "--image_column"), (label_column, "--label_column")):
+        if column not in eval_columns:
+            raise ScriptError(f"the evaluation split has no column {column!r} ({flag}; its columns: {eval_columns})")
+    labels, train_label_map = label_names(train_raw, label_column)
+    if len(labels) < 2:
+        raise ScriptError(f"the training set has {len(labels)} class ({', '.join(labels)}); a classifier needs two or more")
+    eval_map = eval_label_map(labels, train_label_map, eval_raw, label_column)
+    # Images are decoded by the transforms (errors then name the file), not by the data set.
+    if isinstance((train_raw.features or {}).get(image_column), datasets.Image):
+        train_raw = train_raw.cast_column(image_column, datasets.Image(decode=False))
+    if isinstance((eval_raw.features or {}).get(image_column), datasets.Image):
+        eval_raw = eval_raw.cast_column(image_column, datasets.Image(decode=False))
+    image_check = args.image_check or ("full" if args.dataset == "imagefolder" else "none")
     if args.max_train_samples is not None:
         train_raw = train_raw.take(args.max_train_samples) if args.streaming else \
             train_raw.select(range(min(args.max_train_samples, len(train_raw))))
     if args.max_eval_samples is not None:
         eval_raw = eval_raw.take(args.max_eval_samples) if args.streaming else \
             eval_raw.select(range(min(args.max_eval_samples, len(eval_raw))))
+    if image_check != "none" and not args.streaming:
+        train_raw = check_images(train_raw, image_column, image_check, "training", logger)
+        eval_raw = check_images(eval_raw, image_column, image_check, "evaluation", logger)
+    if not args.streaming:
+        counts = [0] * len(labels)
+        for raw in train_raw[label_column]:
+            label = train_label_map.get(raw) if train_label_map is not None else raw
+            if isinstance(label, int) and 0 <= label < len(labels):
+                counts[label] += 1
+        empty = [name for name, count in zip(labels, counts) if count == 0]
+        if empty:
+            raise ScriptError(f"class(es) without training images: {', '.join(empty)}; every class needs training "
+                              "examples (check the data, or --max_train_samples, which takes the first examples)")
 
     model = build_model(args, labels)
     config = model.config
@@ -493,8 +766,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         config.image_size, mean, std, scale=(args.crop_scale_min, 1.0), hflip=args.hflip,
         rand_augment=args.rand_augment, reprob=args.reprob)
     eval_transform = build_eval_transform(config.image_size, mean, std, interpolation=Image.BILINEAR)
-    train_fn = make_example_transform(train_transform, image_column, label_column, "RGB")
-    eval_fn = make_example_transform(eval_transform, image_column, label_column, "RGB")
+    train_fn = make_example_transform(train_transform, image_column, label_column, "RGB", len(labels), train_label_map)
+    eval_fn = make_example_transform(eval_transform, image_column, label_column, "RGB", len(labels), eval_map)
 
     if args.streaming:
         from datasets.distributed import split_dataset_by_node
@@ -533,7 +806,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     else:
         train_loader, eval_loader = accelerator.prepare(train_loader, eval_loader)
     total_batch = args.per_device_train_batch_size * accelerator.num_processes * args.gradient_accumulation_steps
-    learning_rate = args.learning_rate if args.learning_rate is not None else 5e-4 * total_batch / 512
+    recipe = RECIPES[args.recipe]
+    if args.learning_rate is not None:
+        learning_rate, lr_origin = args.learning_rate, "--learning_rate"
+    elif recipe["learning_rate_batch"] is not None:
+        learning_rate = recipe["base_learning_rate"] * total_batch / recipe["learning_rate_batch"]
+        lr_origin = (f"--recipe {args.recipe}: {recipe['base_learning_rate']:g} x total batch {total_batch} / "
+                     f"{recipe['learning_rate_batch']}")
+        if learning_rate < 1e-4:
+            lr_origin += "; that is small for a small batch: try --recipe small or set --learning_rate"
+    else:
+        learning_rate = recipe["base_learning_rate"]
+        lr_origin = f"--recipe {args.recipe}"
     decay, no_decay = [], []
     for name, param in model.named_parameters():
         # DeiT: no weight decay on biases, norms and other 1-d parameters (decay logits, gates' biases).
@@ -556,9 +840,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                               num_training_steps=max_train_steps * accelerator.num_processes,
                               scheduler_specific_kwargs={"min_lr": min(args.min_lr, learning_rate)})
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    # The EMA goes into checkpoints as safetensors (not accelerate's pickled custom state).
     ema = ModelEma(accelerator.unwrap_model(model), args.model_ema_decay) if args.model_ema else None
-    if ema is not None:
-        accelerator.register_for_checkpointing(ema)
     teacher = load_teacher(args, len(labels), accelerator.device) if args.teacher_model else None
     mixup = Mixup(mixup_alpha=args.mixup, cutmix_alpha=args.cutmix, prob=args.mixup_prob,
                   switch_prob=args.mixup_switch_prob, label_smoothing=args.smoothing, num_classes=len(labels))
@@ -571,110 +854,125 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     # ---- resume
     completed_steps, epoch, skip_batches, consumed = 0, 0, 0, 0
     history: list[dict] = []
+    run = run_fingerprint(config, data_summary(args, train_raw, eval_raw, labels), args.seed,
+                          fingerprint_arguments(args))
     if args.resume_from_checkpoint is not None:
         if args.resume_from_checkpoint == "latest":
-            found = checkpoint_dirs(output_dir)
-            if not found:
-                raise ScriptError(f"--resume_from_checkpoint latest: no checkpoint-* folder in {output_dir}")
-            path = found[-1]
+            path, notices = find_latest_checkpoint(output_dir, run, SCRIPT_NAME, log=logger.warning)
+            if path is None:
+                found = f" ({len(notices)} passed over: " + "; ".join(n.split(": ", 1)[1] for n in notices) + ")" \
+                    if notices else ""
+                raise ScriptError(f"--resume_from_checkpoint latest: no complete checkpoint of this run in "
+                                  f"{output_dir}{found}. Pass a checkpoint folder to resume from it anyway, or leave "
+                                  "out --resume_from_checkpoint to start afresh")
         else:
             path = Path(args.resume_from_checkpoint)
-        state = check_checkpoint(path, accelerator.unwrap_model(model).config)
+        state = check_checkpoint(path, accelerator.unwrap_model(model).config, run, logger)
         accelerator.load_state(str(path))
+        if ema is not None:
+            load_ema(path, ema)
         completed_steps, epoch, skip_batches = state["completed_steps"], state["epoch"], state["batches_in_epoch"]
         consumed = state.get("consumed", {}).get(str(accelerator.process_index), 0)
         history = state.get("history", [])
         logger.info(f"resumed from {path}: step {completed_steps}, epoch {epoch}, batch {skip_batches}")
 
-    logger.info(f"{len(labels)} classes; {total_batch} images per step; lr {learning_rate:.3g}; "
-                f"{max_train_steps} steps ({warmup} warm-up)", main_process_only=True)
-    progress = tqdm(total=max_train_steps, initial=completed_steps, disable=not accelerator.is_local_main_process,
-                    desc="train")
-    model.train()
-    running_loss, running_count, last_loss = 0.0, 0, float("nan")
-    last_eval: dict[str, float] = {}
-    started = time.time()
-    checkpoint_every = int(args.checkpointing_steps) if str(args.checkpointing_steps).isdigit() else None
+    logger.info(f"{len(labels)} classes; {total_batch} images per step; learning rate {learning_rate:.3g} "
+                f"({lr_origin}); {max_train_steps} steps ({warmup} warm-up)", main_process_only=True)
+    with logging_redirect_tqdm():  # log lines go above the progress bar, not into it
+        progress = tqdm(total=max_train_steps, initial=completed_steps, disable=not accelerator.is_local_main_process,
+                        desc="train")
+        model.train()
+        running_loss, running_count, last_loss = 0.0, 0, float("nan")
+        last_eval: dict[str, float] = {}
+        started = time.time()
+        checkpoint_every = int(args.checkpointing_steps) if str(args.checkpointing_steps).isdigit() else None
 
-    def checkpoint(epoch_: int, batch_index_: int, consumed_: int) -> None:
-        save_checkpoint(accelerator, output_dir, completed_steps,
-                        training_state(completed_steps, epoch_, batch_index_, consumed_, accelerator, history),
-                        config, args.save_total_limit)
+        def checkpoint(epoch_: int, batch_index_: int, consumed_: int) -> None:
+            state = training_state(completed_steps, epoch_, batch_index_, consumed_, accelerator, history)
+            state["run"] = run
 
-    evaluated_at = [-1]  # the step of the last evaluation, identical on every process
+            def write_extra(folder: Path) -> None:
+                config.to_json_file(str(folder / MODEL_CONFIG_FILE))
+                if ema is not None:
+                    save_tensors(ema.state_dict(), folder / EMA_FILE)
 
-    def evaluate_now(epoch_: float) -> dict[str, float]:
-        evaluated_at.append(completed_steps)
-        return run_eval(accelerator, model, eval_loader, metric_path, labels, ema, args, completed_steps, epoch_,
-                        last_loss, history, logger)
+            save_checkpoint(accelerator, output_dir, completed_steps, state=state, write_extra=write_extra,
+                            limit=args.save_total_limit, log=logger.info)
 
-    while completed_steps < max_train_steps:
-        # Position in this epoch: skip_batches/consumed are non-zero only right after a resume.
-        batch_index = skip_batches
-        if args.streaming:
-            train_data.set_epoch(epoch)
-            train_data.skip(consumed)
-            loader = train_loader
-        else:
-            train_loader.set_epoch(epoch)
-            loader = accelerator.skip_first_batches(train_loader, skip_batches) if skip_batches else train_loader
-        skip_batches = 0
-        epoch_done = True
-        for batch in loader:
+        evaluated_at = [-1]  # the step of the last evaluation, identical on every process
+
+        def evaluate_now(epoch_: float) -> dict[str, float]:
+            evaluated_at.append(completed_steps)
+            return run_eval(accelerator, model, eval_loader, metric_path, labels, ema, args, completed_steps, epoch_,
+                            last_loss, history, logger)
+
+        while completed_steps < max_train_steps:
+            # Position in this epoch: skip_batches/consumed are non-zero only right after a resume.
+            batch_index = skip_batches
             if args.streaming:
-                batch = {name: t.to(accelerator.device) for name, t in batch.items()}
-            # Mixup/CutMix draws from a generator tied to (seed, epoch, batch, process): exact on resume.
-            gen = torch.Generator().manual_seed(derived_seed(args.seed, epoch, batch_index, accelerator.process_index))
-            # Only scalars are drawn from the CPU generator: the images stay on their device.
-            images, targets = mixup(batch["pixel_values"], batch["labels"], gen)
-            with accelerator.accumulate(model):
-                logits = model(pixel_values=images).logits
-                loss = soft_target_cross_entropy(logits, targets)
-                if teacher is not None:
-                    hard = teacher_labels(teacher, images)
-                    loss = (1 - args.distillation_alpha) * loss + args.distillation_alpha * \
-                        torch.nn.functional.cross_entropy(logits.float(), hard)
-                accelerator.backward(loss)
-                if accelerator.sync_gradients and args.max_grad_norm > 0:
-                    accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad()
-            batch_index += 1
-            consumed += batch["labels"].shape[0]
-            running_loss += float(loss.detach())
-            running_count += 1
-            if not accelerator.sync_gradients:
-                continue
-            completed_steps += 1
-            progress.update(1)
-            if ema is not None:
-                ema.update(accelerator.unwrap_model(model))
-            last_loss = float(accelerator.reduce(loss.detach().float(), reduction="mean"))
-            if completed_steps % args.logging_steps == 0 or completed_steps == max_train_steps:
-                mean_loss = float(accelerator.reduce(torch.tensor(running_loss / running_count,
-                                                                  device=accelerator.device), reduction="mean"))
-                running_loss, running_count = 0.0, 0
-                progress.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
-                if args.with_tracking:
-                    accelerator.log({"train/loss": mean_loss, "train/lr": scheduler.get_last_lr()[0],
-                                     "train/epoch": epoch}, step=completed_steps)
-            at_epoch_end = batches_per_epoch is not None and batch_index >= batches_per_epoch
-            if args.eval_steps and completed_steps % args.eval_steps == 0 and not at_epoch_end:
-                last_eval = evaluate_now(epoch + batch_index / (batches_per_epoch or batch_index))
-            if checkpoint_every and completed_steps % checkpoint_every == 0 and not at_epoch_end:
-                checkpoint(epoch, batch_index, consumed)
-            if completed_steps >= max_train_steps and not at_epoch_end:
-                epoch_done = False
-                break
-        if epoch_done:
-            epoch += 1
-            consumed = 0
-            if batches_per_epoch is not None:  # a stream's "epoch" is one pass of one process: no eval there
-                last_eval = evaluate_now(epoch)
-            if checkpoint_every and completed_steps % checkpoint_every == 0 or args.checkpointing_steps == "epoch":
-                checkpoint(epoch, 0, 0)
-    progress.close()
+                train_data.set_epoch(epoch)
+                train_data.skip(consumed)
+                loader = train_loader
+            else:
+                train_loader.set_epoch(epoch)
+                loader = accelerator.skip_first_batches(train_loader, skip_batches) if skip_batches else train_loader
+            skip_batches = 0
+            epoch_done = True
+            for batch in loader:
+                if args.streaming:
+                    batch = {name: t.to(accelerator.device) for name, t in batch.items()}
+                # Mixup/CutMix draws from a generator tied to (seed, epoch, batch, process): exact on resume.
+                gen = torch.Generator().manual_seed(derived_seed(args.seed, epoch, batch_index, accelerator.process_index))
+                # Only scalars are drawn from the CPU generator: the images stay on their device.
+                images, targets = mixup(batch["pixel_values"], batch["labels"], gen)
+                with accelerator.accumulate(model):
+                    logits = model(pixel_values=images).logits
+                    loss = soft_target_cross_entropy(logits, targets)
+                    if teacher is not None:
+                        hard = teacher_labels(teacher, images)
+                        loss = (1 - args.distillation_alpha) * loss + args.distillation_alpha * \
+                            torch.nn.functional.cross_entropy(logits.float(), hard)
+                    accelerator.backward(loss)
+                    if accelerator.sync_gradients and args.max_grad_norm > 0:
+                        accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+                    optimizer.step()
+                    scheduler.step()
+                    optimizer.zero_grad()
+                batch_index += 1
+                consumed += batch["labels"].shape[0]
+                running_loss += float(loss.detach())
+                running_count += 1
+                if not accelerator.sync_gradients:
+                    continue
+                completed_steps += 1
+                progress.update(1)
+                if ema is not None:
+                    ema.update(accelerator.unwrap_model(model))
+                last_loss = float(accelerator.reduce(loss.detach().float(), reduction="mean"))
+                if completed_steps % args.logging_steps == 0 or completed_steps == max_train_steps:
+                    mean_loss = float(accelerator.reduce(torch.tensor(running_loss / running_count,
+                                                                      device=accelerator.device), reduction="mean"))
+                    running_loss, running_count = 0.0, 0
+                    progress.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+                    if args.with_tracking:
+                        accelerator.log({"train/loss": mean_loss, "train/lr": scheduler.get_last_lr()[0],
+                                         "train/epoch": epoch}, step=completed_steps)
+                at_epoch_end = batches_per_epoch is not None and batch_index >= batches_per_epoch
+                if args.eval_steps and completed_steps % args.eval_steps == 0 and not at_epoch_end:
+                    last_eval = evaluate_now(epoch + batch_index / (batches_per_epoch or batch_index))
+                if checkpoint_every and completed_steps % checkpoint_every == 0 and not at_epoch_end:
+                    checkpoint(epoch, batch_index, consumed)
+                if completed_steps >= max_train_steps and not at_epoch_end:
+                    epoch_done = False
+                    break
+            if epoch_done:
+                epoch += 1
+                consumed = 0
+                if batches_per_epoch is not None:  # a stream's "epoch" is one pass of one process: no eval there
+                    last_eval = evaluate_now(epoch)
+                if checkpoint_every and completed_steps % checkpoint_every == 0 or args.checkpointing_steps == "epoch":
+                    checkpoint(epoch, 0, 0)
+        progress.close()
     train_seconds = time.time() - started
     if evaluated_at[-1] != completed_steps:
         last_eval = evaluate_now(epoch)
@@ -687,12 +985,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results = {"train_loss": last_loss, "train_steps": completed_steps, "train_seconds": round(train_seconds, 2),
                **{f"eval_{k}": v for k, v in last_eval.items()}}
     if accelerator.is_main_process:
+        guard.snapshot()
         unwrapped.save_pretrained(str(output_dir), state_dict=state_dict, safe_serialization=True)
         image_processor.save_pretrained(str(output_dir))
         card = build_card(args, unwrapped, dataset_id, last_eval, history, total_batch, learning_rate,
                           max_train_steps, warmup)
         card.save(str(output_dir / "README.md"))
         (output_dir / "all_results.json").write_text(json.dumps(results, indent=2))
+        guard.record()
         logger.info(f"saved the model, image processor and model card to {output_dir}: {json.dumps(results)}")
         if args.push_to_hub:
             push(args, unwrapped, image_processor, card, output_dir)
@@ -772,6 +1072,6 @@ def push(args, model, image_processor, card, output_dir: Path) -> None:
 if __name__ == "__main__":
     try:
         main()
-    except ScriptError as err:
+    except (ScriptError, ImageDataError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

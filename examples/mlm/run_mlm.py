@@ -31,7 +31,6 @@ import argparse
 import hashlib
 import json
 import math
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -41,9 +40,29 @@ import torch
 
 from lion_hf import LionConfig, LionForMaskedLM
 from lion_hf.data import AugmentedDataset, EpochSeededSampler, mask_tokens, pack_token_blocks
+from lion_hf.training import (
+    MODEL_CONFIG_FILE,
+    CheckpointError,
+    HelpFormatter,
+    LaunchError,
+    OutputGuard,
+    check_process_count,
+    find_latest_checkpoint,
+    read_training_state,
+    run_differences,
+    run_fingerprint,
+    save_checkpoint,
+    validate_save_total_limit,
+)
 
 SCRIPT_NAME = "run_mlm"
-STATE_FILE = "training_state.json"
+#: Arguments that do not change what a run trains (left out of the run's fingerprint in its checkpoints).
+NOT_IN_FINGERPRINT = frozenset({
+    "output_dir", "overwrite_output_dir", "resume_from_checkpoint", "checkpointing_steps", "save_total_limit",
+    "eval_steps", "logging_steps", "with_tracking", "report_to", "model_name", "push_to_hub", "hub_model_id",
+    "hub_token", "hub_private_repo", "num_workers", "preprocessing_num_workers", "per_device_eval_batch_size"})
+#: Model-shape flags, read only when a new model is built from them (not with --preset / --model_name_or_path).
+MODEL_SHAPE_FLAGS = ("mask_type", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
 MODEL_COLUMNS = ("input_ids", "attention_mask", "token_type_ids", "special_tokens_mask")
 
 
@@ -55,14 +74,14 @@ class ScriptError(ValueError):
 # Arguments
 # --------------------------------------------------------------------------------------------------
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     g = p.add_argument_group("data")
     g.add_argument("--dataset_name", default=None, help="a Hub data set, e.g. allenai/c4")
     g.add_argument("--dataset_config", default=None, help="its configuration, e.g. en")
     g.add_argument("--train_files", nargs="+", default=None, help="local .json/.jsonl/.json.gz/.txt(.gz) files or globs")
     g.add_argument("--validation_files", nargs="+", default=None)
-    g.add_argument("--validation_split_percentage", type=float, default=5.0,
-                   help="held out from local training files when no --validation_files are given")
+    g.add_argument("--validation_split_percentage", type=float, default=None,
+                   help="held out from local training files when no --validation_files are given (default: 5)")
     g.add_argument("--streaming", action="store_true", help="stream the data (needs --max_train_steps)")
     g.add_argument("--text_column", default="text")
     g.add_argument("--max_train_samples", type=int, default=None)
@@ -75,13 +94,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--num_workers", type=int, default=0, help="dataloader worker processes")
 
     g = p.add_argument_group("model")
-    g.add_argument("--tokenizer_name", default="bert-base-uncased")
+    g.add_argument("--tokenizer_name", default="bert-base-uncased",
+                   help="a tokenizer folder or Hub name with a mask token (default: bert-base-uncased, from the Hub; "
+                        "offline, train one from the corpus with examples/mlm/train_tokenizer.py)")
     g.add_argument("--model_name_or_path", default=None, help="continue from a saved LION checkpoint")
     g.add_argument("--preset", default=None, help="a LionConfig preset, e.g. lion-d-base-mlm")
-    g.add_argument("--mask_type", default="decay", choices=["lit", "decay", "selective"])
-    g.add_argument("--hidden_size", type=int, default=768)
-    g.add_argument("--num_hidden_layers", type=int, default=12)
-    g.add_argument("--num_attention_heads", type=int, default=12)
+    g.add_argument("--mask_type", default=None, choices=["lit", "decay", "selective"], help="default: decay")
+    g.add_argument("--hidden_size", type=int, default=None, help="default: 768")
+    g.add_argument("--num_hidden_layers", type=int, default=None, help="default: 12")
+    g.add_argument("--num_attention_heads", type=int, default=None, help="default: 12")
     g.add_argument("--intermediate_size", type=int, default=None, help="default: 4 x hidden size")
     g.add_argument("--attention_form", default=None, choices=["auto", "attention", "chunk", "recurrent"])
 
@@ -104,8 +125,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--output_dir", required=True)
     g.add_argument("--overwrite_output_dir", action="store_true")
     g.add_argument("--checkpointing_steps", default=None, help="an integer (optimizer steps) or 'epoch'")
-    g.add_argument("--save_total_limit", type=int, default=None)
-    g.add_argument("--resume_from_checkpoint", default=None, help="a checkpoint folder, or 'latest' in --output_dir")
+    g.add_argument("--save_total_limit", type=int, default=None, help="keep only the newest N (>= 1) checkpoints of this run")
+    g.add_argument("--resume_from_checkpoint", default=None,
+                   help="a checkpoint folder, or 'latest': the newest complete checkpoint of this same run in --output_dir")
     g.add_argument("--eval_steps", type=int, default=None, help="evaluate every N steps (default: every epoch)")
     g.add_argument("--logging_steps", type=int, default=10)
     g.add_argument("--with_tracking", action="store_true")
@@ -126,6 +148,33 @@ def _check_args(args: argparse.Namespace) -> None:
         raise ScriptError("give --dataset_name (e.g. allenai/c4 with --dataset_config en) or --train_files")
     if args.dataset_name is not None and args.train_files is not None:
         raise ScriptError("give either --dataset_name or --train_files, not both")
+    # Data flags that the chosen data would ignore.
+    if args.dataset_config is not None and args.dataset_name is None:
+        raise ScriptError("--dataset_config applies to --dataset_name (a Hub data set), not to --train_files; drop it")
+    if args.validation_files is not None and args.train_files is None:
+        raise ScriptError("--validation_files go with --train_files; a Hub data set brings its validation split")
+    if args.validation_split_percentage is not None:
+        if args.train_files is None or args.validation_files is not None or args.streaming:
+            raise ScriptError("--validation_split_percentage only applies to --train_files without --validation_files "
+                              "and without --streaming (a stream holds out --max_eval_samples documents); drop it")
+        if not 0.0 < args.validation_split_percentage < 100.0:
+            raise ScriptError(f"--validation_split_percentage must be in (0, 100), got {args.validation_split_percentage}")
+    else:
+        args.validation_split_percentage = 5.0
+    if args.streaming and args.preprocessing_num_workers is not None:
+        raise ScriptError("--preprocessing_num_workers does not apply to --streaming (a stream is tokenised as it is "
+                          "read); drop it")
+    if args.model_name_or_path is not None or args.preset is not None:
+        given = [f"--{name}" for name in MODEL_SHAPE_FLAGS if getattr(args, name) is not None]
+        if given:
+            source = "--model_name_or_path" if args.model_name_or_path is not None else "--preset"
+            raise ScriptError(f"{', '.join(given)} would be ignored: the model comes from {source}; drop them")
+        if args.model_name_or_path is not None and args.preset is not None:
+            raise ScriptError("give either --model_name_or_path or --preset, not both")
+    for name, default in (("mask_type", "decay"), ("hidden_size", 768), ("num_hidden_layers", 12),
+                          ("num_attention_heads", 12)):
+        if getattr(args, name) is None:
+            setattr(args, name, default)
     if args.streaming and args.max_train_steps is None:
         raise ScriptError("--streaming needs --max_train_steps (a stream has no known length)")
     for files, flag in ((args.train_files, "--train_files"), (args.validation_files, "--validation_files")):
@@ -134,10 +183,27 @@ def _check_args(args: argparse.Namespace) -> None:
     for probability, flag in ((args.mlm_probability, "--mlm_probability"), (args.eval_mlm_probability, "--eval_mlm_probability")):
         if not 0.0 < probability < 1.0:
             raise ScriptError(f"{flag} must be in (0, 1), got {probability}")
-    if args.checkpointing_steps not in (None, "epoch") and not str(args.checkpointing_steps).isdigit():
-        raise ScriptError(f"--checkpointing_steps must be an integer or 'epoch', got {args.checkpointing_steps!r}")
+    if args.checkpointing_steps not in (None, "epoch") and (not str(args.checkpointing_steps).isdigit()
+                                                            or int(args.checkpointing_steps) < 1):
+        raise ScriptError(f"--checkpointing_steps must be a positive integer or 'epoch', got {args.checkpointing_steps!r}")
+    try:
+        validate_save_total_limit(args.save_total_limit)
+    except CheckpointError as err:
+        raise ScriptError(str(err)) from err
     if args.max_seq_length < 8:
         raise ScriptError("--max_seq_length must be at least 8")
+    for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps",
+                 "logging_steps", "num_train_epochs", "hidden_size", "num_hidden_layers", "num_attention_heads"):
+        if getattr(args, name) < 1:
+            raise ScriptError(f"--{name} must be at least 1, got {getattr(args, name)}")
+    for name in ("max_train_steps", "max_train_samples", "max_eval_samples", "eval_steps", "intermediate_size"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ScriptError(f"--{name} must be at least 1, got {value}")
+    if args.num_warmup_steps is not None and args.num_warmup_steps < 0:
+        raise ScriptError(f"--num_warmup_steps must be >= 0, got {args.num_warmup_steps}")
+    if not args.learning_rate > 0:
+        raise ScriptError(f"--learning_rate must be positive, got {args.learning_rate}")
     if args.push_to_hub and args.hub_model_id is None:
         args.hub_model_id = Path(args.output_dir).name
     if args.resume_from_checkpoint not in (None, "latest") and not Path(args.resume_from_checkpoint).is_dir():
@@ -303,7 +369,10 @@ def build_model(args: argparse.Namespace, tokenizer) -> LionForMaskedLM:
     if args.model_name_or_path is not None:
         from transformers import AutoConfig
 
-        config = AutoConfig.from_pretrained(args.model_name_or_path)
+        try:
+            config = AutoConfig.from_pretrained(args.model_name_or_path)
+        except (OSError, ValueError) as err:
+            raise ScriptError(f"cannot load --model_name_or_path {args.model_name_or_path!r}: {err}") from err
         if config.model_type != LionConfig.model_type or getattr(config, "modality", None) != "text":
             raise ScriptError(f"--model_name_or_path {args.model_name_or_path!r} is a {config.model_type!r} checkpoint "
                               f"(modality {getattr(config, 'modality', None)!r}); this script trains LION text "
@@ -321,9 +390,12 @@ def build_model(args: argparse.Namespace, tokenizer) -> LionForMaskedLM:
             raise ScriptError(f"unknown --preset {args.preset!r}; available: {', '.join(list_presets())}")
         if PRESETS[args.preset]["modality"] != "text":
             raise ScriptError(f"--preset {args.preset!r} is a vision preset; use one ending in -mlm")
-        config = LionConfig.from_preset(args.preset, **fields)
+        try:
+            config = LionConfig.from_preset(args.preset, **fields)
+        except ValueError as err:
+            raise ScriptError(str(err)) from err
     else:
-        config = LionConfig(mask_type=args.mask_type, hidden_size=args.hidden_size,
+        config = _new_config(mask_type=args.mask_type, hidden_size=args.hidden_size,
                             num_hidden_layers=args.num_hidden_layers, num_attention_heads=args.num_attention_heads,
                             intermediate_size=args.intermediate_size or 4 * args.hidden_size, **fields)
     if args.attention_form is not None:
@@ -332,31 +404,55 @@ def build_model(args: argparse.Namespace, tokenizer) -> LionForMaskedLM:
     return LionForMaskedLM(config)
 
 
+def _new_config(**fields) -> LionConfig:
+    try:
+        return LionConfig(**fields)
+    except ValueError as err:  # LionConfigError: a field out of range, sizes that do not divide, ...
+        raise ScriptError(f"cannot build the model: {err}") from err
+
+
 def derived_seed(*parts: Any) -> int:
     """A 63-bit seed that is a pure function of ``parts`` (no dependence on PYTHONHASHSEED)."""
     digest = hashlib.sha256("-".join(str(p) for p in parts).encode()).digest()
     return int.from_bytes(digest[:8], "little") >> 1
 
 
-def checkpoint_dirs(output_dir: Path) -> list[Path]:
-    found = [p for p in output_dir.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
-    return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
+def data_summary(args: argparse.Namespace, train: Any, evaluation: Any) -> dict[str, Any]:
+    """What identifies the data of a run (in its checkpoints): source, resolved files and sizes, counts."""
+    def files(patterns: list[str] | None, flag: str) -> list[list[Any]] | None:
+        if not patterns:
+            return None
+        return [[str(Path(f).resolve()), Path(f).stat().st_size] for f in _expand(patterns, flag)]
+
+    return {"dataset_name": args.dataset_name, "dataset_config": args.dataset_config,
+            "train_files": files(args.train_files, "--train_files"),
+            "validation_files": files(args.validation_files, "--validation_files"), "streaming": args.streaming,
+            "train_sequences": getattr(train, "num_rows", None), "eval_sequences": getattr(evaluation, "num_rows", None)}
 
 
-def check_checkpoint(path: Path, config) -> dict:
-    """Read a checkpoint's training state, refusing checkpoints of another script or model."""
-    state_file = path / STATE_FILE
-    if not state_file.is_file():
-        raise ScriptError(f"{path} is not a checkpoint of this script (no {STATE_FILE})")
-    state = json.loads(state_file.read_text())
-    if state.get("script") != SCRIPT_NAME:
-        raise ScriptError(f"{path} is a checkpoint of {state.get('script')!r}, not of {SCRIPT_NAME}")
-    saved = json.loads((path / "model_config.json").read_text())
+def fingerprint_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: v for k, v in sorted(vars(args).items()) if k not in NOT_IN_FINGERPRINT}
+
+
+def check_checkpoint(path: Path, config, run: dict[str, Any], logger) -> dict:
+    """Read a checkpoint's training state, refusing incomplete ones and those of another script or model."""
+    try:
+        state = read_training_state(path, SCRIPT_NAME)
+    except CheckpointError as err:
+        raise ScriptError(str(err)) from err
+    try:
+        saved = json.loads((path / MODEL_CONFIG_FILE).read_text())
+    except (OSError, ValueError) as err:
+        raise ScriptError(f"checkpoint {path}: cannot read {MODEL_CONFIG_FILE} ({err})") from err
     for key in ("model_type", "modality", "mask_type", "hidden_size", "num_hidden_layers", "num_attention_heads",
                 "vocab_size"):
         if saved.get(key) != getattr(config, key, None):
             raise ScriptError(f"checkpoint {path} holds another model: {key}={saved.get(key)!r}, "
                               f"this run has {getattr(config, key, None)!r}")
+    differences = run_differences(state.get("run"), run)
+    if differences:
+        logger.warning(f"{path} was written by another run (it differs in {'; '.join(differences)}); resuming from "
+                       "it as asked, so the result is not that of an uninterrupted run of these arguments")
     return state
 
 
@@ -403,6 +499,13 @@ def evaluate_mlm(accelerator, model, loader, tokenizer, args) -> dict[str, float
 # Main
 # --------------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> dict[str, Any]:
+    try:
+        return _main(argv)
+    except (CheckpointError, LaunchError) as err:
+        raise ScriptError(str(err)) from err
+
+
+def _main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     import logging
 
@@ -410,6 +513,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from accelerate.logging import get_logger
     from accelerate.utils import ProjectConfiguration, set_seed
     from tqdm.auto import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
     from transformers import get_scheduler
 
     output_dir = Path(args.output_dir)
@@ -419,10 +523,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")))
     logger = get_logger(SCRIPT_NAME)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    # Checked on every process (not only the main one), so that all of them stop together.
-    if (output_dir.is_dir() and any(output_dir.iterdir()) and args.resume_from_checkpoint is None
-            and not args.overwrite_output_dir):
-        raise ScriptError(f"--output_dir {output_dir} is not empty; pass --overwrite_output_dir or --resume_from_checkpoint")
+    check_process_count(accelerator.num_processes)
+    # Checked on every process (not only the main one), so that all of them stop together. Resuming into a
+    # non-empty folder is fine as long as nothing in it would be overwritten that this script did not write.
+    guard = OutputGuard(output_dir)
+    guard.check(overwrite=args.overwrite_output_dir, resuming=args.resume_from_checkpoint is not None)
     output_dir.mkdir(parents=True, exist_ok=True)
     set_seed(args.seed, device_specific=True)
 
@@ -494,15 +599,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     completed_steps, epoch, skip_batches, consumed = 0, 0, 0, 0
     history: list[dict] = []
+    run = run_fingerprint(config, data_summary(args, train_tokens, eval_tokens), args.seed,
+                          fingerprint_arguments(args))
     if args.resume_from_checkpoint is not None:
         if args.resume_from_checkpoint == "latest":
-            found = checkpoint_dirs(output_dir)
-            if not found:
-                raise ScriptError(f"--resume_from_checkpoint latest: no checkpoint-* folder in {output_dir}")
-            path = found[-1]
+            path, notices = find_latest_checkpoint(output_dir, run, SCRIPT_NAME, log=logger.warning)
+            if path is None:
+                found = f" ({len(notices)} passed over: " + "; ".join(n.split(": ", 1)[1] for n in notices) + ")" \
+                    if notices else ""
+                raise ScriptError(f"--resume_from_checkpoint latest: no complete checkpoint of this run in "
+                                  f"{output_dir}{found}. Pass a checkpoint folder to resume from it anyway, or leave "
+                                  "out --resume_from_checkpoint to start afresh")
         else:
             path = Path(args.resume_from_checkpoint)
-        state = check_checkpoint(path, accelerator.unwrap_model(model).config)
+        state = check_checkpoint(path, accelerator.unwrap_model(model).config, run, logger)
         accelerator.load_state(str(path))
         completed_steps, epoch, skip_batches = state["completed_steps"], state["epoch"], state["batches_in_epoch"]
         consumed = state.get("consumed", {}).get(str(accelerator.process_index), 0)
@@ -512,101 +622,96 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     total_batch = args.per_device_train_batch_size * accelerator.num_processes * args.gradient_accumulation_steps
     logger.info(f"{total_batch} sequences of {args.max_seq_length} tokens per step; {max_train_steps} steps; "
                 f"masking {args.mlm_probability:.0%} (train) / {args.eval_mlm_probability:.0%} (eval)")
-    progress = tqdm(total=max_train_steps, initial=completed_steps, disable=not accelerator.is_local_main_process,
-                    desc="train")
-    model.train()
-    running_loss, running_count, last_loss = 0.0, 0, float("nan")
-    last_eval: dict[str, float] = {}
-    evaluated_at = [-1]
-    checkpoint_every = int(args.checkpointing_steps) if str(args.checkpointing_steps).isdigit() else None
-    started = time.time()
+    with logging_redirect_tqdm():  # log lines go above the progress bar, not into it
+        progress = tqdm(total=max_train_steps, initial=completed_steps, disable=not accelerator.is_local_main_process,
+                        desc="train")
+        model.train()
+        running_loss, running_count, last_loss = 0.0, 0, float("nan")
+        last_eval: dict[str, float] = {}
+        evaluated_at = [-1]
+        checkpoint_every = int(args.checkpointing_steps) if str(args.checkpointing_steps).isdigit() else None
+        started = time.time()
 
-    def evaluate_now(epoch_: float) -> dict[str, float]:
-        evaluated_at.append(completed_steps)
-        results = evaluate_mlm(accelerator, model, eval_loader, tokenizer, args)
-        if accelerator.is_main_process:
-            history.append({"step": completed_steps, "epoch": round(epoch_, 3), "loss": round(last_loss, 4),
-                            **{k: round(v, 4) for k, v in results.items() if k != "masked_tokens"}})
-            logger.info(f"step {completed_steps}: " + ", ".join(f"{k} {v:.4f}" for k, v in results.items()))
-        if args.with_tracking:
-            accelerator.log({f"eval/{k}": v for k, v in results.items()}, step=completed_steps)
-        return results
+        def evaluate_now(epoch_: float) -> dict[str, float]:
+            evaluated_at.append(completed_steps)
+            results = evaluate_mlm(accelerator, model, eval_loader, tokenizer, args)
+            if accelerator.is_main_process:
+                history.append({"step": completed_steps, "epoch": round(epoch_, 3), "loss": round(last_loss, 4),
+                                **{k: round(v, 4) for k, v in results.items() if k != "masked_tokens"}})
+                logger.info(f"step {completed_steps}: " + ", ".join(f"{k} {v:.4f}" for k, v in results.items()))
+            if args.with_tracking:
+                accelerator.log({f"eval/{k}": v for k, v in results.items()}, step=completed_steps)
+            return results
 
-    def checkpoint(epoch_: int, batch_index_: int, consumed_: int) -> None:
-        path = output_dir / f"checkpoint-{completed_steps}"
-        accelerator.save_state(str(path))
-        consumed_all = accelerator.gather(torch.tensor([consumed_], device=accelerator.device)).tolist()
-        if accelerator.is_main_process:
+        def checkpoint(epoch_: int, batch_index_: int, consumed_: int) -> None:
+            consumed_all = accelerator.gather(torch.tensor([consumed_], device=accelerator.device)).tolist()
             state = {"script": SCRIPT_NAME, "completed_steps": completed_steps, "epoch": epoch_,
                      "batches_in_epoch": batch_index_, "consumed": {str(i): int(c) for i, c in enumerate(consumed_all)},
-                     "history": history}
-            (path / STATE_FILE).write_text(json.dumps(state, indent=1))
-            config.to_json_file(str(path / "model_config.json"))
-            if args.save_total_limit is not None:
-                for old in checkpoint_dirs(output_dir)[:-args.save_total_limit]:
-                    shutil.rmtree(old, ignore_errors=True)
-        accelerator.wait_for_everyone()
+                     "history": history, "run": run}
+            save_checkpoint(accelerator, output_dir, completed_steps, state=state,
+                            write_extra=lambda folder: config.to_json_file(str(folder / MODEL_CONFIG_FILE)),
+                            limit=args.save_total_limit, log=logger.info)
 
-    while completed_steps < max_train_steps:
-        batch_index = skip_batches
-        if args.streaming:
-            train_data.set_epoch(epoch)
-            train_data.skip(consumed)
-            loader = train_loader
-        else:
-            train_loader.set_epoch(epoch)
-            loader = accelerator.skip_first_batches(train_loader, skip_batches) if skip_batches else train_loader
-        skip_batches = 0
-        epoch_done = True
-        for batch in loader:
-            batch = {k: v.to(accelerator.device) for k, v in batch.items()}
-            gen = torch.Generator().manual_seed(derived_seed(args.seed, epoch, batch_index, accelerator.process_index))
-            input_ids, labels = mask_tokens(batch["input_ids"], mask_token_id=tokenizer.mask_token_id,
-                                            vocab_size=len(tokenizer), probability=args.mlm_probability, generator=gen,
-                                            special_tokens_mask=batch["special_tokens_mask"],
-                                            attention_mask=batch["attention_mask"])
-            with accelerator.accumulate(model):
-                loss = model(input_ids=input_ids, attention_mask=batch["attention_mask"],
-                             token_type_ids=batch["token_type_ids"], labels=labels).loss
-                accelerator.backward(loss)
-                if accelerator.sync_gradients and args.max_grad_norm > 0:
-                    accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad()
-            batch_index += 1
-            consumed += batch["input_ids"].shape[0]
-            running_loss += float(loss.detach())
-            running_count += 1
-            if not accelerator.sync_gradients:
-                continue
-            completed_steps += 1
-            progress.update(1)
-            last_loss = float(accelerator.reduce(loss.detach().float(), reduction="mean"))
-            if completed_steps % args.logging_steps == 0 or completed_steps == max_train_steps:
-                mean_loss = float(accelerator.reduce(torch.tensor(running_loss / running_count,
-                                                                  device=accelerator.device), reduction="mean"))
-                running_loss, running_count = 0.0, 0
-                progress.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
-                if args.with_tracking:
-                    accelerator.log({"train/loss": mean_loss, "train/lr": scheduler.get_last_lr()[0]},
-                                    step=completed_steps)
-            at_epoch_end = batches_per_epoch is not None and batch_index >= batches_per_epoch
-            if args.eval_steps and completed_steps % args.eval_steps == 0 and not at_epoch_end:
-                last_eval = evaluate_now(epoch + batch_index / (batches_per_epoch or batch_index))
-            if checkpoint_every and completed_steps % checkpoint_every == 0 and not at_epoch_end:
-                checkpoint(epoch, batch_index, consumed)
-            if completed_steps >= max_train_steps and not at_epoch_end:
-                epoch_done = False
-                break
-        if epoch_done:
-            epoch += 1
-            consumed = 0
-            if batches_per_epoch is not None:
-                last_eval = evaluate_now(epoch)
-            if checkpoint_every and completed_steps % checkpoint_every == 0 or args.checkpointing_steps == "epoch":
-                checkpoint(epoch, 0, 0)
-    progress.close()
+        while completed_steps < max_train_steps:
+            batch_index = skip_batches
+            if args.streaming:
+                train_data.set_epoch(epoch)
+                train_data.skip(consumed)
+                loader = train_loader
+            else:
+                train_loader.set_epoch(epoch)
+                loader = accelerator.skip_first_batches(train_loader, skip_batches) if skip_batches else train_loader
+            skip_batches = 0
+            epoch_done = True
+            for batch in loader:
+                batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+                gen = torch.Generator().manual_seed(derived_seed(args.seed, epoch, batch_index, accelerator.process_index))
+                input_ids, labels = mask_tokens(batch["input_ids"], mask_token_id=tokenizer.mask_token_id,
+                                                vocab_size=len(tokenizer), probability=args.mlm_probability, generator=gen,
+                                                special_tokens_mask=batch["special_tokens_mask"],
+                                                attention_mask=batch["attention_mask"])
+                with accelerator.accumulate(model):
+                    loss = model(input_ids=input_ids, attention_mask=batch["attention_mask"],
+                                 token_type_ids=batch["token_type_ids"], labels=labels).loss
+                    accelerator.backward(loss)
+                    if accelerator.sync_gradients and args.max_grad_norm > 0:
+                        accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+                    optimizer.step()
+                    scheduler.step()
+                    optimizer.zero_grad()
+                batch_index += 1
+                consumed += batch["input_ids"].shape[0]
+                running_loss += float(loss.detach())
+                running_count += 1
+                if not accelerator.sync_gradients:
+                    continue
+                completed_steps += 1
+                progress.update(1)
+                last_loss = float(accelerator.reduce(loss.detach().float(), reduction="mean"))
+                if completed_steps % args.logging_steps == 0 or completed_steps == max_train_steps:
+                    mean_loss = float(accelerator.reduce(torch.tensor(running_loss / running_count,
+                                                                      device=accelerator.device), reduction="mean"))
+                    running_loss, running_count = 0.0, 0
+                    progress.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+                    if args.with_tracking:
+                        accelerator.log({"train/loss": mean_loss, "train/lr": scheduler.get_last_lr()[0]},
+                                        step=completed_steps)
+                at_epoch_end = batches_per_epoch is not None and batch_index >= batches_per_epoch
+                if args.eval_steps and completed_steps % args.eval_steps == 0 and not at_epoch_end:
+                    last_eval = evaluate_now(epoch + batch_index / (batches_per_epoch or batch_index))
+                if checkpoint_every and completed_steps % checkpoint_every == 0 and not at_epoch_end:
+                    checkpoint(epoch, batch_index, consumed)
+                if completed_steps >= max_train_steps and not at_epoch_end:
+                    epoch_done = False
+                    break
+            if epoch_done:
+                epoch += 1
+                consumed = 0
+                if batches_per_epoch is not None:
+                    last_eval = evaluate_now(epoch)
+                if checkpoint_every and completed_steps % checkpoint_every == 0 or args.checkpointing_steps == "epoch":
+                    checkpoint(epoch, 0, 0)
+        progress.close()
     train_seconds = time.time() - started
     if evaluated_at[-1] != completed_steps:
         last_eval = evaluate_now(epoch)
@@ -618,11 +723,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results = {"train_loss": last_loss, "train_steps": completed_steps, "train_seconds": round(train_seconds, 2),
                **{f"eval_{k}": v for k, v in last_eval.items()}}
     if accelerator.is_main_process:
+        guard.snapshot()
         unwrapped.save_pretrained(str(output_dir), state_dict=state_dict, safe_serialization=True)
         tokenizer.save_pretrained(str(output_dir))
         card = build_card(args, unwrapped, dataset_id, last_eval, history, total_batch, max_train_steps, warmup)
         card.save(str(output_dir / "README.md"))
         (output_dir / "all_results.json").write_text(json.dumps(results, indent=2))
+        guard.record()
         logger.info(f"saved the model, tokenizer and model card to {output_dir}: {json.dumps(results)}")
         if args.push_to_hub:
             unwrapped.push_to_hub(args.hub_model_id, private=args.hub_private_repo, token=args.hub_token)

@@ -3,6 +3,7 @@
 sampling, MLM masking and packing, and the embedded digits data set."""
 
 from .digits import DIGIT_LABELS, digits_images, load_digits_dataset
+from .images import ImageDataError, class_folders, decode_image, find_unreadable_images, label_mapping
 from .mlm import mask_tokens, pack_token_blocks
 from .sampling import AugmentedDataset, AugmentedIterableDataset, EpochSeededSampler
 from .transforms import (
@@ -30,6 +31,7 @@ __all__ = [
     "CenterCrop",
     "Compose",
     "EpochSeededSampler",
+    "ImageDataError",
     "Mixup",
     "Normalize",
     "RandAugment",
@@ -40,7 +42,11 @@ __all__ = [
     "ToTensor",
     "build_eval_transform",
     "build_train_transform",
+    "class_folders",
+    "decode_image",
     "digits_images",
+    "find_unreadable_images",
+    "label_mapping",
     "load_digits_dataset",
     "mask_tokens",
     "one_hot_smoothed",

@@ -1,0 +1,47 @@
+# Copyright 2026 The lion_hf authors. Licensed under the Apache License, Version 2.0.
+"""Command-line support of the example scripts: ``--help`` output and checks of how they were launched."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
+
+__all__ = ["HelpFormatter", "LaunchError", "check_process_count"]
+
+
+class LaunchError(RuntimeError):
+    """The script was started in a way that would give a wrong run; the message says how to start it."""
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each default once: not when the help text already states it, nor for unset (None/False) ones."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text.lower() or action.default in (None, False, argparse.SUPPRESS) or \
+                action.option_strings == [] or isinstance(action, argparse._HelpAction):
+            return text
+        return super()._get_help_string(action)
+
+
+def check_process_count(num_processes: int, environ: Mapping[str, str] | None = None) -> None:
+    """Refuse a launch whose processes did not join one distributed run.
+
+    ``accelerate launch`` / ``torchrun`` start ``WORLD_SIZE`` processes; when accelerate then sets each one up
+    as a single-process run (e.g. the multi-GPU launcher on a machine without GPUs and without
+    ``ACCELERATE_USE_CPU=1``), they would train independently and write the same output folder.
+    """
+    environ = os.environ if environ is None else environ
+    try:
+        world = int(environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        world = 1
+    if world > 1 and num_processes != world:
+        hint = ""
+        if str(environ.get("ACCELERATE_USE_CPU", "")).lower() not in ("1", "true", "yes"):
+            hint = (" On a machine without GPUs, launch the multi-process CPU config with ACCELERATE_USE_CPU=1: "
+                    "ACCELERATE_USE_CPU=1 accelerate launch --config_file examples/accelerate_configs/multi_cpu.yaml ...")
+        raise LaunchError(f"{world} processes were launched (WORLD_SIZE={world}) but each runs on its own "
+                          f"({num_processes} process in accelerate's state): they would train separately and "
+                          f"overwrite each other's output.{hint}")
