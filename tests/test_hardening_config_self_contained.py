@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,7 +15,16 @@ import torch
 from lion_hf import LionConfig, LionForImageClassification, LionForMaskedLM
 from lion_hf.hub.bundle import AUTO_MAP, build_bundle, check_bundle
 
-from .fake_hub import subprocess_env
+from .fake_hub import (
+    TEXT_WORDS,
+    VISION_LABELS,
+    make_inputs,
+    make_text_run,
+    make_vision_run,
+    reference_logits,
+    run_load_script,
+    subprocess_env,
+)
 
 #: Run in a child Python that cannot import lion_hf (a meta-path finder refuses it).
 CHILD = r'''
@@ -137,3 +147,23 @@ def test_package_loads_saved_folder_without_remote_code(tmp_path):
     tiny_vision().save_pretrained(tmp_path)
     assert type(AutoModelForImageClassification.from_pretrained(tmp_path)) is LionForImageClassification
 
+
+
+def test_plain_saved_folders_serve_every_head_and_pipeline_without_lion_hf(tmp_path):
+    """Folders written by model.save_pretrained plus a processor or tokenizer (no lion-publish): with lion_hf
+    hidden, every Auto head resolves through auto_map and both pipelines run, with the package's logits."""
+    vision = make_vision_run(tmp_path / "vision", with_metrics=False)
+    text = make_text_run(tmp_path / "text", with_metrics=False)
+    inputs = make_inputs(text, tmp_path / "inputs.pt")
+    forms = ["attention", "chunk"]
+    result, remote = run_load_script(Path(sys.executable), tmp_path, vision=str(vision), text=str(text),
+                                     inputs_path=tmp_path / "inputs.pt", forms=forms, pipelines=True,
+                                     block=("lion_hf",))
+    assert result["lion_hf_importable"] is False
+    assert result["vision_heads"]["AutoModel"] == "LionModel"
+    assert result["text_heads"]["AutoModelForTokenClassification"] == "LionForTokenClassification"
+    assert result["image_classification"][0]["label"] in VISION_LABELS
+    assert result["fill_mask"][0]["token_str"] in (*TEXT_WORDS, "##s", ".", ",", "[UNK]", "[PAD]", "[CLS]", "[SEP]")
+    local = reference_logits(vision, text, inputs, forms)
+    for key, value in local.items():
+        assert torch.equal(remote[key], value), key

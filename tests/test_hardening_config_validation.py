@@ -137,3 +137,32 @@ def test_text_models_run_on_the_meta_device(mask_type):
         kwargs["position_ids"] = torch.arange(7, device="meta")[None]
     out = model(input_ids=ids, attention_mask=torch.ones(2, 7, dtype=torch.long, device="meta"), labels=ids, **kwargs)
     assert out.logits.shape == (2, 7, 50) and out.logits.device.type == "meta" and out.loss.device.type == "meta"
+
+
+# ---- found in the sweep -------------------------------------------------------------------------------------
+def test_problem_type_typo_is_refused():
+    """An unknown problem_type used to fall through to the multi-label loss without a word."""
+    with pytest.raises(ValueError, match=r"LionConfig.problem_type must be one of .*did you mean 'regression'"):
+        text_config(num_labels=1, problem_type="regresion")
+    assert text_config(num_labels=1, problem_type="regression").problem_type == "regression"
+
+
+def test_misspelt_field_is_reported():
+    """A misspelt LION field was kept as an extra attribute while the real one silently kept its default."""
+    from transformers.testing_utils import CaptureLogger
+
+    from lion_hf.modeling import configuration_lion
+
+    with CaptureLogger(configuration_lion.logger) as captured:
+        config = text_config(mask_typ="lit", bos_token_id=2, my_note="kept")
+    assert config.mask_type == "decay" and config.my_note == "kept"
+    assert "'mask_typ'" in captured.out and "did you mean 'mask_type'" in captured.out
+    assert "bos_token_id" not in captured.out and "my_note" not in captured.out
+
+
+def test_set_attention_form_refuses_a_bool_chunk_size():
+    """chunk_size=True passed the int check and then made the model unsaveable."""
+    model = LionForMaskedLM(text_config())
+    with pytest.raises(ValueError, match="chunk_size must be a positive int, got True"):
+        model.set_attention_form("chunk", chunk_size=True)
+    assert model.config.chunk_size is None

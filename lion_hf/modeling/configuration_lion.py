@@ -37,6 +37,8 @@ CHOICE_FIELDS: dict[str, tuple[str, ...]] = {
     "pooling": POOLINGS,
     "layer_norm_position": LAYER_NORM_POSITIONS,
 }
+#: transformers' loss selectors; any other value would silently fall through to a multi-label loss.
+PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
 POSITIVE_INT_FIELDS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "image_size",
                        "patch_size", "num_channels", "vocab_size", "max_position_embeddings", "type_vocab_size")
 BOOL_FIELDS = ("qkv_bias", "normalize_attention", "attention_output_norm", "use_position_embeddings",
@@ -173,7 +175,21 @@ class LionConfig(PreTrainedConfig):
             if getattr(self, name) is None:
                 setattr(self, name, value)
         self._validate_values()
+        self._warn_near_misses(kwargs)
         super().__post_init__(**kwargs)
+
+    @classmethod
+    def _warn_near_misses(cls, extra: dict[str, Any]) -> None:
+        """Unknown keywords are kept as plain attributes (transformers' convention), so a misspelt LION field
+        (``mask_typ="lit"``) would silently leave the real field at its default: say so."""
+        own = [field.name for field in dataclasses.fields(cls)]
+        for name in extra:
+            if name in own or name.startswith("_") or name.endswith("_token_id"):
+                continue
+            close = difflib.get_close_matches(name, own, n=1, cutoff=0.86)
+            if close:
+                logger.warning("LionConfig got %r, which is not one of its fields, and keeps it as an extra "
+                               "attribute; did you mean %r? That field keeps its default.", name, close[0])
 
     def validate_lion_fields(self) -> None:
         """Class validator (run by ``validate()``, e.g. on ``save_pretrained``): fields changed after construction
@@ -216,6 +232,9 @@ class LionConfig(PreTrainedConfig):
             hint = f"; did you mean {close[0]!r}?" if close else ""
             problems.append(f"LionConfig.hidden_act must name an activation of transformers.activations.ACT2FN "
                             f"(e.g. 'gelu'), got {self.hidden_act!r}{hint}")
+        if self.problem_type is not None and self.problem_type not in PROBLEM_TYPES:
+            problems.append(_choice_problem("problem_type", self.problem_type, PROBLEM_TYPES)
+                            + " (or None: inferred from num_labels and the label dtype)")
         pad = self.pad_token_id
         if pad is not None and (isinstance(pad, bool) or not isinstance(pad, int)):
             problems.append(f"LionConfig.pad_token_id must be an int or None, got {pad!r} ({_type_name(pad)})")
