@@ -129,7 +129,7 @@ def test_bad_arguments_get_clear_errors(checkpoint, glue_files, tmp_path):
     BertConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32).save_pretrained(bert)
     with pytest.raises(script.ScriptError, match="'bert' checkpoint"):
         script.main(["--model_name_or_path", str(bert), "--task_name", "sst2", *_files(glue_files, "sst2"),
-                     "--output_dir", str(tmp_path)])
+                     "--output_dir", str(tmp_path / "out")])
 
 
 def test_push_to_hub_uploads_the_finetuned_model_and_card(checkpoint, glue_files, tmp_path):

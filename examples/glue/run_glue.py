@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ import numpy as np
 import lion_hf  # noqa: F401  (registers the LION classes with the Auto classes)
 from lion_hf import LionConfig, LionForSequenceClassification
 from lion_hf.metrics import load_glue_metric
+from lion_hf.training import CheckpointError, OutputGuard
 
 logger = logging.getLogger("run_glue")
 
@@ -51,21 +53,72 @@ TASKS: dict[str, tuple[tuple[str, str | None], list[str] | None]] = {
 }
 
 
+DEFAULT_DATASET = "nyu-mll/glue"
+
+
 class ScriptError(ValueError):
     """A bad argument or input; the message says what to change."""
+
+
+def label_value(value: Any, label_names: list[str] | None) -> int | float:
+    """A label read from the data as the model's target; ``ValueError`` says why it is not one.
+
+    Classification labels are class ids ``0 .. n-1`` (an integer-valued number, or the class name); ``1.7``
+    is not class 1. Regression (STS-B) labels are finite numbers.
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)) or (isinstance(value, str) and not value.strip()):
+        raise ValueError("is empty")
+    if label_names is None:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError("is not a number") from None
+        if not math.isfinite(number):
+            raise ValueError("is not a finite number")
+        return number
+    if isinstance(value, str):
+        text = value.strip()
+        if text in label_names:
+            return label_names.index(text)
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"is neither a class id nor a class name ({', '.join(label_names)})") from None
+    if isinstance(value, bool) or not isinstance(value, int | float) or float(value) != int(value):
+        raise ValueError("is not a whole number (a class id)")
+    if not 0 <= int(value) < len(label_names):
+        raise ValueError(f"is out of range: the classes are 0..{len(label_names) - 1}")
+    return int(value)
+
+
+def check_labels(raw: Any, data_args: "DataArguments", task: str, label_names: list[str] | None) -> None:
+    """Every label of the train and validation splits is a valid target; errors name the file, line and value."""
+    for split_name, split in raw.items():
+        if "label" not in split.column_names or split_name.startswith("test"):  # GLUE's test labels are -1
+            continue
+        source = getattr(data_args, f"{split_name}_file", None)
+        for row, value in enumerate(split["label"]):
+            try:
+                label_value(value, label_names)
+            except ValueError as err:
+                where = f"{source}, line {row + 2}" if source else f"{data_args.dataset_name}/{task} {split_name}, row {row}"
+                allowed = "a finite number" if label_names is None else \
+                    f"0..{len(label_names) - 1} ({', '.join(label_names)})"
+                raise ScriptError(f"{where}: the label {value!r} {err}; {task} labels are {allowed}") from None
 
 
 @dataclass
 class ModelArguments:
     model_name_or_path: str = field(metadata={"help": "a LION checkpoint (e.g. the output of run_mlm.py)"})
-    tokenizer_name: str | None = field(default=None, metadata={"help": "default: the checkpoint's tokenizer"})
+    tokenizer_name: str | None = field(default=None, metadata={"help": "a tokenizer (when not given: the checkpoint's)"})
     attention_form: str | None = field(default=None, metadata={"help": "auto, attention, chunk or recurrent"})
 
 
 @dataclass
 class DataArguments:
-    task_name: str = field(metadata={"help": f"one of {', '.join(TASKS)}"})
-    dataset_name: str = field(default="nyu-mll/glue", metadata={"help": "the Hub data set holding the tasks"})
+    task_name: str = field(metadata={"help": f"one of {', '.join(TASKS)} (any case; SST-2 is sst2)"})
+    dataset_name: str = field(default=DEFAULT_DATASET,
+                              metadata={"help": "the Hub data set holding the tasks (not with local files)"})
     train_file: str | None = field(default=None, metadata={"help": "local .tsv/.csv with the task's columns"})
     validation_file: str | None = field(default=None, metadata={"help": "local .tsv/.csv with the task's columns"})
     test_file: str | None = field(default=None, metadata={"help": "local .tsv/.csv to predict (labels optional)"})
@@ -74,11 +127,24 @@ class DataArguments:
     max_train_samples: int | None = field(default=None)
     max_eval_samples: int | None = field(default=None)
     metric_source: str = field(default="auto", metadata={"help": "auto (Hub, else shipped), hub or local"})
+    overwrite_output_dir: bool = field(default=False, metadata={
+        "help": "allow writing into a non-empty --output_dir (with --resume_from_checkpoint, a folder holding only "
+                "this script's files needs no flag)"})
 
 
 def _check(model_args: ModelArguments, data_args: DataArguments, training_args) -> None:
+    given = data_args.task_name
+    data_args.task_name = given.strip().lower().replace("-", "").replace("_", "")
     if data_args.task_name not in TASKS:
-        raise ScriptError(f"unknown GLUE task {data_args.task_name!r}; choose one of {', '.join(TASKS)}")
+        raise ScriptError(f"unknown GLUE task {given!r}; choose one of {', '.join(TASKS)}")
+    local = any(getattr(data_args, name) is not None for name in ("train_file", "validation_file", "test_file"))
+    if local and data_args.dataset_name != DEFAULT_DATASET:
+        raise ScriptError(f"--dataset_name {data_args.dataset_name!r} would be ignored: the data come from the local "
+                          "files; drop one or the other")
+    for name in ("max_seq_length", "max_train_samples", "max_eval_samples"):
+        value = getattr(data_args, name)
+        if value is not None and value < 1:
+            raise ScriptError(f"--{name} must be at least 1, got {value}")
     for name in ("train_file", "validation_file", "test_file"):
         value = getattr(data_args, name)
         if value is not None:
@@ -130,11 +196,20 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     (key1, key2), label_names = TASKS[task]
     regression = label_names is None
 
+    output_dir = Path(training_args.output_dir)
+    try:
+        guard = OutputGuard(output_dir)
+        guard.check(overwrite=data_args.overwrite_output_dir, resuming=training_args.resume_from_checkpoint is not None)
+        if output_dir.is_dir():
+            guard.snapshot()
+    except CheckpointError as err:
+        raise ScriptError(str(err)) from err
     raw = load_data(data_args)
     for split in raw.values():
         missing = [c for c in (key1, key2, "label") if c is not None and c not in split.column_names]
         if missing and not (missing == ["label"] and split is raw.get("test")):
             raise ScriptError(f"the {task} data lacks the columns {missing} (has {split.column_names})")
+    check_labels(raw, data_args, task, label_names)
     try:
         config = AutoConfig.from_pretrained(model_args.model_name_or_path)
     except (OSError, ValueError) as err:
@@ -156,15 +231,22 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     padding = "max_length" if data_args.pad_to_max_length else False
 
-    def preprocess(batch: dict) -> dict:
-        texts = (batch[key1],) if key2 is None else (batch[key1], batch[key2])
-        encoded = tokenizer(*texts, padding=padding, max_length=data_args.max_seq_length, truncation=True)
-        if "label" in batch:
-            encoded["labels"] = [float(v) for v in batch["label"]] if regression else [int(v) for v in batch["label"]]
-        return encoded
+    def preprocessor(with_labels: bool):
+        def preprocess(batch: dict) -> dict:
+            texts = (batch[key1],) if key2 is None else (batch[key1], batch[key2])
+            texts = tuple([t if isinstance(t, str) else "" for t in column] for column in texts)  # empty cells
+            encoded = tokenizer(*texts, padding=padding, max_length=data_args.max_seq_length, truncation=True)
+            if with_labels:
+                encoded["labels"] = [label_value(v, label_names) for v in batch["label"]]
+            return encoded
+        return preprocess
 
-    processed = raw.map(preprocess, batched=True, remove_columns=next(iter(raw.values())).column_names,
-                        desc="tokenizing")
+    import datasets
+
+    processed = datasets.DatasetDict({
+        name: split.map(preprocessor("label" in split.column_names and not name.startswith("test")), batched=True,
+                        remove_columns=split.column_names, desc=f"tokenizing {name}")
+        for name, split in raw.items()})
     eval_names = ["validation_matched", "validation_mismatched"] if task == "mnli" and "validation_matched" in processed \
         else ["validation"]
     train_dataset = processed.get("train")
@@ -234,7 +316,6 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                     out.write(f"{i}\t{value:.3f}\n" if regression else f"{i}\t{label_names[int(value)]}\n")
 
     if trainer.is_world_process_zero():
-        output_dir = Path(training_args.output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
         results = {"task": task, **all_metrics}
         (output_dir / "all_results.json").write_text(json.dumps(results, indent=2))
@@ -243,6 +324,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             trainer.push_to_hub()  # writes Trainer's own README; ours replaces it just below and on the Hub
             card.push_to_hub(training_args.hub_model_id or output_dir.name, token=training_args.hub_token)
         card.save(str(output_dir / "README.md"))
+        guard.record()
     return all_metrics
 
 
