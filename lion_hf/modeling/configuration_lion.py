@@ -292,11 +292,15 @@ class LionConfig(PreTrainedConfig):
         """
         if not __name__.startswith("lion_hf."):
             return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
+        if os.path.isfile(save_directory):
+            raise ValueError(f"{save_directory} is a file; save_pretrained writes a folder, pass a folder path")
         self._validate_values()
         glue = importlib.import_module(_SELF_CONTAINED_MODULE)
         repo_id = timestamps = None
         if push_to_hub:
             repo_id, timestamps = glue.prepare_push(self, save_directory, kwargs)
+        # The code first, config.json last: a folder whose auto_map names files never has them missing.
+        glue.write_modeling_code(save_directory)
         had_auto_map = "auto_map" in self.__dict__
         previous = self.__dict__.get("auto_map")
         self.auto_map = glue.full_auto_map(previous)
@@ -307,9 +311,17 @@ class LionConfig(PreTrainedConfig):
                 self.auto_map = previous
             else:
                 del self.auto_map
-        glue.write_modeling_code(save_directory)
         if push_to_hub:
             glue.finish_push(self, save_directory, repo_id, timestamps, kwargs)
+
+    @classmethod
+    def register_for_auto_class(cls, auto_class: str | type = "AutoConfig") -> None:
+        """Not needed for the package's config: :meth:`save_pretrained` always writes the code and a full
+        ``auto_map``. A copy of this file loaded as remote code keeps transformers' behaviour."""
+        if __name__.startswith("lion_hf."):
+            logger.info("LionConfig: LION folders always carry their modeling code and a full auto_map")
+            return
+        super().register_for_auto_class(auto_class)
 
     @property
     def head_dim(self) -> int:
