@@ -46,7 +46,7 @@ def test_dry_run_stages_a_complete_repository(runs, tmp_path):
     assert data["pipeline_tag"] == "image-classification" and data["datasets"] == ["cifar10"]
     metric = data["model-index"][0]["results"][0]
     assert metric["dataset"] == {"name": "CIFAR-10 (tiny test)", "type": "cifar10", "split": "validation"}
-    assert metric["metrics"][0]["value"] == 41.67  # eval_accuracy 0.4167 of the run, as a percentage
+    assert metric["metrics"][0]["value"] == 0.4167  # a custom model: eval_accuracy as the run measured it
     assert "3 optimisation steps" in card.text  # the run's trainer_state.json
     assert 'from_pretrained("me/tiny-vision", trust_remote_code=True)' in card.text
 
@@ -61,7 +61,7 @@ def test_preset_family_is_matched_and_keeps_the_paper_reference(tmp_path):
     LionForImageClassification(LionConfig.from_preset("lion-d-tiny-patch16-224")).save_pretrained(folder)
     ViTImageProcessorPil(size={"height": 224, "width": 224}).save_pretrained(folder)
     (folder / "eval_results.json").write_text(json.dumps({"eval_accuracy": 0.7012}))
-    staged = stage_checkpoint(folder, tmp_path / "staged", repo_id="me/lion-d-tiny")
+    staged = stage_checkpoint(folder, tmp_path / "staged", repo_id="me/lion-d-tiny", dataset="ILSVRC/imagenet-1k")
     assert staged.family.name == "lion-d-tiny-patch16-224"
     data = staged.card.data.to_dict()
     result = data["model-index"][0]["results"][0]

@@ -110,6 +110,50 @@ VARIANT_DESCRIPTIONS = {
 }
 
 
+#: How to install the package, as the cards say it (it is not on PyPI).
+INSTALL_TEXT = ("install it from a checkout of its repository (`pip install -e .` in the checkout, or `pip install` "
+                "with the repository's path or git URL).")
+#: The heads each modality's checkpoints load into (a head of the other modality raises).
+HEADS_OF_MODALITY = {
+    "vision": ("AutoModel", "AutoModelForImageClassification"),
+    "text": ("AutoModel", "AutoModelForMaskedLM", "AutoModelForSequenceClassification",
+             "AutoModelForTokenClassification"),
+}
+OUTPUT_ATTENTIONS_TEXT = "`output_attentions=True` returns no attention maps (`attentions` is None)."
+
+
+def heads_text(modality: str) -> str:
+    """Which Auto classes load a checkpoint of ``modality`` (the card's "How to load" section)."""
+    own = HEADS_OF_MODALITY.get(modality, ("AutoModel",))
+    other = "text" if modality == "vision" else "vision"
+    return (f"This {modality} checkpoint loads into the {modality} heads ({', '.join(f'`{h}`' for h in own)}); "
+            "weights the checkpoint lacks (a new head) are initialised and reported by transformers. A head of the "
+            f"{other} modality refuses it with an error.")
+
+
+def public_name(value: Any) -> Any:
+    """``value`` unless it is a path of the machine that wrote the card (a local folder or file, a temporary
+    directory): those say nothing to a reader and leak the machine's layout, so they become "local"."""
+    if not isinstance(value, str) or not value:
+        return value
+    looks_local = value.startswith(("/", "./", "../", "~", "\\")) or "\\" in value or value.count("/") > 1 \
+        or (len(value) > 1 and value[1] == ":")
+    try:
+        exists = Path(value).expanduser().exists()
+    except OSError:
+        exists = False
+    return "a local path (not on the Hub)" if looks_local or exists else value
+
+
+def hub_id_or_none(value: str | None) -> str | None:
+    """``value`` if it can be a Hub repository id (``name`` or ``owner/name``) and is no local path, else None."""
+    if not value or public_name(value) != value:
+        return None
+    import re
+
+    return value if re.fullmatch(r"[\w.-]+(/[\w.-]+)?", value) else None
+
+
 def pipeline_tag_of(head: str, modality: str) -> str:
     """The Hub pipeline tag of a head class; a head without a task (``LionModel``) extracts features."""
     return PIPELINE_TAGS.get(head) or ("image-feature-extraction" if modality == "vision" else "feature-extraction")
@@ -320,9 +364,37 @@ def _limitations(config: Any, data_items: Sequence[str], provenance: bool) -> li
         order = ("knows token order only through its position embeddings" if config.use_position_embeddings
                  else "has no notion of token order at all (no decay and, as in the paper's setup, no position "
                       "embeddings)")
-        items.append(f"LION-LIT has no decay mask, so it {order}; the paper reports it as the weakest variant.")
-    items.append("`output_attentions=True` materialises the L×L attention, so it needs the attention form.")
+        items.append(f"LION-LIT has no decay mask, so it {order}"
+                     + ("; the paper reports it as the weakest variant." if provenance else "."))
+    items.append(OUTPUT_ATTENTIONS_TEXT)
     return items
+
+
+#: Metrics that are fractions in [0, 1] as the runs report them (percentages in the paper's tables).
+FRACTION_METRICS = ("accuracy", "f1", "precision", "recall", "matthews_correlation", "glue_average")
+
+
+def is_fraction_metric(metric_type: str) -> bool:
+    """Whether ``metric_type`` is a fraction as runs report it (accuracy, top-k accuracy, F1, ...)."""
+    return metric_type in FRACTION_METRICS or metric_type.endswith("_accuracy")
+
+
+def _run_result(metric: RunMetric, task: str, dataset_id: str | None, dataset_name: str | None,
+                dataset_config: str | None, eval_split: str, percent: bool) -> Result:
+    """A run's metric as a card result; a fraction becomes a percentage on a card whose paper rows are in %."""
+    value, name = float(metric.value), metric.name or metric.metric_type
+    if percent and is_fraction_metric(metric.metric_type) and 0.0 <= value <= 1.0:
+        value = round(100.0 * value, 2)
+        name = name if name.endswith("(%)") else f"{name} (%)"
+    return Result(task, metric.metric_type, name, dataset_id, dataset_name, dataset_config, metric.split or eval_split,
+                  value=value, source="run", source_name="this training run")
+
+
+def _local_data_name(value: str | None) -> str | None:
+    """A data set named by a local path keeps only its file or folder name (``local data (corpus.txt)``)."""
+    if value is None or public_name(value) == value:
+        return value
+    return f"local data ({Path(value).name})"
 
 
 def _resolve_family(family: CheckpointFamily | str | None) -> CheckpointFamily | None:
@@ -443,10 +515,17 @@ def render_run_card(
         dataset_name = dataset_name or reference.dataset_name
         dataset_config = dataset_config or reference.dataset_config
     dataset_name = dataset_name or dataset_id
+    dataset_id, dataset_name = _local_data_name(dataset_id), _local_data_name(dataset_name)
+    base_model_text = None
+    if base_model:
+        hub_base = hub_id_or_none(base_model)
+        base_model_text = f"`{hub_base}`" if hub_base else "a local checkpoint (not on the Hub)"
+        base_model = hub_base
 
-    run_results = [Result(pipeline_tag, m.metric_type, m.name or m.metric_type, dataset_id, dataset_name,
-                          dataset_config, m.split or eval_split, value=float(m.value), source="run",
-                          source_name="this training run") for m in metrics]
+    is_family = family is not None and family.preset is not None
+    percent = is_family  # the family's rows (paper, not yet measured) are percentages
+    run_results = [_run_result(m, pipeline_tag, dataset_id, dataset_name, dataset_config, eval_split, percent)
+                   for m in metrics]
     index_results, table_results = merge_results(family.results if family else (), [*run_results, *results])
 
     variant_tag = variant.lower().replace("♮", "-natural")
@@ -460,7 +539,9 @@ def render_run_card(
         model_name=(model_name or repo_id.split("/")[-1]) if index_results else None,
         eval_results=[r.to_eval_result() for r in index_results] or None)
 
-    training = training or (family.recipe if family else None)
+    if is_family and training and training != family.recipe:
+        training = f"{training}\n\nThe family's reference recipe (the paper's): {family.recipe}"
+    training = training or (family.recipe if is_family else None)
     if dataset_description is None and training is None:
         dataset_description = dataset_name
     if summary is None:
@@ -470,10 +551,10 @@ def render_run_card(
                    "bidirectional linear attention with decay masks: it trains in parallel like a Transformer and "
                    "runs inference as a bidirectional RNN.")
     if limitations is None:
-        data_items = family.data_limitations if family else [
+        data_items = family.data_limitations if is_family else [
             f"Trained and evaluated on {dataset_name or 'the data above'} only; not evaluated for robustness, "
             "fairness or out-of-distribution data."]
-        limitations = _limitations(config, data_items, provenance=family is not None)
+        limitations = _limitations(config, data_items, provenance=is_family)
 
     training_log = list(training_log or ())
     log_metric_names = list(dict.fromkeys(k for e in training_log for k in e if k not in ("step", "epoch", "loss")))
@@ -483,18 +564,19 @@ def render_run_card(
     if num_parameters is None:
         num_parameters = count_parameters(config, head)
     variables = dict(
-        title=model_name or (f"{family.variant} {family.size} — {task}" if family else repo_id.split("/")[-1]),
+        title=model_name or (f"{family.variant} {family.size} — {task}" if is_family else repo_id.split("/")[-1]),
         summary=summary, status=status, variant=variant, variant_description=VARIANT_DESCRIPTIONS.get(variant, ""),
         task=task, size=family.size if family else shape_of(config), parameters=_format_parameters(num_parameters),
-        input_description=_input_description(config), preset=family.preset if family else None,
-        base_model=base_model, paper_title=PAPER_TITLE, paper_url=PAPER_URL,
+        input_description=_input_description(config), preset=family.preset if is_family else None,
+        base_model=base_model_text, paper_title=PAPER_TITLE, paper_url=PAPER_URL,
         results=[r.table_row() for r in table_results],
-        results_note=_results_note(table_results, family.paper_training_time if family else None, variant),
+        results_note=_results_note(table_results, family.paper_training_time if is_family else None, variant),
+        install_text=INSTALL_TEXT, heads_text=heads_text(modality),
         auto_class=AUTO_CLASS_OF_HEAD.get(head, "AutoModel"),
         processor_class=processor_class or ("AutoImageProcessor" if modality == "vision" else "AutoTokenizer"),
         repo_id=repo_id, pipeline_tag=pipeline_tag, remote_code=remote_code, config_json=_config_json(config),
         training=training, dataset_description=dataset_description, script=script,
-        hyperparameters=[[name, _fmt(value)] for name, value in (hyperparameters or {}).items()],
+        hyperparameters=[[name, _fmt(public_name(value))] for name, value in (hyperparameters or {}).items()],
         training_log=log_rows, log_metric_names=log_metric_names, limitations=list(limitations), citation=CITATION,
         model_name=model_name or repo_id.split("/")[-1], mask_type=config.mask_type, modality=modality)
     return ModelCard.from_template(card_data, template_str=template or card_template(), **variables)

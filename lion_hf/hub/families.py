@@ -15,6 +15,8 @@ measured is written "not yet measured", never guessed.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -104,18 +106,27 @@ class CheckpointFamily:
         return pipeline_tag_of(self.head, self.modality)
 
     @property
-    def recipe(self) -> str:
-        """The training recipe the paper uses for this family's modality."""
+    def recipe(self) -> str | None:
+        """The training recipe the paper uses for this family's modality (None for a custom model)."""
+        if self.preset is None:
+            return None
         return VISION_RECIPE if self.modality == "vision" else TEXT_RECIPE
 
     @property
     def paper_training_time(self) -> float | None:
-        """Training time relative to a Transformer of the same size, as the paper reports it (or None)."""
+        """Training time relative to a Transformer of the same size, as the paper reports it (None for a
+        custom model: the paper's number is about its own runs)."""
+        if self.preset is None:
+            return None
         return _PAPER_TRAINING_TIME.get(self.modality, {}).get(self.variant.replace("♮", ""))
 
     @property
     def data_limitations(self) -> list[str]:
         """What the family's training data leaves untested (the card's limitations)."""
+        if self.preset is None:
+            data = ", ".join(self.datasets) or "the data named above"
+            return [f"Trained and evaluated on {data} only; not evaluated for robustness, fairness or "
+                    "out-of-distribution data."]
         if self.modality == "vision":
             return ["ImageNet-1k labels only; not evaluated for robustness, fairness or out-of-distribution data."]
         return ["Pretrained with 128-token sequences; longer inputs run (the mask has no length limit) but "
@@ -189,38 +200,59 @@ def custom_family(config: Any, datasets: Iterable[str] = ()) -> CheckpointFamily
 # --------------------------------------------------------------------------------------------------
 # Run results
 # --------------------------------------------------------------------------------------------------
-#: Trainer metric names that describe speed or bookkeeping, not quality; never put into a card.
+#: Trainer metric names that describe speed, size or bookkeeping, not quality; never put into a card.
 _NON_QUALITY_METRICS = ("runtime", "samples_per_second", "steps_per_second", "epoch", "loss", "total_flos",
-                        "model_preparation_time", "jit_compilation_time")
+                        "model_preparation_time", "jit_compilation_time", "samples", "masked_tokens", "tokens",
+                        "steps", "seconds", "batch_size")
 #: Metrics reported as fractions by evaluate/Trainer but as percentages by the paper.
 _PERCENT_METRICS = ("accuracy", "f1", "precision", "recall", "matthews_correlation", "mlm_accuracy",
                     "top1_accuracy", "glue_average", "pearson", "spearmanr")
 
 
+def _metric_identity(metric: str, task_type: str) -> tuple[str, str]:
+    """(Hub metric type, display name) of a run's metric key (without its ``eval_`` prefix)."""
+    top = re.fullmatch(r"top(\d+)(?:_accuracy)?", metric)
+    if metric in ("accuracy", "top1", "top1_accuracy") or (top and top.group(1) == "1"):
+        return "accuracy", "Top-1 accuracy" if task_type == "image-classification" else "Accuracy"
+    if top:
+        return f"top{top.group(1)}_accuracy", f"Top-{top.group(1)} accuracy"
+    if metric == "mlm_accuracy":
+        return "accuracy", "MLM accuracy"
+    return metric, metric.replace("_", " ").capitalize()
+
+
+def _is_percent_metric(metric: str) -> bool:
+    return metric in _PERCENT_METRICS or bool(re.fullmatch(r"top\d+(_accuracy)?", metric))
+
+
 def results_from_metrics(metrics: Mapping[str, Any], *, task_type: str, dataset_type: str, dataset_name: str,
                          dataset_config: str | None = None, dataset_split: str | None = None,
                          source_name: str = "this checkpoint's evaluation run",
-                         prefix: str = "eval_") -> list[Result]:
+                         prefix: str = "eval_", percent: bool = True) -> list[Result]:
     """Card results from a run's metrics (``eval_results.json``/``all_results.json`` of a Trainer run).
 
-    Keys ``<prefix><metric>`` with a numeric value become results; speed and loss entries are skipped.
-    Fractions of accuracy-like metrics are turned into percentages so they compare with the paper's.
+    Keys ``<prefix><metric>`` with a finite numeric value become results; speed, loss and counts (samples,
+    masked tokens, steps) are skipped: they are not results. With ``percent`` (a card whose paper rows are
+    percentages) every fraction-type metric (accuracy, top-k, F1, ...) becomes a percentage, else every value
+    stays as the run measured it: one unit per card either way. ``top1``/``topk`` keys become the Hub's
+    ``accuracy``/``topk_accuracy``.
     """
     results = []
     for key, value in sorted(metrics.items()):
         if not key.startswith(prefix) or isinstance(value, bool) or not isinstance(value, int | float):
             continue
-        metric = key[len(prefix):]
-        if metric in _NON_QUALITY_METRICS or metric.endswith(_NON_QUALITY_METRICS):
+        if not math.isfinite(value):
+            logger.warning("metric %s is %s: left out of the card", key, value)
             continue
-        if metric in _PERCENT_METRICS and 0.0 <= value <= 1.0:
+        metric = key[len(prefix):]
+        if metric in _NON_QUALITY_METRICS or metric.endswith(tuple("_" + m for m in _NON_QUALITY_METRICS)) \
+                or metric.startswith("num_"):
+            continue
+        metric_type, pretty = _metric_identity(metric, task_type)
+        if percent and _is_percent_metric(metric) and 0.0 <= value <= 1.0:
             value, unit = round(100.0 * value, 2), " (%)"
         else:
             value, unit = round(float(value), 4), ""
-        metric_type = "accuracy" if metric in ("mlm_accuracy", "top1_accuracy") else metric
-        pretty = {"accuracy": "Top-1 accuracy" if task_type == "image-classification" else "Accuracy",
-                  "mlm_accuracy": "MLM accuracy", "top1_accuracy": "Top-1 accuracy"}.get(metric,
-                                                                                     metric.replace("_", " ").capitalize())
         results.append(Result(task_type, metric_type, pretty + unit, dataset_type, dataset_name, dataset_config,
                               dataset_split, value=value, source="run", source_name=source_name))
     return results
@@ -246,7 +278,7 @@ def render_card(family: CheckpointFamily | str, *, config: Any = None, repo_id: 
                 run_results: Iterable[Result] = (), datasets: Iterable[str] | None = None,
                 base_model: str | None = None, training: str | None = None, status: str | None = None,
                 license: str = LICENSE, extra_tags: Iterable[str] = (), processor_class: str | None = None,
-                template: str | None = None) -> ModelCard:
+                template: str | None = None, dataset_description: str | None = None) -> ModelCard:
     """Render the card of ``family`` (a name of :func:`list_families` or a :class:`CheckpointFamily`).
 
     The card of a planned checkpoint, or of one published with its remote code (``lion-publish``):
@@ -262,8 +294,10 @@ def render_card(family: CheckpointFamily | str, *, config: Any = None, repo_id: 
         status: a one-line status shown under the title (e.g. "planned checkpoint").
         processor_class: ``AutoImageProcessor``/``AutoTokenizer`` for the loading snippet (default by modality).
         template: a jinja2 template string replacing the package's card template.
+        dataset_description: the "Data" line of the training section.
     """
     return render_run_card(family=family, config=config, repo_id=repo_id, results=run_results,
+                           dataset_description=dataset_description,
                            hub_datasets=list(datasets) if datasets is not None else None, base_model=base_model,
                            training=training, status=status, license=license, tags=extra_tags,
                            processor_class=processor_class, remote_code=True, template=template)

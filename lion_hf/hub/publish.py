@@ -490,6 +490,112 @@ def _matches(name: str, patterns: Iterable[str]) -> bool:
     return any(fnmatch.fnmatch(name, pattern) for pattern in patterns)
 
 
+def _choose_family(config: Any, family: str | CheckpointFamily | None, dataset: str | None,
+                   datasets: Sequence[str] | None) -> CheckpointFamily:
+    """The family whose card the checkpoint gets. A planned family (its paper numbers, recipe and data text)
+    only for a checkpoint of that family: its config matches the preset and it was named (``family=``) or
+    measured on the family's data (``dataset=``); anything else is a custom model."""
+    matched = family_for_config(config)
+    if family is None:
+        if matched is not None and dataset is not None and dataset in matched.datasets:
+            return matched
+        return custom_family(config, datasets or ([dataset] if dataset else ()))
+    if isinstance(family, str):
+        if family not in FAMILIES:
+            raise ValueError(f"unknown LION checkpoint family {family!r}; available: {', '.join(sorted(FAMILIES))}")
+        family = FAMILIES[family]
+    # A family card carries the paper's numbers for that architecture: never attach them to another one.
+    if family.preset is not None and (matched is None or matched.name != family.name):
+        raise ValueError(
+            f"the checkpoint's config does not match the family {family.name!r} (preset {family.preset}: "
+            f"modality, mask, patch order, sizes); its card would show that family's paper results. Pass "
+            f"family=None (--family omitted) to describe it as "
+            f"{'the family ' + matched.name if matched else 'a custom model'}")
+    if family.preset is not None and dataset is not None and dataset not in family.datasets:
+        raise ValueError(f"the family {family.name!r} is trained on {', '.join(family.datasets)}, not {dataset}: omit "
+                         f"--family to publish this run as a custom model")
+    return family
+
+
+def _render_publish_card(family: CheckpointFamily, config: Any, config_dict: Mapping[str, Any], *, repo_id: str,
+                         metrics: Mapping[str, Any], dataset: str | None, dataset_name: str | None,
+                         dataset_config: str | None, dataset_split: str | None, datasets: Sequence[str] | None,
+                         base_model: str | None, training: str | None, license: str | None,
+                         tags: Iterable[str]) -> ModelCard:
+    """The card of a checkpoint without a run card of its own: the family's, or a custom model's."""
+    head = config_dict["architectures"][0]
+    run_results = []
+    if metrics:
+        dataset = dataset or (family.datasets[0] if family.preset is not None and family.datasets else None)
+        if not dataset:
+            raise ValueError("the run has metrics but no dataset to attach them to: pass dataset='<hub dataset id>' "
+                             "(--dataset), the dataset the run was evaluated on")
+        task_type = PIPELINE_TAGS.get(head, family.pipeline_tag)
+        percent = family.preset is not None  # the family's rows (paper, not yet measured) are percentages
+        run_results = results_from_metrics(metrics, task_type=task_type, dataset_type=dataset,
+                                           dataset_name=dataset_name or dataset, dataset_config=dataset_config,
+                                           dataset_split=dataset_split, percent=percent)
+        if not run_results:
+            logger.warning("no evaluation metric (eval_*) found in the run's metrics %s; the card has no results "
+                           "of this checkpoint", sorted(metrics))
+    card_datasets = list(datasets) if datasets is not None else (list(family.datasets) or ([dataset] if dataset else []))
+    description = None
+    if family.preset is None:
+        description = dataset_name or dataset or "not recorded (the run left no model card; pass --dataset)"
+    return render_card(family, config=config, repo_id=repo_id, run_results=run_results, datasets=card_datasets,
+                       base_model=base_model, training=training, license=license or "apache-2.0", extra_tags=tags,
+                       dataset_description=description)
+
+
+def find_run_card(run_dirs: Sequence[Path], root: Path) -> ModelCard | None:
+    """The card a ``lion_hf`` example script wrote for this run (``README.md`` of the checkpoint or the run),
+    or None. A README of somebody else (no ``lion`` tag, not from the package's template) does not count."""
+    for base in run_dirs:
+        path = base / "README.md"
+        if not path.is_file():
+            continue
+        try:
+            safe_source(path, root)
+            card = ModelCard.load(path)
+        except Exception as error:  # not a card at all: unreadable YAML, a link out, ...
+            logger.warning("ignoring %s: %s", path, error)
+            continue
+        data = card.data.to_dict()
+        if data.get("library_name") == "transformers" and "lion" in (data.get("tags") or []) \
+                and "## How to load" in card.text:
+            return card
+    return None
+
+
+_SECTION = re.compile(r"^## How to load\n.*?(?=^## |\Z)", re.S | re.M)
+_OLD_ATTENTIONS_LINE = re.compile(r"^- `output_attentions=True`.*$", re.M)
+
+
+def card_from_run_card(run_card: ModelCard, *, config: Any, repo_id: str, license: str | None = None,
+                       base_model: str | None = None, tags: Iterable[str] = ()) -> ModelCard:
+    """The run's own card, made ready for the repository: its metadata and body (data, split, metrics as
+    measured, recipe, hyperparameters, training log) kept; the "How to load" section rendered anew for
+    ``repo_id`` with the remote code (``custom_code`` tag), and statements of older templates corrected."""
+    from .cards import OUTPUT_ATTENTIONS_TEXT, hub_id_or_none, render_run_card
+
+    fresh = render_run_card(config=config, repo_id=repo_id, model_name=repo_id.split("/")[-1], remote_code=True,
+                            num_parameters=0, limitations=[])
+    loading = _SECTION.search(fresh.text)
+    text = run_card.text
+    if loading is not None and _SECTION.search(text):
+        text = _SECTION.sub(lambda _: loading.group(0), text, count=1)
+    text = _OLD_ATTENTIONS_LINE.sub(lambda _: f"- {OUTPUT_ATTENTIONS_TEXT}", text)
+    data = run_card.data
+    data.tags = list(dict.fromkeys([*(data.tags or []), "custom_code", *tags]))
+    if license:
+        data.license = license
+    if base_model:
+        data.base_model = base_model
+    elif data.base_model and not hub_id_or_none(str(data.base_model)):
+        data.base_model = None  # a path of the training machine (cards of older versions)
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n{text}")
+
+
 def stage_checkpoint(
     folder: str | os.PathLike,
     output_dir: str | os.PathLike,
@@ -515,7 +621,9 @@ def stage_checkpoint(
         output_dir: an empty (or new) folder; it becomes the repository's content.
         repo_id: the target repository (``owner/name``), used in the card's loading snippets.
         family: a planned family name (:func:`lion_hf.hub.families.list_families`); by default the family
-            whose preset matches the config, else a custom family without paper results.
+            whose preset matches the config when ``dataset`` is that family's data, else a custom model (no
+            paper results, no family text). Without card options, a card the run wrote itself (an example
+            script's ``README.md``) is kept, with its "How to load" section made for ``repo_id``.
         metrics / metrics_file: the run's evaluation metrics (Trainer names, ``eval_accuracy`` ...); by
             default read from ``all_results.json``/``eval_results.json``/``metrics.json``.
         dataset, dataset_name, dataset_config, dataset_split: what the metrics were measured on (a Hub
@@ -537,42 +645,24 @@ def stage_checkpoint(
     except Exception as error:
         raise ValueError(f"{checkpoint_dir / 'config.json'} is not a valid LionConfig: {error}") from error
 
-    if family is None:
-        family = family_for_config(config) or custom_family(config, datasets or ([dataset] if dataset else ()))
+    overrides = any(v is not None for v in (family, metrics, metrics_file, dataset, dataset_name, dataset_config,
+                                            datasets))
+    run_card = None if overrides else find_run_card(run_dirs, root)
+    family = _choose_family(config, family, dataset, datasets)
+    if run_card is not None and family.preset is None:
+        # The run's own card says what the run did (data, split, steps, recipe, log, metrics as measured).
+        card = card_from_run_card(run_card, config=config, repo_id=repo_id, license=license, base_model=base_model,
+                                  tags=tags)
+        metrics = load_run_metrics(run_dirs, root=root)
     else:
-        if isinstance(family, str):
-            if family not in FAMILIES:
-                raise ValueError(f"unknown LION checkpoint family {family!r}; available: {', '.join(sorted(FAMILIES))}")
-            family = FAMILIES[family]
-        # A family card carries the paper's numbers for that architecture: never attach them to another one.
-        matched = family_for_config(config)
-        if family.preset is not None and (matched is None or matched.name != family.name):
-            raise ValueError(
-                f"the checkpoint's config does not match the family {family.name!r} (preset {family.preset}: "
-                f"modality, mask, patch order, sizes); its card would show that family's paper results. Pass "
-                f"family=None (--family omitted) to describe it as "
-                f"{'the family ' + matched.name if matched else 'a custom model'}")
-    head = config_dict["architectures"][0]
-
-    metrics = dict(metrics) if metrics is not None else load_run_metrics(run_dirs, metrics_file, root=root)
-    run_results = []
-    if metrics:
-        dataset = dataset or (family.datasets[0] if family.datasets else None)
-        if not dataset:
-            raise ValueError("the run has metrics but no dataset to attach them to: pass dataset='<hub dataset id>' "
-                             "(--dataset), e.g. the dataset the run was evaluated on")
-        task_type = PIPELINE_TAGS.get(head, family.pipeline_tag)
-        run_results = results_from_metrics(metrics, task_type=task_type, dataset_type=dataset,
-                                           dataset_name=dataset_name or dataset, dataset_config=dataset_config,
-                                           dataset_split=dataset_split)
-        if not run_results:
-            logger.warning("no evaluation metric (eval_*) found in the run's metrics %s; the card has no results "
-                           "of this checkpoint", sorted(metrics))
-
-    card_datasets = list(datasets) if datasets is not None else (list(family.datasets) or ([dataset] if dataset else []))
-    card = render_card(family, config=config, repo_id=repo_id, run_results=run_results, datasets=card_datasets,
-                       base_model=base_model, training=_training_paragraph(run_dirs, family),
-                       license=license or "apache-2.0", extra_tags=tags)
+        if run_card is None and not overrides and any(p.name == "README.md" for p in checkpoint_dir.iterdir()):
+            logger.warning("%s is not a lion_hf run card: the repository gets a generated card instead",
+                           checkpoint_dir / "README.md")
+        metrics = dict(metrics) if metrics is not None else load_run_metrics(run_dirs, metrics_file, root=root)
+        card = _render_publish_card(family, config, config_dict, repo_id=repo_id, metrics=metrics, dataset=dataset,
+                                    dataset_name=dataset_name, dataset_config=dataset_config,
+                                    dataset_split=dataset_split, datasets=datasets, base_model=base_model,
+                                    training=_training_paragraph(run_dirs, family), license=license, tags=tags)
     validate_card_metadata(card)
 
     out = Path(output_dir)
