@@ -1,89 +1,281 @@
-"""Model-level check and timing on a GPU: LION vision models against HF ViT (SDPA), same run.
+"""Whole-model speed and memory of LION against the Hugging Face Transformer it replaces, same process.
 
-For each mask and patch order, a LION classifier is built at 224 px and run with the Triton and the
-PyTorch backends on the same weights: logits and gradients must agree (bf16 autocast, ~1e-2). Then one
-training step (forward, backward, AdamW) is timed for LION and for ``transformers``' ViT with SDPA of
-the same size, and the ratio is printed.
+What a user runs: ViT-B/16-sized image classifiers (768 x 12 layers, 12 heads) and BERT-large-sized MLM
+models (1024 x 24, 16 heads), bf16 autocast, AdamW. Every LION figure comes with the HF baseline
+(``ViTForImageClassification`` / ``BertForMaskedLM``, SDPA) measured in the same run, and the ratio.
 
-    PYTHONPATH=. python benchmarks/models.py [--size small] [--batch 64] [--steps 10]
+    PYTHONPATH=. python benchmarks/models.py --train 224:128 512:16 1024:8 --infer 224 512 1024 2048 \\
+        --mlm 128 512 --compile eager,layers --json out.json
+
+Sections (each optional): ``--train RES:BATCH`` training steps (forward + backward + AdamW) of every
+variant (``--variants``) on every backend (``--backends``) and compile mode (``--compile``: ``eager``,
+``model`` = ``torch.compile(model, fullgraph=True)``, ``layers`` = each block compiled with
+``fullgraph=True``, which compiles one block's graph for all twelve); ``--infer RES`` inference time and
+peak memory at batch ``--infer-batch``; ``--mlm L`` MLM training steps at batch ``--mlm-batch`` with the
+presets' dropout (0.1, attention dropout included); ``--check`` the Triton and PyTorch backends on the
+same weights (logits and gradients). Timing: per-step CUDA events, median of ``--steps`` after
+``--warmup`` steps. A figure that cannot run (out of memory) is recorded as such, not skipped silently.
+Needs a CUDA device.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
+import datetime
+import json
+import statistics
+import sys
+import traceback
 
 import torch
-from transformers import ViTConfig, ViTForImageClassification
 
-from lion_hf import LionConfig, LionForImageClassification
+VARIANTS = {"lit": ("lit", "normal"), "decay": ("decay", "normal"), "selective": ("selective", "normal"),
+            "decay-natural": ("decay", "s"), "selective-natural": ("selective", "s")}
+VIT_B = dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072, patch_size=16)
+BERT_LARGE = dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096)
 
-SIZES = {"tiny": (192, 3), "small": (384, 6), "base": (768, 12)}
-VARIANTS = [("lit", "normal"), ("decay", "normal"), ("decay", "s"), ("selective", "normal"), ("selective", "s")]
+
+def vit(resolution: int):
+    from transformers import ViTConfig, ViTForImageClassification
+
+    config = ViTConfig(image_size=resolution, num_labels=1000, attn_implementation="sdpa", **VIT_B)
+    return ViTForImageClassification(config)
 
 
-def train_step_ms(model, pixels, labels, steps: int) -> float:
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    for i in range(steps + 3):
-        if i == 3:
-            torch.cuda.synchronize()
-            start = time.perf_counter()
+def lion_vision(variant: str, resolution: int, backend: str):
+    from lion_hf import LionConfig, LionForImageClassification
+
+    mask, order = VARIANTS[variant]
+    config = LionConfig(modality="vision", mask_type=mask, patch_order=order, image_size=resolution,
+                        num_labels=1000, attention_backend=backend, **VIT_B)
+    return LionForImageClassification(config)
+
+
+def bert_mlm():
+    from transformers import BertConfig, BertForMaskedLM
+
+    return BertForMaskedLM(BertConfig(vocab_size=30522, attn_implementation="sdpa", **BERT_LARGE))
+
+
+def lion_mlm(variant: str, backend: str):
+    from lion_hf import LionConfig, LionForMaskedLM
+
+    config = LionConfig.from_preset(f"lion-{ {'lit': 'lit', 'decay': 'd', 'selective': 's'}[variant]}-large-mlm",
+                                    attention_backend=backend)
+    return LionForMaskedLM(config)
+
+
+def compiled(model, mode: str):
+    if mode == "model":
+        return torch.compile(model, fullgraph=True)
+    if mode == "layers":
+        blocks = model.lion.layers if hasattr(model, "lion") else (
+            model.vit.encoder.layer if hasattr(model, "vit") else model.bert.encoder.layer)
+        for block in blocks:
+            block.compile(fullgraph=True)
+    return model
+
+
+def _events_median(step, steps: int, warmup: int) -> float:
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(steps):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        step()
+        end.record()
+        torch.cuda.synchronize()
+        times.append(start.elapsed_time(end))
+    return statistics.median(times)
+
+
+def train_ms(model, inputs: dict, steps: int, warmup: int, mode: str = "eager") -> tuple[float, float]:
+    """(median training-step ms, peak GB) of ``model`` on ``inputs`` (bf16 autocast, AdamW)."""
+    model.train()
+    run = compiled(model, mode)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
+
+    def step():
         with torch.autocast("cuda", dtype=torch.bfloat16):
-            loss = model(pixel_values=pixels, labels=labels).loss
+            loss = run(**inputs).loss
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+
+    step()  # compile / first launch outside the peak-memory window's warm-up count
     torch.cuda.synchronize()
-    return (time.perf_counter() - start) / steps * 1e3
+    torch.cuda.reset_peak_memory_stats()
+    ms = _events_median(step, steps, warmup)
+    return ms, torch.cuda.max_memory_allocated() / 2**30
 
 
-def compare_backends(model, pixels, labels) -> tuple[float, float]:
+def infer_ms(model, inputs: dict, steps: int, warmup: int) -> tuple[float, float]:
+    model.eval()
+
+    @torch.no_grad()
+    def step():
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            model(**inputs)
+
+    step()
+    torch.cuda.synchronize()
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()
+    ms = _events_median(step, steps, warmup)
+    return ms, torch.cuda.max_memory_allocated() / 2**30
+
+
+def backend_agreement(model, inputs: dict) -> tuple[float, float]:
+    """Relative difference of logits and of all gradients, Triton vs PyTorch backend, same weights."""
     results = {}
+    model.train()
     for backend in ("torch", "triton"):
         model.set_attention_form("auto", backend=backend)
         model.zero_grad(set_to_none=True)
         with torch.autocast("cuda", dtype=torch.bfloat16):
-            out = model(pixel_values=pixels, labels=labels)
+            out = model(**inputs)
         out.loss.backward()
         grads = torch.cat([p.grad.float().flatten() for p in model.parameters() if p.grad is not None])
         results[backend] = (out.logits.float(), grads)
-    (l_t, g_t), (l_k, g_k) = results["torch"], results["triton"]
-    rel = lambda a, b: ((a - b).norm() / b.norm()).item()  # noqa: E731
     model.zero_grad(set_to_none=True)
-    return rel(l_k, l_t), rel(g_k, g_t)
+    (lt, gt), (lk, gk) = results["torch"], results["triton"]
+    return ((lk - lt).norm() / lt.norm()).item(), ((gk - gt).norm() / gt.norm()).item()
+
+
+def _vision_inputs(resolution: int, batch: int) -> dict:
+    return {"pixel_values": torch.randn(batch, 3, resolution, resolution, device="cuda"),
+            "labels": torch.randint(0, 1000, (batch,), device="cuda")}
+
+
+def _mlm_inputs(length: int, batch: int) -> dict:
+    ids = torch.randint(1000, 30000, (batch, length), device="cuda")
+    labels = torch.full_like(ids, -100)
+    chosen = torch.rand(batch, length, device="cuda") < 0.15
+    labels[chosen] = ids[chosen]
+    return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels}
+
+
+def _record(results: list, row: dict, fn) -> None:
+    try:
+        row.update(fn())
+    except torch.cuda.OutOfMemoryError:
+        row["error"] = "out of memory"
+    except Exception as exc:  # a figure that fails is reported, the run goes on
+        row["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        traceback.print_exc(file=sys.stderr)
+    results.append(row)
+    torch.cuda.empty_cache()
+    print(json.dumps(row), flush=True)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--size", default="small", choices=sorted(SIZES))
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=10)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--train", nargs="*", default=[], metavar="RES:BATCH")
+    parser.add_argument("--infer", nargs="*", type=int, default=[], metavar="RES")
+    parser.add_argument("--infer-batch", type=int, default=16)
+    parser.add_argument("--mlm", nargs="*", type=int, default=[], metavar="LENGTH")
+    parser.add_argument("--mlm-batch", type=int, default=64)
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--mlm-variants", default="lit,decay,selective")
+    parser.add_argument("--backends", default="triton")
+    parser.add_argument("--compile", default="eager", help="comma list of eager, model, layers")
+    parser.add_argument("--compile-variants", default=None, help="variants to compile (default: all)")
+    parser.add_argument("--check", action="store_true", help="Triton vs PyTorch backend on the same weights")
+    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    hidden, heads = SIZES[args.size]
+    variants = args.variants.split(",")
+    backends = args.backends.split(",")
+    modes = args.compile.split(",")
+    compile_variants = args.compile_variants.split(",") if args.compile_variants else variants
+    results: list[dict] = []
+    meta = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="minutes"),
+            "device": torch.cuda.get_device_name(), "torch": torch.__version__}
+    try:
+        import transformers
+        import triton
+
+        meta.update(transformers=transformers.__version__, triton=triton.__version__)
+    except ImportError:
+        pass
+    print(json.dumps(meta), flush=True)
     torch.manual_seed(0)
-    pixels = torch.randn(args.batch, 3, 224, 224, device="cuda")
-    labels = torch.randint(0, 1000, (args.batch,), device="cuda")
-    vit = ViTForImageClassification(ViTConfig(hidden_size=hidden, num_attention_heads=heads,
-                                              intermediate_size=4 * hidden, num_labels=1000,
-                                              attn_implementation="sdpa")).cuda()
-    baseline = train_step_ms(vit, pixels, labels, args.steps)
-    del vit
-    print(f"device: {torch.cuda.get_device_name()}, size {args.size}, batch {args.batch}, 224 px, bf16 autocast")
-    print(f"| model | backend | train step ms | / HF ViT SDPA | logits rel. diff triton vs torch | grads rel. diff |")
-    print(f"|---|---|---|---|---|---|")
-    print(f"| HF ViT (SDPA) | - | {baseline:.1f} | 1.00 | - | - |")
-    for mask, order in VARIANTS:
-        config = LionConfig(modality="vision", mask_type=mask, patch_order=order, hidden_size=hidden,
-                            num_attention_heads=heads, intermediate_size=4 * hidden, num_labels=1000)
-        model = LionForImageClassification(config).cuda()
-        logit_diff, grad_diff = compare_backends(model, pixels, labels)
-        for backend in ("triton", "torch"):
-            model.set_attention_form("auto", backend=backend)
-            ms = train_step_ms(model, pixels, labels, args.steps)
-            name = f"LION-{mask}{'-natural' if order == 's' else ''}"
-            print(f"| {name} | {backend} | {ms:.1f} | {ms / baseline:.2f} | {logit_diff:.1e} | {grad_diff:.1e} |")
-        del model
-        torch.cuda.empty_cache()
+    for spec in args.train:
+        resolution, batch = (int(x) for x in spec.split(":"))
+        inputs = _vision_inputs(resolution, batch)
+        for mode in modes:
+            base = {"section": "train", "resolution": resolution, "batch": batch, "compile": mode}
+            _record(results, {**base, "model": "vit-sdpa"},
+                    lambda: dict(zip(("ms", "peak_gb"), train_ms(vit(resolution).cuda(), inputs, args.steps,
+                                                                  args.warmup, mode))))
+            for variant in variants:
+                if mode != "eager" and variant not in compile_variants:
+                    continue
+                for backend in backends:
+                    _record(results, {**base, "model": f"lion-{variant}", "backend": backend},
+                            lambda: dict(zip(("ms", "peak_gb"), train_ms(
+                                lion_vision(variant, resolution, backend).cuda(), inputs, args.steps, args.warmup,
+                                mode))))
+        if args.check:
+            small = {k: v[: min(batch, 16)] for k, v in inputs.items()}
+            for variant in variants:
+                _record(results, {"section": "check", "resolution": resolution, "model": f"lion-{variant}"},
+                        lambda: dict(zip(("logits_rel", "grads_rel"), backend_agreement(
+                            lion_vision(variant, resolution, "auto").cuda(), small))))
+    for resolution in args.infer:
+        inputs = _vision_inputs(resolution, args.infer_batch)
+        inputs.pop("labels")
+        base = {"section": "infer", "resolution": resolution, "batch": args.infer_batch}
+        _record(results, {**base, "model": "vit-sdpa"},
+                lambda: dict(zip(("ms", "peak_gb"), infer_ms(vit(resolution).cuda(), inputs, args.steps, args.warmup))))
+        for variant in variants:
+            _record(results, {**base, "model": f"lion-{variant}", "backend": backends[0]},
+                    lambda: dict(zip(("ms", "peak_gb"), infer_ms(lion_vision(variant, resolution, backends[0]).cuda(),
+                                                                 inputs, args.steps, args.warmup))))
+    for length in args.mlm:
+        inputs = _mlm_inputs(length, args.mlm_batch)
+        base = {"section": "mlm", "length": length, "batch": args.mlm_batch}
+        _record(results, {**base, "model": "bert-large-sdpa"},
+                lambda: dict(zip(("ms", "peak_gb"), train_ms(bert_mlm().cuda(), inputs, args.steps, args.warmup))))
+        for variant in args.mlm_variants.split(","):
+            for backend in backends:
+                _record(results, {**base, "model": f"lion-{variant}", "backend": backend},
+                        lambda: dict(zip(("ms", "peak_gb"), train_ms(lion_mlm(variant, backend).cuda(), inputs,
+                                                                     args.steps, args.warmup))))
+    print_table(results)
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump({"meta": meta, "results": results}, handle, indent=1)
+
+
+def print_table(results: list[dict]) -> None:
+    """Markdown table of every figure with its ratio to the baseline of the same section and size."""
+    baselines = {}
+    for row in results:
+        if row["model"] in ("vit-sdpa", "bert-large-sdpa") and "ms" in row:
+            baselines[_key(row)] = row["ms"]
+    print("\n| section | size | model | backend | compile | ms | / baseline | peak GB |")
+    print("|---|---|---|---|---|---|---|---|")
+    for row in results:
+        if row["section"] == "check":
+            print(f"| check | {row['resolution']} | {row['model']} | triton vs torch | - | "
+                  f"logits {row.get('logits_rel', float('nan')):.1e} | grads {row.get('grads_rel', float('nan')):.1e} | - |")
+            continue
+        size = f"{row.get('resolution', row.get('length'))}/b{row['batch']}"
+        if "ms" not in row:
+            print(f"| {row['section']} | {size} | {row['model']} | {row.get('backend', '-')} | "
+                  f"{row.get('compile', 'eager')} | {row.get('error')} | - | - |")
+            continue
+        base = baselines.get(_key(row))
+        ratio = f"{row['ms'] / base:.2f}" if base else "-"
+        print(f"| {row['section']} | {size} | {row['model']} | {row.get('backend', '-')} | {row.get('compile', 'eager')} "
+              f"| {row['ms']:.1f} | {ratio} | {row['peak_gb']:.1f} |")
+
+
+def _key(row: dict) -> tuple:
+    return row["section"], row.get("resolution", row.get("length")), row["batch"], row.get("compile", "eager")
 
 
 if __name__ == "__main__":

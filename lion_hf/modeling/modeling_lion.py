@@ -27,31 +27,12 @@ from transformers.utils import logging
 from transformers.utils.generic import can_return_tuple, merge_with_config_defaults
 from transformers.utils.output_capturing import capture_outputs
 
-from ..kernels import combine_parts, lion_attention, lion_attention_parts, resolve_form
+from ..kernels import resolve_backend, resolve_form
+from ..kernels.fused import FEATURE_MAP_FUNCTIONS, elu_plus_one, lion_fused_attention, silu_l2  # noqa: F401
 from .configuration_lion import ATTENTION_BACKENDS, ATTENTION_FORMS, LionConfig
 from .scan_order import natural_scan_orders
 
 logger = logging.get_logger(__name__)
-
-
-# --------------------------------------------------------------------------------------------------
-# Feature maps
-# --------------------------------------------------------------------------------------------------
-def elu_plus_one(x: torch.Tensor) -> torch.Tensor:
-    """``elu(x) + 1``: positive features of LION-LIT (vision)."""
-    return F.elu(x) + 1.0
-
-
-def silu_l2(x: torch.Tensor) -> torch.Tensor:
-    """``(silu(x) + 0.5) / ||silu(x) + 0.5||_2`` over the head dimension (vision D and S).
-
-    ``silu(x) + 0.5 >= 0.5 - 0.279 > 0``, so the norm never vanishes and no epsilon is needed.
-    """
-    y = F.silu(x) + 0.5
-    return y / torch.linalg.vector_norm(y, dim=-1, keepdim=True)
-
-
-FEATURE_MAP_FUNCTIONS = {"elu_plus_one": elu_plus_one, "silu_l2": silu_l2, "identity": lambda x: x}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -137,16 +118,38 @@ class LionTextEmbeddings(nn.Module):
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
+    @staticmethod
+    def _check_shape(ids: torch.Tensor, shape: tuple[int, int], name: str, allow_shared_batch: bool = False) -> None:
+        # A wrong shape would otherwise broadcast silently (a [1, L] segment row) or fail inside an addition.
+        batch, length = shape
+        if ids.dim() == 2 and ids.shape[1] == length and (
+                ids.shape[0] == batch or (allow_shared_batch and ids.shape[0] == 1)):
+            return
+        expected = f"[{batch}, {length}]" + (f" or [1, {length}]" if allow_shared_batch else "")
+        raise ValueError(f"{name} must have shape {expected} (batch, length of the inputs), got {tuple(ids.shape)}")
+
     def forward(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None) -> torch.Tensor:
         if inputs_embeds is None:
+            if input_ids.dim() != 2:
+                raise ValueError(f"input_ids must be [batch, length], got shape {tuple(input_ids.shape)}; "
+                                 f"for one sequence use input_ids[None] (or the tokenizer's return_tensors='pt')")
             _check_token_ids(input_ids, self.config.vocab_size, "input_ids", "config.vocab_size")
             inputs_embeds = self.word_embeddings(input_ids)
+        if inputs_embeds.dim() != 3 or inputs_embeds.shape[-1] != self.config.hidden_size:
+            raise ValueError(f"inputs_embeds must be [batch, length, hidden_size={self.config.hidden_size}], got shape "
+                             f"{tuple(inputs_embeds.shape)}")
         batch, length = inputs_embeds.shape[:2]
         if token_type_ids is None:
             token_type_ids = torch.zeros(batch, length, dtype=torch.long, device=inputs_embeds.device)
         else:
+            self._check_shape(token_type_ids, (batch, length), "token_type_ids")
             _check_token_ids(token_type_ids, self.config.type_vocab_size, "token_type_ids", "config.type_vocab_size")
         embeddings = inputs_embeds + self.token_type_embeddings(token_type_ids)
+        if position_ids is not None and self.position_embeddings is None:
+            logger.warning_once("position_ids are ignored: this LION model has no position table (with a decay mask "
+                                "position comes from the mask; config.use_position_embeddings=False)")
+        if position_ids is not None and self.position_embeddings is not None:
+            self._check_shape(position_ids, (batch, length), "position_ids", allow_shared_batch=True)
         if self.position_embeddings is not None:
             if length > self.config.max_position_embeddings:
                 raise ValueError(f"sequence length {length} exceeds the position table "
@@ -154,18 +157,23 @@ class LionTextEmbeddings(nn.Module):
                                  f"truncate the inputs to at most that many tokens")
             if position_ids is None:
                 position_ids = torch.arange(length, device=inputs_embeds.device)[None, :]
+            else:
+                _check_token_ids(position_ids, self.config.max_position_embeddings, "position_ids",
+                                 "config.max_position_embeddings",
+                                 "Pass positions below that limit, or leave position_ids out (0, 1, 2, ...)")
             embeddings = embeddings + self.position_embeddings(position_ids)
         return self.dropout(self.LayerNorm(embeddings))
 
 
-def _check_token_ids(ids: torch.Tensor, limit: int, name: str, field: str) -> None:
+def _check_token_ids(ids: torch.Tensor, limit: int, name: str, field: str,
+                     fix: str = "Use the tokenizer the model was trained with") -> None:
     # An out-of-range id crashes deep inside the embedding (a device assert on GPU): name it here.
-    if torch.compiler.is_compiling() or ids.numel() == 0:
+    # Tensors without data (meta device, e.g. shape tracing or init_empty_weights) cannot be read: skipped.
+    if torch.compiler.is_compiling() or ids.numel() == 0 or ids.is_meta:
         return
     low, high = int(ids.min()), int(ids.max())
     if low < 0 or high >= limit:
-        raise ValueError(f"{name} must lie in [0, {limit}) ({field}); got values in [{low}, {high}]. "
-                         f"Use the tokenizer the model was trained with")
+        raise ValueError(f"{name} must lie in [0, {limit}) ({field}); got values in [{low}, {high}]. {fix}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -192,7 +200,6 @@ class LionAttention(nn.Module):
                              if config.mask_type == "decay" else None)
         self.gate = (nn.Linear(config.hidden_size, self.num_orders * self.num_heads)
                      if config.mask_type == "selective" else None)
-        self.feature_map = FEATURE_MAP_FUNCTIONS[config.feature_map]
         self.output_norm = nn.LayerNorm(config.hidden_size) if config.attention_output_norm else None
         self.out_proj = nn.Linear(config.hidden_size, config.hidden_size)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
@@ -213,47 +220,41 @@ class LionAttention(nn.Module):
 
     def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 grid_size: tuple[int, int] | None = None, **kwargs) -> tuple[torch.Tensor, None]:
+        """``hidden_states [B, L, hidden]`` -> ``([B, L, hidden], None)``; ``attention_mask [B, L]`` (text)."""
         batch, length, hidden = hidden_states.shape
-        qkv = self.qkv(hidden_states).view(batch, length, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        q, k, v = self.feature_map(qkv[0]), self.feature_map(qkv[1]), qkv[2]
+        # [B, L, 3, H, D] view of the one projection: the kernels read q, k, v from it through strides
+        qkv = self.qkv(hidden_states).view(batch, length, 3, self.num_heads, self.head_dim)
         log_decays = self._log_decays(hidden_states)
         form = self.config.attention_form
+        backend = self.config.attention_backend
         dropout_p = self.config.attention_probs_dropout_prob if self.training else 0.0
-        if dropout_p and resolve_form(form, length, q.device) != "attention":
-            logger.warning_once("attention dropout acts on the L x L scores and is skipped outside the "
-                                "attention form")
-            dropout_p = 0.0
         if dropout_p:
-            form = "attention"
+            probe = qkv[:, :, 0].transpose(1, 2)
+            concrete_backend = resolve_backend(backend, probe, probe, dropout_p)
+            if resolve_form(form, length, qkv.device, concrete_backend) != "attention":
+                logger.warning_once("attention dropout acts on the L x L scores and is skipped outside the "
+                                    "attention form")
+                dropout_p = 0.0
+            else:
+                form = "attention"
         key_padding_mask = None if attention_mask is None else attention_mask.bool()
-        options = {"form": form, "chunk_size": self.config.chunk_size, "key_padding_mask": key_padding_mask,
-                   "dropout_p": dropout_p, "backend": self.config.attention_backend}
         scale = self.head_dim ** -0.5
-        if self.num_orders == 1:
-            context = lion_attention(q, k, v, log_decays[0], normalize=self.config.normalize_attention,
-                                     scale=scale, eps=self.config.attention_eps / scale, **options)
-        else:
-            context = self._natural_orders(q, k, v, log_decays, grid_size, scale, options)
-        context = context.transpose(1, 2).reshape(batch, length, hidden)
+        orders = None
+        eps = self.config.attention_eps / scale
+        if self.num_orders > 1:
+            # the ♮ variants: (num_s + num_sr) / (den_s + den_sr); the reference averages the two masks
+            # before normalising, so its 1e-6 on the averaged denominator becomes 2e-6 / scale here
+            if grid_size is None:
+                raise ValueError("patch_order='s' needs the patch grid size; call the model with pixel_values")
+            orders = natural_scan_orders(*grid_size, qkv.device)
+            eps = self.config.attention_eps * self.num_orders / scale
+        context = lion_fused_attention(
+            qkv, log_decays, feature_map=self.config.feature_map, normalize=self.config.normalize_attention,
+            scale=scale, eps=eps, form=form, chunk_size=self.config.chunk_size, key_padding_mask=key_padding_mask,
+            dropout_p=dropout_p, backend=backend, orders=orders)
         if self.output_norm is not None:
             context = self.output_norm(context)
         return self.dropout(self.out_proj(context)), None
-
-    def _natural_orders(self, q, k, v, log_decays, grid_size, scale, options) -> torch.Tensor:
-        """The ♮ variants: run the operator in each snake order, map numerators and denominators back
-        to token order and normalise their sums, ``(num_s + num_sr) / (den_s + den_sr)``. The
-        reference averages the two masks before normalising; its 1e-6 on the averaged denominator
-        becomes ``2e-6 / scale`` here."""
-        if grid_size is None:
-            raise ValueError("patch_order='s' needs the patch grid size; call the model with pixel_values")
-        parts = []
-        for (perm, inverse), log_decay in zip(natural_scan_orders(*grid_size, q.device), log_decays):
-            if log_decay is not None and log_decay.dim() == 3:
-                log_decay = log_decay[..., perm]
-            num, den = lion_attention_parts(q[:, :, perm], k[:, :, perm], v[:, :, perm], log_decay, **options)
-            parts.append((num[:, :, inverse], den[:, :, inverse]))
-        eps = self.config.attention_eps * self.num_orders / scale
-        return combine_parts(parts, eps=eps, out_dtype=q.dtype)
 
 
 class LionMLP(nn.Module):
@@ -340,6 +341,25 @@ class LionPreTrainedModel(PreTrainedModel):
     _supports_flex_attn = False
     _can_record_outputs = {"hidden_states": LionLayer}
 
+    def __init__(self, config: LionConfig, *inputs, **kwargs):
+        # Fields changed after the config was built (config.mask_type = ...) get the constructor's checks here,
+        # before a layer is built from them.
+        if isinstance(config, LionConfig):
+            config.validate_lion_fields()
+        super().__init__(config, *inputs, **kwargs)
+
+    @classmethod
+    def register_for_auto_class(cls, auto_class="AutoModel") -> None:
+        """transformers' hook for custom code. The package's classes need none: every ``save_pretrained`` folder
+        gets the flat code and an ``auto_map`` for every head (``LionConfig.save_pretrained``), whereas
+        transformers would copy this file alone, whose package imports cannot resolve there. A copy of this file
+        loaded as remote code keeps transformers' behaviour, which copies the flat files it came with."""
+        if __name__.startswith("lion_hf."):
+            logger.info("%s: LION folders always carry their modeling code and a full auto_map; nothing to register",
+                        cls.__name__)
+            return
+        super().register_for_auto_class(auto_class)
+
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         std = self.config.initializer_range
@@ -375,7 +395,8 @@ class LionPreTrainedModel(PreTrainedModel):
             raise ValueError(f"attention form must be one of {ATTENTION_FORMS}, got {form!r}")
         if backend is not None and backend not in ATTENTION_BACKENDS:
             raise ValueError(f"attention backend must be one of {ATTENTION_BACKENDS}, got {backend!r}")
-        if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
+        if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int)
+                                       or chunk_size < 1):
             raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
         self.config.attention_form = form
         if chunk_size is not None:

@@ -33,8 +33,7 @@ def snake_columns(rows: int, cols: int) -> list[int]:
     return order
 
 
-@lru_cache(maxsize=64)
-def _permutations(rows: int, cols: int, device: str) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
+def _build(rows: int, cols: int, device: str) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
     result = []
     for patch_order in (snake_rows(rows, cols), snake_columns(rows, cols)):
         perm = torch.tensor([0] + [1 + p for p in patch_order], dtype=torch.long, device=device)
@@ -42,6 +41,11 @@ def _permutations(rows: int, cols: int, device: str) -> tuple[tuple[torch.Tensor
     return tuple(result)
 
 
+_permutations = lru_cache(maxsize=64)(_build)
+
+
 def natural_scan_orders(rows: int, cols: int, device: torch.device | str = "cpu"):
     """``((perm_s, inverse_s), (perm_sr, inverse_sr))`` over ``1 + rows * cols`` tokens (cached)."""
+    if torch.compiler.is_compiling():  # traced into the graph as constants; the cache is for eager calls
+        return _build(rows, cols, str(device))
     return _permutations(rows, cols, str(device))

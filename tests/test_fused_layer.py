@@ -1,0 +1,270 @@
+"""The fused LION layer (Triton, interpreter on CPU) against the unfused PyTorch path and float64.
+
+``lion_fused_attention`` takes the ``qkv`` projection output: these tests draw it at random (fresh
+seeds), as a non-contiguous view, with odd lengths and padding, and compare values and gradients
+(``d qkv`` and ``d log_decay``) with the unfused reference run in float64 on the PyTorch backend.
+fp32 kernels: relative error < 2e-5 (see ``test_kernels_triton.py`` for the tolerances' reasoning).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+HAS_CUDA = torch.cuda.is_available()
+if not HAS_CUDA:
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+from lion_hf.kernels import fused as fused_module  # noqa: E402
+from lion_hf.kernels.fused import lion_fused_attention, unfused_attention  # noqa: E402
+from lion_hf.kernels.triton.utils import triton_available  # noqa: E402
+from lion_hf.modeling.scan_order import natural_scan_orders  # noqa: E402
+
+pytestmark = [pytest.mark.skipif(not triton_available(), reason="triton is not installed"),
+              pytest.mark.skipif(HAS_CUDA, reason="interpreter tests run on machines without CUDA (CI)")]
+
+
+def rel(x: torch.Tensor, ref: torch.Tensor) -> float:
+    x, ref = x.double(), ref.double()
+    assert torch.isfinite(x).all(), "non-finite values"
+    return ((x - ref).norm() / ref.norm().clamp_min(1e-30)).item()
+
+
+def make_qkv(batch, length, heads, dim, strided=True):
+    """A random ``[B, L, 3, H, D]`` projection output; ``strided``: a non-contiguous view of a bigger one."""
+    if strided:
+        big = torch.randn(batch, length, 3, heads + 1, dim + 8)
+        return big[:, :, :, 1:, 4:4 + dim]
+    return torch.randn(batch, length, 3, heads, dim)
+
+
+def make_decays(mask, batch, heads, length, orders=1, cls_zero=False):
+    out = []
+    for _ in range(orders):
+        if mask == "lit":
+            out.append(None)
+        elif mask == "decay":
+            out.append(F.logsigmoid(torch.randn(heads)))
+        else:
+            a = F.logsigmoid(-torch.randn(batch, heads, length))
+            if cls_zero:
+                a[..., 0] = 0.0
+            out.append(a)
+    return out
+
+
+def run(fn, qkv, decays, gen_seed=7):
+    """Output and gradients (qkv, each log-decay) of a fixed random projection of ``fn``'s output."""
+    qkv = qkv.detach().clone().requires_grad_()
+    decays = [None if a is None else a.detach().clone().requires_grad_() for a in decays]
+    out = fn(qkv, decays)
+    weight = torch.randn(out.shape, generator=torch.Generator().manual_seed(gen_seed), dtype=torch.float64)
+    (out.double() * weight).sum().backward()
+    return out, [qkv.grad] + [a.grad for a in decays if a is not None]
+
+
+def compare(options, qkv, decays, tol=2e-5):
+    def fused(x, a):
+        return lion_fused_attention(x, a, backend="triton", **options)
+
+    def reference(x, a):
+        return unfused_attention(x.double(), [None if t is None else t.double() for t in a], backend="torch",
+                                 **options)
+
+    out, grads = run(fused, qkv, decays)
+    ref, ref_grads = run(reference, qkv, decays)
+    assert out.shape == ref.shape and out.dtype == qkv.dtype
+    assert rel(out, ref) < tol
+    assert len(grads) == len(ref_grads)
+    for name, g, r in zip(["dqkv", "dlog_decay_1", "dlog_decay_2"], grads, ref_grads):
+        assert rel(g, r) < tol, (name, rel(g, r))
+
+
+# positive features for the normalised (vision) outputs; identity features only unnormalised (text), where
+# a denominator that can cross zero is never formed
+CASES = [(mask, fmap, norm) for mask, fmap in (("lit", "elu_plus_one"), ("decay", "silu_l2"), ("selective", "silu_l2"))
+         for norm in (True, False)] + [(mask, "identity", False) for mask in ("lit", "decay", "selective")]
+
+
+@pytest.mark.parametrize("form", ["attention", "chunk"])
+@pytest.mark.parametrize("mask, feature_map, normalize", CASES)
+def test_fused_layer_matches_reference(form, mask, feature_map, normalize, seed):
+    length = 37  # odd, several kernel tiles (16 in the interpreter) and chunks of 16
+    qkv = make_qkv(2, length, 2, 32)
+    decays = make_decays(mask, 2, 2, length)
+    options = dict(feature_map=feature_map, normalize=normalize, scale=32 ** -0.5, eps=1e-3 if normalize else 0.0,
+                   form=form, chunk_size=16, key_padding_mask=None, dropout_p=0.0)
+    compare(options, qkv, decays)
+
+
+@pytest.mark.parametrize("mask", ["lit", "decay", "selective"])
+def test_fused_layer_with_padding_equals_reference_and_unpadded(mask, seed):
+    """Text layout (identity features, scaled output) with left and right padding, as the MLM models run."""
+    batch, length, heads, dim = 3, 29, 2, 32
+    qkv = make_qkv(batch, length, heads, dim)
+    pad = torch.ones(batch, length, dtype=torch.bool)
+    pad[0, 20:] = False  # right padding
+    pad[1, :6] = False  # left padding
+    qkv[0, 20:] = float("nan")  # whatever a padded position holds must not leak
+    decays = make_decays(mask, batch, heads, length)
+    options = dict(feature_map="identity", normalize=False, scale=dim ** -0.5, eps=0.0, form="attention",
+                   chunk_size=None, key_padding_mask=pad, dropout_p=0.0)
+    out = lion_fused_attention(qkv, decays, backend="triton", **options)
+    clean = torch.nan_to_num(qkv, nan=0.0)
+    ref = unfused_attention(clean.double(), [None if a is None else a.double() for a in decays], backend="torch",
+                            **options)
+    real = pad[..., None]
+    assert rel(torch.where(real, out, 0.0), torch.where(real, ref, 0.0)) < 2e-5
+    # the first sequence's real tokens see exactly what they would without the padding
+    alone = lion_fused_attention(qkv[:1, :20], [None if a is None else (a if a.dim() == 1 else a[:1, :, :20])
+                                                for a in decays], backend="triton",
+                                 **{**options, "key_padding_mask": None})
+    assert rel(out[:1, :20], alone) < 2e-5
+    compare(options, clean, decays)
+
+
+@pytest.mark.parametrize("mask", ["decay", "selective"])
+def test_fused_layer_two_scan_orders(mask, seed):
+    """The natural variants: both snake orders of a 5 x 7 patch grid (+ class token) in one call."""
+    rows, cols, heads, dim = 5, 7, 2, 32
+    length = 1 + rows * cols
+    orders = natural_scan_orders(rows, cols)
+    qkv = make_qkv(2, length, heads, dim)
+    decays = make_decays(mask, 2, heads, length, orders=2, cls_zero=True)
+    options = dict(feature_map="silu_l2", normalize=True, scale=dim ** -0.5, eps=2e-6 * dim ** 0.5,
+                   form="attention", chunk_size=None, key_padding_mask=None, dropout_p=0.0, orders=orders)
+    compare(options, qkv, decays)
+
+
+def _dropped_matrix(qkv, decays, p, torch_seed, options):
+    """The dropped, masked, scaled scores the kernels used, read back through values = identity."""
+    batch, length, _, heads, dim = qkv.shape
+    probe = qkv.clone()
+    probe[:, :, 2] = torch.eye(length, dim)[None, :, None, :].expand(batch, length, heads, dim)
+    torch.manual_seed(torch_seed)
+    out = lion_fused_attention(probe, decays, backend="triton", dropout_p=p, **options)
+    return out.view(batch, length, heads, dim).transpose(1, 2)[..., :length]  # [B, H, L(query), L(key)]
+
+
+def test_dropout_mask_keep_rate_and_gradients(seed):
+    """In-kernel dropout: the forward's mask has the expected keep rate and 1/(1-p) scaling, the backward
+    uses the same mask (gradients equal those of the function with that mask fixed), p = 0 is no dropout."""
+    batch, length, heads, dim, p = 2, 24, 2, 32, 0.3
+    qkv = make_qkv(batch, length, heads, dim, strided=False)
+    decays = make_decays("selective", batch, heads, length)
+    options = dict(feature_map="identity", normalize=False, scale=1.0, eps=0.0, form="attention",
+                   chunk_size=None, key_padding_mask=None)
+    full = _dropped_matrix(qkv, decays, 0.0, 0, options)
+    dropped = _dropped_matrix(qkv, decays, p, 1234, options)
+    again = _dropped_matrix(qkv, decays, p, 1234, options)
+    other = _dropped_matrix(qkv, decays, p, 4321, options)
+    assert torch.equal(dropped, again)  # the mask is a function of the seed torch's generator draws
+    assert not torch.equal(dropped, other)
+    kept = dropped != 0
+    keep_rate = kept.double().mean().item()
+    assert abs(keep_rate - (1 - p)) < 0.05, keep_rate  # 2304 draws: 5 sigma ~ 0.048
+    assert rel(dropped[kept], full[kept] / (1 - p)) < 1e-5
+    # gradients: the kernels' backward against autograd of the same function with the mask fixed
+    from lion_hf.kernels.masks import log_mask
+
+    keep = (_dropped_matrix(qkv, decays, p, 99, options) != 0).double() / (1 - p)
+
+    def fixed_mask(x, a):
+        q, k, v = (x.double()[:, :, i].transpose(1, 2) for i in range(3))
+        scores = (q @ k.transpose(-1, -2)) * log_mask(a[0], torch.float64).exp() * keep
+        return (scores @ v).transpose(1, 2).reshape(batch, length, heads * dim)
+
+    torch.manual_seed(99)  # the same seed for the kernels' mask as in the probe above
+    out, grads = run(lambda x, a: lion_fused_attention(x, a, backend="triton", dropout_p=p, **options), qkv, decays)
+    ref, ref_grads = run(fixed_mask, qkv, decays)
+    assert rel(out, ref) < 2e-5
+    for g, r in zip(grads, ref_grads):
+        assert rel(g, r) < 2e-5
+    # p = 0: exactly the function without dropout
+    no_drop = lion_fused_attention(qkv, decays, backend="triton", dropout_p=0.0, **options)
+    assert rel(no_drop, unfused_attention(qkv.double(), [decays[0].double()], backend="torch", dropout_p=0.0,
+                                          **options)) < 2e-5
+
+
+def test_kernels_see_the_projection_dtype_under_an_fp32_norm_policy(monkeypatch, seed):
+    """CUDA autocast runs ``vector_norm`` in fp32; mimic that policy on CPU and check that the feature map
+    still hands the operator q and k in the projection's dtype (fp16 here), and that the fused path's
+    kernels get that dtype too."""
+    real_norm = torch.linalg.vector_norm
+    monkeypatch.setattr(torch.linalg, "vector_norm", lambda *a, **kw: real_norm(*a, **kw).float())
+    seen = []
+    real_op = fused_module.lion_attention
+
+    def spy(q, k, v, *args, **kwargs):
+        seen.append((q.dtype, k.dtype, v.dtype))
+        return real_op(q, k, v, *args, **kwargs)
+
+    monkeypatch.setattr(fused_module, "lion_attention", spy)
+    qkv = make_qkv(1, 17, 2, 32).half()
+    decays = make_decays("selective", 1, 2, 17)
+    options = dict(feature_map="silu_l2", normalize=True, scale=32 ** -0.5, eps=0.0, form="attention",
+                   chunk_size=None, key_padding_mask=None, dropout_p=0.0)
+    out = unfused_attention(qkv, decays, backend="triton", **options)
+    assert seen == [(torch.float16,) * 3] and out.dtype == torch.float16
+    from lion_hf.kernels.triton import fused as triton_fused
+
+    launched = []
+    real_forward = triton_fused.attention_forward
+
+    def spy_forward(q, k, v, *args, **kwargs):
+        launched.append((q.dtype, k.dtype, v.dtype))
+        return real_forward(q, k, v, *args, **kwargs)
+
+    monkeypatch.setattr(triton_fused, "attention_forward", spy_forward)
+    fused_out = lion_fused_attention(qkv, decays, backend="triton", **options)
+    assert launched == [(torch.float16,) * 3] and fused_out.dtype == torch.float16
+    assert rel(fused_out, out) < 5e-3
+
+
+VARIANTS = [("lit", "normal"), ("decay", "normal"), ("selective", "normal"), ("decay", "s"), ("selective", "s")]
+
+
+def _one_layer(modality, mask, order="normal"):
+    from lion_hf import LionConfig, LionForImageClassification, LionForMaskedLM
+
+    if modality == "vision":
+        config = LionConfig(modality="vision", mask_type=mask, patch_order=order, hidden_size=64,
+                            num_attention_heads=2, intermediate_size=64, num_hidden_layers=1, image_size=40,
+                            patch_size=8, num_labels=3, attention_backend="triton")
+        return LionForImageClassification(config)
+    config = LionConfig(modality="text", mask_type=mask, hidden_size=64, num_attention_heads=2, intermediate_size=64,
+                        num_hidden_layers=1, vocab_size=50, max_position_embeddings=32,
+                        attention_probs_dropout_prob=0.0, hidden_dropout_prob=0.0, attention_backend="triton")
+    return LionForMaskedLM(config)
+
+
+def _loss_and_grads(model, inputs, run=None):
+    model.zero_grad(set_to_none=True)
+    out = (run if run is not None else model)(**inputs)
+    out.loss.backward()
+    return out.logits.detach(), {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("modality, mask, order", [("vision", m, o) for m, o in VARIANTS] + [("text", "selective", "normal")])
+def test_compiled_model_trains_like_eager(modality, mask, order, seed):
+    """``torch.compile(model, fullgraph=True)`` (inductor) of a one-layer LION model: forward and backward
+    run through the kernels' custom operators (q, k, v are strided views of the projection) and equal eager."""
+    torch.manual_seed(seed)
+    model = _one_layer(modality, mask, order)
+    if modality == "vision":
+        inputs = {"pixel_values": torch.randn(2, 3, 40, 40), "labels": torch.tensor([0, 2])}
+    else:
+        mask_ = torch.ones(2, 13, dtype=torch.long)
+        mask_[1, 9:] = 0
+        inputs = {"input_ids": torch.randint(0, 50, (2, 13)), "attention_mask": mask_,
+                  "labels": torch.randint(0, 50, (2, 13))}
+    eager_logits, eager_grads = _loss_and_grads(model, inputs)
+    compiled = torch.compile(model, fullgraph=True)
+    logits, grads = _loss_and_grads(model, inputs, run=compiled)
+    assert rel(logits, eager_logits) < 2e-5
+    assert grads.keys() == eager_grads.keys()
+    for name in grads:
+        assert rel(grads[name], eager_grads[name]) < 1e-4, name

@@ -1,0 +1,65 @@
+"""The fused LION layer on a CUDA device in bf16, against the unfused float64 reference (``-m gpu``).
+
+Tolerances: bf16 inputs, 2e-2 for values and 4e-2 for gradients (see ``test_kernels_triton.py``).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lion_hf.kernels.fused import lion_fused_attention, unfused_attention
+from lion_hf.modeling.scan_order import natural_scan_orders
+
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
+
+
+def rel(x, ref):
+    x, ref = x.double(), ref.double()
+    assert torch.isfinite(x).all()
+    return ((x - ref).norm() / ref.norm()).item()
+
+
+@pytest.mark.parametrize("length, form", [(197, "attention"), (1025, "attention"), (4097, "chunk"),
+                                          (16385, "chunk")])
+@pytest.mark.parametrize("mask", ["lit", "decay", "selective"])
+@pytest.mark.parametrize("natural", [False, True])
+def test_gpu_fused_layer_bf16(length, form, mask, natural, seed):
+    if natural and (form != "attention" or mask == "lit"):
+        pytest.skip("the natural variants have a decay and run the attention form fused")
+    batch, heads, dim = (2, 4, 64) if length > 2000 else (4, 6, 64)
+    qkv = torch.randn(batch, length, 3, heads, dim, device="cuda", dtype=torch.bfloat16)
+    orders, n = None, 1
+    if natural:
+        rows = int((length - 1) ** 0.5)
+        orders, n = natural_scan_orders(rows, rows, "cuda"), 2
+    decays = []
+    for _ in range(n):
+        if mask == "lit":
+            decays.append(None)
+        elif mask == "decay":
+            decays.append(F.logsigmoid(torch.randn(heads, device="cuda") + 2))
+        else:
+            decays.append(F.logsigmoid(-torch.randn(batch, heads, length, device="cuda") + 2))
+    fmap = "elu_plus_one" if mask == "lit" else "silu_l2"
+    options = dict(feature_map=fmap, normalize=True, scale=dim ** -0.5, eps=1e-6 * dim ** 0.5, chunk_size=None,
+                   key_padding_mask=None, dropout_p=0.0, orders=orders)
+    leaves = [qkv.detach().requires_grad_()] + [a.detach().requires_grad_() for a in decays if a is not None]
+    ref_leaves = [t.detach().double().requires_grad_() for t in leaves]
+
+    def split(ts):
+        it = iter(ts[1:])
+        return ts[0], [None if a is None else next(it) for a in decays]
+
+    x, a = split(leaves)
+    out = lion_fused_attention(x, a, form=form, backend="triton", **options)
+    xr, ar = split(ref_leaves)
+    ref = unfused_attention(xr, ar, form="chunk" if length > 2000 else "attention", backend="torch", **options)
+    assert out.dtype == torch.bfloat16
+    assert rel(out, ref) < 2e-2
+    g = torch.randn_like(ref)
+    out.backward(g.to(out.dtype))
+    ref.backward(g)
+    for t, r in zip(leaves, ref_leaves):
+        assert rel(t.grad, r.grad) < 4e-2
