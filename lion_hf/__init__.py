@@ -18,6 +18,7 @@ from .kernels import lion_attention, lion_attention_parts
 from .modeling import (
     PRESETS,
     LionConfig,
+    LionConfigError,
     LionForImageClassification,
     LionForMaskedLM,
     LionForSequenceClassification,
@@ -42,6 +43,7 @@ for _auto, _model in (
 __all__ = [
     "PRESETS",
     "LionConfig",
+    "LionConfigError",
     "LionForImageClassification",
     "LionForMaskedLM",
     "LionForSequenceClassification",

@@ -3,8 +3,9 @@
 
 It runs the image-classification example script through ``accelerate launch`` on the CPU (about a
 minute on 2 cores; no download of any kind), checks the test accuracy, checks that the output
-folder is Hub-ready (config, safetensors weights, image processor, model card), then loads it with
-``pipeline("image-classification")`` and classifies a test image the model never saw::
+folder is Hub-ready (config with ``auto_map``, safetensors weights, the flat modeling code that lets it load
+with ``trust_remote_code=True`` where lion_hf is not installed, image processor, model card), then loads it
+with ``pipeline("image-classification")`` and classifies a test image the model never saw::
 
     python -m lion_hf.demo [--output_dir demo_output/lion-s-digits] [--epochs 40]
 
@@ -27,7 +28,8 @@ logger = logging.get_logger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = REPO_ROOT / "examples" / "image_classification" / "run_image_classification.py"
-HUB_FILES = ("config.json", "model.safetensors", "preprocessor_config.json", "README.md")
+HUB_FILES = ("config.json", "model.safetensors", "configuration_lion.py", "modeling_lion.py",
+             "preprocessor_config.json", "README.md")
 
 #: The digits recipe: the DeiT machinery with the augmentations that make no sense for 8x8 digits
 #: (flips, Mixup/CutMix, RandAugment's colour ops, erasing) switched off, and a learning rate and

@@ -166,3 +166,16 @@ def test_set_attention_form_refuses_a_bool_chunk_size():
     with pytest.raises(ValueError, match="chunk_size must be a positive int, got True"):
         model.set_attention_form("chunk", chunk_size=True)
     assert model.config.chunk_size is None
+
+
+def test_another_architectures_config_is_refused(tmp_path):
+    """transformers only warns when a BERT config.json is read into a LionConfig; the result described a
+    default vision LION model with some BERT fields."""
+    from transformers import BertConfig
+
+    BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="model_type 'bert', not 'lion'"):
+        LionConfig.from_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="model_type 'bert', not 'lion'"):
+        LionForMaskedLM.from_pretrained(tmp_path, modality="text")
+    assert LionConfig.from_dict({"model_type": "lion", "modality": "text"}).modality == "text"

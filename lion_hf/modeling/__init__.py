@@ -1,6 +1,6 @@
 """LION configuration and models (transformers ``PreTrainedModel`` subclasses)."""
 
-from .configuration_lion import PRESETS, LionConfig, list_presets
+from .configuration_lion import PRESETS, LionConfig, LionConfigError, list_presets
 from .modeling_lion import (
     LionForImageClassification,
     LionForMaskedLM,
@@ -13,6 +13,7 @@ from .modeling_lion import (
 __all__ = [
     "PRESETS",
     "LionConfig",
+    "LionConfigError",
     "LionForImageClassification",
     "LionForMaskedLM",
     "LionForSequenceClassification",

@@ -277,6 +277,13 @@ class LionConfig(PreTrainedConfig):
         """As ``PreTrainedConfig.from_dict``, but keyword overrides of LION fields (``from_pretrained(folder,
         mask_type=...)``) are merged before the config is built, so they pass the constructor's validation
         (transformers would ``setattr`` them afterwards, unchecked)."""
+        model_type = config_dict.get("model_type")
+        if model_type is not None and model_type != cls.model_type:
+            # transformers only warns here; a LION model built from another architecture's fields is silently wrong
+            raise LionConfigError(
+                f"this config has model_type {model_type!r}, not {cls.model_type!r}: its fields do not describe a LION "
+                f"model. Build one with LionConfig(...) or LionConfig.from_preset(...), or convert the authors' LION "
+                f"checkpoints with lion-convert")
         own = {field.name for field in dataclasses.fields(cls)} - {
             field.name for field in dataclasses.fields(PreTrainedConfig)}
         overrides = {name: kwargs.pop(name) for name in list(kwargs) if name in own}
