@@ -16,10 +16,20 @@ from pathlib import Path
 from .conversion import MLM_ARCH_TYPES, VISION_MASK_TYPES, VISION_ORDERS
 
 
+def _canonical(table: dict[str, str]):
+    """An argparse ``type`` accepting a choice of ``table`` in any letter case (``decay`` for ``Decay``)."""
+    names = {key.lower(): key for key in table}
+
+    def parse(value: str) -> str:
+        return names.get(value.lower(), value)
+
+    return parse
+
+
 def _add_convert_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="the original checkpoint (.pth/.pt, or .safetensors)")
     parser.add_argument("output_dir", help="new or empty folder for the save_pretrained output")
-    parser.add_argument("--num_heads", "--num-heads", type=int, required=True)
+    parser.add_argument("--num_heads", "--num-heads", type=int, required=True, help="attention heads per layer")
     parser.add_argument("--overwrite", action="store_true", help="write into a non-empty output_dir")
     parser.add_argument("--allow-global", "--allow_global", dest="allow_globals", action="append", default=[],
                         metavar="MODULE.NAME",
@@ -32,15 +42,20 @@ def _convert_parser_args(argv=None) -> argparse.Namespace:
     sub = parser.add_subparsers(dest="kind", required=True)
     vision = sub.add_parser("vision", help="DeiT-style vision checkpoint")
     _add_convert_common(vision)
-    vision.add_argument("--mask_type", "--mask-type", required=True, choices=sorted(VISION_MASK_TYPES))
-    vision.add_argument("--order", default="Normal", choices=sorted(VISION_ORDERS))
-    vision.add_argument("--pos_emb", "--pos-emb", action=argparse.BooleanOptionalAction, default=True)
-    vision.add_argument("--cls_tok", "--cls-tok", action=argparse.BooleanOptionalAction, default=False)
-    vision.add_argument("--img_size", "--img-size", type=int, default=224)
-    vision.add_argument("--patch_size", "--patch-size", type=int, default=16)
+    vision.add_argument("--mask_type", "--mask-type", required=True, type=_canonical(VISION_MASK_TYPES),
+                        choices=sorted(VISION_MASK_TYPES), help="the reference's mask_type")
+    vision.add_argument("--order", default="Normal", type=_canonical(VISION_ORDERS), choices=sorted(VISION_ORDERS),
+                        help="patch order: Normal, or S for the two snake scans (default: %(default)s)")
+    vision.add_argument("--pos_emb", "--pos-emb", action=argparse.BooleanOptionalAction, default=True,
+                        help="the checkpoint has position embeddings (default: %(default)s)")
+    vision.add_argument("--cls_tok", "--cls-tok", action=argparse.BooleanOptionalAction, default=False,
+                        help="classify from the class token instead of mean pooling (default: %(default)s)")
+    vision.add_argument("--img_size", "--img-size", type=int, default=224, help="image size (default: %(default)s)")
+    vision.add_argument("--patch_size", "--patch-size", type=int, default=16, help="patch size (default: %(default)s)")
     mlm = sub.add_parser("mlm", help="M2-BERT-style MLM checkpoint")
     _add_convert_common(mlm)
-    mlm.add_argument("--arch_type", "--arch-type", required=True, choices=sorted(MLM_ARCH_TYPES))
+    mlm.add_argument("--arch_type", "--arch-type", required=True, type=_canonical(MLM_ARCH_TYPES),
+                     choices=sorted(MLM_ARCH_TYPES), help="the reference's architecture name")
     mlm.add_argument("--tokenizer", help="tokenizer folder or vocab.txt saved next to the model (BERT uncased)")
     args = parser.parse_args(argv)
     for name in ("num_heads", "img_size", "patch_size"):

@@ -261,3 +261,29 @@ def test_safetensors_checkpoints_convert(tmp_path):
     sd = original_vision_state_dict("Decay", "Normal", True)
     save_file({k: v.contiguous() for k, v in sd.items()}, tmp_path / "v.safetensors")
     assert convert_main(_vision_argv(tmp_path / "v.safetensors", tmp_path / "out")) == 0
+
+
+def test_convert_flags_are_case_insensitive_and_validated(tmp_path, capsys):
+    checkpoint = tmp_path / "v.pth"
+    torch.save(original_vision_state_dict("Decay", "S", True), checkpoint)
+    argv = ["vision", str(checkpoint), str(tmp_path / "out"), "--num_heads", str(HEADS), "--mask_type", "decay",
+            "--order", "s", "--img_size", str(IMAGE), "--patch_size", str(PATCH)]
+    assert convert_main(argv) == 0
+    assert LionForImageClassification.from_pretrained(tmp_path / "out").config.patch_order == "s"
+    for bad in (["--num_heads", "0"], ["--mask_type", "gated"]):
+        with pytest.raises(SystemExit) as exit_info:
+            convert_main(argv[:3] + [a for a in argv[3:]] + bad)
+        assert exit_info.value.code == 2
+    assert "must be a positive integer" in capsys.readouterr().err
+    help_text = _help(["vision", "--help"])
+    assert help_text.count("(default: 224)") == 1 and help_text.count("(default: Normal)") == 1
+
+
+def _help(argv):
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer), pytest.raises(SystemExit):
+        convert_main(argv)
+    return buffer.getvalue()
