@@ -217,7 +217,17 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if config.model_type != LionConfig.model_type or getattr(config, "modality", None) != "text":
         raise ScriptError(f"--model_name_or_path {model_args.model_name_or_path!r} is a {config.model_type!r} checkpoint "
                           f"(modality {getattr(config, 'modality', None)!r}); this script fine-tunes LION text models")
-    tokenizer = AutoTokenizer.from_pretrained(model_args.tokenizer_name or model_args.model_name_or_path)
+    tokenizer_name = model_args.tokenizer_name or model_args.model_name_or_path
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_name)
+    except (OSError, ValueError, TypeError) as err:
+        raise ScriptError(f"cannot load the tokenizer {tokenizer_name!r} ({err}); pass --tokenizer_name") from err
+    if len(tokenizer) > config.vocab_size:
+        raise ScriptError(f"the tokenizer {tokenizer_name!r} has {len(tokenizer)} tokens, the model's vocabulary "
+                          f"{config.vocab_size}: they do not belong together (use the checkpoint's own tokenizer)")
+    if getattr(config, "use_position_embeddings", False) and data_args.max_seq_length > config.max_position_embeddings:
+        raise ScriptError(f"--max_seq_length {data_args.max_seq_length} exceeds the model's position table "
+                          f"(max_position_embeddings={config.max_position_embeddings}); pass at most that")
 
     num_labels = 1 if regression else len(label_names)
     id2label = {0: "score"} if regression else dict(enumerate(label_names))

@@ -253,7 +253,12 @@ def load_texts(args: argparse.Namespace) -> tuple[Any, Any, str]:
             if _builder(validation_files) != builder:
                 raise ScriptError("--validation_files must be of the same kind as --train_files")
             data_files["validation"] = validation_files
-        splits = datasets.load_dataset(builder, data_files=data_files, streaming=args.streaming)
+        try:
+            splits = datasets.load_dataset(builder, data_files=data_files, streaming=args.streaming)
+        except datasets.exceptions.DatasetGenerationError as err:
+            cause = err.__cause__ or err.__context__ or err
+            raise ScriptError(f"cannot read the {builder} files ({type(cause).__name__}: {cause}); each line of a .json "
+                              "file must be a JSON object with a text field (or give .txt files)") from err
         if "validation" in splits:
             return splits["train"], splits["validation"], "local files"
         if args.streaming:
@@ -277,6 +282,15 @@ def tokenize(dataset: Any, tokenizer, args: argparse.Namespace, streaming: bool)
     columns = list(dataset.features or {}) if dataset.features is not None else None
     if columns is not None and args.text_column not in columns:
         raise ScriptError(f"--text_column {args.text_column!r} is not a column of the data (columns: {columns})")
+    feature = (dataset.features or {}).get(args.text_column)
+    if feature is not None and getattr(feature, "dtype", "string") not in ("string", "large_string"):
+        raise ScriptError(f"--text_column {args.text_column!r} holds {feature}, not text")
+    if args.pack and (tokenizer.cls_token_id is None or tokenizer.sep_token_id is None):
+        raise ScriptError("--pack joins documents with [CLS]/[SEP]: the tokenizer has no cls or sep token; drop --pack "
+                          "or use a BERT-style tokenizer")
+    if not args.pack and tokenizer.pad_token_id is None:
+        raise ScriptError("the tokenizer has no padding token, needed to pad each text to --max_seq_length; use "
+                          "--pack (full blocks, no padding) or a tokenizer with a pad token")
     length = args.max_seq_length
     special = torch.tensor(sorted(set(tokenizer.all_special_ids)))
 
@@ -380,6 +394,9 @@ def build_model(args: argparse.Namespace, tokenizer) -> LionForMaskedLM:
         if config.vocab_size != len(tokenizer):
             raise ScriptError(f"the checkpoint's vocabulary ({config.vocab_size}) does not match the tokenizer "
                               f"({len(tokenizer)})")
+        if getattr(config, "use_position_embeddings", False) and args.max_seq_length > config.max_position_embeddings:
+            raise ScriptError(f"--max_seq_length {args.max_seq_length} exceeds the checkpoint's position table "
+                              f"(max_position_embeddings={config.max_position_embeddings}); pass at most that")
         return LionForMaskedLM.from_pretrained(args.model_name_or_path)
     fields = dict(modality="text", vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
                   max_position_embeddings=max(512, args.max_seq_length))

@@ -83,12 +83,16 @@ def decode_image(value: Any, index: int = 0, mode: str | None = None) -> Image.I
             source = io.BytesIO(value["bytes"]) if value.get("bytes") is not None else value["path"]
             image = Image.open(source)
             image.load()
-        except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as err:
+        except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
             raise ImageDataError(f"cannot read the image {_describe(value, index)}: {err}") from err
     else:
         raise ImageDataError(f"example {index} does not hold an image (got {type(value).__name__})")
     if mode is not None and image.mode != mode:
-        image = image.convert(mode)
+        try:
+            image = image.convert(mode)
+        except (OSError, ValueError) as err:
+            raise ImageDataError(f"cannot convert the image {_describe(value, index)} from mode {image.mode} to "
+                                 f"{mode}: {err}") from err
     return image
 
 

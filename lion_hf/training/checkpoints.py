@@ -403,6 +403,8 @@ class OutputGuard:
 
     def check(self, *, overwrite: bool, resuming: bool) -> None:
         """Raise :class:`CheckpointError` when the run would overwrite something it did not write."""
+        if self.output_dir.exists() and not self.output_dir.is_dir():
+            raise CheckpointError(f"--output_dir {self.output_dir} is a file, not a folder; choose a folder")
         if overwrite or not self.output_dir.is_dir() or not any(self.output_dir.iterdir()):
             return
         if not resuming:

@@ -1,0 +1,96 @@
+"""Further bad inputs found by a sweep over the example scripts: each gets a one-line error before training."""
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lion_hf.data import ImageDataError, decode_image
+from tests.test_examples_mlm import TINY, _data, corpus, fresh_accelerate_state, script as mlm  # noqa: F401
+from tests.test_hardening_examples_image import script as image
+
+
+def test_output_dir_that_is_a_file_is_refused(corpus, tmp_path):  # noqa: F811
+    target = tmp_path / "a_file"
+    target.write_text("x")
+    with pytest.raises(mlm.ScriptError, match="is a file, not a folder"):
+        mlm.main([*_data(corpus), *TINY, "--output_dir", str(target)])
+    with pytest.raises(image.ScriptError, match="is a file, not a folder"):
+        image.main(["--dataset", "digits", "--output_dir", str(target)])
+    assert target.read_text() == "x"
+
+
+def test_decompression_bombs_and_unconvertible_images_are_named(tmp_path, monkeypatch):
+    path = tmp_path / "big.png"
+    Image.fromarray(np.zeros((64, 64, 3), dtype=np.uint8)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    with pytest.raises(ImageDataError, match="cannot read the image .*big.png"):
+        decode_image({"path": str(path), "bytes": None})
+
+
+def test_malformed_or_non_text_json_is_refused(corpus, tmp_path):  # noqa: F811
+    bad = tmp_path / "bad.json.gz"
+    with gzip.open(bad, "wt") as f:
+        f.write('{"text": "the cat"}\n{"text": broken\n')
+    with pytest.raises(mlm.ScriptError, match="cannot read the json files"):
+        mlm.main(["--train_files", str(bad), "--tokenizer_name", str(corpus / "tokenizer"), *TINY,
+                  "--output_dir", str(tmp_path / "o")])
+    numbers = tmp_path / "numbers.jsonl"
+    numbers.write_text("".join(json.dumps({"text": i}) + "\n" for i in range(40)))
+    with pytest.raises(mlm.ScriptError, match="--text_column 'text' holds .*int64.*, not text"):
+        mlm.main(["--train_files", str(numbers), "--tokenizer_name", str(corpus / "tokenizer"), *TINY,
+                  "--output_dir", str(tmp_path / "o2")])
+
+
+def test_tokenizer_without_pad_cls_or_sep_is_refused(corpus, tmp_path):  # noqa: F811
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    words = ["[UNK]", "[MASK]", *"the cat dog sat on a mat".split()]
+    raw = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
+    raw.pre_tokenizer = pre_tokenizers.Whitespace()
+    folder = tmp_path / "bare"
+    PreTrainedTokenizerFast(tokenizer_object=raw, unk_token="[UNK]", mask_token="[MASK]").save_pretrained(folder)
+    args = [*_data(corpus)[:4], "--tokenizer_name", str(folder), *TINY]
+    with pytest.raises(mlm.ScriptError, match="no padding token"):
+        mlm.main([*args, "--output_dir", str(tmp_path / "o")])
+    with pytest.raises(mlm.ScriptError, match="no cls or sep token"):
+        mlm.main([*args, "--pack", "--output_dir", str(tmp_path / "o")])
+
+
+def test_sequence_longer_than_the_position_table_is_refused(corpus, tmp_path):  # noqa: F811
+    import lion_hf
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(corpus / "tokenizer")
+    model = tmp_path / "lit"
+    lion_hf.LionForMaskedLM(lion_hf.LionConfig(
+        modality="text", mask_type="lit", use_position_embeddings=True, max_position_embeddings=16,
+        vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=16)).save_pretrained(model)
+    with pytest.raises(mlm.ScriptError, match="--max_seq_length 32 exceeds the checkpoint's position table"):
+        mlm.main([*_data(corpus), "--model_name_or_path", str(model), "--max_seq_length", "32",
+                  "--output_dir", str(tmp_path / "o")])
+
+
+def test_glue_tokenizer_of_another_vocabulary_is_refused(tmp_path):
+    import lion_hf
+    from transformers import BertTokenizer
+
+    from tests.test_hardening_examples_glue import _tsv, script as glue
+
+    words = [f"w{i}" for i in range(40)]
+    (tmp_path / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
+    BertTokenizer(str(tmp_path / "vocab.txt")).save_pretrained(tmp_path / "big_tokenizer")
+    model = tmp_path / "model"
+    lion_hf.LionForMaskedLM(lion_hf.LionConfig(modality="text", vocab_size=12, hidden_size=16, num_hidden_layers=1,
+                                               num_attention_heads=2, intermediate_size=16)).save_pretrained(model)
+    train = _tsv(tmp_path / "train.tsv", ["sentence", "label"], [["w1 w2", 0], ["w3", 1]])
+    with pytest.raises(glue.ScriptError, match="has 45 tokens, the model's vocabulary 12"):
+        glue.main(["--model_name_or_path", str(model), "--tokenizer_name", str(tmp_path / "big_tokenizer"),
+                   "--task_name", "sst2", "--train_file", str(train), "--do_train", "--output_dir", str(tmp_path / "o")])
+    with pytest.raises(glue.ScriptError, match="cannot load the tokenizer"):
+        glue.main(["--model_name_or_path", str(model), "--task_name", "sst2", "--train_file", str(train),
+                   "--do_train", "--output_dir", str(tmp_path / "o")])
