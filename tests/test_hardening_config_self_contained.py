@@ -187,3 +187,40 @@ def test_saving_into_a_file_path_is_refused(tmp_path):
     with pytest.raises(ValueError, match="is a file; save_pretrained writes a folder"):
         tiny_vision().config.save_pretrained(target)
     assert target.read_text() == "not a folder"
+
+
+PUSH_CHILD = r'''
+import sys
+from pathlib import Path
+
+from lion_hf import LionConfig, LionForImageClassification
+
+config = LionConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, image_size=16,
+                    patch_size=4, num_labels=3)
+model = LionForImageClassification(config)
+tmp = Path(sys.argv[1])
+model.push_to_hub("user/pushed", token="hf_test")
+model.save_pretrained(tmp / "saved", push_to_hub=True, repo_id="user/saved", token="hf_test")
+config.save_pretrained(tmp / "config", push_to_hub=True, repo_id="user/config", token="hf_test")
+print("PUSHED")
+'''
+
+
+def test_pushed_repositories_are_self_contained(tmp_path):
+    """push_to_hub (through a temporary folder), save_pretrained(push_to_hub=True) and the config's own push all
+    upload the modeling code with the auto_map that names it."""
+    from .fake_hub import serve_fake_hub
+
+    (tmp_path / "push.py").write_text(PUSH_CHILD)
+    with serve_fake_hub(max_lifetime=200) as hub:
+        proc = subprocess.run([sys.executable, str(tmp_path / "push.py"), str(tmp_path)], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL,
+                              env=subprocess_env(tmp_path, HF_ENDPOINT=hub.endpoint, HF_TOKEN="hf_test"))
+        assert proc.returncode == 0 and "PUSHED" in proc.stdout, proc.stderr[-4000:]
+        bundle = set(build_bundle())
+        for repo_id, weights in (("user/pushed", True), ("user/saved", True), ("user/config", False)):
+            repo = hub.repos[repo_id]
+            files = repo.commits[repo.resolve("main")]
+            assert bundle <= set(files), (repo_id, sorted(bundle - set(files)))
+            assert json.loads(files["config.json"])["auto_map"] == AUTO_MAP
+            assert ("model.safetensors" in files) is weights
