@@ -51,3 +51,12 @@ def test_configuration_table_names_real_fields():
     config = LionConfig()
     missing = [name for name in fields if not hasattr(config, name)]
     assert not missing, f"README documents fields LionConfig does not have: {missing}"
+
+
+def test_auto_form_thresholds_match_the_operator():
+    from lion_hf.kernels import AUTO_ATTENTION_MAX_LENGTH, AUTO_ATTENTION_MAX_LENGTH_TRITON
+
+    found = re.search(r'`form="auto"` takes the attention form up to (\d+) tokens \((\d+) on the Triton backend\)',
+                      README)
+    assert found, "README no longer states the auto form's thresholds"
+    assert (int(found[1]), int(found[2])) == (AUTO_ATTENTION_MAX_LENGTH, AUTO_ATTENTION_MAX_LENGTH_TRITON)
