@@ -171,6 +171,10 @@ def unwrap_state_dict(checkpoint: Mapping) -> dict[str, torch.Tensor]:
             tensors[re.sub(r"^(module\.|model\.)+", "", name)] = value
     if not tensors:
         raise ValueError("no tensors found in the checkpoint; pass the model's state dict")
+    broken = [name for name, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if broken:
+        raise ValueError(f"the checkpoint has NaN or infinite values in {len(broken)} tensors ({', '.join(broken[:4])}"
+                         f"{', ...' if len(broken) > 4 else ''}): it is damaged or was saved after training diverged")
     return tensors
 
 
@@ -183,6 +187,12 @@ def _choice(value: str, table: dict[str, str], argument: str) -> str:
 def _load_exactly(model: torch.nn.Module, state: dict[str, torch.Tensor], leftovers: set[str]) -> None:
     if leftovers:
         raise ValueError(f"checkpoint keys not understood by the converter: {sorted(leftovers)[:8]}")
+    expected = model.state_dict()
+    wrong = [f"{name} {tuple(t.shape)} (the model needs {tuple(expected[name].shape)})"
+             for name, t in state.items() if name in expected and t.shape != expected[name].shape]
+    if wrong:
+        raise ValueError(f"tensor shapes do not fit the model read from the checkpoint: {'; '.join(wrong[:4])}; the "
+                         "checkpoint is inconsistent, or num_heads / the variant arguments do not match it")
     result = model.load_state_dict(state, strict=False)
     missing = [k for k in result.missing_keys if k not in _tied_targets(model)]
     if missing or result.unexpected_keys:
@@ -194,6 +204,26 @@ def _require(sd: Mapping, key: str, hint: str) -> torch.Tensor:
     if key not in sd:
         raise ValueError(f"the checkpoint has no {key!r}: {hint}")
     return sd[key]
+
+
+def _depth(sd: Mapping, pattern: str, what: str) -> int:
+    """Number of layers (``1 + the largest index``) of the keys matching ``pattern``; every index must exist."""
+    indices = {int(m.group(1)) for k in sd if (m := re.match(pattern, k))}
+    if not indices:
+        raise ValueError(f"the checkpoint has no {what} layers")
+    missing = sorted(set(range(max(indices) + 1)) - indices)
+    if missing:
+        raise ValueError(f"the checkpoint's {what} layers are not numbered 0..{max(indices)}: layer(s) {missing[:4]} "
+                         "are missing")
+    return max(indices) + 1
+
+
+class _Tensors(dict):
+    """The checkpoint's tensors; a missing one is a ValueError naming it (not a bare KeyError)."""
+
+    def __missing__(self, key: str):
+        raise ValueError(f"the checkpoint has no tensor {key!r}, which this kind of checkpoint always has: is it "
+                         "complete, and is it a checkpoint of the kind given (vision / mlm)?")
 
 
 def _tied_targets(model: torch.nn.Module) -> set[str]:
@@ -209,13 +239,13 @@ def convert_original_vision(state_dict: Mapping, *, num_heads: int, mask_type: s
     ``"Selective"``, ``order`` in ``"Normal"``/``"S"``); hidden size, depth, MLP width, channels,
     classes and qkv bias are read from the tensors. The returned model is in eval mode.
     """
-    sd = unwrap_state_dict(state_dict)
+    sd = _Tensors(unwrap_state_dict(state_dict))
     mask = _choice(mask_type, VISION_MASK_TYPES, "mask_type")
     patch_order = _choice(order, VISION_ORDERS, "order")
     if "cls_token" not in sd or "patch_embed.proj.weight" not in sd:
         raise ValueError("this is not a models_lion.py vision state dict (no cls_token / patch_embed.proj.weight)")
     hidden = sd["cls_token"].shape[-1]
-    depth = 1 + max(int(m.group(1)) for k in sd if (m := re.match(r"blocks\.(\d+)\.", k)))
+    depth = _depth(sd, r"blocks\.(\d+)\.", "blocks.N")
     conv = sd["patch_embed.proj.weight"]
     if conv.shape[-1] != patch_size:
         raise ValueError(f"patch_size={patch_size} but the checkpoint's patch projection has kernel {conv.shape[-1]}")
@@ -277,13 +307,13 @@ def convert_original_mlm(state_dict: Mapping, *, num_heads: int, arch_type: str,
     names ``"linear_attention"``, ``"nova"``, ``"nova-inputdep"``). Sizes, vocabulary, position table
     and the attention-output LayerNorm are read from the tensors. The returned model is in eval mode.
     """
-    sd = unwrap_state_dict(state_dict)
+    sd = _Tensors(unwrap_state_dict(state_dict))
     mask = _choice(arch_type, MLM_ARCH_TYPES, "arch_type")
     if "bert.embeddings.word_embeddings.weight" not in sd:
         raise ValueError("this is not a bert_layers.py MLM state dict (no bert.embeddings.word_embeddings.weight)")
     words = sd["bert.embeddings.word_embeddings.weight"]
     layer = "bert.encoder.layer.{}."
-    depth = 1 + max(int(m.group(1)) for k in sd if (m := re.match(r"bert\.encoder\.layer\.(\d+)\.", k)))
+    depth = _depth(sd, r"bert\.encoder\.layer\.(\d+)\.", "bert.encoder.layer.N")
     positions = sd.get("bert.embeddings.position_embeddings.weight")
     config = LionConfig(
         modality="text", mask_type=mask, vocab_size=words.shape[0], hidden_size=words.shape[1],
@@ -387,6 +417,9 @@ def convert_checkpoint(args) -> torch.nn.Module:
     else:
         model = convert_original_mlm(checkpoint, num_heads=args.num_heads, arch_type=args.arch_type)
         processor = _load_tokenizer(args.tokenizer) if args.tokenizer else None
+        if processor is not None and len(processor) > model.config.vocab_size:
+            raise ValueError(f"--tokenizer {args.tokenizer} has {len(processor)} tokens but the checkpoint's vocabulary "
+                             f"has {model.config.vocab_size}: pass the tokenizer the model was trained with")
     model.save_pretrained(output_dir)
     if processor is not None:
         processor.save_pretrained(output_dir)

@@ -1,5 +1,7 @@
 """Converted original checkpoints compute what the reference models compute (fp32, 1e-5 relative)."""
 
+import re
+
 import pytest
 import torch
 
@@ -287,3 +289,44 @@ def _help(argv):
     with contextlib.redirect_stdout(buffer), pytest.raises(SystemExit):
         convert_main(argv)
     return buffer.getvalue()
+
+
+def _without(sd, *names):
+    return {k: v for k, v in sd.items() if k not in names}
+
+
+@pytest.mark.parametrize("kind, edit, message", [
+    ("vision", lambda sd: _without(sd, "norm.weight"), "no tensor 'norm.weight'"),
+    ("vision", lambda sd: _without(sd, "head.bias"), "no tensor 'head.bias'"),
+    ("vision", lambda sd: _without(sd, "blocks.0.mlp.fc1.weight"), "no tensor 'blocks.0.mlp.fc1.weight'"),
+    ("vision", lambda sd: {k: v for k, v in sd.items() if not k.startswith("blocks.")}, "no blocks.N layers"),
+    ("vision", lambda sd: {**sd, "blocks.3.norm1.weight": sd["blocks.0.norm1.weight"]}, r"layer\(s\) \[2\] are missing"),
+    ("vision", lambda sd: {**sd, "blocks.0.attn.a_i": torch.randn(7)}, "tensor shapes do not fit"),
+    ("vision", lambda sd: {**sd, "blocks.0.attn.qkv.weight": torch.randn(5, 5)}, "tensor shapes do not fit"),
+    ("vision", lambda sd: {**sd, "blocks.0.attn.a_i": torch.full((HEADS,), float("nan"))}, "NaN or infinite"),
+    ("mlm", lambda sd: _without(sd, "bert.encoder.layer.0.attention.self.query.weight"), "no tensor"),
+    ("mlm", lambda sd: _without(sd, "bert.embeddings.token_type_embeddings.weight"), "no tensor"),
+    ("mlm", lambda sd: _without(sd, "bert.encoder.layer.1.attention.self.ai"), "no tensor"),
+])
+def test_damaged_state_dicts_give_one_line_errors(tmp_path, capsys, kind, edit, message):
+    checkpoint = tmp_path / "damaged.pth"
+    if kind == "vision":
+        torch.save(edit(original_vision_state_dict("Decay", "Normal", True)), checkpoint)
+        argv = _vision_argv(checkpoint, tmp_path / "out")
+    else:
+        torch.save(edit(original_mlm_state_dict("lion-d")), checkpoint)
+        argv = ["mlm", str(checkpoint), str(tmp_path / "out"), "--num_heads", str(TEXT_HEADS), "--arch_type", "lion-d"]
+    assert convert_main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lion-convert: error:") and re.search(message, err), err
+    assert not (tmp_path / "out").exists()
+
+
+def test_tokenizer_larger_than_the_vocabulary_is_refused(tmp_path, capsys):
+    checkpoint = tmp_path / "m.pt"
+    torch.save(original_mlm_state_dict("lion-d"), checkpoint)
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(VOCAB + 10)]))
+    assert convert_main(["mlm", str(checkpoint), str(tmp_path / "t"), "--num_heads", str(TEXT_HEADS), "--arch_type",
+                         "lion-d", "--tokenizer", str(vocab)]) == 2
+    assert f"but the checkpoint's vocabulary has {VOCAB}" in capsys.readouterr().err and not (tmp_path / "t").exists()
