@@ -165,3 +165,19 @@ def test_multi_cpu_config_without_use_cpu_fails_fast(tmp_path):
     assert "2 processes were launched (WORLD_SIZE=2) but each runs on its own" in done.stderr
     assert "ACCELERATE_USE_CPU=1" in done.stderr
     assert not (tmp_path / "o" / "model.safetensors").exists()
+
+
+def test_log_lines_do_not_run_into_the_progress_bar(tree, tmp_path):
+    import re
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, str(SCRIPT), "--dataset", "imagefolder", "--data_dir", str(tree), *TINY,
+                           "--max_train_steps", "3", "--eval_steps", "1", "--output_dir", str(tmp_path / "o")],
+                          capture_output=True, timeout=120, env=env)  # bytes: keep the bar's carriage returns
+    stderr = done.stderr.decode("utf-8", "replace")
+    assert done.returncode == 0, stderr[-2000:]
+    segments = re.split(r"[\r\n]", stderr)
+    logged = [s for s in segments if re.search(r"INFO run_image_classification: (\[RANK 0\] )?step \d", s)]
+    assert len(logged) >= 2, stderr[-2000:]  # evaluations logged while the bar was shown
+    assert all(re.match(r"\s*\d{4}-\d\d-\d\d ", s) for s in logged), [s for s in logged if not s[:1].isdigit()]
+    assert any("train:" in s and "%|" in s for s in segments), "the progress bar was drawn"

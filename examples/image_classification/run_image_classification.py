@@ -15,7 +15,11 @@ Mixed precision, gradient accumulation and multi-GPU/multi-node come from ``acce
 Checkpoints (``--checkpointing_steps``) hold the model, optimizer, scheduler, EMA, every random
 generator state and the position in the data; ``--resume_from_checkpoint`` continues exactly: the
 final loss equals that of an uninterrupted run with the same seed (augmentations and shuffles are
-pure functions of ``(seed, epoch, index)``, see ``lion_hf.data.sampling``).
+pure functions of ``(seed, epoch, index)``, see ``lion_hf.data.sampling``). They are written atomically,
+record the run they belong to (``--resume_from_checkpoint latest`` takes only this run's complete ones) and
+hold nothing that is unpickled (the EMA is safetensors); see ``lion_hf.training.checkpoints``.
+
+``--recipe small`` replaces the ImageNet-scale defaults for small data sets (see ``RECIPES``).
 
 At the end the model, a ``ViTImageProcessor`` and a model card filled from the run are saved to
 ``--output_dir`` (ready for ``pipeline("image-classification", model=output_dir)``), and pushed with

@@ -8,12 +8,14 @@ local files (``--train_files``/``--validation_files``: ``.json``, ``.jsonl``, ``
 
 The paper's setting is the default: sequences of 128 tokens, 30% of the tokens masked during
 training and 15% at evaluation (BERT's 80/10/10 replacement), the BERT uncased WordPiece
-vocabulary (``--tokenizer_name``, any tokenizer with a mask token works). ``--pack`` concatenates
+vocabulary (``--tokenizer_name``, any tokenizer with a mask token works; offline, train one from the corpus
+with ``examples/mlm/train_tokenizer.py``). ``--pack`` concatenates
 documents into full 128-token blocks instead of truncating and padding each one.
 
 Checkpoints (``--checkpointing_steps``) hold the model, optimizer, scheduler, every random generator
 and the position in the data; ``--resume_from_checkpoint`` continues exactly like an uninterrupted
-run (masks come from generators seeded by ``(seed, epoch, batch)``, evaluation masks by example).
+run (masks come from generators seeded by ``(seed, epoch, batch)``, evaluation masks by example). They are
+written atomically and record the run they belong to (see ``lion_hf.training.checkpoints``).
 The evaluation reports the MLM accuracy (top-1 and top-5 over the masked tokens) and the loss.
 
 At the end the model, the tokenizer and a model card are saved to ``--output_dir`` (ready for
