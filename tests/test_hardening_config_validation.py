@@ -147,17 +147,24 @@ def test_problem_type_typo_is_refused():
     assert text_config(num_labels=1, problem_type="regression").problem_type == "regression"
 
 
-def test_misspelt_field_is_reported():
+def test_misspelt_field_is_reported(tmp_path):
     """A misspelt LION field was kept as an extra attribute while the real one silently kept its default."""
     from transformers.testing_utils import CaptureLogger
 
     from lion_hf.modeling import configuration_lion
 
     with CaptureLogger(configuration_lion.logger) as captured:
-        config = text_config(mask_typ="lit", bos_token_id=2, my_note="kept")
-    assert config.mask_type == "decay" and config.my_note == "kept"
+        config = text_config(mask_typ="lit", bos_token_id=2, my_note="kept", num_label=4, depth=6, use_cache=True)
+    assert config.mask_type == "decay" and config.my_note == "kept" and config.num_hidden_layers == 2
     assert "'mask_typ'" in captured.out and "did you mean 'mask_type'" in captured.out
-    assert "bos_token_id" not in captured.out and "my_note" not in captured.out
+    assert "did you mean 'num_labels'" in captured.out and "'depth'" in captured.out
+    assert "did you mean 'num_hidden_layers'" in captured.out
+    for quiet in ("bos_token_id", "my_note", "use_cache"):
+        assert quiet not in captured.out
+    LionForMaskedLM(text_config()).save_pretrained(tmp_path)
+    with CaptureLogger(configuration_lion.logger) as captured:  # a saved config's own keys are no near misses
+        LionConfig.from_pretrained(tmp_path)
+    assert captured.out == ""
 
 
 def test_set_attention_form_refuses_a_bool_chunk_size():

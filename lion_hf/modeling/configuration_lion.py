@@ -49,6 +49,14 @@ RATE_FIELDS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "drop_path
 #: and a typical value for the error message.
 NON_NEGATIVE_FIELDS = {"attention_eps": (True, "1e-6"), "layer_norm_eps": (False, "1e-12"),
                        "initializer_range": (True, "0.02")}
+#: Names other code bases (timm, the reference implementation, BERT variants) use for LION fields.
+FIELD_ALIASES = {
+    "num_layers": "num_hidden_layers", "depth": "num_hidden_layers", "n_layer": "num_hidden_layers",
+    "num_heads": "num_attention_heads", "n_head": "num_attention_heads", "embed_dim": "hidden_size",
+    "mlp_ratio": "intermediate_size", "img_size": "image_size", "in_chans": "num_channels",
+    "dropout": "hidden_dropout_prob", "attention_dropout": "attention_probs_dropout_prob",
+    "drop_path": "drop_path_rate", "eps": "layer_norm_eps", "order": "patch_order", "pos_emb": "use_position_embeddings",
+}
 #: The module that writes the remote-code bundle next to a saved config (imported only when saving, by name,
 #: so that the flat bundle of this file does not pull in the Hub tooling).
 _SELF_CONTAINED_MODULE = "lion_hf.modeling.self_contained"
@@ -181,15 +189,16 @@ class LionConfig(PreTrainedConfig):
     @classmethod
     def _warn_near_misses(cls, extra: dict[str, Any]) -> None:
         """Unknown keywords are kept as plain attributes (transformers' convention), so a misspelt LION field
-        (``mask_typ="lit"``) would silently leave the real field at its default: say so."""
-        own = [field.name for field in dataclasses.fields(cls)]
+        (``mask_typ="lit"``) or another library's name for one (timm's ``depth``) would silently leave the real
+        field at its default: say so."""
+        own = [field.name for field in dataclasses.fields(cls)] + ["num_labels"]
         for name in extra:
             if name in own or name.startswith("_") or name.endswith("_token_id"):
                 continue
-            close = difflib.get_close_matches(name, own, n=1, cutoff=0.86)
+            close = FIELD_ALIASES.get(name) or next(iter(difflib.get_close_matches(name, own, n=1, cutoff=0.8)), None)
             if close:
                 logger.warning("LionConfig got %r, which is not one of its fields, and keeps it as an extra "
-                               "attribute; did you mean %r? That field keeps its default.", name, close[0])
+                               "attribute; did you mean %r? That field keeps its default.", name, close)
 
     def validate_lion_fields(self) -> None:
         """Class validator (run by ``validate()``, e.g. on ``save_pretrained``): fields changed after construction
