@@ -123,6 +123,11 @@ class LionConfig(PreTrainedConfig):
         drop_path_rate: stochastic depth, increasing linearly over the layers up to this rate.
         image_size, patch_size, num_channels: vision input geometry.
         vocab_size, max_position_embeddings, type_vocab_size, pad_token_id, tie_word_embeddings: text fields.
+
+    Every field is type- and range-checked when the config is built (``from_pretrained`` keyword overrides
+    included), when a model is built from it and when it is saved; the :class:`LionConfigError` names each
+    wrong field and what it accepts. ``save_pretrained`` also writes the flat modeling code and an ``auto_map``
+    for every head, so the folder loads with ``trust_remote_code=True`` where ``lion_hf`` is not installed.
     """
 
     model_type = "lion"
