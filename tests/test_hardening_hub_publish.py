@@ -189,3 +189,46 @@ def test_plan_for_a_new_repository(tmp_path):
 
     plan = plan_upload(Missing({}, tmp_path), "me/new", None, ["b", "a"])
     assert plan.repo_exists is False and plan.delete == [] and plan.upload == ["a", "b"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Sweep: bad flags and odd folders are one-line errors, before anything is staged
+# ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("extra, message", [
+    (["--base-model", "/tmp/tmpab12cd/run"], "not a Hub repository id"),
+    (["--dataset-split", " "], "dataset_split is empty"),
+    (["--license", ""], "not a Hub licence id"),
+    (["--tag", ""], "tags must be non-empty"),
+    (["--dataset", "my data/set x"], "not a Hub dataset id"),
+])
+def test_bad_card_flags_are_refused(runs, tmp_path, capsys, extra, message):
+    argv = [str(runs["vision"]), "me/x", "--dry-run", "--staging-dir", str(tmp_path / "s"), "--dataset", "cifar10"]
+    assert publish_main(argv + extra) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lion-publish: error:") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("repo_id", ["../..", "me/..", "me/.hidden", "a--b/c", "me/x/y"])
+def test_bad_repository_ids_are_refused(runs, capsys, repo_id):
+    assert publish_main([str(runs["vision"]), repo_id, "--dry-run", "--dataset", "cifar10"]) == 2
+    assert "repo" in capsys.readouterr().err
+
+
+def test_odd_staging_and_metrics_paths(runs, tmp_path, capsys):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    base = [str(runs["vision"]), "me/x", "--dry-run", "--dataset", "cifar10"]
+    assert publish_main(base + ["--staging-dir", str(a_file)]) == 2
+    assert "is a file" in capsys.readouterr().err and a_file.read_text() == "x"
+    assert publish_main(base + ["--metrics-file", str(tmp_path)]) == 2
+    assert "is not a file" in capsys.readouterr().err
+
+
+def test_tokenizer_class_must_be_a_name(runs, tmp_path):
+    folder = _copy(runs["text"], tmp_path)
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    config["tokenizer_class"] = ["BertTokenizer"]
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="tokenizer_class"):
+        stage_checkpoint(folder, tmp_path / "staged", repo_id="me/x", dataset="allenai/c4")

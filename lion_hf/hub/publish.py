@@ -148,6 +148,37 @@ def _has_weights(folder: Path) -> bool:
     return (folder / WEIGHTS_NAME).is_file() or (folder / WEIGHTS_INDEX_NAME).is_file()
 
 
+def check_repo_id(repo_id: str) -> None:
+    """Refuse a repository id the Hub would refuse (``owner/name``; no ``..``, ``--``, leading/trailing dots)."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if not isinstance(repo_id, str) or not re.fullmatch(r"[\w.-]+/[\w.-]+", repo_id):
+        raise ValueError(f"repo_id must be 'owner/name', got {repo_id!r}")
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as error:
+        raise ValueError(f"repo_id {repo_id!r} is not a valid Hub repository id: {error}") from error
+
+
+def _check_card_options(dataset: str | None, dataset_split: str | None, datasets: Sequence[str] | None,
+                        base_model: str | None, license: str | None, tags: Iterable[str]) -> None:
+    """Refuse card options that would put something untrue or malformed into the card."""
+    from .cards import hub_id_or_none
+
+    if base_model is not None and hub_id_or_none(base_model) is None:
+        raise ValueError(f"base_model {base_model!r} is not a Hub repository id (owner/name): name the checkpoint "
+                         "on the Hub this one was fine-tuned from, or leave it out")
+    for name in ([dataset] if dataset is not None else []) + list(datasets or []):
+        if not isinstance(name, str) or not re.fullmatch(r"[\w.-]+(/[\w.-]+)?", name):
+            raise ValueError(f"dataset {name!r} is not a Hub dataset id (owner/name) or a plain name such as 'digits'")
+    if dataset_split is not None and not str(dataset_split).strip():
+        raise ValueError("dataset_split is empty: name the split the metrics were measured on (e.g. validation, test)")
+    if license is not None and not re.fullmatch(r"[a-z0-9][a-z0-9.+-]*", str(license)):
+        raise ValueError(f"license {license!r} is not a Hub licence id (e.g. apache-2.0, mit, other)")
+    if any(not isinstance(t, str) or not t.strip() for t in tags):
+        raise ValueError("tags must be non-empty strings")
+
+
 def _trainer_state(folder: Path) -> dict[str, Any]:
     """``trainer_state.json`` of a run (empty when absent, unreadable or a link out of the folder)."""
     path = folder / "trainer_state.json"
@@ -232,7 +263,7 @@ def check_checkpoint(checkpoint_dir: str | os.PathLike, *, require_processor: bo
             raise ValueError(f"{tokenizer_config_path} is missing: save the tokenizer next to the model "
                              f"(tokenizer.save_pretrained(folder))")
         tokenizer_config = _read_json_object(tokenizer_config_path, root, "tokenizer config")
-        if not tokenizer_config.get("tokenizer_class"):
+        if not isinstance(tokenizer_config.get("tokenizer_class"), str) or not tokenizer_config["tokenizer_class"]:
             raise ValueError(f"{tokenizer_config_path}: the field 'tokenizer_class' is missing; 'lion' has no "
                              f"tokenizer mapping in transformers, so AutoTokenizer needs it (e.g. \"BertTokenizer\")")
         vocab = [n for n in tokenizer_files(tokenizer_config) if n not in TOKENIZER_FILES]
@@ -336,7 +367,7 @@ def load_run_metrics(folders: str | os.PathLike | Sequence[str | os.PathLike],
     if metrics_file:
         path = Path(metrics_file)
         if not path.is_file():
-            raise ValueError(f"metrics file {path} does not exist")
+            raise ValueError(f"metrics file {path} {'is not a file' if path.exists() else 'does not exist'}")
         candidates, base = [path], path.parent
     else:
         candidates = [Path(b) / name for b in folders for name in METRICS_FILES]
@@ -558,7 +589,7 @@ def find_run_card(run_dirs: Sequence[Path], root: Path) -> ModelCard | None:
             safe_source(path, root)
             card = ModelCard.load(path)
         except Exception as error:  # not a card at all: unreadable YAML, a link out, ...
-            logger.warning("ignoring %s: %s", path, error)
+            logger.warning("ignoring %s: %s", path, " ".join(str(error).split())[:200])
             continue
         data = card.data.to_dict()
         if data.get("library_name") == "transformers" and "lion" in (data.get("tags") or []) \
@@ -633,6 +664,8 @@ def stage_checkpoint(
     """
     from lion_hf.modeling.configuration_lion import LionConfig
 
+    tags = list(tags)
+    _check_card_options(dataset, dataset_split, datasets, base_model, license, tags)
     root = Path(folder)
     checkpoint_dir = find_checkpoint(folder)
     run_dirs = _run_dirs(folder, checkpoint_dir)
@@ -666,6 +699,8 @@ def stage_checkpoint(
     validate_card_metadata(card)
 
     out = Path(output_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"staging folder {out} is a file; pass a new or empty folder")
     out.mkdir(parents=True, exist_ok=True)
     if any(out.iterdir()):
         raise ValueError(f"staging folder {out} is not empty; pass a new or empty folder")
@@ -852,8 +887,7 @@ def publish(
     Raises:
         ValueError: the folder is incomplete or the card metadata is invalid (the message says what to fix).
     """
-    if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo_id):
-        raise ValueError(f"repo_id must be 'owner/name', got {repo_id!r}")
+    check_repo_id(repo_id)
     cleanup = None
     if staging_dir is None:
         cleanup = tempfile.TemporaryDirectory(prefix="lion-publish-")
