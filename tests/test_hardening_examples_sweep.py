@@ -94,3 +94,60 @@ def test_glue_tokenizer_of_another_vocabulary_is_refused(tmp_path):
     with pytest.raises(glue.ScriptError, match="cannot load the tokenizer"):
         glue.main(["--model_name_or_path", str(model), "--task_name", "sst2", "--train_file", str(train),
                    "--do_train", "--output_dir", str(tmp_path / "o")])
+
+
+def test_glue_mixed_unreadable_and_empty_files_are_refused(tmp_path):
+    from tests.test_hardening_examples_glue import _tsv, script as glue
+
+    train = _tsv(tmp_path / "train.tsv", ["sentence", "label"], [["a", 0], ["b", 1]])
+    (tmp_path / "dev.csv").write_text("sentence,label\na,0\n")
+    base = ["--model_name_or_path", str(tmp_path), "--task_name", "sst2", "--do_train", "--output_dir", str(tmp_path / "o")]
+    with pytest.raises(glue.ScriptError, match="mix .csv and .tsv"):
+        glue.main([*base, "--train_file", str(train), "--validation_file", str(tmp_path / "dev.csv")])
+    ragged = tmp_path / "ragged.tsv"
+    ragged.write_text("sentence\tlabel\na\t0\nb\t1\textra\tfields\n")
+    with pytest.raises(glue.ScriptError, match="cannot read .*ragged.tsv as TSV"):
+        glue.main([*base, "--train_file", str(ragged)])
+
+
+def test_glue_empty_train_file_is_refused(tmp_path):
+    import lion_hf
+    from transformers import BertTokenizer
+
+    from tests.test_hardening_examples_glue import _tsv, script as glue
+
+    (tmp_path / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a"]) + "\n")
+    model = tmp_path / "model"
+    lion_hf.LionForMaskedLM(lion_hf.LionConfig(modality="text", vocab_size=6, hidden_size=16, num_hidden_layers=1,
+                                               num_attention_heads=2, intermediate_size=16)).save_pretrained(model)
+    BertTokenizer(str(tmp_path / "vocab.txt")).save_pretrained(model)
+    empty = _tsv(tmp_path / "train.tsv", ["sentence", "label"], [])
+    with pytest.raises(glue.ScriptError, match="the train split is empty .*train.tsv holds a header and no rows"):
+        glue.main(["--model_name_or_path", str(model), "--task_name", "sst2", "--train_file", str(empty), "--do_train",
+                   "--use_cpu", "--report_to", "none", "--output_dir", str(tmp_path / "o")])
+
+
+def test_tampered_training_state_is_refused(tmp_path):
+    from lion_hf.training import CheckpointError, read_training_state
+    from tests.test_hardening_examples_checkpoints import _run, _save
+
+    path = _save(tmp_path, 2, _run())
+    state_file = path / "training_state.json"
+    state = json.loads(state_file.read_text())
+    for key, value in (("history", "not a list"), ("consumed", {"0": -3}), ("completed_steps", "2")):
+        tampered = {**state, key: value}
+        text = json.dumps(tampered)
+        state_file.write_text(text)
+        marker = json.loads((path / "checkpoint_complete.json").read_text())
+        marker["files"]["training_state.json"] = len(text)
+        (path / "checkpoint_complete.json").write_text(json.dumps(marker))
+        with pytest.raises(CheckpointError, match=key):
+            read_training_state(path, "s")
+
+
+def test_mlm_single_text_cannot_be_split(corpus, tmp_path):  # noqa: F811
+    one = tmp_path / "one.txt"
+    one.write_text("the cat sat on the mat\n")
+    with pytest.raises(mlm.ScriptError, match="hold 1 text"):
+        mlm.main(["--train_files", str(one), "--tokenizer_name", str(corpus / "tokenizer"), *TINY,
+                  "--output_dir", str(tmp_path / "o")])

@@ -158,6 +158,11 @@ def _check(model_args: ModelArguments, data_args: DataArguments, training_args) 
         raise ScriptError("--metric_source must be auto, hub or local")
 
 
+def _source(data_args: DataArguments, split: str) -> str:
+    file = getattr(data_args, f"{split}_file", None)
+    return f" ({file} holds a header and no rows)" if file else ""
+
+
 def load_data(data_args: DataArguments) -> Any:
     """A DatasetDict with train / validation(_matched, _mismatched) / test splits."""
     import datasets
@@ -165,10 +170,25 @@ def load_data(data_args: DataArguments) -> Any:
     local = {k: getattr(data_args, f"{k}_file") for k in ("train", "validation", "test")
              if getattr(data_args, f"{k}_file") is not None}
     if local:
-        tsv = any(v.endswith(".tsv") for v in local.values())
+        kinds = {Path(v).suffix for v in local.values()}
+        if len(kinds) > 1:
+            raise ScriptError(f"the local files mix {' and '.join(sorted(kinds))}: give them all as .tsv or all as .csv "
+                              "(they are read with one delimiter)")
+        tsv = kinds == {".tsv"}
         # GLUE text holds quotes: read the TSV verbatim (no quoting), as the GLUE files are written.
         extra = {"delimiter": "\t", "quoting": 3} if tsv else {}
-        return datasets.load_dataset("csv", data_files=local, **extra)
+        try:
+            return datasets.load_dataset("csv", data_files=local, **extra)
+        except datasets.exceptions.DatasetGenerationError as err:
+            cause = err.__cause__ or err.__context__ or err
+            raise ScriptError(f"cannot read {', '.join(local.values())} as {'TSV' if tsv else 'CSV'} "
+                              f"({type(cause).__name__}: {cause}); every line needs the header's number of "
+                              "fields") from err
+        except ValueError as err:
+            if "corresponds to no data" not in str(err):
+                raise
+            split = next((k for k in local if f'"{k}"' in str(err)), None)
+            raise ScriptError(f"the {split or 'a'} split is empty{_source(data_args, split) if split else ''}") from err
     try:
         return datasets.load_dataset(data_args.dataset_name, data_args.task_name)
     except ConnectionError as err:
@@ -263,6 +283,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if training_args.do_train:
         if train_dataset is None:
             raise ScriptError("--do_train needs a train split")
+        if len(train_dataset) == 0:
+            raise ScriptError(f"the train split is empty{_source(data_args, 'train')}")
         if data_args.max_train_samples is not None:
             train_dataset = train_dataset.select(range(min(data_args.max_train_samples, len(train_dataset))))
     eval_sets = {}
@@ -273,6 +295,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             data = processed[name]
             if data_args.max_eval_samples is not None:
                 data = data.select(range(min(data_args.max_eval_samples, len(data))))
+            if len(data) == 0:
+                raise ScriptError(f"the {name} split is empty{_source(data_args, name)}")
             eval_sets[name] = data
 
     metrics_by_eval = {}

@@ -267,6 +267,10 @@ def load_texts(args: argparse.Namespace) -> tuple[Any, Any, str]:
             # Hold out the first documents of the stream.
             count = args.max_eval_samples or 2000
             return splits["train"].skip(count), splits["train"].take(count), "local files"
+        count = len(splits["train"])
+        if count < 2:
+            raise ScriptError(f"the training files hold {count} text(s): too few to hold out a validation part; add "
+                              "texts, or give --validation_files")
         held = splits["train"].train_test_split(test_size=args.validation_split_percentage / 100, seed=args.seed)
         return held["train"], held["test"], "local files"
     try:

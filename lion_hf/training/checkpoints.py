@@ -197,8 +197,14 @@ def read_training_state(path: Path, script: str) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {path} is incomplete: {problem}. Resume from an earlier checkpoint "
                               "(--resume_from_checkpoint latest takes the newest complete one)")
     for key in ("completed_steps", "epoch", "batches_in_epoch"):
-        if not isinstance(state.get(key), int) or state[key] < 0:
+        if not isinstance(state.get(key), int) or isinstance(state[key], bool) or state[key] < 0:
             raise CheckpointError(f"{state_file}: {key} is {state.get(key)!r}, not a step count")
+    history = state.get("history", [])
+    if not isinstance(history, list) or not all(isinstance(entry, dict) for entry in history):
+        raise CheckpointError(f"{state_file}: history is not a list of evaluation records")
+    consumed = state.get("consumed", {})
+    if not isinstance(consumed, dict) or not all(isinstance(v, int) and v >= 0 for v in consumed.values()):
+        raise CheckpointError(f"{state_file}: consumed is not a count of examples per process")
     return state
 
 
