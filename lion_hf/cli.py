@@ -128,6 +128,12 @@ def publish_main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError) as error:
         print(f"lion-publish: error: {_one_line(error)}", file=sys.stderr)
         return 2
+    except Exception as error:  # httpx transport errors (no connection, timeout) do not derive from OSError
+        if not type(error).__module__.startswith(("httpx", "httpcore")):
+            raise
+        print(f"lion-publish: error: could not reach the Hub ({_one_line(error)}); check --endpoint and the network",
+              file=sys.stderr)
+        return 2
     if args.dry_run:
         print(f"dry run: nothing was sent; the staged repository is {result.staged.folder}")
     else:

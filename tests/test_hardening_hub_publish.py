@@ -232,3 +232,52 @@ def test_tokenizer_class_must_be_a_name(runs, tmp_path):
     (folder / "tokenizer_config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="tokenizer_class"):
         stage_checkpoint(folder, tmp_path / "staged", repo_id="me/x", dataset="allenai/c4")
+
+
+def test_interrupted_last_checkpoint_is_skipped(runs, tmp_path):
+    from lion_hf.hub.publish import find_checkpoint
+
+    run = tmp_path / "run"
+    run.mkdir()
+    _copy(runs["vision"], run, "checkpoint-4")
+    half = run / "checkpoint-8"
+    half.mkdir()
+    (half / "config.json").write_text((runs["vision"] / "config.json").read_text())  # weights never written
+    assert find_checkpoint(run) == run / "checkpoint-4"
+
+
+@pytest.mark.parametrize("revision", ["../main", "-x", "a b", "v1.lock", "refs/.."])
+def test_bad_revisions_are_refused(runs, capsys, revision):
+    assert publish_main([str(runs["vision"]), "me/x", "--dry-run", "--dataset", "cifar10", f"--revision={revision}"]) == 2
+    assert "not a usable branch name" in capsys.readouterr().err
+
+
+def test_unreachable_hub_is_a_one_line_error(runs, monkeypatch, capsys):
+    import sys
+
+    import httpx2
+
+    publish_module = sys.modules["lion_hf.hub.publish"]  # lion_hf.hub.publish is the function
+
+    def refuse(*args, **kwargs):
+        raise httpx2.ConnectError("[Errno 111] Connection refused")
+
+    monkeypatch.setattr(publish_module, "publish", refuse)
+    assert publish_main([str(runs["vision"]), "me/x", "--dataset", "cifar10"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lion-publish: error: could not reach the Hub") and err.count("\n") == 1
+
+
+def test_table_cells_cannot_break_the_card(runs, tmp_path):
+    import lion_hf
+    from lion_hf.hub import RunMetric, render_run_card
+
+    config = lion_hf.LionConfig.from_pretrained(runs["vision"])
+    card = render_run_card(model_name="x\n# injected", config=config, dataset_id="d", dataset_name="a | b\n| c",
+                           metrics=[RunMetric("accuracy", 0.5)], hyperparameters={"note": "1 | 2\n3"},
+                           num_parameters=1)
+    lines = card.text.splitlines()
+    assert "# injected" not in lines and not any(line.startswith("| c") for line in lines)
+    assert "| note | 1 \\| 2 3 |" in lines
+    row = next(line for line in lines if line.startswith("| accuracy"))
+    assert row.count(" | ") == 3  # four cells, the pipes inside the data set name escaped

@@ -311,10 +311,14 @@ def _format_parameters(count: int) -> str:
     return f"{count / 1e6:.1f}M" if count >= 1e6 else f"{count:,}"
 
 
+def _one_line(value: Any) -> Any:
+    return " ".join(value.split()) if isinstance(value, str) else value
+
+
 def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+    """A table cell: numbers shortened; a ``|`` or a line break (which would end the row) escaped."""
+    text = f"{value:.4g}" if isinstance(value, float) else str(value)
+    return " ".join(text.split()).replace("|", "\\|")
 
 
 def _input_description(config: Any) -> str:
@@ -497,6 +501,9 @@ def render_run_card(
             raise FileNotFoundError(f"model card template not found: {path}")
         template = path.read_text(encoding="utf-8")
 
+    # Names go into headings, sentences and table rows: one line each.
+    model_name, repo_id, dataset_id, dataset_name, dataset_config, eval_split = (
+        _one_line(v) for v in (model_name, repo_id, dataset_id, dataset_name, dataset_config, eval_split))
     modality = getattr(config, "modality", "vision")
     head = (getattr(config, "architectures", None) or [family.head if family else "LionModel"])[0]
     pipeline_tag = PIPELINE_TAGS.get(head) or (family.pipeline_tag if family else pipeline_tag_of(head, modality))
@@ -564,19 +571,20 @@ def render_run_card(
     if num_parameters is None:
         num_parameters = count_parameters(config, head)
     variables = dict(
-        title=model_name or (f"{family.variant} {family.size} — {task}" if is_family else repo_id.split("/")[-1]),
+        title=" ".join((model_name or (f"{family.variant} {family.size} — {task}" if is_family
+                                       else repo_id.split("/")[-1])).split()),
         summary=summary, status=status, variant=variant, variant_description=VARIANT_DESCRIPTIONS.get(variant, ""),
         task=task, size=family.size if family else shape_of(config), parameters=_format_parameters(num_parameters),
         input_description=_input_description(config), preset=family.preset if is_family else None,
         base_model=base_model_text, paper_title=PAPER_TITLE, paper_url=PAPER_URL,
-        results=[r.table_row() for r in table_results],
+        results=[[_fmt(cell) for cell in r.table_row()] for r in table_results],
         results_note=_results_note(table_results, family.paper_training_time if is_family else None, variant),
         install_text=INSTALL_TEXT, heads_text=heads_text(modality),
         auto_class=AUTO_CLASS_OF_HEAD.get(head, "AutoModel"),
         processor_class=processor_class or ("AutoImageProcessor" if modality == "vision" else "AutoTokenizer"),
         repo_id=repo_id, pipeline_tag=pipeline_tag, remote_code=remote_code, config_json=_config_json(config),
         training=training, dataset_description=dataset_description, script=script,
-        hyperparameters=[[name, _fmt(public_name(value))] for name, value in (hyperparameters or {}).items()],
-        training_log=log_rows, log_metric_names=log_metric_names, limitations=list(limitations), citation=CITATION,
+        hyperparameters=[[_fmt(name), _fmt(public_name(value))] for name, value in (hyperparameters or {}).items()],
+        training_log=log_rows, log_metric_names=[_fmt(n) for n in log_metric_names], limitations=list(limitations), citation=CITATION,
         model_name=model_name or repo_id.split("/")[-1], mask_type=config.mask_type, modality=modality)
     return ModelCard.from_template(card_data, template_str=template or card_template(), **variables)

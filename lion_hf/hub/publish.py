@@ -148,6 +148,10 @@ def _has_weights(folder: Path) -> bool:
     return (folder / WEIGHTS_NAME).is_file() or (folder / WEIGHTS_INDEX_NAME).is_file()
 
 
+def _is_branch_name(name: str) -> bool:
+    return bool(re.fullmatch(r"[\w][\w./-]*", name)) and ".." not in name and not name.endswith(("/", ".lock", "."))
+
+
 def check_repo_id(repo_id: str) -> None:
     """Refuse a repository id the Hub would refuse (``owner/name``; no ``..``, ``--``, leading/trailing dots)."""
     from huggingface_hub.utils import HFValidationError, validate_repo_id
@@ -210,11 +214,15 @@ def find_checkpoint(folder: str | os.PathLike) -> Path:
         if (best_dir / "config.json").is_file():
             logger.info("publishing the run's best checkpoint %s", best_dir)
             return best_dir
-    checkpoints = sorted((int(m.group(1)), p) for p in folder.iterdir()
-                         if p.is_dir() and (m := _CHECKPOINT_DIR.match(p.name)))
+    checkpoints = sorted(((int(m.group(1)), p) for p in folder.iterdir()
+                          if p.is_dir() and (m := _CHECKPOINT_DIR.match(p.name))), reverse=True)
+    for step, path in checkpoints:
+        if (path / "config.json").is_file() and _has_weights(path):
+            logger.info("publishing the run's last complete checkpoint %s", path)
+            return path
+        logger.warning("skipping %s: it has no config.json or no safetensors weights (an interrupted save?)", path)
     if checkpoints:
-        logger.info("publishing the run's last checkpoint %s", checkpoints[-1][1])
-        return checkpoints[-1][1]
+        return checkpoints[0][1]  # none is complete: check_checkpoint names what the last one lacks
     return folder  # incomplete: check_checkpoint names what is missing
 
 
@@ -888,6 +896,9 @@ def publish(
         ValueError: the folder is incomplete or the card metadata is invalid (the message says what to fix).
     """
     check_repo_id(repo_id)
+    if revision is not None and not _is_branch_name(revision):
+        raise ValueError(f"revision {revision!r} is not a usable branch name (letters, digits, '.', '_', '-', '/'; "
+                         "no '..', no leading '-' or '/')")
     cleanup = None
     if staging_dir is None:
         cleanup = tempfile.TemporaryDirectory(prefix="lion-publish-")
