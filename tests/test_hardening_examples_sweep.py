@@ -151,3 +151,24 @@ def test_mlm_single_text_cannot_be_split(corpus, tmp_path):  # noqa: F811
     with pytest.raises(mlm.ScriptError, match="hold 1 text"):
         mlm.main(["--train_files", str(one), "--tokenizer_name", str(corpus / "tokenizer"), *TINY,
                   "--output_dir", str(tmp_path / "o")])
+
+
+def test_the_hub_token_stays_out_of_the_tracker_logs(tmp_path):
+    from tests.test_hardening_examples_image import TINY as IMAGE_TINY, _write_tree
+
+    tree = _write_tree(tmp_path / "data", {"train": {"cat": 4, "dog": 4}, "validation": {"cat": 1, "dog": 1}})
+    out = tmp_path / "o"
+    image.main(["--dataset", "imagefolder", "--data_dir", str(tree), *IMAGE_TINY, "--max_train_steps", "1",
+                "--with_tracking", "--hub_token", "hf_secret_token_123", "--output_dir", str(out)])
+    logged = [p for p in (out / "logs").rglob("*") if p.is_file()]
+    assert logged, "the tracker wrote its logs"
+    assert not any(b"hf_secret_token_123" in p.read_bytes() for p in logged)
+    assert not any(b"hf_secret_token_123" in p.read_bytes() for p in out.rglob("*") if p.is_file())
+
+
+def test_a_file_where_a_checkpoint_folder_goes_is_replaced(tmp_path):
+    from tests.test_hardening_examples_checkpoints import _run, _save
+
+    (tmp_path / "checkpoint-2").write_text("stray file")
+    path = _save(tmp_path, 2, _run())
+    assert path.is_dir() and (path / "checkpoint_complete.json").is_file()

@@ -421,13 +421,18 @@ def check_images(data: Any, image_column: str, mode: str, split: str, logger) ->
     import concurrent.futures
     import os
 
-    values = data[image_column]
+    total, chunk, workers = len(data), 256, min(8, os.cpu_count() or 1)
+    logger.info(f"decoding the {total} {split} images once to find unreadable ones (--image_check none skips this)")
     started = time.time()
-    with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        chunks = [values[i:i + 256] for i in range(0, len(values), 256)]
-        results = pool.map(find_unreadable_images, chunks)
-        bad = [(start * 256 + i, reason) for start, found in enumerate(results) for i, reason in found]
-    logger.info(f"checked the {len(values)} {split} images in {time.time() - started:.1f} s: {len(bad)} unreadable")
+    bad: list[tuple[int, str]] = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        # A window of chunks at a time: only that many images' bytes are in memory.
+        for window in range(0, total, chunk * workers):
+            starts = range(window, min(window + chunk * workers, total), chunk)
+            found = pool.map(find_unreadable_images, (data[s:s + chunk][image_column] for s in starts))
+            bad.extend((s + i, reason) for s, results in zip(starts, found) for i, reason in results)
+    values = range(total)
+    logger.info(f"checked the {total} {split} images in {time.time() - started:.1f} s: {len(bad)} unreadable")
     if not bad:
         return data
     listed = "; ".join(reason for _, reason in bad[:3]) + (f"; and {len(bad) - 3} more" if len(bad) > 3 else "")
@@ -852,7 +857,9 @@ def _main(argv: list[str] | None = None) -> dict[str, Any]:
     metric_path = local_metric_path("topk_accuracy")
 
     if args.with_tracking:
-        tracked = {k: (v if isinstance(v, int | float | str | bool) else str(v)) for k, v in vars(args).items()}
+        # The tracker stores its configuration in the logs: never the Hub token.
+        tracked = {k: (v if isinstance(v, int | float | str | bool) else str(v)) for k, v in vars(args).items()
+                   if k != "hub_token"}
         accelerator.init_trackers(SCRIPT_NAME, config=tracked)
 
     # ---- resume

@@ -617,7 +617,9 @@ def _main(argv: list[str] | None = None) -> dict[str, Any]:
                               num_training_steps=max_train_steps * accelerator.num_processes)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     if args.with_tracking:
-        tracked = {k: (v if isinstance(v, int | float | str | bool) else str(v)) for k, v in vars(args).items()}
+        # The tracker stores its configuration in the logs: never the Hub token.
+        tracked = {k: (v if isinstance(v, int | float | str | bool) else str(v)) for k, v in vars(args).items()
+                   if k != "hub_token"}
         accelerator.init_trackers(SCRIPT_NAME, config=tracked)
 
     completed_steps, epoch, skip_batches, consumed = 0, 0, 0, 0

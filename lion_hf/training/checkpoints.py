@@ -321,7 +321,10 @@ def save_checkpoint(accelerator, output_dir: Path, step: int, *, state: dict[str
             aside = output_dir / f".checkpoint-{step}.old"
             os.replace(final, aside)
             os.replace(temporary, final)
-            shutil.rmtree(aside)
+            if aside.is_dir() and not aside.is_symlink():
+                shutil.rmtree(aside)
+            else:
+                aside.unlink()
         else:
             os.replace(temporary, final)
         _fsync_dir(output_dir)
