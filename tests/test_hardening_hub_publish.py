@@ -281,3 +281,21 @@ def test_table_cells_cannot_break_the_card(runs, tmp_path):
     assert "| note | 1 \\| 2 3 |" in lines
     row = next(line for line in lines if line.startswith("| accuracy"))
     assert row.count(" | ") == 3  # four cells, the pipes inside the data set name escaped
+
+
+def test_no_code_from_elsewhere_rides_along(runs, tmp_path):
+    from lion_hf.hub.bundle import AUTO_MAP
+
+    folder = _copy(runs["vision"], tmp_path)
+    config = json.loads((folder / "config.json").read_text())
+    config["auto_map"] = {"AutoModelForCausalLM": "attacker/repo--evil.Model", "AutoConfig": "evil.Config"}
+    (folder / "config.json").write_text(json.dumps(config))
+    staged = _stage(folder, tmp_path)
+    assert json.loads((staged.folder / "config.json").read_text())["auto_map"] == AUTO_MAP
+    for name, base in (("preprocessor_config.json", runs["vision"]), ("tokenizer_config.json", runs["text"])):
+        folder = _copy(base, tmp_path, f"remote-{name}")
+        data = json.loads((folder / name).read_text())
+        data["auto_map"] = {"AutoProcessor": "attacker/repo--evil.Processor"}
+        (folder / name).write_text(json.dumps(data))
+        with pytest.raises(ValueError, match="uploads no code but the LION bundle"):
+            stage_checkpoint(folder, tmp_path / f"s-{name}", repo_id="me/x", dataset="cifar10")

@@ -43,7 +43,7 @@ from typing import Any
 from huggingface_hub import HfApi, ModelCard
 from transformers.utils import logging
 
-from .bundle import BUNDLE_HEADER, BundleError, add_auto_map, check_bundle, write_bundle
+from .bundle import AUTO_MAP, BUNDLE_HEADER, BundleError, check_bundle, write_bundle
 from .families import (
     FAMILIES,
     PIPELINE_TAGS,
@@ -264,13 +264,14 @@ def check_checkpoint(checkpoint_dir: str | os.PathLike, *, require_processor: bo
                 raise ValueError(f"{path} is missing: save the image processor next to the model (e.g. "
                                  f"ViTImageProcessor(size=...).save_pretrained(folder)); the image-classification "
                                  f"pipeline needs it")
-            _read_json_object(path, root, "image processor config")
+            _refuse_remote_code(path, _read_json_object(path, root, "image processor config"))
     elif require_processor:
         tokenizer_config_path = folder / "tokenizer_config.json"
         if not tokenizer_config_path.exists() and not tokenizer_config_path.is_symlink():
             raise ValueError(f"{tokenizer_config_path} is missing: save the tokenizer next to the model "
                              f"(tokenizer.save_pretrained(folder))")
         tokenizer_config = _read_json_object(tokenizer_config_path, root, "tokenizer config")
+        _refuse_remote_code(tokenizer_config_path, tokenizer_config)
         if not isinstance(tokenizer_config.get("tokenizer_class"), str) or not tokenizer_config["tokenizer_class"]:
             raise ValueError(f"{tokenizer_config_path}: the field 'tokenizer_class' is missing; 'lion' has no "
                              f"tokenizer mapping in transformers, so AutoTokenizer needs it (e.g. \"BertTokenizer\")")
@@ -283,6 +284,23 @@ def check_checkpoint(checkpoint_dir: str | os.PathLike, *, require_processor: bo
             raise ValueError(f"{config_path}: the field 'id2label' is missing; set config.id2label/label2id "
                              f"before training so the pipeline can name the classes")
     return config
+
+
+def _publish_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The uploaded ``config.json``: the checkpoint's, with ``auto_map`` naming exactly the LION bundle. Entries
+    for other classes (``"AutoX": "other/repo--module.Class"`` would make the repository run another
+    repository's code) are dropped, with a notice."""
+    auto_map = config.get("auto_map") if isinstance(config.get("auto_map"), Mapping) else {}
+    foreign = {k: v for k, v in auto_map.items() if AUTO_MAP.get(k) != v}
+    if foreign:
+        logger.warning("config.json: auto_map entries not of the LION bundle are not published: %s", foreign)
+    return {**{k: v for k, v in config.items() if k != "auto_map"}, "auto_map": dict(AUTO_MAP)}
+
+
+def _refuse_remote_code(path: Path, data: Mapping[str, Any]) -> None:
+    if data.get("auto_map"):
+        raise ValueError(f"{path} has an auto_map ({data['auto_map']}): it makes the repository load code from "
+                         "elsewhere, and lion-publish uploads no code but the LION bundle; remove the auto_map entry")
 
 
 def _is_vision(config: Mapping[str, Any]) -> bool:
@@ -724,7 +742,7 @@ def stage_checkpoint(
     for name, source in sources.items():
         shutil.copyfile(source, out / name)
         files.append(name)
-    (out / "config.json").write_text(json.dumps(add_auto_map(config_dict), indent=2, sort_keys=True) + "\n",
+    (out / "config.json").write_text(json.dumps(_publish_config(config_dict), indent=2, sort_keys=True) + "\n",
                                      encoding="utf-8")
     files.append("config.json")
     files += write_bundle(out)
