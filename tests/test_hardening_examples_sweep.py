@@ -172,3 +172,21 @@ def test_a_file_where_a_checkpoint_folder_goes_is_replaced(tmp_path):
     (tmp_path / "checkpoint-2").write_text("stray file")
     path = _save(tmp_path, 2, _run())
     assert path.is_dir() and (path / "checkpoint_complete.json").is_file()
+
+
+def test_push_to_hub_is_checked_before_training(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(image.ScriptError, match="cannot upload with HF_HUB_OFFLINE=1"):
+        image.main(["--dataset", "digits", "--push_to_hub", "--output_dir", str(tmp_path / "o")])
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))  # no stored token
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "hf_home" / "token"))
+    monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(tmp_path / "hf_home" / "stored_tokens"))
+    with pytest.raises(mlm.ScriptError, match="--push_to_hub needs a Hugging Face token"):
+        (tmp_path / "texts.txt").write_text("the cat\n")
+        mlm.main(["--train_files", str(tmp_path / "texts.txt"), "--push_to_hub", "--output_dir", str(tmp_path / "o")])
+    with pytest.raises(image.ScriptError, match="--hub_model_id and --hub_private_repo only apply with --push_to_hub"):
+        image.main(["--dataset", "digits", "--hub_model_id", "me/model", "--output_dir", str(tmp_path / "o")])

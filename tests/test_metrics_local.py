@@ -60,3 +60,11 @@ def test_glue_unknown_task_and_sources():
         load_glue_metric("sst2", source="hub", keep_in_memory=True)  # the Hub module cannot be fetched offline
     with pytest.raises(ValueError, match="no local metric"):
         metric_path("bleu")
+
+
+def test_topk_accuracy_refuses_k_below_one():
+    import evaluate
+
+    metric = evaluate.load(metric_path("topk_accuracy"), keep_in_memory=True)
+    with pytest.raises(ValueError, match="k must hold positive integers"):
+        metric.compute(predictions=[[1, 0]], references=[1], k=[0, 1])

@@ -267,6 +267,24 @@ def _apply_recipe(args: argparse.Namespace) -> None:
         args.repeated_augmentation = 1 if args.streaming else recipe["repeated_augmentation"]
 
 
+def _check_push(args: argparse.Namespace) -> None:
+    """``--push_to_hub`` is checked before training, not after it: online, and with a token."""
+    if not args.push_to_hub:
+        if args.hub_model_id is not None or args.hub_private_repo:
+            raise ScriptError("--hub_model_id and --hub_private_repo only apply with --push_to_hub; add it or drop them")
+        return
+    from huggingface_hub import get_token
+
+    from lion_hf.metrics import hub_is_offline
+
+    if hub_is_offline():
+        raise ScriptError("--push_to_hub cannot upload with HF_HUB_OFFLINE=1; unset it, or drop --push_to_hub and "
+                          "publish the output folder later")
+    if args.hub_token is None and get_token() is None:
+        raise ScriptError("--push_to_hub needs a Hugging Face token: log in (`hf auth login`), set HF_TOKEN, or pass "
+                          "--hub_token")
+
+
 def _check_args(args: argparse.Namespace) -> None:
     _check_data_flags(args)
     _apply_recipe(args)
@@ -310,6 +328,7 @@ def _check_args(args: argparse.Namespace) -> None:
         raise ScriptError("--warmup_epochs, --mixup, --cutmix and --num_workers must be >= 0")
     if args.image_std is not None and any(v <= 0 for v in args.image_std):
         raise ScriptError(f"--image_std must be positive, got {args.image_std}")
+    _check_push(args)
     if args.push_to_hub and args.hub_model_id is None:
         args.hub_model_id = Path(args.output_dir).name
     if args.dataset == "imagefolder":

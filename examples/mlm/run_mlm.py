@@ -145,6 +145,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _check_push(args: argparse.Namespace) -> None:
+    """``--push_to_hub`` is checked before training, not after it: online, and with a token."""
+    if not args.push_to_hub:
+        if args.hub_model_id is not None or args.hub_private_repo:
+            raise ScriptError("--hub_model_id and --hub_private_repo only apply with --push_to_hub; add it or drop them")
+        return
+    from huggingface_hub import get_token
+
+    from lion_hf.metrics import hub_is_offline
+
+    if hub_is_offline():
+        raise ScriptError("--push_to_hub cannot upload with HF_HUB_OFFLINE=1; unset it, or drop --push_to_hub and "
+                          "publish the output folder later")
+    if args.hub_token is None and get_token() is None:
+        raise ScriptError("--push_to_hub needs a Hugging Face token: log in (`hf auth login`), set HF_TOKEN, or pass "
+                          "--hub_token")
+
+
 def _check_args(args: argparse.Namespace) -> None:
     if args.dataset_name is None and args.train_files is None:
         raise ScriptError("give --dataset_name (e.g. allenai/c4 with --dataset_config en) or --train_files")
@@ -206,6 +224,7 @@ def _check_args(args: argparse.Namespace) -> None:
         raise ScriptError(f"--num_warmup_steps must be >= 0, got {args.num_warmup_steps}")
     if not args.learning_rate > 0:
         raise ScriptError(f"--learning_rate must be positive, got {args.learning_rate}")
+    _check_push(args)
     if args.push_to_hub and args.hub_model_id is None:
         args.hub_model_id = Path(args.output_dir).name
     if args.resume_from_checkpoint not in (None, "latest") and not Path(args.resume_from_checkpoint).is_dir():

@@ -47,6 +47,9 @@ class TopkAccuracy(evaluate.Metric):
     def _compute(self, predictions, references, k=(1, 5)):
         if len(predictions) == 0:
             raise ValueError("topk_accuracy needs at least one prediction")
+        bad = [value for value in k if not isinstance(value, int) or isinstance(value, bool) or value < 1]
+        if bad:
+            raise ValueError(f"k must hold positive integers, got {bad}")
         ranked = min(len(p) for p in predictions)
         result = {}
         for value in k:
