@@ -185,3 +185,32 @@ def test_family_cards_state_heads_of_their_own_modality():
         section = text.split("## How to load")[1].split("\n## ")[0]
         heads_line = next(line for line in section.splitlines() if "checkpoint loads into" in line)
         assert all(f"`{h}`" in heads_line for h in own) and not any(f"`{h}`" in heads_line for h in other)
+
+
+def test_public_name_keeps_hub_ids_and_values(tmp_path):
+    from lion_hf.hub.cards import hub_id_or_none, public_name
+
+    for value in ("bert-base-uncased", "owner/name", "0.8 / 1.0 / 2", "cosine, 5 warm-up steps", "off", 3):
+        assert public_name(value) == value
+    for value in (str(tmp_path), "./run", "../x/y", "~/data", "C:\\\\runs\\\\x", "data/sub/file.txt"):
+        assert public_name(value) == "a local path (not on the Hub)", value
+    (tmp_path / "owner").mkdir()
+    (tmp_path / "owner" / "name").mkdir()
+    import os
+
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        assert hub_id_or_none("owner/name") is None  # a folder here, not the Hub repository
+    finally:
+        os.chdir(cwd)
+    assert hub_id_or_none("owner/name") == "owner/name" and hub_id_or_none("a b") is None
+
+
+def test_non_finite_metrics_stay_out_of_the_card(vision_run):
+    config = lion_hf.LionConfig.from_pretrained(vision_run)
+    card = _digits_card(config, metrics=[RunMetric("accuracy", float("nan"), "Top-1 accuracy"),
+                                         RunMetric("top5_accuracy", 0.5, "Top-5 accuracy")])
+    results = card.data.to_dict()["model-index"][0]["results"]
+    assert [m["type"] for r in results for m in r["metrics"]] == ["top5_accuracy"]
+    assert "nan" not in str(card.data.to_dict()).lower()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -132,26 +133,28 @@ def heads_text(modality: str) -> str:
 
 
 def public_name(value: Any) -> Any:
-    """``value`` unless it is a path of the machine that wrote the card (a local folder or file, a temporary
-    directory): those say nothing to a reader and leak the machine's layout, so they become "local"."""
-    if not isinstance(value, str) or not value:
+    """``value`` unless it is a path of the machine that wrote the card (an absolute or home path, a temporary
+    folder, a relative path with folders): those say nothing to a reader and leak the machine's layout, so
+    they become "a local path". A bare name (``bert-base-uncased``) and ``owner/name`` stay."""
+    if not isinstance(value, str) or not value or " " in value.strip():
         return value
-    looks_local = value.startswith(("/", "./", "../", "~", "\\")) or "\\" in value or value.count("/") > 1 \
+    local = value.startswith(("/", "./", "../", "~", "\\")) or "\\" in value or value.count("/") > 1 \
         or (len(value) > 1 and value[1] == ":")
-    try:
-        exists = Path(value).expanduser().exists()
-    except OSError:
-        exists = False
-    return "a local path (not on the Hub)" if looks_local or exists else value
+    return "a local path (not on the Hub)" if local else value
 
 
 def hub_id_or_none(value: str | None) -> str | None:
     """``value`` if it can be a Hub repository id (``name`` or ``owner/name``) and is no local path, else None."""
-    if not value or public_name(value) != value:
-        return None
     import re
 
-    return value if re.fullmatch(r"[\w.-]+(/[\w.-]+)?", value) else None
+    if not value or public_name(value) != value or not re.fullmatch(r"[\w.-]+(/[\w.-]+)?", value):
+        return None
+    try:
+        if "/" in value and Path(value).exists():  # owner/name that is a folder here: a local checkpoint
+            return None
+    except OSError:
+        return None
+    return value
 
 
 def pipeline_tag_of(head: str, modality: str) -> str:
@@ -386,7 +389,7 @@ def is_fraction_metric(metric_type: str) -> bool:
 def _run_result(metric: RunMetric, task: str, dataset_id: str | None, dataset_name: str | None,
                 dataset_config: str | None, eval_split: str, percent: bool) -> Result:
     """A run's metric as a card result; a fraction becomes a percentage on a card whose paper rows are in %."""
-    value, name = float(metric.value), metric.name or metric.metric_type
+    value, name = float(metric.value), _one_line(metric.name or metric.metric_type)
     if percent and is_fraction_metric(metric.metric_type) and 0.0 <= value <= 1.0:
         value = round(100.0 * value, 2)
         name = name if name.endswith("(%)") else f"{name} (%)"
@@ -531,8 +534,15 @@ def render_run_card(
 
     is_family = family is not None and family.preset is not None
     percent = is_family  # the family's rows (paper, not yet measured) are percentages
+    finite = []
+    for m in metrics:
+        if isinstance(m.value, int | float) and not isinstance(m.value, bool) and math.isfinite(m.value):
+            finite.append(m)
+        else:
+            logger.warning("metric %s is %r, not a finite number: left out of the card's results", m.metric_type,
+                           m.value)
     run_results = [_run_result(m, pipeline_tag, dataset_id, dataset_name, dataset_config, eval_split, percent)
-                   for m in metrics]
+                   for m in finite]
     index_results, table_results = merge_results(family.results if family else (), [*run_results, *results])
 
     variant_tag = variant.lower().replace("♮", "-natural")
