@@ -5,6 +5,7 @@ refuse bad position ids clearly and accept inputs on the meta device."""
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -186,3 +187,16 @@ def test_another_architectures_config_is_refused(tmp_path):
     with pytest.raises(ValueError, match="model_type 'bert', not 'lion'"):
         LionForMaskedLM.from_pretrained(tmp_path, modality="text")
     assert LionConfig.from_dict({"model_type": "lion", "modality": "text"}).modality == "text"
+
+
+def test_a_hand_edited_config_json_names_the_checkpoint(tmp_path):
+    import json
+
+    LionForMaskedLM(text_config()).save_pretrained(tmp_path)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "qkv_bias": "false"}))
+    with pytest.raises(ValueError, match=rf"the config of '{re.escape(str(tmp_path))}' \(its config.json .*"
+                                         r"LionConfig.qkv_bias must be True or False"):
+        LionForMaskedLM.from_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="LionConfig.qkv_bias must be True or False"):
+        AutoModelForMaskedLM.from_pretrained(tmp_path)

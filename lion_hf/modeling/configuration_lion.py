@@ -303,6 +303,15 @@ class LionConfig(PreTrainedConfig):
         overrides = {name: kwargs.pop(name) for name in list(kwargs) if name in own}
         return super().from_dict({**config_dict, **overrides}, **kwargs)
 
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *args, **kwargs) -> "LionConfig":
+        """As ``PreTrainedConfig.from_pretrained``; a wrong field names the checkpoint it came from."""
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        except LionConfigError as error:
+            raise LionConfigError(f"the config of {str(pretrained_model_name_or_path)!r} (its config.json or a keyword "
+                                  f"of from_pretrained) is invalid: {error}") from None
+
     def save_pretrained(self, save_directory: str | os.PathLike, push_to_hub: bool = False, **kwargs) -> None:
         """As ``PreTrainedConfig.save_pretrained``, and the folder becomes self-contained the Hugging Face way:
         ``config.json`` gets an ``auto_map`` for every LION head and the flat modeling code is written next to it
