@@ -214,3 +214,14 @@ def test_non_finite_metrics_stay_out_of_the_card(vision_run):
     results = card.data.to_dict()["model-index"][0]["results"]
     assert [m["type"] for r in results for m in r["metrics"]] == ["top5_accuracy"]
     assert "nan" not in str(card.data.to_dict()).lower()
+
+
+def test_a_runs_final_card_is_not_attached_to_an_earlier_checkpoint(vision_run, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copytree(vision_run, run / "checkpoint-3")
+    (run / "checkpoint-3" / "all_results.json").unlink()
+    config = lion_hf.LionConfig.from_pretrained(vision_run)
+    _digits_card(config).save(run / "README.md")  # the final model's card; the final model itself is missing
+    staged = stage_checkpoint(run, tmp_path / "staged", repo_id="me/x")
+    assert "0.9861" not in staged.card.text and "### Training log" not in staged.card.text

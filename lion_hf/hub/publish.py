@@ -605,8 +605,8 @@ def _render_publish_card(family: CheckpointFamily, config: Any, config_dict: Map
 
 
 def find_run_card(run_dirs: Sequence[Path], root: Path) -> ModelCard | None:
-    """The card a ``lion_hf`` example script wrote for this run (``README.md`` of the checkpoint or the run),
-    or None. A README of somebody else (no ``lion`` tag, not from the package's template) does not count."""
+    """The card a ``lion_hf`` example script wrote for this run (the first ``README.md`` of ``run_dirs``), or
+    None. A README of somebody else (no ``lion`` tag, not from the package's template) does not count."""
     for base in run_dirs:
         path = base / "README.md"
         if not path.is_file():
@@ -706,7 +706,9 @@ def stage_checkpoint(
 
     overrides = any(v is not None for v in (family, metrics, metrics_file, dataset, dataset_name, dataset_config,
                                             datasets))
-    run_card = None if overrides else find_run_card(run_dirs, root)
+    # Only a card next to the weights describes them: a run's top-level card is about its final model, not
+    # about the checkpoint-N published when that model is missing.
+    run_card = None if overrides else find_run_card([checkpoint_dir], root)
     family = _choose_family(config, family, dataset, datasets)
     if run_card is not None and family.preset is None:
         # The run's own card says what the run did (data, split, steps, recipe, log, metrics as measured).
