@@ -8,6 +8,7 @@ They parse arguments, call the library (``lion_hf.conversion``, ``lion_hf.hub.pu
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -182,9 +183,20 @@ def demo_main(argv: list[str] | None = None) -> int:
     from .demo import HUB_FILES, classify_held_out, train
 
     args = _demo_args(argv)
+    if args.epochs < 1:
+        print(f"FAILED: --epochs must be at least 1, got {args.epochs}", file=sys.stderr)
+        return 2
     output_dir = Path(args.output_dir)
     started = time.time()
-    results = train(output_dir, args.epochs)
+    try:
+        results = train(output_dir, args.epochs)
+    except subprocess.CalledProcessError as error:
+        print(f"FAILED: the training script exited with status {error.returncode} (its messages are above)",
+              file=sys.stderr)
+        return 1
+    except (FileNotFoundError, ValueError) as error:  # no checkout, or unreadable results
+        print(f"FAILED: {error}", file=sys.stderr)
+        return 1
     train_minutes = (time.time() - started) / 60
     missing = [name for name in HUB_FILES if not (output_dir / name).is_file()]
     if missing:

@@ -14,6 +14,7 @@ a committed card differs from what the code renders (run it in CI after changing
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -28,6 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--namespace", default=DEFAULT_NAMESPACE, help="Hub namespace of the planned repositories")
     parser.add_argument("--check", action="store_true", help="compare instead of writing; exit 1 on a difference")
     args = parser.parse_args(argv)
+    if not re.fullmatch(r"[\w.-]+", args.namespace) or args.namespace.strip(".-") != args.namespace:
+        parser.error(f"--namespace must be a Hub user or organisation name, got {args.namespace!r}")
+    if args.output_dir.exists() and not args.output_dir.is_dir():
+        parser.error(f"--output-dir {args.output_dir} is a file")
 
     cards = render_family_cards(namespace=args.namespace)
     stale = []

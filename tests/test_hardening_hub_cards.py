@@ -225,3 +225,35 @@ def test_a_runs_final_card_is_not_attached_to_an_earlier_checkpoint(vision_run, 
     _digits_card(config).save(run / "README.md")  # the final model's card; the final model itself is missing
     staged = stage_checkpoint(run, tmp_path / "staged", repo_id="me/x")
     assert "0.9861" not in staged.card.text and "### Training log" not in staged.card.text
+
+
+def test_demo_reports_a_failed_training_run_in_one_line(monkeypatch, capsys, tmp_path):
+    import subprocess
+
+    import lion_hf.demo
+    from lion_hf.cli import demo_main
+
+    def fail(output_dir, epochs):
+        raise subprocess.CalledProcessError(3, ["accelerate", "launch"])
+
+    monkeypatch.setattr(lion_hf.demo, "train", fail)
+    assert demo_main(["--output_dir", str(tmp_path / "d")]) == 1
+    assert capsys.readouterr().err == "FAILED: the training script exited with status 3 (its messages are above)\n"
+    assert demo_main(["--epochs", "0"]) == 2
+
+
+def test_card_generator_refuses_bad_arguments(tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "generate_model_cards.py"
+    spec = importlib.util.spec_from_file_location("generate_model_cards", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    a_file = tmp_path / "f"
+    a_file.write_text("x")
+    for argv in (["--namespace", "a b"], ["--namespace", "../x"], ["--output-dir", str(a_file)]):
+        with pytest.raises(SystemExit) as exit_info:
+            module.main(argv)
+        assert exit_info.value.code == 2
+    assert a_file.read_text() == "x"
