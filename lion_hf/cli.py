@@ -102,18 +102,21 @@ def publish_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--revision", help="branch to commit to (created if missing; default main)")
     parser.add_argument("--commit-message")
     parser.add_argument("--create-pr", action="store_true", help="open a pull request instead of committing")
-    parser.add_argument("--family", help="planned checkpoint family (default: matched from the config)")
-    parser.add_argument("--metrics-file", help="JSON of the run's metrics (default: all_results.json / eval_results.json)")
+    parser.add_argument("--family", help="planned checkpoint family (default: the family whose preset matches the "
+                                         "config, when --dataset is that family's data; else a custom model)")
+    parser.add_argument("--metrics-file", help="JSON of the run's metrics (default: all_results.json / "
+                                               "eval_results.json). Any card option replaces the run's own card")
     parser.add_argument("--dataset", help="Hub id of the dataset the metrics were measured on")
     parser.add_argument("--dataset-name", help="display name of that dataset")
     parser.add_argument("--dataset-config")
-    parser.add_argument("--dataset-split", default="validation")
+    parser.add_argument("--dataset-split", default="validation", help="split of the metrics (default: %(default)s)")
     parser.add_argument("--base-model", help="checkpoint this one was fine-tuned from (owner/name)")
-    parser.add_argument("--license", default="apache-2.0")
+    parser.add_argument("--license", default="apache-2.0", help="Hub licence id (default: %(default)s)")
     parser.add_argument("--tag", action="append", default=[], dest="tags", help="extra card tag (repeatable)")
     parser.add_argument("--endpoint", help="Hub endpoint (default HF_ENDPOINT or huggingface.co)")
     parser.add_argument("--token", help="Hub token (default HF_TOKEN or the saved login)")
-    parser.add_argument("--dry-run", action="store_true", help="stage and validate only; print the staged folder")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="stage, validate and print every file it would upload or delete; nothing is sent")
     parser.add_argument("--staging-dir", help="stage here instead of a temporary folder")
     args = parser.parse_args(argv)
     from .hub.publish import publish
