@@ -347,8 +347,24 @@ def write_bundle(folder: str | os.PathLike, entry_modules: Iterable[str] = ENTRY
     folder.mkdir(parents=True, exist_ok=True)
     files = build_bundle(entry_modules, root)
     for name, text in files.items():
-        (folder / name).write_text(text, encoding="utf-8")
+        _write_in_folder(folder / name, text)
     return sorted(files)
+
+
+def _write_in_folder(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` itself: a symbolic link there is replaced, never written through (it could
+    point at any file of the machine), and a file the bundle did not write is replaced with a notice."""
+    if path.is_symlink():
+        logger.warning("%s was a symbolic link (to %s); it is replaced by the generated file", path, os.readlink(path))
+        path.unlink()
+    elif path.is_dir():
+        raise BundleError(f"{path} is a folder; the remote-code bundle needs that name for a file")
+    elif path.is_file():
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            first = handle.readline()
+        if not first.startswith(BUNDLE_HEADER.split("{", 1)[0]):
+            logger.warning("%s was not written by lion_hf.hub.bundle; it is replaced by the generated file", path)
+    path.write_text(text, encoding="utf-8")
 
 
 def add_auto_map(config: dict) -> dict:
@@ -365,7 +381,10 @@ def write_auto_map(config_path: str | os.PathLike) -> None:
     """Rewrite ``config.json`` in place with the full ``auto_map`` (see :func:`add_auto_map`)."""
     path = Path(config_path)
     config = json.loads(path.read_text(encoding="utf-8"))
-    path.write_text(json.dumps(add_auto_map(config), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    text = json.dumps(add_auto_map(config), indent=2, sort_keys=True) + "\n"
+    if path.is_symlink():  # the folder gets its own config; the file the link points at is left as it is
+        path.unlink()
+    path.write_text(text, encoding="utf-8")
 
 
 def check_bundle(folder: str | os.PathLike) -> list[str]:
