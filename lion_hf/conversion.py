@@ -383,6 +383,10 @@ def _check_output_dir(output_dir: Path, overwrite: bool) -> None:
     if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
         raise ValueError(f"output folder {output_dir} is not empty; pass a new folder, or --overwrite to replace "
                          "the model files in it")
+    links = sorted(p.name for p in output_dir.iterdir() if p.is_symlink()) if output_dir.is_dir() else []
+    if links:
+        raise ValueError(f"output folder {output_dir} holds symbolic links ({', '.join(links[:4])}); the converted files "
+                         "would be written through them: pass a new folder")
 
 
 def _load_tokenizer(source: str):

@@ -330,3 +330,17 @@ def test_tokenizer_larger_than_the_vocabulary_is_refused(tmp_path, capsys):
     assert convert_main(["mlm", str(checkpoint), str(tmp_path / "t"), "--num_heads", str(TEXT_HEADS), "--arch_type",
                          "lion-d", "--tokenizer", str(vocab)]) == 2
     assert f"but the checkpoint's vocabulary has {VOCAB}" in capsys.readouterr().err and not (tmp_path / "t").exists()
+
+
+def test_overwrite_never_writes_through_a_symlink(tmp_path, capsys):
+    import os
+
+    checkpoint = tmp_path / "v.pth"
+    torch.save(original_vision_state_dict("Decay", "Normal", True), checkpoint)
+    victim = tmp_path / "victim.json"
+    victim.write_text("{}")
+    out = tmp_path / "out"
+    out.mkdir()
+    os.symlink(victim, out / "config.json")
+    assert convert_main(_vision_argv(checkpoint, out, "--overwrite")) == 2
+    assert "symbolic links (config.json)" in capsys.readouterr().err and victim.read_text() == "{}"
