@@ -190,3 +190,15 @@ def test_push_to_hub_is_checked_before_training(tmp_path, monkeypatch):
         mlm.main(["--train_files", str(tmp_path / "texts.txt"), "--push_to_hub", "--output_dir", str(tmp_path / "o")])
     with pytest.raises(image.ScriptError, match="--hub_model_id and --hub_private_repo only apply with --push_to_hub"):
         image.main(["--dataset", "digits", "--hub_model_id", "me/model", "--output_dir", str(tmp_path / "o")])
+
+
+def test_evaluation_labels_outside_the_classes_are_found_before_training():
+    import datasets
+
+    names = datasets.ClassLabel(names=["cat", "dog"])
+    split = datasets.Dataset.from_dict({"label": [0, 1, -1]}, features=datasets.Features({"label": names}))
+    with pytest.raises(image.ScriptError, match="evaluation example 2 has the label -1"):
+        image.check_eval_labels(split, "label", None, 2)
+    image.check_eval_labels(split.select([0, 1]), "label", None, 2)
+    with pytest.raises(image.ScriptError, match="label 1, not one of"):
+        image.check_eval_labels(split.select([0, 1]), "label", {0: 0}, 2)

@@ -435,6 +435,15 @@ def eval_label_map(train_names: list[str], train_map: dict | None, eval_data: An
     return {value: ids[position] for value, position in eval_map.items()}
 
 
+def check_eval_labels(data: Any, label_column: str, label_map: dict | None, num_labels: int) -> None:
+    """Every evaluation label is one of the training classes (a Hub test split's -1 is caught here, not mid-run)."""
+    for row, raw in enumerate(data[label_column]):
+        label = label_map.get(raw) if label_map is not None else raw
+        if not isinstance(label, int) or not 0 <= label < num_labels:
+            raise ScriptError(f"evaluation example {row} has the label {raw!r}, not one of the {num_labels} classes "
+                              "(a split without labels, such as a Hub test split, has -1: choose another --eval_split)")
+
+
 def check_images(data: Any, image_column: str, mode: str, split: str, logger) -> Any:
     """Decode every image up front (``--image_check full`` / ``skip``); returns the data, less the bad ones."""
     import concurrent.futures
@@ -774,6 +783,7 @@ def _main(argv: list[str] | None = None) -> dict[str, Any]:
             label = train_label_map.get(raw) if train_label_map is not None else raw
             if isinstance(label, int) and 0 <= label < len(labels):
                 counts[label] += 1
+        check_eval_labels(eval_raw, label_column, eval_map, len(labels))
         empty = [name for name, count in zip(labels, counts) if count == 0]
         if empty:
             raise ScriptError(f"class(es) without training images: {', '.join(empty)}; every class needs training "
