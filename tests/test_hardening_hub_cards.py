@@ -202,6 +202,7 @@ def test_public_name_keeps_hub_ids_and_values(tmp_path):
     os.chdir(tmp_path)
     try:
         assert hub_id_or_none("owner/name") is None  # a folder here, not the Hub repository
+        assert public_name("owner/name") == "a local path (not on the Hub)"
     finally:
         os.chdir(cwd)
     assert hub_id_or_none("owner/name") == "owner/name" and hub_id_or_none("a b") is None

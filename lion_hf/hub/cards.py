@@ -139,8 +139,15 @@ def public_name(value: Any) -> Any:
     if not isinstance(value, str) or not value or " " in value.strip():
         return value
     local = value.startswith(("/", "./", "../", "~", "\\")) or "\\" in value or value.count("/") > 1 \
-        or (len(value) > 1 and value[1] == ":")
+        or (len(value) > 1 and value[1] == ":") or ("/" in value and _exists(value))
     return "a local path (not on the Hub)" if local else value
+
+
+def _exists(path: str) -> bool:
+    try:
+        return Path(path).exists()
+    except OSError:
+        return False
 
 
 def hub_id_or_none(value: str | None) -> str | None:
@@ -148,12 +155,7 @@ def hub_id_or_none(value: str | None) -> str | None:
     import re
 
     if not value or public_name(value) != value or not re.fullmatch(r"[\w.-]+(/[\w.-]+)?", value):
-        return None
-    try:
-        if "/" in value and Path(value).exists():  # owner/name that is a folder here: a local checkpoint
-            return None
-    except OSError:
-        return None
+        return None  # (an owner/name that is a folder here is a local checkpoint: public_name says so)
     return value
 
 
