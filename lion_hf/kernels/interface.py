@@ -24,10 +24,11 @@ BACKENDS = ("auto", "torch", "triton")
 AUTO_ATTENTION_MAX_LENGTH = 1024
 
 
-#: The same crossover for the Triton kernels, measured (BENCHMARKS.md, "Kernels"): B=8, H=12, D=64, bf16,
-#: H100, forward+backward of LION-S: attention 0.79 ms vs chunk 0.89 ms at L=1024, 1.60 vs 0.92 at 1536,
-#: 2.64 vs 1.42 at 2048 (LIT: 0.46 vs 0.77 at 1024, 2.9 vs 1.3 at 4096). Attention up to here, chunk beyond.
-AUTO_ATTENTION_MAX_LENGTH_TRITON = 1024
+#: The same crossover for the Triton kernels, from the H100 measurements (BENCHMARKS.md, "Kernels"): B=8, H=12,
+#: D=64, bf16, forward+backward of LION-S: attention 0.79 ms vs chunk 0.89 ms at L=1024, 1.60 vs 0.92 at 1536
+#: (LIT: 0.46 vs 0.77 at 1024). Quadratic against linear cost puts the break-even near 1.13 x 1024; 1152 keeps
+#: the 1025 tokens of a 512 px ViT-B/16 image (and its natural variants, fused only there) in the attention form.
+AUTO_ATTENTION_MAX_LENGTH_TRITON = 1152
 
 
 def resolve_form(form: str, length: int, device: torch.device | None = None, backend: str = "torch") -> str:
@@ -171,13 +172,6 @@ def _triton_call(q, k, v, log_decay, form: str, chunk_size: int | None, key_padd
         key_mask = key_padding_mask  # the attention kernels mask padded keys as they load them
     else:
         k, v = _zero_padded_keys(k, v, key_padding_mask)
-    if form == "attention" and log_decay is not None and log_decay.dim() == 1:
-        # LION-D's attention form through the per-token (LION-S) kernels: autograd sums the expanded
-        # gradient per head. The per-head attention backward reduces d log_decay over all (batch, tile)
-        # programs into H floats: a ViT-S-sized LION-D training step (batch 64, 224 px, H100) took 131 ms
-        # that way, 58 ms this way (BENCHMARKS.md, "Models"). The chunk form keeps its per-head kernels,
-        # whose first-moment state gives d log_decay more precisely than a sum of per-token gradients.
-        log_decay = log_decay[None, :, None].expand(q.shape[0], q.shape[1], q.shape[2])
     needs_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (q, k, v, log_decay))
     if form == "recurrent":
         if not needs_grad:

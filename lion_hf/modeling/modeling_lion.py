@@ -495,6 +495,9 @@ class LionModel(LionPreTrainedModel):
                 raise ValueError("this is a vision LION model: pass pixel_values, not input_ids/inputs_embeds")
             if pixel_values is None:
                 raise ValueError("You have to specify pixel_values (a [batch, channels, height, width] tensor)")
+            if not pixel_values.is_floating_point():
+                raise ValueError(f"pixel_values must be floating point (got {pixel_values.dtype}): run the images "
+                                 f"through the model's image processor, which rescales and normalises them")
             pixel_values = pixel_values.to(self.embeddings.patch_embeddings.projection.weight.dtype)
             hidden_states = self.embeddings(pixel_values, interpolate_pos_encoding=bool(interpolate_pos_encoding))
             patch = self.config.patch_size
@@ -506,6 +509,10 @@ class LionModel(LionPreTrainedModel):
             if (input_ids is None) == (inputs_embeds is None):
                 raise ValueError("You have to specify exactly one of input_ids or inputs_embeds")
             hidden_states = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)
+            if (attention_mask is not None and attention_mask.is_floating_point() and not torch.compiler.is_compiling()
+                    and attention_mask.numel() and bool((attention_mask < 0).any())):
+                raise ValueError("attention_mask must hold 1 for real tokens and 0 for padding, not an additive "
+                                 "mask (0 / -inf); pass the tokenizer's attention_mask")
             if attention_mask is not None and tuple(attention_mask.shape) != tuple(hidden_states.shape[:2]):
                 raise ValueError(f"attention_mask must be [batch, length]={tuple(hidden_states.shape[:2])}, "
                                  f"got {tuple(attention_mask.shape)}")

@@ -395,12 +395,16 @@ if triton is not None:
             tl.store(ROW_UP + i_bh * L + offs_m, row_up, mask=m_valid)
 
 
-def _blocks(dk: int, dv: int, dtype: torch.dtype, backward: bool):
+def _blocks(dk: int, dv: int, dtype: torch.dtype, backward: bool, has_decay: bool = False):
     """``(BM, BN, num_warps, num_stages)`` from :data:`lion_hf.kernels.triton.tuning.LAUNCH`."""
     if interpreter_enabled():
         return INTERPRETER_ATTENTION_TILES
     big = max(dk, dv) >= 128 or dtype == torch.float32
-    return launch(f"attn_{'bwd' if backward else 'fwd'}_{'big' if big else 'small'}")
+    if big:
+        return launch(f"attn_{'bwd' if backward else 'fwd'}_big")
+    if not backward and has_decay:
+        return launch("attn_fwd_small_decay")
+    return launch(f"attn_{'bwd' if backward else 'fwd'}_small")
 
 
 def _precision(dtype: torch.dtype) -> str:
@@ -449,7 +453,7 @@ def attention_forward(q, k, v, log_decay, mode: int, with_den: bool, scale: floa
                                                         dtype=torch.float32)) if has_den else None
     prev_num = prev[0] if prev is not None else out
     km = _key_mask(key_mask)
-    bm, bn, warps, stages = _blocks(dk, dv, dtype, backward=False)
+    bm, bn, warps, stages = _blocks(dk, dv, dtype, backward=False, has_decay=kind > 0)
     grid = (triton.cdiv(length, bm), batch * heads)
     _attn_fwd_kernel[grid](q, k, v, a if a is not None else q, f64 if f64 is not None else q,
                            km if km is not None else q, order if order is not None else q, out,

@@ -160,9 +160,6 @@ class LionLayerFunction(torch.autograd.Function):
         log_decays = [log_decay_1] if orders is None else [log_decay_1, log_decay_2]
         kernel_decays, prefixes = [], []
         for i, a in enumerate(log_decays):
-            if form == "attention" and a is not None and a.dim() == 1:
-                # per-token kernels for LION-D's attention form (see lion_hf.kernels.interface._triton_call)
-                a = a[None, :, None].expand(q.shape[0], q.shape[1], q.shape[2])
             a = a if orders is None else _scan_inputs(a, orders[i])
             kernel_decays.append(a)
             prefixes.append(_f64_prefix(a, 2, *q.shape[:3]) if a is not None and a.dim() == 3 else None)
@@ -187,13 +184,12 @@ class LionLayerFunction(torch.autograd.Function):
             states = tuple(kept[0]) if keep else ()
         ctx.save_for_backward(qkv, q if fmap else None, k if fmap else None, out, den, key_mask, seed,
                               *kernel_decays, *prefixes, *states)
-        ctx.meta = (fmap, form, mode, scale, eps, chunk, dropout_p, orders, len(log_decays),
-                    [a is not None and a.dim() == 1 for a in log_decays])
+        ctx.meta = (fmap, form, mode, scale, eps, chunk, dropout_p, orders, len(log_decays))
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
-        fmap, form, mode, scale, eps, chunk, dropout_p, orders, n_orders, per_head = ctx.meta
+        fmap, form, mode, scale, eps, chunk, dropout_p, orders, n_orders = ctx.meta
         qkv, q, k, out, den, key_mask, seed, *rest = ctx.saved_tensors
         kernel_decays, prefixes, states = rest[:n_orders], rest[n_orders:2 * n_orders], rest[2 * n_orders:]
         q_raw, k_raw, v = _views(qkv)
@@ -217,10 +213,8 @@ class LionLayerFunction(torch.autograd.Function):
                     q, k, v, kernel_decays[i], g, c, needs[i], f64=prefixes[i], key_mask=key_mask, order=order,
                     grads=(dq_f, dk_f, dv_slot), accumulate=i > 0, dropout_p=dropout_p,
                     seed=seed[i:i + 1] if seed is not None and orders is not None else seed)
-                if dlog is not None and orders is not None:
+                if dlog is not None and dlog.dim() == 3 and orders is not None:
                     dlog = dlog.index_select(-1, orders[i][1])  # scan order -> token order
-                if dlog is not None and per_head[i]:
-                    dlog = dlog.double().sum(dim=(0, 2)).float()
                 dlogs[i] = dlog
         else:
             dq, dk, dv, dlogs[0] = chunk_backward(q, k, v, kernel_decays[0], g, c, needs[0], chunk,
@@ -234,6 +228,19 @@ class LionLayerFunction(torch.autograd.Function):
         return d_qkv, dlogs[0], dlog_2, None, None, None, None, None, None, None, None, None, None
 
 
+_INT32_ORDERS: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _int32(perm: torch.Tensor) -> torch.Tensor:
+    """``perm`` as the int32 index table the kernels read, converted once per (cached) scan order."""
+    hit = _INT32_ORDERS.get(id(perm))
+    if hit is None or hit[0] is not perm:
+        if len(_INT32_ORDERS) > 64:
+            _INT32_ORDERS.clear()
+        hit = _INT32_ORDERS[id(perm)] = (perm, perm.to(torch.int32))
+    return hit[1]
+
+
 def lion_layer(qkv: torch.Tensor, log_decays: list, fmap: int, form: str, mode: int, scale: float, eps: float,
                chunk: int, key_mask: torch.Tensor | None, dropout_p: float, orders=None) -> torch.Tensor:
     """Run :class:`LionLayerFunction`; returns the context ``[B, H, L, D]`` (token-major memory)."""
@@ -241,7 +248,7 @@ def lion_layer(qkv: torch.Tensor, log_decays: list, fmap: int, form: str, mode: 
     if dropout_p > 0:
         seed = torch.randint(0, 2**31 - 1, (2,), device=qkv.device, dtype=torch.int64)
     if orders is not None:
-        orders = tuple((perm.to(torch.int32), inverse) for perm, inverse in orders)
+        orders = tuple((_int32(perm), inverse) for perm, inverse in orders)
     log_decay_2 = log_decays[1] if len(log_decays) > 1 else None
     return LionLayerFunction.apply(qkv, log_decays[0], log_decay_2, fmap, form, mode, float(scale), float(eps),
                                    chunk, key_mask, float(dropout_p), seed, orders)

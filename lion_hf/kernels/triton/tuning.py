@@ -9,8 +9,13 @@ from __future__ import annotations
 
 #: name -> settings tuple; see the comment of each entry for its fields.
 LAUNCH: dict[str, tuple[int, ...]] = {
-    # attention form, (BM, BN, num_warps, num_stages): "small" for bf16/fp16 heads <= 64, "big" otherwise
+    # attention form, (BM, BN, num_warps, num_stages): "small" for bf16/fp16 heads <= 64, "big" otherwise.
+    # H200, 2026-12-01 (benchmarks/sweep_attention.py, ViT-B 224 px b128 and BERT-large L 512 b64): with a
+    # decay, 32-wide key tiles in the forward (D 0.099 vs 0.110 ms, S 0.172 vs 0.181 at 224 px; D 0.202 vs
+    # 0.229 at L 512; S 0.356 vs 0.331 there); LIT keeps 64 (0.087 vs 0.089); the backward's 64 x 64 x 4 x 3
+    # was best or within 4 % everywhere
     "attn_fwd_small": (128, 64, 4, 3),
+    "attn_fwd_small_decay": (128, 32, 4, 3),
     "attn_fwd_big": (64, 64, 4, 2),
     "attn_bwd_small": (64, 64, 4, 3),
     "attn_bwd_big": (64, 64, 8, 2),

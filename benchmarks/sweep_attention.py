@@ -1,0 +1,83 @@
+"""Launch settings of the attention-form kernels at the sizes the models run, one table per case.
+
+    PYTHONPATH=. python benchmarks/sweep_attention.py [--cases vit224 vit512 bert128 bert512]
+
+For each case (batch, heads, length of a ViT-B/16 or BERT-large step) and mask, times the forward and the
+backward kernels (``triton.testing.do_bench``, median) under each candidate ``(BM, BN, warps, stages)``
+of :data:`lion_hf.kernels.triton.tuning.LAUNCH` and prints them with the current default marked, so the
+table in ``tuning.py`` is chosen from measurements. LION-D is timed both ways the attention form can run
+it: per-head kernels (``KIND=1``) and the per-token kernels the interface routes it through.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+import torch.nn.functional as F
+
+from lion_hf.kernels.triton import tuning
+from lion_hf.kernels.triton.attention import attention_backward, attention_forward
+from lion_hf.kernels.triton.common import NORMALIZED, SCALED, grad_inputs
+
+CASES = {"vit224": (128, 12, 197, NORMALIZED), "vit512": (16, 12, 1025, NORMALIZED),
+         "bert128": (64, 16, 128, SCALED), "bert512": (64, 16, 512, SCALED)}
+FWD = [(128, 64, 4, 3), (64, 64, 4, 3), (128, 32, 4, 3), (64, 32, 4, 2), (128, 64, 8, 3), (64, 64, 4, 2),
+       (128, 128, 8, 2)]
+BWD = [(64, 64, 4, 3), (64, 64, 4, 2), (64, 32, 4, 2), (32, 64, 4, 3), (64, 64, 8, 3), (128, 64, 8, 2),
+       (32, 32, 4, 2), (128, 32, 8, 2)]
+
+
+def inputs(batch, heads, length, mask, dim=64):
+    def feat():
+        x = F.silu(torch.randn(batch, length, heads, dim, device="cuda")) + 0.5
+        return (x / x.norm(dim=-1, keepdim=True)).to(torch.bfloat16).transpose(1, 2)
+
+    q, k = feat(), feat()
+    v = torch.randn(batch, length, heads, dim, device="cuda", dtype=torch.bfloat16).transpose(1, 2)
+    if mask == "lit":
+        a = None
+    elif mask == "decay-head":
+        a = F.logsigmoid(torch.randn(heads, device="cuda") + 2)
+    elif mask == "decay-token":
+        a = F.logsigmoid(torch.randn(heads, device="cuda") + 2)[None, :, None].expand(batch, heads, length)
+    else:
+        a = F.logsigmoid(torch.randn(batch, heads, length, device="cuda") + 2)
+    return q, k, v, a
+
+
+def main() -> None:
+    from triton.testing import do_bench
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cases", nargs="*", default=list(CASES))
+    parser.add_argument("--masks", nargs="*", default=["lit", "decay-head", "decay-token", "selective"])
+    args = parser.parse_args()
+    for case in args.cases:
+        batch, heads, length, mode = CASES[case]
+        for mask in args.masks:
+            q, k, v, a = inputs(batch, heads, length, mask)
+            out, den = attention_forward(q, k, v, a, mode, mode == NORMALIZED, 0.125, 1e-6)
+            g, c = grad_inputs(mode, torch.randn_like(out), None, out, den, 0.125, 1e-6, v, q.dtype)
+            rows = []
+            for name, configs, fn in (
+                    ("fwd", FWD, lambda: attention_forward(q, k, v, a, mode, mode == NORMALIZED, 0.125, 1e-6)),
+                    ("bwd", BWD, lambda: attention_backward(q, k, v, a, g, c, a is not None))):
+                key = f"attn_{name}_small" + ("_decay" if name == "fwd" and a is not None else "")
+                default = tuning.LAUNCH[key]
+                for cfg in configs:
+                    tuning.LAUNCH[key] = cfg
+                    try:
+                        ms = do_bench(fn, warmup=5, rep=30, return_mode="median")
+                    except Exception as exc:  # a config that does not compile (shared memory) is reported
+                        ms = float("nan")
+                        print(f"  {name} {cfg}: {type(exc).__name__}")
+                    rows.append((name, cfg, ms, cfg == default))
+                tuning.LAUNCH[key] = default
+            best = {n: min((r for r in rows if r[0] == n), key=lambda r: r[2] if r[2] == r[2] else 1e9) for n in ("fwd", "bwd")}
+            print(f"{case} {mask}: " + "; ".join(f"{n} {'*' if d else ''}{c}={ms:.3f}" for n, c, ms, d in rows))
+            print(f"  best fwd {best['fwd'][1]} {best['fwd'][2]:.3f} ms, best bwd {best['bwd'][1]} {best['bwd'][2]:.3f} ms")
+
+
+if __name__ == "__main__":
+    main()
