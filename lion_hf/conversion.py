@@ -385,8 +385,8 @@ def _check_output_dir(output_dir: Path, overwrite: bool) -> None:
                          "the model files in it")
     links = sorted(p.name for p in output_dir.iterdir() if p.is_symlink()) if output_dir.is_dir() else []
     if links:
-        raise ValueError(f"output folder {output_dir} holds symbolic links ({', '.join(links[:4])}); the converted files "
-                         "would be written through them: pass a new folder")
+        raise ValueError(f"output folder {output_dir} holds symbolic links ({', '.join(links[:4])}); the converted "
+                         "files would be written through them: pass a new folder")
 
 
 def _load_tokenizer(source: str):
@@ -422,8 +422,8 @@ def convert_checkpoint(args) -> torch.nn.Module:
         model = convert_original_mlm(checkpoint, num_heads=args.num_heads, arch_type=args.arch_type)
         processor = _load_tokenizer(args.tokenizer) if args.tokenizer else None
         if processor is not None and len(processor) > model.config.vocab_size:
-            raise ValueError(f"--tokenizer {args.tokenizer} has {len(processor)} tokens but the checkpoint's vocabulary "
-                             f"has {model.config.vocab_size}: pass the tokenizer the model was trained with")
+            raise ValueError(f"--tokenizer {args.tokenizer} has {len(processor)} tokens but the checkpoint's "
+                             f"vocabulary has {model.config.vocab_size}: pass the tokenizer the model was trained with")
     model.save_pretrained(output_dir)
     if processor is not None:
         processor.save_pretrained(output_dir)

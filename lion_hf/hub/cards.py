@@ -597,6 +597,7 @@ def render_run_card(
         repo_id=repo_id, pipeline_tag=pipeline_tag, remote_code=remote_code, config_json=_config_json(config),
         training=training, dataset_description=dataset_description, script=script,
         hyperparameters=[[_fmt(name), _fmt(public_name(value))] for name, value in (hyperparameters or {}).items()],
-        training_log=log_rows, log_metric_names=[_fmt(n) for n in log_metric_names], limitations=list(limitations), citation=CITATION,
+        training_log=log_rows, log_metric_names=[_fmt(n) for n in log_metric_names],
+        limitations=list(limitations), citation=CITATION,
         model_name=model_name or repo_id.split("/")[-1], mask_type=config.mask_type, modality=modality)
     return ModelCard.from_template(card_data, template_str=template or card_template(), **variables)

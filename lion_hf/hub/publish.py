@@ -27,7 +27,6 @@ as the repository will.
 
 from __future__ import annotations
 
-import fnmatch
 import glob
 import json
 import math
@@ -543,10 +542,6 @@ def validate_card_remote(card: ModelCard, endpoint: str | None = None) -> bool:
 # --------------------------------------------------------------------------------------------------
 # Staging
 # --------------------------------------------------------------------------------------------------
-def _matches(name: str, patterns: Iterable[str]) -> bool:
-    return any(fnmatch.fnmatch(name, pattern) for pattern in patterns)
-
-
 def _choose_family(config: Any, family: str | CheckpointFamily | None, dataset: str | None,
                    datasets: Sequence[str] | None) -> CheckpointFamily:
     """The family whose card the checkpoint gets. A planned family (its paper numbers, recipe and data text)
@@ -595,7 +590,8 @@ def _render_publish_card(family: CheckpointFamily, config: Any, config_dict: Map
         if not run_results:
             logger.warning("no evaluation metric (eval_*) found in the run's metrics %s; the card has no results "
                            "of this checkpoint", sorted(metrics))
-    card_datasets = list(datasets) if datasets is not None else (list(family.datasets) or ([dataset] if dataset else []))
+    card_datasets = list(datasets) if datasets is not None else (
+        list(family.datasets) or ([dataset] if dataset else []))
     description = None
     if family.preset is None:
         description = dataset_name or dataset or "not recorded (the run left no model card; pass --dataset)"
