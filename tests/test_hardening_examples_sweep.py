@@ -202,3 +202,16 @@ def test_evaluation_labels_outside_the_classes_are_found_before_training():
     image.check_eval_labels(split.select([0, 1]), "label", None, 2)
     with pytest.raises(image.ScriptError, match="label 1, not one of"):
         image.check_eval_labels(split.select([0, 1]), "label", {0: 0}, 2)
+
+
+def test_report_to_a_missing_or_unknown_tracker_is_refused(tmp_path):
+    from accelerate.tracking import get_available_trackers
+
+    installed = {str(getattr(t, "value", t)) for t in get_available_trackers()}
+    missing = next(name for name in ("wandb", "mlflow", "comet_ml", "aim", "clearml") if name not in installed)
+    with pytest.raises(image.ScriptError, match=f"--report_to {missing}: not installed, so nothing would be logged"):
+        image.main(["--dataset", "digits", "--with_tracking", "--report_to", missing, "--output_dir", str(tmp_path / "o")])
+    with pytest.raises(mlm.ScriptError, match="unknown tracker.*bogus"):
+        (tmp_path / "t.txt").write_text("a b\nc d\n")
+        mlm.main(["--train_files", str(tmp_path / "t.txt"), "--with_tracking", "--report_to", "bogus",
+                  "--output_dir", str(tmp_path / "o")])

@@ -66,6 +66,7 @@ from lion_hf.training import (
     LaunchError,
     OutputGuard,
     check_process_count,
+    check_trackers,
     find_latest_checkpoint,
     list_checkpoints,
     load_tensors,
@@ -732,7 +733,7 @@ def _main(argv: list[str] | None = None) -> dict[str, Any]:
     output_dir = Path(args.output_dir)
     accelerator = Accelerator(
         gradient_accumulation_steps=args.gradient_accumulation_steps, mixed_precision=args.mixed_precision,
-        log_with=args.report_to if args.with_tracking else None,
+        log_with=check_trackers(args.report_to) if args.with_tracking else None,
         project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")))
     logger = get_logger(SCRIPT_NAME)
     import logging

@@ -49,6 +49,7 @@ from lion_hf.training import (
     LaunchError,
     OutputGuard,
     check_process_count,
+    check_trackers,
     find_latest_checkpoint,
     read_training_state,
     run_differences,
@@ -561,7 +562,7 @@ def _main(argv: list[str] | None = None) -> dict[str, Any]:
     output_dir = Path(args.output_dir)
     accelerator = Accelerator(
         gradient_accumulation_steps=args.gradient_accumulation_steps, mixed_precision=args.mixed_precision,
-        log_with=args.report_to if args.with_tracking else None,
+        log_with=check_trackers(args.report_to) if args.with_tracking else None,
         project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")))
     logger = get_logger(SCRIPT_NAME)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)

@@ -20,7 +20,7 @@ from .checkpoints import (
     save_tensors,
     validate_save_total_limit,
 )
-from .launch import HelpFormatter, LaunchError, check_process_count
+from .launch import HelpFormatter, LaunchError, check_process_count, check_trackers
 
 __all__ = [
     "COMPLETE_MARKER",
@@ -32,6 +32,7 @@ __all__ = [
     "LaunchError",
     "OutputGuard",
     "check_process_count",
+    "check_trackers",
     "checkpoint_problem",
     "checkpoint_step",
     "find_latest_checkpoint",

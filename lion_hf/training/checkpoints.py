@@ -5,7 +5,9 @@ A checkpoint is a folder ``checkpoint-<step>`` in the run's output folder. It is
 temporary folder (``.checkpoint-<step>.tmp``), every file is flushed to disk, the folder is renamed into
 place, and only then is the completion marker :data:`COMPLETE_MARKER` written (listing every file with its
 size). A folder without a valid marker is incomplete (a kill while writing, or an older format) and
-``--resume_from_checkpoint latest`` passes over it with a logged notice.
+``--resume_from_checkpoint latest`` passes over it with a logged notice. As with accelerate's own checkpoints,
+every process writes into the same folder: on several machines the output folder must be on a shared file
+system (the main process renames the folder and writes the marker).
 
 The training state (:data:`STATE_FILE`) records the run the checkpoint belongs to (:func:`run_fingerprint`:
 a hash of the model configuration, a summary of the data, the seed and the arguments that shape the

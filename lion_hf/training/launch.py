@@ -7,7 +7,7 @@ import argparse
 import os
 from collections.abc import Mapping
 
-__all__ = ["HelpFormatter", "LaunchError", "check_process_count"]
+__all__ = ["HelpFormatter", "LaunchError", "check_process_count", "check_trackers"]
 
 
 class LaunchError(RuntimeError):
@@ -23,6 +23,33 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
                 action.option_strings == [] or isinstance(action, argparse._HelpAction):
             return text
         return super()._get_help_string(action)
+
+
+def check_trackers(report_to: str) -> list[str]:
+    """The accelerate trackers named by ``--report_to`` (comma-separated, or ``all``), each known and installed.
+
+    accelerate skips a tracker whose package is missing with a log line only: the run would then log nothing.
+    """
+    from accelerate.tracking import get_available_trackers
+    from accelerate.utils import LoggerType
+
+    names = [name.strip().lower() for name in str(report_to).split(",") if name.strip()]
+    known = [t for t in LoggerType.list() if t != "all"]
+    available = sorted(str(getattr(t, "value", t)) for t in get_available_trackers())
+    if not names:
+        raise LaunchError("--report_to names no tracker")
+    if names == ["all"]:
+        if not available:
+            raise LaunchError("--report_to all: no tracker package is installed (e.g. pip install tensorboard)")
+        return available
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise LaunchError(f"--report_to: unknown tracker(s) {', '.join(unknown)}; choose among {', '.join(known)}")
+    missing = [n for n in names if n not in available]
+    if missing:
+        raise LaunchError(f"--report_to {', '.join(missing)}: not installed, so nothing would be logged; install it "
+                          f"(pip install {' '.join(missing)}) or choose an installed one ({', '.join(available) or 'none'})")
+    return names
 
 
 def check_process_count(num_processes: int, environ: Mapping[str, str] | None = None) -> None:
