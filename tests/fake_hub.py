@@ -411,7 +411,7 @@ def make_text_run(output_dir: Path, *, mask_type: str = "decay", seed: int = 0, 
 
     torch.manual_seed(seed)
     output_dir.mkdir(parents=True, exist_ok=True)
-    tokenizer = BertTokenizer(vocab_file=str(write_vocab(output_dir.parent / f"{output_dir.name}-vocab.txt")))
+    tokenizer = BertTokenizer(vocab=str(write_vocab(output_dir.parent / f"{output_dir.name}-vocab.txt")))
     config = LionConfig(modality="text", mask_type=mask_type, vocab_size=len(tokenizer), hidden_size=32,
                         num_hidden_layers=2, num_attention_heads=1, intermediate_size=64, max_position_embeddings=64)
     model = LionForMaskedLM(config)

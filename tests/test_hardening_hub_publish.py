@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lion_hf.cli import publish_main
-from lion_hf.hub.publish import BUNDLE_MARKER, MANIFEST_NAME, plan_upload, stage_checkpoint
+from lion_hf.hub.publish import BUNDLE_MARKER, MANIFEST_NAME, checkpoint_files, plan_upload, stage_checkpoint
 
 from .fake_hub import make_text_run, make_vision_run
 
@@ -127,8 +127,8 @@ def test_tokenizer_files_follow_the_tokenizer_class(runs, tmp_path):
     config = json.loads((folder / "tokenizer_config.json").read_text())
     config["tokenizer_class"] = "T5Tokenizer"  # its vocabulary is spiece.model
     (folder / "tokenizer_config.json").write_text(json.dumps(config))
-    staged = stage_checkpoint(folder, tmp_path / "staged2", repo_id="me/x", dataset="allenai/c4")
-    assert "spiece.model" in staged.files
+    model_config = json.loads((folder / "config.json").read_text())
+    assert "spiece.model" in checkpoint_files(folder, model_config)
 
 
 def test_dry_run_prints_the_exact_list(runs, tmp_path, capsys):
@@ -299,3 +299,32 @@ def test_no_code_from_elsewhere_rides_along(runs, tmp_path):
         (folder / name).write_text(json.dumps(data))
         with pytest.raises(ValueError, match="uploads no code but the LION bundle"):
             stage_checkpoint(folder, tmp_path / f"s-{name}", repo_id="me/x", dataset="cifar10")
+
+
+@pytest.mark.parametrize("kind, breakage, message", [
+    ("text", lambda d: _set_json(d / "tokenizer_config.json", tokenizer_class="T5Tokenizer") or
+     (d / "spiece.model").write_bytes(b"not a sentencepiece model"), "tokenizer does not load"),
+    ("text", lambda d: (d / "tokenizer.json").write_text("{\"not\": \"a tokenizer\"}"), "tokenizer does not load"),
+    ("text", lambda d: _bigger_tokenizer(d), "tokens but the model's vocabulary"),
+    ("vision", lambda d: _set_json(d / "preprocessor_config.json", image_processor_type="NoSuchProcessor"),
+     "image processor"),
+])
+def test_processor_files_must_load(runs, tmp_path, kind, breakage, message):
+    folder = _copy(runs[kind], tmp_path)
+    breakage(folder)
+    with pytest.raises(ValueError, match=message):
+        stage_checkpoint(folder, tmp_path / "staged", repo_id="me/x", dataset="cifar10")
+
+
+def _bigger_tokenizer(folder):
+    from transformers import BertTokenizer
+
+    vocab = folder.parent / "big-vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(200)]))
+    BertTokenizer(vocab=str(vocab)).save_pretrained(folder)
+
+
+def _set_json(path, **changes):
+    data = json.loads(path.read_text())
+    data.update(changes)
+    path.write_text(json.dumps(data))

@@ -302,6 +302,25 @@ def _refuse_remote_code(path: Path, data: Mapping[str, Any]) -> None:
                          "elsewhere, and lion-publish uploads no code but the LION bundle; remove the auto_map entry")
 
 
+def _check_processor_loads(staged: Path, config: Mapping[str, Any]) -> None:
+    """Load the staged image processor or tokenizer the way the pipeline will (no remote code): its files
+    must parse, and a tokenizer must not produce ids beyond the model's vocabulary."""
+    from transformers import AutoImageProcessor, AutoTokenizer
+
+    vision = _is_vision(config)
+    what = "image processor (preprocessor_config.json)" if vision else "tokenizer"
+    try:
+        processor = (AutoImageProcessor if vision else AutoTokenizer).from_pretrained(str(staged),
+                                                                                     trust_remote_code=False)
+    except Exception as error:  # each tokenizer backend raises its own errors for broken files
+        raise ValueError(f"the checkpoint's {what} does not load ({' '.join(str(error).split())[:300]}); re-save it "
+                         "with save_pretrained next to the model") from error
+    vocab_size = config.get("vocab_size")
+    if not vision and isinstance(vocab_size, int) and len(processor) > vocab_size:
+        raise ValueError(f"the tokenizer has {len(processor)} tokens but the model's vocabulary has {vocab_size}: "
+                         "ids beyond it would fail in the embedding; save the tokenizer the model was trained with")
+
+
 def _is_vision(config: Mapping[str, Any]) -> bool:
     return (config.get("architectures") or [None])[0] == "LionForImageClassification" \
         or config.get("modality") == "vision"
@@ -740,6 +759,8 @@ def stage_checkpoint(
     for name, source in sources.items():
         shutil.copyfile(source, out / name)
         files.append(name)
+    if require_processor:
+        _check_processor_loads(out, config_dict)
     (out / "config.json").write_text(json.dumps(_publish_config(config_dict), indent=2, sort_keys=True) + "\n",
                                      encoding="utf-8")
     files.append("config.json")
