@@ -35,6 +35,11 @@ MLM (M2-BERT code base, ``bert_layers.py``) maps BERT names onto ours: the separ
 ``lm_head.decoder``. The reference's LION-S text gate is ``log(1 - sigmoid(W x) + 1e-7)``; ours
 drops the 1e-7 (it can push the log-decay above 0), a change below 1e-7 in every decay.
 
+Checkpoint files are read without running code from them (:func:`load_original_checkpoint`):
+``torch.load(weights_only=True)`` builds only tensors, plain containers and the allow-listed
+``argparse.Namespace`` that DeiT stores its arguments in; a file that needs more is refused with the
+names of the classes it asks for (``lion-convert --allow-global MODULE.NAME`` admits one you trust).
+
 The authors' checkpoints carry a non-commercial licence: convert them for your own use, do not
 republish them.
 """
