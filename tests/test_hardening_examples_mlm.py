@@ -77,3 +77,12 @@ def test_latest_falls_back_over_a_half_written_checkpoint(corpus, tmp_path, capl
 def test_flags_that_would_be_ignored_or_break_later_are_refused(corpus, tmp_path, flags, message):  # noqa: F811
     with pytest.raises(script.ScriptError, match=message):
         script.main([*_data(corpus), *flags, "--max_seq_length", "32", "--output_dir", str(tmp_path / "o")])
+
+
+def test_help_states_each_default_once(capsys):
+    with pytest.raises(SystemExit):
+        script.parse_args(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    blocks = text.split(" --")[1:]
+    assert "(default: None)" not in text and "--per_device_train_batch_size PER_DEVICE_TRAIN_BATCH_SIZE (default: 32)" in text
+    assert blocks and all(block.count("default") <= 1 for block in blocks), [b for b in blocks if b.count("default") > 1]

@@ -157,9 +157,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
     g = p.add_argument_group("optimisation")
     g.add_argument("--recipe", default="deit", choices=sorted(RECIPES),
-                   help="defaults of the recipe flags left unset: 'deit' (the paper's ImageNet recipe: lr 5e-4 x "
+                   help="values of the recipe flags left unset: 'deit' (the paper's ImageNet recipe: lr 5e-4 x "
                         "total batch / 512, Mixup, CutMix, RandAugment, random erasing, repeated augmentation, "
-                        "drop path) or 'small' (for small data sets: lr 1e-3, none of those)")
+                        "drop path; the default) or 'small' (for small data sets: lr 1e-3, none of those)")
     g.add_argument("--per_device_train_batch_size", type=int, default=64)
     g.add_argument("--per_device_eval_batch_size", type=int, default=128)
     g.add_argument("--gradient_accumulation_steps", type=int, default=1)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 from collections.abc import Mapping
 
@@ -16,6 +17,13 @@ class LaunchError(RuntimeError):
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows each default once: not when the help text already states it, nor for unset (None/False) ones."""
+
+    def add_argument(self, action: argparse.Action) -> None:
+        # An option without help text still shows its default.
+        if action.help is None and action.option_strings and action.default not in (None, False, argparse.SUPPRESS):
+            action = copy.copy(action)
+            action.help = "(default: %(default)s)"
+        super().add_argument(action)
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
