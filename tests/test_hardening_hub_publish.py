@@ -328,3 +328,16 @@ def _set_json(path, **changes):
     data = json.loads(path.read_text())
     data.update(changes)
     path.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize("kind, changes", [
+    ("vision", {"architectures": ["LionForMaskedLM"]}),
+    ("vision", {"architectures": ["LionForCausalLM"]}),
+    ("text", {"architectures": ["LionForImageClassification"]}),
+    ("vision", {"architectures": "LionForImageClassification"}),
+])
+def test_head_must_fit_the_modality(runs, tmp_path, kind, changes):
+    folder = _copy(runs[kind], tmp_path)
+    _set_json(folder / "config.json", **changes)
+    with pytest.raises(ValueError, match="not a LION model class for modality"):
+        stage_checkpoint(folder, tmp_path / "staged", repo_id="me/x", dataset="cifar10")

@@ -250,8 +250,11 @@ def check_checkpoint(checkpoint_dir: str | os.PathLike, *, require_processor: bo
                          f"LionForImageClassification) and is written by model.save_pretrained, not by "
                          f"config.save_pretrained")
     if not isinstance(architectures, list) or not isinstance(architectures[0], str) \
-            or not architectures[0].startswith("Lion"):
-        raise ValueError(f"{config_path}: architectures[0] is {architectures[0]!r}, not a LION model class")
+            or architectures[0] not in HEADS_OF_MODALITY.get(config.get("modality"), ()):
+        known = ", ".join(sorted({h for heads in HEADS_OF_MODALITY.values() for h in heads}))
+        first = architectures[0] if isinstance(architectures, list) else architectures
+        raise ValueError(f"{config_path}: architectures[0] is {first!r}, not a LION model class for "
+                         f"modality={config.get('modality')!r} (LION heads: {known})")
 
     _check_weights(folder, root)
 
@@ -300,6 +303,12 @@ def _refuse_remote_code(path: Path, data: Mapping[str, Any]) -> None:
     if data.get("auto_map"):
         raise ValueError(f"{path} has an auto_map ({data['auto_map']}): it makes the repository load code from "
                          "elsewhere, and lion-publish uploads no code but the LION bundle; remove the auto_map entry")
+
+
+#: The head classes each modality's checkpoints may be saved from.
+HEADS_OF_MODALITY = {"vision": ("LionModel", "LionForImageClassification"),
+                     "text": ("LionModel", "LionForMaskedLM", "LionForSequenceClassification",
+                              "LionForTokenClassification")}
 
 
 def _check_processor_loads(staged: Path, config: Mapping[str, Any]) -> None:
