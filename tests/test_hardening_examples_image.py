@@ -181,3 +181,10 @@ def test_log_lines_do_not_run_into_the_progress_bar(tree, tmp_path):
     assert len(logged) >= 2, stderr[-2000:]  # evaluations logged while the bar was shown
     assert all(re.match(r"\s*\d{4}-\d\d-\d\d ", s) for s in logged), [s for s in logged if not s[:1].isdigit()]
     assert any("train:" in s and "%|" in s for s in segments), "the progress bar was drawn"
+
+
+def test_max_train_samples_takes_a_subset_of_every_class(tree, tmp_path):
+    # The folder is sorted by class: the first 6 images would be bird and cat only (4 + 2).
+    results = script.main(["--dataset", "imagefolder", "--data_dir", str(tree), *TINY, "--max_train_samples", "6",
+                           "--max_train_steps", "1", "--seed", "0", "--output_dir", str(tmp_path / "o")])
+    assert results["train_steps"] == 1

@@ -127,8 +127,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--streaming", action="store_true", help="stream a Hub data set (needs --max_train_steps)")
     g.add_argument("--image_column", default=None, help="default: 'image' or 'img'")
     g.add_argument("--label_column", default=None, help="default: 'label', 'labels' or 'fine_label'")
-    g.add_argument("--max_train_samples", type=int, default=None)
-    g.add_argument("--max_eval_samples", type=int, default=None)
+    g.add_argument("--max_train_samples", type=int, default=None,
+                   help="train on a random subset of this many images (fixed by --seed; a stream takes its first ones)")
+    g.add_argument("--max_eval_samples", type=int, default=None,
+                   help="evaluate on a random subset of this many images (fixed by --seed)")
     g.add_argument("--num_workers", type=int, default=0, help="dataloader worker processes")
     g.add_argument("--image_check", default=None, choices=["full", "skip", "none"],
                    help="before training, decode every image of a map-style data set: 'full' stops on an unreadable "
@@ -769,12 +771,14 @@ def _main(argv: list[str] | None = None) -> dict[str, Any]:
     if isinstance((eval_raw.features or {}).get(image_column), datasets.Image):
         eval_raw = eval_raw.cast_column(image_column, datasets.Image(decode=False))
     image_check = args.image_check or ("full" if args.dataset == "imagefolder" else "none")
+    # A random subset (fixed by the seed), not the first examples: image folders are sorted by class, so the
+    # first N would hold only the first classes.
     if args.max_train_samples is not None:
         train_raw = train_raw.take(args.max_train_samples) if args.streaming else \
-            train_raw.select(range(min(args.max_train_samples, len(train_raw))))
+            train_raw.shuffle(seed=args.seed).select(range(min(args.max_train_samples, len(train_raw))))
     if args.max_eval_samples is not None:
         eval_raw = eval_raw.take(args.max_eval_samples) if args.streaming else \
-            eval_raw.select(range(min(args.max_eval_samples, len(eval_raw))))
+            eval_raw.shuffle(seed=args.seed).select(range(min(args.max_eval_samples, len(eval_raw))))
     if image_check != "none" and not args.streaming:
         train_raw = check_images(train_raw, image_column, image_check, "training", logger)
         eval_raw = check_images(eval_raw, image_column, image_check, "evaluation", logger)
@@ -788,7 +792,7 @@ def _main(argv: list[str] | None = None) -> dict[str, Any]:
         empty = [name for name, count in zip(labels, counts) if count == 0]
         if empty:
             raise ScriptError(f"class(es) without training images: {', '.join(empty)}; every class needs training "
-                              "examples (check the data, or --max_train_samples, which takes the first examples)")
+                              "examples (check the data, or raise --max_train_samples)")
 
     model = build_model(args, labels)
     config = model.config
