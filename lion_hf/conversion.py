@@ -146,8 +146,9 @@ def load_original_checkpoint(path: str | os.PathLike, allow_globals: Iterable[st
         raise CheckpointLoadError(
             f"{path} holds objects other than tensors ({', '.join(needed)}), which lion-convert does not unpickle "
             "because unpickling them can run code from the file. If you trust the file, either pass "
-            f"{' '.join('--allow-global ' + n for n in needed)}, or extract its state dict once in Python "
-            "(torch.save(torch.load(path, weights_only=False)['model'], 'weights.pt')) and convert that") from error
+            f"{' '.join('--allow-global ' + n for n in needed)}, or extract its tensors once in Python where those "
+            "classes import (obj = torch.load(path, weights_only=False); torch.save(obj['model'] if isinstance(obj, "
+            "dict) else obj.state_dict(), 'weights.pt')) and convert weights.pt") from error
     except (RuntimeError, EOFError, OSError) as error:
         raise CheckpointLoadError(f"{path} is not a readable PyTorch checkpoint ({_first_line(error)})") from error
     if not isinstance(checkpoint, Mapping):

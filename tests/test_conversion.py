@@ -344,3 +344,11 @@ def test_overwrite_never_writes_through_a_symlink(tmp_path, capsys):
     os.symlink(victim, out / "config.json")
     assert convert_main(_vision_argv(checkpoint, out, "--overwrite")) == 2
     assert "symbolic links (config.json)" in capsys.readouterr().err and victim.read_text() == "{}"
+
+
+def test_a_whole_pickled_model_is_refused_with_a_way_out(tmp_path, capsys):
+    checkpoint = tmp_path / "whole.pth"
+    torch.save(torch.nn.Linear(2, 2), checkpoint)
+    assert convert_main(_vision_argv(checkpoint, tmp_path / "out")) == 2
+    err = capsys.readouterr().err
+    assert "torch.nn.modules.linear.Linear" in err and "obj.state_dict()" in err and err.count("\n") == 1
