@@ -1,8 +1,6 @@
 """examples/mlm: an offline tokenizer recipe, atomic checkpoints with a fall-back, and flags that would be ignored."""
 
 import importlib.util
-import json
-import shutil
 import sys
 
 import numpy as np

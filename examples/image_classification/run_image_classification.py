@@ -68,7 +68,6 @@ from lion_hf.training import (
     check_process_count,
     check_trackers,
     find_latest_checkpoint,
-    list_checkpoints,
     load_tensors,
     read_training_state,
     run_differences,
