@@ -215,3 +215,29 @@ def test_report_to_a_missing_or_unknown_tracker_is_refused(tmp_path):
         (tmp_path / "t.txt").write_text("a b\nc d\n")
         mlm.main(["--train_files", str(tmp_path / "t.txt"), "--with_tracking", "--report_to", "bogus",
                   "--output_dir", str(tmp_path / "o")])
+
+
+def test_damaged_weights_of_the_right_size_and_symlinks_are_refused(tmp_path):
+    import shutil
+
+    from lion_hf.training import checkpoint_problem
+    from tests.test_hardening_examples_checkpoints import _image_args, _reset
+
+    data = tmp_path / "data"
+    from tests.test_hardening_examples_image import _write_tree
+
+    _write_tree(data, {"train": {"cat": 4, "dog": 4}, "validation": {"cat": 1, "dog": 1}})
+    out = tmp_path / "out"
+    args = _image_args(data, out, "--max_train_steps", "2", "--checkpointing_steps", "2", "--seed", "1")
+    image.main(args)
+    _reset()
+    weights = out / "checkpoint-2" / "model.safetensors"
+    raw = bytearray(weights.read_bytes())
+    raw[:8] = b"\xff" * 8  # a header length that cannot be: same size, unreadable
+    weights.write_bytes(bytes(raw))
+    with pytest.raises(image.ScriptError, match="cannot load checkpoint .*checkpoint-2 .*resume from an earlier"):
+        image.main([*args, "--output_dir", str(tmp_path / "o2"), "--resume_from_checkpoint", str(out / "checkpoint-2")])
+    shutil.copy(weights, tmp_path / "elsewhere.safetensors")
+    weights.unlink()
+    weights.symlink_to(tmp_path / "elsewhere.safetensors")
+    assert "symbolic link" in checkpoint_problem(out / "checkpoint-2")

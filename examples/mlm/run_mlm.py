@@ -658,7 +658,11 @@ def _main(argv: list[str] | None = None) -> dict[str, Any]:
         else:
             path = Path(args.resume_from_checkpoint)
         state = check_checkpoint(path, accelerator.unwrap_model(model).config, run, logger)
-        accelerator.load_state(str(path))
+        try:
+            accelerator.load_state(str(path))
+        except Exception as err:  # a damaged file that kept its size: safetensors/torch errors of every kind
+            raise ScriptError(f"cannot load checkpoint {path} ({type(err).__name__}: {err}); it is damaged or of "
+                              "another model: resume from an earlier checkpoint") from err
         completed_steps, epoch, skip_batches = state["completed_steps"], state["epoch"], state["batches_in_epoch"]
         consumed = state.get("consumed", {}).get(str(accelerator.process_index), 0)
         history = state.get("history", [])

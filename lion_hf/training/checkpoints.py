@@ -169,6 +169,8 @@ def checkpoint_problem(path: Path) -> str | None:
         return f"its {COMPLETE_MARKER} lists no files"
     for name, size in files.items():
         target = path / name
+        if target.is_symlink() or ".." in Path(name).parts:
+            return f"{name} is a symbolic link or outside the folder (a checkpoint holds only its own files)"
         if not target.is_file():
             return f"{name} is missing"
         if target.stat().st_size != size:
