@@ -168,6 +168,8 @@ def _print_plan(plan) -> None:
             print(f"  {name}")
     elif plan.repo_exists:
         print("delete: nothing")
+    if plan.changed:
+        print(f"changed since the last lion-publish (never deleted): {', '.join(plan.changed)}")
     if plan.foreign:
         print(f"left as they are (not written by lion-publish): {', '.join(plan.foreign)}")
 

@@ -146,13 +146,18 @@ def test_dry_run_prints_the_exact_list(runs, tmp_path, capsys):
 # Item 15: an existing repository loses only files an earlier lion-publish wrote
 # ---------------------------------------------------------------------------------------------------
 class _Repo:
-    """The two read calls plan_upload makes, over an in-memory repository."""
+    """The two read calls plan_upload makes, over an in-memory repository (every file stored without LFS)."""
 
     def __init__(self, files: dict[str, bytes], root: Path):
         self.files, self.root = files, root
 
-    def list_repo_files(self, repo_id, revision=None):
-        return sorted(self.files)
+    def list_repo_tree(self, repo_id, revision=None, recursive=False):
+        from huggingface_hub.hf_api import RepoFile
+
+        from .fake_hub import git_blob_oid
+
+        return [RepoFile(path=name, size=len(content), oid=git_blob_oid(content))
+                for name, content in sorted(self.files.items())]
 
     def hf_hub_download(self, repo_id, filename, revision=None):
         path = self.root / filename.replace("/", "__")
@@ -184,7 +189,7 @@ def test_plan_for_a_new_repository(tmp_path):
     from huggingface_hub.errors import RepositoryNotFoundError
 
     class Missing(_Repo):
-        def list_repo_files(self, repo_id, revision=None):
+        def list_repo_tree(self, repo_id, revision=None, recursive=False):
             raise RepositoryNotFoundError.__new__(RepositoryNotFoundError)
 
     plan = plan_upload(Missing({}, tmp_path), "me/new", None, ["b", "a"])
@@ -341,3 +346,21 @@ def test_head_must_fit_the_modality(runs, tmp_path, kind, changes):
     _set_json(folder / "config.json", **changes)
     with pytest.raises(ValueError, match="not a LION model class for modality"):
         stage_checkpoint(folder, tmp_path / "staged", repo_id="me/x", dataset="cifar10")
+
+
+def test_a_file_changed_since_the_last_publish_is_not_deleted(tmp_path):
+    from lion_hf.hub.publish import write_manifest
+
+    staged = tmp_path / "staged"
+    staged.mkdir()
+    for name, content in {"README.md": b"card", "lion_old.py": b"# v1", "lion_edited.py": b"# v1"}.items():
+        (staged / name).write_bytes(content)
+    write_manifest(staged, ["README.md", "lion_old.py", "lion_edited.py"])
+    files = {p.name: p.read_bytes() for p in staged.iterdir()}
+    files["lion_edited.py"] = b"# the owner's fix"  # edited on the Hub after that publish
+    plan = plan_upload(_Repo(files, tmp_path), "me/x", None, ["README.md", MANIFEST_NAME])
+    assert plan.delete == ["lion_old.py"] and plan.changed == ["lion_edited.py"]
+    assert "lion_edited.py" in plan.foreign and plan.replace == []
+    files["README.md"] = b"card, edited by hand"
+    plan = plan_upload(_Repo(files, tmp_path), "me/x", None, ["README.md", MANIFEST_NAME])
+    assert plan.replace == ["README.md"] and "README.md" in plan.changed

@@ -28,6 +28,7 @@ as the repository will.
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import math
 import os
@@ -805,6 +806,8 @@ class UploadPlan:
         replace: files already in the repository, not written by an earlier lion-publish, that the upload
             overwrites (typically the owner's ``README.md``).
         foreign: files of the repository lion-publish did not write; they are left as they are.
+        changed: files an earlier lion-publish wrote that were changed since; never deleted (listed in
+            ``replace`` when the upload overwrites them, in ``foreign`` otherwise).
         repo_exists: whether the repository (and revision) exists; None when it could not be asked.
         note: why the repository could not be asked (offline, unreachable), if so.
     """
@@ -815,18 +818,33 @@ class UploadPlan:
     delete: list[str] = field(default_factory=list)
     replace: list[str] = field(default_factory=list)
     foreign: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
     repo_exists: bool | None = None
     note: str | None = None
 
 
 def write_manifest(staged_folder: Path, files: Iterable[str]) -> str:
-    """Write :data:`MANIFEST_NAME` listing ``files`` (and itself) into the staged folder; returns its name."""
+    """Write :data:`MANIFEST_NAME` into the staged folder: every file of the upload (and itself), with the
+    content hashes the Hub reports (git blob id, and sha256 for files stored with LFS), so that the next
+    publish can tell a file it wrote from one that somebody changed since. Returns the manifest's name."""
     from lion_hf import __version__
 
     names = sorted({*files, MANIFEST_NAME})
-    data = {"written_by": "lion_hf.hub.publish", "lion_hf_version": __version__, "files": names}
+    hashes = {name: _content_hashes(staged_folder / name) for name in names if name != MANIFEST_NAME}
+    data = {"written_by": "lion_hf.hub.publish", "lion_hf_version": __version__, "files": names, "hashes": hashes}
     (staged_folder / MANIFEST_NAME).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return MANIFEST_NAME
+
+
+def _content_hashes(path: Path) -> dict[str, str]:
+    """``{"git": <git blob id>, "sha256": <sha256>}`` of a file, read once in blocks."""
+    size = path.stat().st_size
+    git, sha256 = hashlib.sha1(b"blob %d\0" % size), hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            git.update(block)
+            sha256.update(block)
+    return {"git": git.hexdigest(), "sha256": sha256.hexdigest()}
 
 
 def _download_text(api: HfApi, repo_id: str, filename: str, revision: str | None, limit: int = 1 << 20) -> str | None:
@@ -841,25 +859,55 @@ def _download_text(api: HfApi, repo_id: str, filename: str, revision: str | None
         return None
 
 
-def _previous_files(api: HfApi, repo_id: str, revision: str | None, existing: Sequence[str]) -> set[str]:
-    """Files of ``existing`` that an earlier lion-publish wrote: those its manifest lists, else (a repository
-    published before the manifest existed) the remote-code files that carry the bundle's header."""
+def _previous_files(api: HfApi, repo_id: str, revision: str | None,
+                    existing: Mapping[str, dict[str, str]]) -> tuple[set[str], set[str]]:
+    """``(ours, changed)``: files of the repository an earlier lion-publish wrote and nobody changed since,
+    and files it wrote that were changed since (they are no longer only ours: never deleted).
+
+    The manifest of the last publish says which files it wrote and their hashes; a repository published
+    before the manifest existed is recognised by the remote-code files that carry the bundle's header.
+    ``existing`` maps each file of the repository to the hashes the Hub reports for it."""
     if MANIFEST_NAME in existing:
         text = _download_text(api, repo_id, MANIFEST_NAME, revision)
         try:
-            listed = json.loads(text or "").get("files", [])
-        except (json.JSONDecodeError, AttributeError):
-            listed = []
+            manifest = json.loads(text or "")
+        except json.JSONDecodeError:
+            manifest = None
+        listed = manifest.get("files") if isinstance(manifest, dict) else None
         if isinstance(listed, list):
+            hashes = manifest.get("hashes") if isinstance(manifest.get("hashes"), dict) else {}
             # Only names lion-publish can write: a hand-edited manifest cannot make it delete notes or data.
-            return {n for n in listed if isinstance(n, str) and n in existing and _publishable_name(n)}
+            names = {n for n in listed if isinstance(n, str) and n in existing and _publishable_name(n)}
+            changed = {n for n in names if n != MANIFEST_NAME and not _unchanged(hashes.get(n), existing[n])}
+            return names - changed, changed
     ours = set()
     for name in existing:
         if "/" not in name and name.endswith(".py"):
             text = _download_text(api, repo_id, name, revision)
             if text is not None and text.startswith(BUNDLE_MARKER):
                 ours.add(name)
-    return ours
+    return ours, set()
+
+
+def _unchanged(recorded: Any, current: Mapping[str, str]) -> bool:
+    """Whether a file still has the content a publish recorded (a manifest without hashes: assumed so)."""
+    if not isinstance(recorded, dict):
+        return True
+    if current.get("sha256"):
+        return recorded.get("sha256") == current["sha256"]
+    return bool(current.get("git")) and recorded.get("git") == current["git"]
+
+
+def _repo_files(api: HfApi, repo_id: str, revision: str | None) -> dict[str, dict[str, str]]:
+    """Every file of the repository with the hashes the Hub reports (git blob id; sha256 for LFS files)."""
+    files = {}
+    for entry in api.list_repo_tree(repo_id, revision=revision, recursive=True):
+        if getattr(entry, "blob_id", None) is None and getattr(entry, "lfs", None) is None:
+            continue  # a folder
+        lfs = getattr(entry, "lfs", None)
+        files[entry.path] = {"git": getattr(entry, "blob_id", None) or "",
+                             "sha256": (getattr(lfs, "sha256", None) or "") if lfs is not None else ""}
+    return files
 
 
 def _publishable_name(name: str) -> bool:
@@ -883,15 +931,16 @@ def plan_upload(api: HfApi, repo_id: str, revision: str | None, upload: Iterable
     plan = UploadPlan(repo_id=repo_id, revision=revision, upload=upload)
     listed = revision
     try:
-        existing = api.list_repo_files(repo_id, revision=revision)
+        existing = _repo_files(api, repo_id, revision)
     except RepositoryNotFoundError:
         plan.repo_exists = False
         return plan
     except RevisionNotFoundError:  # a new branch starts from main: compare with main
         listed = None
-        existing = api.list_repo_files(repo_id)
+        existing = _repo_files(api, repo_id, None)
     plan.repo_exists = True
-    ours = _previous_files(api, repo_id, listed, existing)
+    ours, changed = _previous_files(api, repo_id, listed, existing)
+    plan.changed = sorted(changed)
     new = set(upload)
     plan.delete = sorted(n for n in ours if n not in new)
     plan.replace = sorted(n for n in existing if n in new and n not in ours)
