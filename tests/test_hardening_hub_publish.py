@@ -151,6 +151,11 @@ class _Repo:
     def __init__(self, files: dict[str, bytes], root: Path):
         self.files, self.root = files, root
 
+    def model_info(self, repo_id, revision=None):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(sha="0" * 40)
+
     def list_repo_tree(self, repo_id, revision=None, recursive=False):
         from huggingface_hub.hf_api import RepoFile
 
@@ -189,7 +194,7 @@ def test_plan_for_a_new_repository(tmp_path):
     from huggingface_hub.errors import RepositoryNotFoundError
 
     class Missing(_Repo):
-        def list_repo_tree(self, repo_id, revision=None, recursive=False):
+        def model_info(self, repo_id, revision=None):
             raise RepositoryNotFoundError.__new__(RepositoryNotFoundError)
 
     plan = plan_upload(Missing({}, tmp_path), "me/new", None, ["b", "a"])
@@ -364,3 +369,29 @@ def test_a_file_changed_since_the_last_publish_is_not_deleted(tmp_path):
     files["README.md"] = b"card, edited by hand"
     plan = plan_upload(_Repo(files, tmp_path), "me/x", None, ["README.md", MANIFEST_NAME])
     assert plan.replace == ["README.md"] and "README.md" in plan.changed
+
+
+def test_a_commit_between_plan_and_upload_stops_the_upload(runs, tmp_path, monkeypatch):
+    """The upload builds on the commit the plan was made from: a concurrent commit is never overwritten or
+    deleted blindly."""
+    from huggingface_hub import constants
+
+    import lion_hf.hub
+
+    from .fake_hub import FakeRepo, serve_fake_hub
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    with serve_fake_hub(max_lifetime=60) as hub:
+        repo = FakeRepo("me/race", private=False)
+        hub.repos[repo.repo_id] = repo
+        hub.new_commit(repo, {"modeling_old.py": BUNDLE_MARKER.encode() + b"x\n"}, "first")
+
+        def someone_commits(plan):
+            assert plan.delete == ["modeling_old.py"] and plan.head == repo.branches["main"]
+            hub.new_commit(repo, {"modeling_old.py": b"# rewritten by its owner\n"}, "concurrent")
+
+        with pytest.raises(ValueError, match="changed while publishing"):
+            lion_hf.hub.publish(runs["vision"], "me/race", endpoint=hub.endpoint, token="hf_fake",
+                                dataset="cifar10", before_upload=someone_commits)
+        files = repo.commits[repo.branches["main"]]
+        assert files == {"modeling_old.py": b"# rewritten by its owner\n"}

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from huggingface_hub import HfApi, ModelCard
+from huggingface_hub.errors import HfHubHTTPError
 from transformers.utils import logging
 
 from .bundle import AUTO_MAP, BUNDLE_HEADER, BundleError, check_bundle, write_bundle
@@ -809,6 +810,7 @@ class UploadPlan:
         changed: files an earlier lion-publish wrote that were changed since; never deleted (listed in
             ``replace`` when the upload overwrites them, in ``foreign`` otherwise).
         repo_exists: whether the repository (and revision) exists; None when it could not be asked.
+        head: the commit the plan was made from; the upload is refused if the branch moved since.
         note: why the repository could not be asked (offline, unreachable), if so.
     """
 
@@ -820,6 +822,7 @@ class UploadPlan:
     foreign: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     repo_exists: bool | None = None
+    head: str | None = None
     note: str | None = None
 
 
@@ -929,17 +932,17 @@ def plan_upload(api: HfApi, repo_id: str, revision: str | None, upload: Iterable
 
     upload = sorted(upload)
     plan = UploadPlan(repo_id=repo_id, revision=revision, upload=upload)
-    listed = revision
     try:
-        existing = _repo_files(api, repo_id, revision)
+        plan.head = api.model_info(repo_id, revision=revision).sha
     except RepositoryNotFoundError:
         plan.repo_exists = False
         return plan
     except RevisionNotFoundError:  # a new branch starts from main: compare with main
-        listed = None
-        existing = _repo_files(api, repo_id, None)
+        plan.head = api.model_info(repo_id).sha
     plan.repo_exists = True
-    ours, changed = _previous_files(api, repo_id, listed, existing)
+    # One snapshot: the files, the manifest and the commit the upload will build on are all of plan.head.
+    existing = _repo_files(api, repo_id, plan.head)
+    ours, changed = _previous_files(api, repo_id, plan.head, existing)
     plan.changed = sorted(changed)
     new = set(upload)
     plan.delete = sorted(n for n in ours if n not in new)
@@ -1018,11 +1021,17 @@ def publish(
         result.repo_url = str(repo_url)
         if revision not in (None, "main"):
             api.create_branch(repo_id, branch=revision, exist_ok=True)
-        commit = api.upload_folder(
-            repo_id=repo_id, folder_path=staged.folder, revision=revision,
-            commit_message=commit_message or f"Upload {staged.family.variant} checkpoint with lion_hf",
-            commit_description=commit_description, create_pr=create_pr,
-            delete_patterns=[glob.escape(name) for name in result.plan.delete] or None)
+        try:
+            commit = api.upload_folder(
+                repo_id=repo_id, folder_path=staged.folder, revision=revision,
+                commit_message=commit_message or f"Upload {staged.family.variant} checkpoint with lion_hf",
+                commit_description=commit_description, create_pr=create_pr, parent_commit=result.plan.head,
+                delete_patterns=[glob.escape(name) for name in result.plan.delete] or None)
+        except HfHubHTTPError as error:
+            if getattr(error.response, "status_code", None) == 412:
+                raise ValueError(f"{repo_id} changed while publishing (a commit after {result.plan.head}): nothing "
+                                 "was uploaded; run lion-publish again to see the new plan") from error
+            raise
         result.commit_url, result.commit_oid = commit.commit_url, commit.oid
         logger.info("published %s at %s", repo_id, commit.commit_url)
         return result
