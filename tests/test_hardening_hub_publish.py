@@ -395,3 +395,22 @@ def test_a_commit_between_plan_and_upload_stops_the_upload(runs, tmp_path, monke
                                 dataset="cifar10", before_upload=someone_commits)
         files = repo.commits[repo.branches["main"]]
         assert files == {"modeling_old.py": b"# rewritten by its owner\n"}
+
+
+def test_private_flag_on_an_existing_public_repository_is_refused(runs, monkeypatch):
+    from huggingface_hub import constants
+
+    import lion_hf.hub
+
+    from .fake_hub import FakeRepo, serve_fake_hub
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    with serve_fake_hub(max_lifetime=60) as hub:
+        repo = FakeRepo("me/public", private=False)
+        hub.repos[repo.repo_id] = repo
+        hub.new_commit(repo, {"notes.txt": b"public"}, "first")
+        before = dict(repo.commits)
+        with pytest.raises(ValueError, match="exists and is public; --private does not change"):
+            lion_hf.hub.publish(runs["vision"], "me/public", endpoint=hub.endpoint, token="hf_fake",
+                                dataset="cifar10", private=True)
+        assert repo.commits == before  # nothing was uploaded to the public repository

@@ -811,6 +811,7 @@ class UploadPlan:
             ``replace`` when the upload overwrites them, in ``foreign`` otherwise).
         repo_exists: whether the repository (and revision) exists; None when it could not be asked.
         head: the commit the plan was made from; the upload is refused if the branch moved since.
+        private: the existing repository's visibility (None when unknown or new).
         note: why the repository could not be asked (offline, unreachable), if so.
     """
 
@@ -823,6 +824,7 @@ class UploadPlan:
     changed: list[str] = field(default_factory=list)
     repo_exists: bool | None = None
     head: str | None = None
+    private: bool | None = None
     note: str | None = None
 
 
@@ -933,12 +935,13 @@ def plan_upload(api: HfApi, repo_id: str, revision: str | None, upload: Iterable
     upload = sorted(upload)
     plan = UploadPlan(repo_id=repo_id, revision=revision, upload=upload)
     try:
-        plan.head = api.model_info(repo_id, revision=revision).sha
+        info = api.model_info(repo_id, revision=revision)
     except RepositoryNotFoundError:
         plan.repo_exists = False
         return plan
     except RevisionNotFoundError:  # a new branch starts from main: compare with main
-        plan.head = api.model_info(repo_id).sha
+        info = api.model_info(repo_id)
+    plan.head, plan.private = info.sha, getattr(info, "private", None)
     plan.repo_exists = True
     # One snapshot: the files, the manifest and the commit the upload will build on are all of plan.head.
     existing = _repo_files(api, repo_id, plan.head)
@@ -1008,6 +1011,12 @@ def publish(
         result.plan = _plan_or_note(api, repo_id, revision, staged.files, dry_run)
         logger.info("upload to %s: %s; deletes: %s", repo_id, ", ".join(result.plan.upload),
                     ", ".join(result.plan.delete) or "nothing")
+        plan = result.plan
+        if private is not None and plan.repo_exists and plan.private is not None and plan.private != private:
+            raise ValueError(f"{repo_id} exists and is {'private' if plan.private else 'public'}; "
+                             f"{'--private' if private else '--public'} does not change an existing repository's "
+                             "visibility: change it in the repository's settings on the Hub first, or leave the "
+                             "flag out")
         if before_upload is not None:
             before_upload(result.plan)
         if dry_run:
