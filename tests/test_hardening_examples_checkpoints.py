@@ -158,6 +158,7 @@ def test_output_guard_refuses_foreign_files_but_not_its_own(tmp_path):
     guard.snapshot()
     (out / "README.md").write_text("card")
     (out / "checkpoint-2").mkdir()
+    (out / "runs").mkdir()
     guard.record()
     guard.check(overwrite=False, resuming=True)  # only its own files
     with pytest.raises(CheckpointError, match="not empty"):

@@ -367,12 +367,13 @@ class OutputGuard:
     """Keeps a script from overwriting files of the output folder that it did not write.
 
     The files a script writes at the end are recorded with their hashes in ``.lion_outputs.json``. Resuming
-    into a non-empty folder is allowed when every top-level entry is a checkpoint, the ``logs`` folder, or a
+    into a non-empty folder is allowed when every top-level entry is a checkpoint, a tracker folder, or a
     recorded file still unchanged; anything else (a user's ``README.md``, notes, data) needs
     ``--overwrite_output_dir`` or another ``--output_dir``.
     """
 
-    ALLOWED_FOLDERS = ("logs",)
+    #: Tracker folders: ``logs`` (the accelerate scripts), ``runs`` (the Trainer's TensorBoard default).
+    ALLOWED_FOLDERS = ("logs", "runs")
 
     def __init__(self, output_dir: Path):
         self.output_dir = Path(output_dir)
