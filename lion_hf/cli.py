@@ -109,7 +109,8 @@ def publish_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dataset", help="Hub id of the dataset the metrics were measured on")
     parser.add_argument("--dataset-name", help="display name of that dataset")
     parser.add_argument("--dataset-config")
-    parser.add_argument("--dataset-split", default="validation", help="split of the metrics (default: %(default)s)")
+    parser.add_argument("--dataset-split", help="split of the metrics (default: the one the run's own card names, "
+                                                "else validation)")
     parser.add_argument("--base-model", help="checkpoint this one was fine-tuned from (owner/name)")
     parser.add_argument("--license", default="apache-2.0", help="Hub licence id (default: %(default)s)")
     parser.add_argument("--tag", action="append", default=[], dest="tags", help="extra card tag (repeatable)")

@@ -650,6 +650,12 @@ def find_run_card(run_dirs: Sequence[Path], root: Path) -> ModelCard | None:
     return None
 
 
+def _card_split(card: ModelCard | None) -> str | None:
+    """The split the first result of a card's ``model-index`` was measured on, if any."""
+    results = getattr(card.data, "eval_results", None) if card is not None else None
+    return next((r.dataset_split for r in results or () if r.dataset_split), None)
+
+
 _SECTION = re.compile(r"^## How to load\n.*?(?=^## |\Z)", re.S | re.M)
 _OLD_ATTENTIONS_LINE = re.compile(r"^- `output_attentions=True`.*$", re.M)
 
@@ -690,7 +696,7 @@ def stage_checkpoint(
     dataset: str | None = None,
     dataset_name: str | None = None,
     dataset_config: str | None = None,
-    dataset_split: str | None = "validation",
+    dataset_split: str | None = None,
     datasets: Sequence[str] | None = None,
     base_model: str | None = None,
     license: str | None = None,
@@ -710,7 +716,8 @@ def stage_checkpoint(
         metrics / metrics_file: the run's evaluation metrics (Trainer names, ``eval_accuracy`` ...); by
             default read from ``all_results.json``/``eval_results.json``/``metrics.json``.
         dataset, dataset_name, dataset_config, dataset_split: what the metrics were measured on (a Hub
-            dataset id); by default the family's first dataset.
+            dataset id; ``dataset`` is needed with metrics unless the run's card says it); the split by
+            default the one the run's own card names, else ``validation``.
         datasets: the card's ``datasets`` field (default: the family's, or ``[dataset]``).
         base_model: the checkpoint this one was fine-tuned from.
     """
@@ -734,7 +741,10 @@ def stage_checkpoint(
                                             datasets))
     # Only a card next to the weights describes them: a run's top-level card is about its final model, not
     # about the checkpoint-N published when that model is missing.
-    run_card = None if overrides else find_run_card([checkpoint_dir], root)
+    own_card = find_run_card([checkpoint_dir], root)
+    run_card = None if overrides else own_card
+    if dataset_split is None:
+        dataset_split = _card_split(own_card) or "validation"
     family = _choose_family(config, family, dataset, datasets)
     if run_card is not None and family.preset is None:
         # The run's own card says what the run did (data, split, steps, recipe, log, metrics as measured).
