@@ -241,3 +241,11 @@ def test_damaged_weights_of_the_right_size_and_symlinks_are_refused(tmp_path):
     weights.unlink()
     weights.symlink_to(tmp_path / "elsewhere.safetensors")
     assert "symbolic link" in checkpoint_problem(out / "checkpoint-2")
+
+
+def test_evaluating_on_the_training_data_is_pointed_out(corpus, tmp_path, caplog):  # noqa: F811
+    train = str(corpus / "c4-train.00000-of-00002.json.gz")
+    with caplog.at_level("WARNING"):
+        mlm.main(["--train_files", train, "--validation_files", train, "--tokenizer_name", str(corpus / "tokenizer"),
+                  *TINY, "--max_train_steps", "1", "--output_dir", str(tmp_path / "o")])
+    assert "--validation_files include training files" in caplog.text

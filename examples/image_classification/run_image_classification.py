@@ -753,6 +753,11 @@ def _main(argv: list[str] | None = None) -> dict[str, Any]:
     import datasets
 
     train_raw, eval_raw, dataset_id = load_splits(args)
+    same = (args.train_dir is not None and Path(args.train_dir).resolve() == Path(args.validation_dir).resolve()) or \
+        (args.eval_split is not None and args.eval_split == args.train_split)
+    if same:
+        logger.warning("the evaluation data are the training data: the accuracy measures memorisation, not "
+                       "generalisation (give a held-out folder or split)", main_process_only=True)
     columns = list(train_raw.features or {})
     image_column = _first_present(columns, ("image", "img"), "--image_column", args.image_column)
     label_column = _first_present(columns, ("label", "labels", "fine_label"), "--label_column", args.label_column)

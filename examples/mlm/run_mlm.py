@@ -576,6 +576,12 @@ def _main(argv: list[str] | None = None) -> dict[str, Any]:
 
     tokenizer = load_tokenizer(args.tokenizer_name)
     train_raw, eval_raw, dataset_id = load_texts(args)
+    if args.validation_files:
+        training = {Path(f).resolve() for f in _expand(args.train_files, "--train_files")}
+        validation = {Path(f).resolve() for f in _expand(args.validation_files, "--validation_files")}
+    if args.validation_files and training & validation:
+        logger.warning("--validation_files include training files: the evaluation measures memorisation, not "
+                       "generalisation (give held-out files)", main_process_only=True)
     if args.max_train_samples is not None:
         train_raw = train_raw.take(args.max_train_samples) if args.streaming else \
             train_raw.select(range(min(args.max_train_samples, len(train_raw))))
