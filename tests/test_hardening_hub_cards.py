@@ -259,3 +259,10 @@ def test_card_generator_refuses_bad_arguments(tmp_path, capsys):
             module.main(argv)
         assert exit_info.value.code == 2
     assert a_file.read_text() == "x"
+
+
+def test_custom_size_reads_in_english(vision_run):
+    from lion_hf.hub.cards import shape_of
+
+    config = lion_hf.LionConfig.from_pretrained(vision_run)
+    assert shape_of(config) == "32 hidden, 2 layers, 1 head"

@@ -171,7 +171,11 @@ def variant_of(config: Any) -> str:
 
 def shape_of(config: Any) -> str:
     """``"<hidden> hidden, <layers> layers, <heads> heads"``: the size of a model that is no preset."""
-    return f"{config.hidden_size} hidden, {config.num_hidden_layers} layers, {config.num_attention_heads} heads"
+    def count(n: int, word: str) -> str:
+        return f"{n} {word}" + ("" if n == 1 else "s")
+
+    return (f"{config.hidden_size} hidden, {count(config.num_hidden_layers, 'layer')}, "
+            f"{count(config.num_attention_heads, 'head')}")
 
 
 # --------------------------------------------------------------------------------------------------
