@@ -69,9 +69,10 @@ def compiled(model, mode: str):
     if mode == "model":
         return torch.compile(model, fullgraph=True)
     if mode == "layers":
-        blocks = model.lion.layers if hasattr(model, "lion") else (
-            model.vit.encoder.layer if hasattr(model, "vit") else model.bert.encoder.layer)
-        for block in blocks:
+        from transformers.modeling_layers import GradientCheckpointingLayer
+
+        # the transformer blocks of either library (LionLayer, ViTLayer, BertLayer)
+        for block in [m for m in model.modules() if isinstance(m, GradientCheckpointingLayer)]:
             block.compile(fullgraph=True)
     return model
 

@@ -141,6 +141,20 @@ if triton is not None:
         return tl.where(keep, 1.0 / (1.0 - p_drop), 0.0)
 
     @triton.jit
+    def _keep_scale_tile(seed, i_bh, tok_q, c0, L, p_drop, BC: tl.constexpr):
+        """``_keep_scale`` for a ``[queries, BC]`` tile whose key tokens are ``c0 .. c0 + BC - 1`` (no scan
+        order): one Philox call gives four numbers, for four consecutive keys, a quarter of the work of
+        one call per entry (the dominant cost of dropout at BERT sizes). Its own stream, so the forward and
+        both backward kernels must (and do) all use this form when there is no scan order."""
+        groups = (L + 3) // 4
+        g = c0 // 4 + tl.arange(0, BC // 4)
+        offs = (i_bh.to(tl.int64) * L + tok_q[:, None]) * groups + g[None, :]
+        r0, r1, r2, r3 = tl.randint4x(seed, offs)
+        r = tl.reshape(tl.join(tl.join(r0, r1), tl.join(r2, r3)), (tok_q.shape[0], BC))
+        keep = tl.random.uint_to_uniform_float(r) >= p_drop
+        return tl.where(keep, 1.0 / (1.0 - p_drop), 0.0)
+
+    @triton.jit
     def _attn_fwd_kernel(Q, K, V, A, F, KM, IDX, NUM, DEN, PREV, L, H,
                          sqb, sqh, sql, skb, skh, skl, svb, svh, svl, sob, soh, sol, spb, sph, spl,
                          sab, sah, sal, scale, eps, p_drop, SEED,
@@ -192,7 +206,10 @@ if triton is not None:
             if HAS_DEN:
                 den += tl.sum(s, 1)
             if DROPOUT:  # on the masked scores, after the denominator (as the PyTorch forms do)
-                s = s * _keep_scale(seed, i_bh, tok_m, tok_n, L, p_drop, False)
+                if HAS_IDX:
+                    s = s * _keep_scale(seed, i_bh, tok_m, tok_n, L, p_drop, False)
+                else:
+                    s = s * _keep_scale_tile(seed, i_bh, tok_m, n0, L, p_drop, BN)
             if F16:
                 # fp16 scores can exceed 65504 where the output still fits: multiply in fp32
                 acc += tl.dot(s, v.to(tl.float32), input_precision=PREC)
@@ -274,7 +291,10 @@ if triton is not None:
             else:
                 att_t = s_t
             if DROPOUT:
-                keep_t = _keep_scale(seed, i_bh, tok_n, tok_m, L, p_drop, True)
+                if HAS_IDX:
+                    keep_t = _keep_scale(seed, i_bh, tok_n, tok_m, L, p_drop, True)
+                else:
+                    keep_t = tl.trans(_keep_scale_tile(seed, i_bh, tok_m, n0, L, p_drop, BN))
                 dp_t = dp_t * keep_t
                 dv += tl.dot((att_t * keep_t).to(g.dtype), g, input_precision=PREC)
             else:
@@ -360,7 +380,10 @@ if triton is not None:
             v = tl.load(v_base + tok_n[:, None] * svl + offs_dv[None, :], mask=kv_valid[:, None], other=0.0)
             dp = tl.dot(g, tl.trans(v), input_precision=PREC)
             if DROPOUT:
-                dp = dp * _keep_scale(seed, i_bh, tok_m, tok_n, L, p_drop, False)
+                if HAS_IDX:
+                    dp = dp * _keep_scale(seed, i_bh, tok_m, tok_n, L, p_drop, False)
+                else:
+                    dp = dp * _keep_scale_tile(seed, i_bh, tok_m, n0, L, p_drop, BN)
             if HAS_C:
                 dp += c[:, None]
             if KIND > 0:
