@@ -150,6 +150,12 @@ def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
 
+def _shown(name: str) -> str:
+    """A file name as printed: one with control characters (a crafted name could fake lines of the plan or
+    drive the terminal) is shown escaped."""
+    return name if name.isprintable() else ascii(name)
+
+
 def _print_plan(plan) -> None:
     """Print an :class:`~lion_hf.hub.publish.UploadPlan`: one file a line, before anything is sent."""
     where = plan.repo_id + (f"@{plan.revision}" if plan.revision else "")
@@ -162,17 +168,17 @@ def _print_plan(plan) -> None:
     print(f"upload to {where} ({state}): {len(plan.upload)} files")
     replaced = set(plan.replace)
     for name in plan.upload:
-        print(f"  {name}{'  (replaces a file lion-publish did not write)' if name in replaced else ''}")
+        print(f"  {_shown(name)}{'  (replaces a file lion-publish did not write)' if name in replaced else ''}")
     if plan.delete:
         print(f"delete (written by an earlier lion-publish, not part of this upload): {len(plan.delete)} files")
         for name in plan.delete:
-            print(f"  {name}")
+            print(f"  {_shown(name)}")
     elif plan.repo_exists:
         print("delete: nothing")
     if plan.changed:
-        print(f"changed since the last lion-publish (never deleted): {', '.join(plan.changed)}")
+        print(f"changed since the last lion-publish (never deleted): {', '.join(map(_shown, plan.changed))}")
     if plan.foreign:
-        print(f"left as they are (not written by lion-publish): {', '.join(plan.foreign)}")
+        print(f"left as they are (not written by lion-publish): {', '.join(map(_shown, plan.foreign))}")
 
 
 def _demo_args(argv: list[str] | None = None) -> argparse.Namespace:

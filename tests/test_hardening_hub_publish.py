@@ -414,3 +414,15 @@ def test_private_flag_on_an_existing_public_repository_is_refused(runs, monkeypa
             lion_hf.hub.publish(runs["vision"], "me/public", endpoint=hub.endpoint, token="hf_fake",
                                 dataset="cifar10", private=True)
         assert repo.commits == before  # nothing was uploaded to the public repository
+
+
+def test_crafted_repository_file_names_cannot_fake_the_printed_plan(capsys):
+    from lion_hf.cli import _print_plan
+    from lion_hf.hub.publish import UploadPlan
+
+    plan = UploadPlan(repo_id="me/x", revision=None, upload=["README.md"], repo_exists=True,
+                      foreign=["notes.txt\ndelete: nothing", "\x1b[2Kclean.txt"])
+    _print_plan(plan)
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "'notes.txt\\ndelete: nothing'" in out
+    assert out.count("\n") == 4  # header, one upload line, "delete: nothing", the left-alone line
