@@ -268,3 +268,36 @@ def test_compiled_model_trains_like_eager(modality, mask, order, seed):
     assert grads.keys() == eager_grads.keys()
     for name in grads:
         assert rel(grads[name], eager_grads[name]) < 1e-4, name
+
+
+@pytest.mark.parametrize("form, natural, cls_zero", [("attention", False, True), ("attention", False, False),
+                                                     ("attention", True, True), ("chunk", False, True)])
+def test_fused_layer_from_gate_logits(form, natural, cls_zero, seed):
+    """LION-S given by its gate's raw logits: the kernels form logsigmoid(-z) (zero decay on the class token)
+    and the float64 prefix sums in one launch per order and return d z from their statistics; values and
+    gradients (qkv and the logits) equal the reference built with ``selective_log_decays`` in float64."""
+    from lion_hf.kernels.fused import selective_log_decays
+
+    rows, cols, heads, dim = 4, 6, 2, 32
+    length = 1 + rows * cols
+    orders = natural_scan_orders(rows, cols) if natural else None
+    n = 2 if natural else 1
+    qkv = make_qkv(2, length, heads, dim)
+    gate = torch.randn(2, length + 3, n * heads)[:, 2:length + 2] * 2  # a strided view, as from a slice
+    options = dict(feature_map="silu_l2", normalize=True, scale=dim ** -0.5, eps=1e-4, form=form, chunk_size=16,
+                   key_padding_mask=None, dropout_p=0.0, orders=orders)
+
+    def fused(x, z):
+        return lion_fused_attention(x, None, backend="triton", gate_logits=z[0], cls_zero=cls_zero, **options)
+
+    def reference(x, z):
+        decays = selective_log_decays(z[0].double(), n, cls_zero)
+        return unfused_attention(x.double(), [a.double() for a in decays], backend="torch", **options)
+
+    out, grads = run(fused, qkv, [gate])
+    ref, ref_grads = run(reference, qkv, [gate])
+    assert rel(out, ref) < 2e-5
+    for name, g, r in zip(["dqkv", "dgate"], grads, ref_grads):
+        assert rel(g, r) < 2e-5, (name, rel(g, r))
+    if cls_zero:
+        assert grads[1][:, 0].abs().max() == 0  # the class token's logits do not act

@@ -43,6 +43,17 @@ FEATURE_MAP_FUNCTIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "elu_plus_one": elu_plus_one, "silu_l2": silu_l2, "identity": identity}
 
 
+def selective_log_decays(gate_logits: torch.Tensor, num_orders: int, cls_zero: bool) -> list[torch.Tensor]:
+    """LION-S's log-decays ``logsigmoid(-z)`` per scan order, ``[B, H, L]`` fp32 in token order, from the gate
+    logits ``z [B, L, orders*H]``; ``cls_zero``: the class token (position 0) never decays (vision)."""
+    batch, length, width = gate_logits.shape
+    logits = gate_logits.float().view(batch, length, num_orders, width // num_orders)
+    log_decay = F.logsigmoid(-logits).permute(2, 0, 3, 1)  # [orders, B, H, L]
+    if cls_zero:
+        log_decay = torch.cat([torch.zeros_like(log_decay[..., :1]), log_decay[..., 1:]], dim=-1)
+    return list(log_decay.unbind(0))
+
+
 def unfused_attention(qkv: torch.Tensor, log_decays: Sequence[torch.Tensor | None], *, feature_map: str,
                       normalize: bool, scale: float, eps: float, form: str, chunk_size: int | None,
                       key_padding_mask: torch.Tensor | None, dropout_p: float, backend: str,
@@ -89,7 +100,8 @@ def _fused_form(qkv: torch.Tensor, form: str, backend: str, dropout_p: float, ke
 def lion_fused_attention(qkv: torch.Tensor, log_decays: Sequence[torch.Tensor | None], *, feature_map: str,
                          normalize: bool, scale: float, eps: float, form: str = "auto",
                          chunk_size: int | None = None, key_padding_mask: torch.Tensor | None = None,
-                         dropout_p: float = 0.0, backend: str = "auto", orders=None) -> torch.Tensor:
+                         dropout_p: float = 0.0, backend: str = "auto", orders=None,
+                         gate_logits: torch.Tensor | None = None, cls_zero: bool = False) -> torch.Tensor:
     """LION attention of one layer from its fused projection.
 
     Args:
@@ -101,6 +113,9 @@ def lion_fused_attention(qkv: torch.Tensor, log_decays: Sequence[torch.Tensor | 
             :func:`lion_hf.kernels.lion_attention` (``eps`` already divided by ``scale``).
         orders: ``None`` or the ♮ variants' ``((perm, inverse), (perm, inverse))`` (int64, over tokens);
             the two orders' parts are summed before normalising (``normalize`` must be ``True``).
+        gate_logits, cls_zero: LION-S given by its gate's raw output ``[B, L, orders*H]`` instead of
+            ``log_decays`` (see :func:`selective_log_decays`); the fused path then forms the log-decays and
+            their prefix sums in one launch per order and differentiates them in one more.
 
     Returns:
         ``[B, L, H*D]`` in ``qkv``'s dtype.
@@ -112,6 +127,8 @@ def lion_fused_attention(qkv: torch.Tensor, log_decays: Sequence[torch.Tensor | 
     if feature_map not in FEATURE_MAP_FUNCTIONS:
         raise ValueError(f"feature_map must be one of {sorted(FEATURE_MAP_FUNCTIONS)}, got {feature_map!r}")
     fused = _fused_form(qkv, form, backend, dropout_p, key_padding_mask, orders, torch.is_grad_enabled())
+    if gate_logits is not None and (fused is None or qkv.shape[1] == 0 or qkv.shape[0] == 0):
+        log_decays = selective_log_decays(gate_logits, 1 if orders is None else len(orders), cls_zero)
     if fused is None or qkv.shape[1] == 0 or qkv.shape[0] == 0:
         return unfused_attention(qkv, log_decays, feature_map=feature_map, normalize=normalize, scale=scale,
                                  eps=eps, form=form, chunk_size=chunk_size, key_padding_mask=key_padding_mask,
@@ -122,13 +139,15 @@ def lion_fused_attention(qkv: torch.Tensor, log_decays: Sequence[torch.Tensor | 
 
     batch, length, _, heads, dim = qkv.shape
     qkv = qkv if qkv.is_contiguous() else qkv.contiguous()
-    chunk = triton_chunk_size(chunk_size, log_decays[0] is not None, dim,
+    has_decay = gate_logits is not None or log_decays[0] is not None
+    chunk = triton_chunk_size(chunk_size, has_decay, dim,
                               fp32=qkv.is_cuda and qkv.dtype not in (torch.float16, torch.bfloat16))
-    context = lion_layer(qkv, list(log_decays), FEATURE_MAPS[feature_map], fused,
-                         NORMALIZED if normalize else SCALED, scale, eps, chunk, key_padding_mask, dropout_p,
-                         orders)
+    gate = None if gate_logits is None else (gate_logits if gate_logits.stride(-1) == 1 else gate_logits.contiguous())
+    context = lion_layer(qkv, list(log_decays) if log_decays is not None else [None], FEATURE_MAPS[feature_map],
+                         fused, NORMALIZED if normalize else SCALED, scale, eps, chunk, key_padding_mask, dropout_p,
+                         orders, gate=gate, cls_zero=cls_zero)
     return context.transpose(1, 2).reshape(batch, length, heads * dim)
 
 
-__all__ = ["FEATURE_MAP_FUNCTIONS", "elu_plus_one", "identity", "lion_fused_attention", "silu_l2",
-           "unfused_attention"]
+__all__ = ["FEATURE_MAP_FUNCTIONS", "elu_plus_one", "identity", "lion_fused_attention", "selective_log_decays",
+           "silu_l2", "unfused_attention"]

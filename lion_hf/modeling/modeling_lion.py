@@ -28,7 +28,13 @@ from transformers.utils.generic import can_return_tuple, merge_with_config_defau
 from transformers.utils.output_capturing import capture_outputs
 
 from ..kernels import resolve_backend, resolve_form
-from ..kernels.fused import FEATURE_MAP_FUNCTIONS, elu_plus_one, lion_fused_attention, silu_l2  # noqa: F401
+from ..kernels.fused import (  # noqa: F401 - the feature maps stay importable from here
+    FEATURE_MAP_FUNCTIONS,
+    elu_plus_one,
+    lion_fused_attention,
+    selective_log_decays,
+    silu_l2,
+)
 from .configuration_lion import ATTENTION_BACKENDS, ATTENTION_FORMS, LionConfig
 from .scan_order import natural_scan_orders
 
@@ -206,17 +212,16 @@ class LionAttention(nn.Module):
 
     def _log_decays(self, hidden_states: torch.Tensor) -> list[torch.Tensor | None]:
         """One log-decay per scan order: ``None``, ``[heads]`` or ``[batch, heads, length]`` (token order)."""
+        if self.gate is not None:
+            return selective_log_decays(self.gate(hidden_states), self.num_orders, self._cls_zero)
         if self.decay_logits is not None:
             return list(F.logsigmoid(self.decay_logits.float()).unbind(0))
-        if self.gate is None:
-            return [None] * self.num_orders
-        batch, length, _ = hidden_states.shape
-        logits = self.gate(hidden_states).float().view(batch, length, self.num_orders, self.num_heads)
-        log_decay = F.logsigmoid(-logits).permute(2, 0, 3, 1)  # [orders, B, H, L]
-        if self.config.modality == "vision":
-            # The class token never decays (lambda_0 = 1), as in the reference vision models.
-            log_decay = torch.cat([torch.zeros_like(log_decay[..., :1]), log_decay[..., 1:]], dim=-1)
-        return list(log_decay.unbind(0))
+        return [None] * self.num_orders
+
+    @property
+    def _cls_zero(self) -> bool:
+        # The class token never decays (lambda_0 = 1), as in the reference vision models.
+        return self.config.modality == "vision"
 
     def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 grid_size: tuple[int, int] | None = None, **kwargs) -> tuple[torch.Tensor, None]:
@@ -224,7 +229,9 @@ class LionAttention(nn.Module):
         batch, length, hidden = hidden_states.shape
         # [B, L, 3, H, D] view of the one projection: the kernels read q, k, v from it through strides
         qkv = self.qkv(hidden_states).view(batch, length, 3, self.num_heads, self.head_dim)
-        log_decays = self._log_decays(hidden_states)
+        # LION-S hands the gate's raw logits to the layer, which forms the log-decays (fused on the kernels)
+        gate_logits = self.gate(hidden_states) if self.gate is not None else None
+        log_decays = None if gate_logits is not None else self._log_decays(hidden_states)
         form = self.config.attention_form
         backend = self.config.attention_backend
         dropout_p = self.config.attention_probs_dropout_prob if self.training else 0.0
@@ -251,7 +258,7 @@ class LionAttention(nn.Module):
         context = lion_fused_attention(
             qkv, log_decays, feature_map=self.config.feature_map, normalize=self.config.normalize_attention,
             scale=scale, eps=eps, form=form, chunk_size=self.config.chunk_size, key_padding_mask=key_padding_mask,
-            dropout_p=dropout_p, backend=backend, orders=orders)
+            dropout_p=dropout_p, backend=backend, orders=orders, gate_logits=gate_logits, cls_zero=self._cls_zero)
         if self.output_norm is not None:
             context = self.output_norm(context)
         return self.dropout(self.out_proj(context)), None

@@ -493,12 +493,15 @@ def attention_forward(q, k, v, log_decay, mode: int, with_den: bool, scale: floa
 def attention_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, f64: torch.Tensor | None = None,
                        key_mask: torch.Tensor | None = None, order: torch.Tensor | None = None,
                        grads: tuple | None = None, accumulate: bool = False, dropout_p: float = 0.0,
-                       seed: torch.Tensor | None = None):
+                       seed: torch.Tensor | None = None, return_stats: bool = False):
     """``(dq, dk, dv, dlog_decay)`` from ``g' [B,H,L,Dv]`` and the row bias ``c [B,H,L]`` (or ``None``).
 
     ``grads``: ``(dq, dk, dv)`` buffers to write (any strides, e.g. slices of the fused projection's
     gradient); with ``accumulate`` the kernels add to what they hold (an earlier scan order's gradients).
-    ``dlog_decay`` follows ``log_decay``'s positions (scan order when ``order`` is given)."""
+    ``dlog_decay`` follows ``log_decay``'s positions (scan order when ``order`` is given). With
+    ``return_stats`` (LION-S) the fourth result is instead the row/column sums ``(row_lower, row_upper,
+    col_lower, col_upper)`` of ``P = dA * A`` that :func:`~lion_hf.kernels.triton.common.log_decay_grad`
+    turns into ``d log_decay``, for a caller that fuses that step with its own."""
     batch, heads, length, dk = q.shape
     dv = v.shape[-1]
     dtype = kernel_dtype(q.dtype)
@@ -531,7 +534,9 @@ def attention_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, f64: to
         *inputs, dq_, pick(row_lo), pick(row_up), length, heads, *in_strides, *strides3(dq_),
         sab, sah, sal, float(dropout_p), seed if seed is not None else q, **common)
     dlog = None
-    if kind > 0 and needs_decay_grad:
+    if kind == 2 and needs_decay_grad and return_stats:
+        dlog = (row_lo, row_up, col_lo, col_up)
+    elif kind > 0 and needs_decay_grad:
         if kind == 1:
             dlog = log_decay_grad(log_decay, None, None, None, None, row_distance=row_lo)
         else:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from .attention import _f64_prefix, attention_backward, attention_forward
+from .attention import attention_backward, attention_forward
 from .chunk import chunk_backward, chunk_forward, keep_forward_states
 from .common import NORMALIZED, PARTS, grad_inputs
 from .tuning import launch
@@ -101,6 +101,95 @@ if triton is not None:
             tl.store(DXK + dst, _feature_grad(x, dy, FMAP).to(DXK.dtype.element_ty), mask=valid[:, None])
 
 
+    @triton.jit
+    def _selective_decay_kernel(Z, IDX, A, F, L, H, szb, szl, col0, BL: tl.constexpr, HAS_IDX: tl.constexpr,
+                                CLS_ZERO: tl.constexpr):
+        """LION-S's decay of one (batch, head) from its gate logits ``z`` (``Z[b, token, col0 + h]``):
+        ``a = logsigmoid(-z)`` (0 for the class token with ``CLS_ZERO``) in scan order, ``A [B*H, L]`` fp32,
+        and its exclusive prefix sums ``F [B*H, L+1]`` in float64 (what the attention kernels read)."""
+        i_bh = tl.program_id(0)
+        i_b = i_bh // H
+        i_h = i_bh % H
+        running = tl.zeros([1], dtype=tl.float64)
+        tl.store(F + i_bh.to(tl.int64) * (L + 1) + tl.arange(0, 1), running)
+        for p0 in range(0, L, BL):
+            offs = p0 + tl.arange(0, BL)
+            valid = offs < L
+            if HAS_IDX:
+                tok = tl.load(IDX + offs, mask=valid, other=0).to(tl.int64)
+            else:
+                tok = offs.to(tl.int64)
+            z = tl.load(Z + i_b.to(tl.int64) * szb + tok * szl + col0 + i_h, mask=valid, other=0.0).to(tl.float32)
+            a = -(tl.maximum(z, 0.0) + tl.log(1.0 + tl.exp(-tl.abs(z))))  # logsigmoid(-z) = -softplus(z)
+            if CLS_ZERO:
+                a = tl.where(tok == 0, 0.0, a)
+            a = tl.where(valid, a, 0.0)
+            tl.store(A + i_bh.to(tl.int64) * L + offs, a, mask=valid)
+            a64 = a.to(tl.float64)
+            inclusive = tl.cumsum(a64, 0)
+            tl.store(F + i_bh.to(tl.int64) * (L + 1) + offs + 1, inclusive + running, mask=valid)
+            running += tl.sum(a64, 0)
+
+    @triton.jit
+    def _selective_decay_grad_kernel(Z, IDX, RL, RU, CL, CU, DZ, L, H, szb, szl, sdb, sdl, col0,
+                                     BL: tl.constexpr, HAS_IDX: tl.constexpr, CLS_ZERO: tl.constexpr):
+        """``d z`` from the attention kernels' row/column sums of ``P = dA * A`` (scan order): with
+        ``d_F = row_lo - col_lo`` and ``d_G = col_up - row_up``, ``d a_m = sum_{t >= m} (d_F + d_G)_t - d_F_m``
+        (float64, walked from the end), then ``d z = -sigmoid(z) d a`` (0 for the class token)."""
+        i_bh = tl.program_id(0)
+        i_b = i_bh // H
+        i_h = i_bh % H
+        base = i_bh.to(tl.int64) * L
+        running = tl.zeros([1], dtype=tl.float64)  # sum over the positions after this block
+        n_blocks = tl.cdiv(L, BL)
+        for i in range(0, n_blocks):
+            p0 = (n_blocks - 1 - i) * BL
+            offs = p0 + tl.arange(0, BL)
+            valid = offs < L
+            d_f = (tl.load(RL + base + offs, mask=valid, other=0.0) - tl.load(CL + base + offs, mask=valid, other=0.0))
+            d_g = (tl.load(CU + base + offs, mask=valid, other=0.0) - tl.load(RU + base + offs, mask=valid, other=0.0))
+            d_f = d_f.to(tl.float64)
+            both = d_f + d_g.to(tl.float64)
+            inclusive = tl.cumsum(both, 0)
+            total = tl.sum(both, 0)
+            suffix = total - inclusive + both + running  # sum over t >= m
+            running += total
+            da = (suffix - d_f).to(tl.float32)
+            if HAS_IDX:
+                tok = tl.load(IDX + offs, mask=valid, other=0).to(tl.int64)
+            else:
+                tok = offs.to(tl.int64)
+            z = tl.load(Z + i_b.to(tl.int64) * szb + tok * szl + col0 + i_h, mask=valid, other=0.0).to(tl.float32)
+            dz = -tl.sigmoid(z) * da
+            if CLS_ZERO:
+                dz = tl.where(tok == 0, 0.0, dz)
+            tl.store(DZ + i_b.to(tl.int64) * sdb + tok * sdl + col0 + i_h, dz.to(DZ.dtype.element_ty), mask=valid)
+
+
+def selective_decay(gate: torch.Tensor, order_index: int, heads: int, perm: torch.Tensor | None, cls_zero: bool):
+    """``(a [B, H, L] fp32, F [B*H, L+1] float64)`` of scan order ``order_index`` from gate logits
+    ``gate [B, L, orders*H]`` (``perm``: that order's int32 index table, or ``None`` for token order)."""
+    batch, length, _ = gate.shape
+    a = torch.empty(batch, heads, length, device=gate.device, dtype=torch.float32)
+    prefix = torch.empty(batch * heads, length + 1, device=gate.device, dtype=torch.float64)
+    block = 16 if interpreter_enabled() else 256
+    _selective_decay_kernel[(batch * heads,)](gate, perm if perm is not None else gate, a, prefix, length, heads,
+                                              gate.stride(0), gate.stride(1), order_index * heads, BL=block,
+                                              HAS_IDX=perm is not None, CLS_ZERO=cls_zero)
+    return a, prefix
+
+
+def selective_decay_grad(gate: torch.Tensor, order_index: int, heads: int, perm: torch.Tensor | None,
+                         cls_zero: bool, stats, d_gate: torch.Tensor) -> None:
+    """Write ``d gate[..., order_index*H : (order_index+1)*H]`` from the attention kernels' statistics."""
+    batch, length, _ = gate.shape
+    block = 16 if interpreter_enabled() else 256
+    _selective_decay_grad_kernel[(batch * heads,)](
+        gate, perm if perm is not None else gate, *stats, d_gate, length, heads, gate.stride(0), gate.stride(1),
+        d_gate.stride(0), d_gate.stride(1), order_index * heads, BL=block, HAS_IDX=perm is not None,
+        CLS_ZERO=cls_zero)
+
+
 def _rows_per_program(dim: int) -> tuple[int, int]:
     if interpreter_enabled():
         return 16, 1
@@ -135,34 +224,36 @@ def _views(qkv: torch.Tensor):
     return tuple(t.transpose(1, 2) for t in qkv.unbind(2))
 
 
-def _scan_inputs(log_decay, order):
-    """A scan order's log-decay in scan order and its float64 prefix sums (LION-S), for the kernels."""
-    if log_decay is None or order is None or log_decay.dim() == 1:
-        return log_decay
-    return log_decay.index_select(-1, order[0])
-
-
 class LionLayerFunction(torch.autograd.Function):
     """``context [B,H,L,D]`` (token-major memory) of LION from ``qkv [B, L, 3, H, D]`` (module doc).
 
-    ``log_decays``: one per scan order (``None``, ``[H]`` or ``[B, H, L]`` in token order), ``orders``:
-    ``None`` (one order, the token order) or ``((perm, inverse), ...)`` int64 index pairs (two scan
-    orders, attention form only). ``mode`` is ``NORMALIZED`` or ``SCALED``."""
+    Decays, one per scan order: ``log_decay_1``/``log_decay_2`` (``None`` or LION-D's ``[H]``), or LION-S's
+    raw gate logits ``gate [B, L, orders*H]`` (``a = logsigmoid(-gate)``, zero on the class token with
+    ``cls_zero``), turned into log-decays and their prefix sums by one launch per order and differentiated
+    by one more. ``orders``: ``None`` (one order, the token order) or ``((perm, inverse), ...)`` (two scan
+    orders, attention form only; ``perm`` int32). ``mode`` is ``NORMALIZED`` or ``SCALED``."""
 
     @staticmethod
-    def forward(ctx, qkv, log_decay_1, log_decay_2, fmap: int, form: str, mode: int, scale: float, eps: float,
-                chunk: int, key_mask, dropout_p: float, seed, orders):
+    def forward(ctx, qkv, log_decay_1, log_decay_2, gate, cls_zero: bool, fmap: int, form: str, mode: int,
+                scale: float, eps: float, chunk: int, key_mask, dropout_p: float, seed, orders):
         q_raw, k_raw, v = _views(qkv)
         if fmap:
             q, k = feature_forward(q_raw, k_raw, fmap)
         else:
             q, k = q_raw, k_raw
-        log_decays = [log_decay_1] if orders is None else [log_decay_1, log_decay_2]
+        n_orders = 1 if orders is None else 2
+        heads = q.shape[1]
         kernel_decays, prefixes = [], []
-        for i, a in enumerate(log_decays):
-            a = a if orders is None else _scan_inputs(a, orders[i])
+        for i in range(n_orders):
+            perm = orders[i][0] if orders is not None else None
+            if gate is not None:
+                a, prefix = selective_decay(gate, i, heads, perm, cls_zero)
+            else:
+                a, prefix = (log_decay_1, log_decay_2)[i], None
+                if a is not None and a.dim() == 3 and perm is not None:
+                    a = a.index_select(-1, perm)  # the kernels read a scan order's decays in scan order
             kernel_decays.append(a)
-            prefixes.append(_f64_prefix(a, 2, *q.shape[:3]) if a is not None and a.dim() == 3 else None)
+            prefixes.append(prefix)
         if form == "attention":
             if orders is None:
                 out, den = attention_forward(q, k, v, kernel_decays[0], mode, mode == NORMALIZED, scale, eps,
@@ -177,20 +268,21 @@ class LionLayerFunction(torch.autograd.Function):
             states = ()
         else:
             # the forward's chunk states serve the backward (one state pass fewer, chunk.keep_forward_states)
-            keep = any(ctx.needs_input_grad[:3]) and keep_forward_states()
-            moment = keep and log_decays[0] is not None and log_decays[0].dim() == 1 and ctx.needs_input_grad[1]
+            keep = any(ctx.needs_input_grad[:4]) and keep_forward_states()
+            per_head = kernel_decays[0] is not None and kernel_decays[0].dim() == 1
+            moment = keep and per_head and ctx.needs_input_grad[1]
             out, den, *kept = chunk_forward(q, k, v, kernel_decays[0], mode, mode == NORMALIZED, scale, eps, chunk,
                                             keep_states=keep, moment=moment)
             states = tuple(kept[0]) if keep else ()
-        ctx.save_for_backward(qkv, q if fmap else None, k if fmap else None, out, den, key_mask, seed,
+        ctx.save_for_backward(qkv, q if fmap else None, k if fmap else None, out, den, key_mask, seed, gate,
                               *kernel_decays, *prefixes, *states)
-        ctx.meta = (fmap, form, mode, scale, eps, chunk, dropout_p, orders, len(log_decays))
+        ctx.meta = (fmap, form, mode, scale, eps, chunk, dropout_p, orders, n_orders, cls_zero)
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
-        fmap, form, mode, scale, eps, chunk, dropout_p, orders, n_orders = ctx.meta
-        qkv, q, k, out, den, key_mask, seed, *rest = ctx.saved_tensors
+        fmap, form, mode, scale, eps, chunk, dropout_p, orders, n_orders, cls_zero = ctx.meta
+        qkv, q, k, out, den, key_mask, seed, gate, *rest = ctx.saved_tensors
         kernel_decays, prefixes, states = rest[:n_orders], rest[n_orders:2 * n_orders], rest[2 * n_orders:]
         q_raw, k_raw, v = _views(qkv)
         if not fmap:
@@ -204,28 +296,42 @@ class LionLayerFunction(torch.autograd.Function):
             dk_f = empty_blhd(batch, heads, length, dim, qkv.dtype, qkv.device)
         else:
             dq_f, dk_f = dq_slot, dk_slot
-        needs = [ctx.needs_input_grad[1 + i] and kernel_decays[i] is not None for i in range(n_orders)]
-        dlogs = [None] * n_orders
+        heads = q.shape[1]
+        gate_grad = gate is not None and ctx.needs_input_grad[3]
+        d_gate = torch.empty_like(gate) if gate_grad else None
+        needs = [kernel_decays[i] is not None and (gate_grad if gate is not None else ctx.needs_input_grad[1 + i])
+                 for i in range(n_orders)]
+        dlogs = [None, None]
         if form == "attention":
             for i in range(n_orders):
-                order = orders[i][0] if orders is not None else None
+                perm = orders[i][0] if orders is not None else None
                 _, _, _, dlog = attention_backward(
-                    q, k, v, kernel_decays[i], g, c, needs[i], f64=prefixes[i], key_mask=key_mask, order=order,
+                    q, k, v, kernel_decays[i], g, c, needs[i], f64=prefixes[i], key_mask=key_mask, order=perm,
                     grads=(dq_f, dk_f, dv_slot), accumulate=i > 0, dropout_p=dropout_p,
-                    seed=seed[i:i + 1] if seed is not None and orders is not None else seed)
-                if dlog is not None and dlog.dim() == 3 and orders is not None:
-                    dlog = dlog.index_select(-1, orders[i][1])  # scan order -> token order
-                dlogs[i] = dlog
+                    seed=seed[i:i + 1] if seed is not None and orders is not None else seed,
+                    return_stats=gate is not None)
+                if gate_grad:
+                    selective_decay_grad(gate, i, heads, perm, cls_zero, dlog, d_gate)
+                elif dlog is not None and dlog.dim() == 3 and orders is not None:
+                    dlogs[i] = dlog.index_select(-1, orders[i][1])  # scan order -> token order
+                else:
+                    dlogs[i] = dlog
         else:
-            dq, dk, dv, dlogs[0] = chunk_backward(q, k, v, kernel_decays[0], g, c, needs[0], chunk,
-                                                  states=states or None)
+            dq, dk, dv, dlog = chunk_backward(q, k, v, kernel_decays[0], g, c, needs[0], chunk,
+                                              states=states or None)
+            if gate_grad:  # long sequences: the few [B, L, H] operations of d logsigmoid(-z) are cheap here
+                dz = -torch.sigmoid(gate.float()) * dlog.transpose(1, 2)
+                if cls_zero:
+                    dz[:, 0] = 0.0
+                d_gate.copy_(dz)
+            else:
+                dlogs[0] = dlog
             dq_f.copy_(dq)
             dk_f.copy_(dk)
             dv_slot.copy_(dv)
         if fmap:
             feature_backward(q_raw, k_raw, dq_f, dk_f, dq_slot, dk_slot, fmap)
-        dlog_2 = dlogs[1] if n_orders > 1 else None
-        return d_qkv, dlogs[0], dlog_2, None, None, None, None, None, None, None, None, None, None
+        return (d_qkv, dlogs[0], dlogs[1], d_gate) + (None,) * 11
 
 
 _INT32_ORDERS: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -242,16 +348,21 @@ def _int32(perm: torch.Tensor) -> torch.Tensor:
 
 
 def lion_layer(qkv: torch.Tensor, log_decays: list, fmap: int, form: str, mode: int, scale: float, eps: float,
-               chunk: int, key_mask: torch.Tensor | None, dropout_p: float, orders=None) -> torch.Tensor:
-    """Run :class:`LionLayerFunction`; returns the context ``[B, H, L, D]`` (token-major memory)."""
+               chunk: int, key_mask: torch.Tensor | None, dropout_p: float, orders=None,
+               gate: torch.Tensor | None = None, cls_zero: bool = False) -> torch.Tensor:
+    """Run :class:`LionLayerFunction`; returns the context ``[B, H, L, D]`` (token-major memory).
+    ``gate`` (LION-S's raw logits ``[B, L, orders*H]``) replaces ``log_decays``."""
     seed = None
     if dropout_p > 0:
         seed = torch.randint(0, 2**31 - 1, (2,), device=qkv.device, dtype=torch.int64)
     if orders is not None:
         orders = tuple((_int32(perm), inverse) for perm, inverse in orders)
+    if gate is not None:
+        log_decays = [None, None]
     log_decay_2 = log_decays[1] if len(log_decays) > 1 else None
-    return LionLayerFunction.apply(qkv, log_decays[0], log_decay_2, fmap, form, mode, float(scale), float(eps),
-                                   chunk, key_mask, float(dropout_p), seed, orders)
+    return LionLayerFunction.apply(qkv, log_decays[0], log_decay_2, gate, bool(cls_zero), fmap, form, mode,
+                                   float(scale), float(eps), chunk, key_mask, float(dropout_p), seed, orders)
 
 
-__all__ = ["FEATURE_MAPS", "LionLayerFunction", "feature_backward", "feature_forward", "lion_layer"]
+__all__ = ["FEATURE_MAPS", "LionLayerFunction", "feature_backward", "feature_forward", "lion_layer",
+           "selective_decay", "selective_decay_grad"]
