@@ -33,6 +33,15 @@ and above the diagonal (``common.log_decay_grad``); for LION-D (``[H]``) it emit
 ``sum_j P_ij |i - j|`` per row, with the far part taken from first-moment states (``MOMENT``:
 ``sum_j (c0 - j) w_j x_j z_j^T``), so every weight is a small distance times a decayed term and no
 position-weighted sums cancel. Every exponent is a sum of log-decays (``<= 0``).
+
+As in :mod:`~lion_hf.kernels.triton.attention`, the kernels read q, k, v, g through their strides (any
+``[B,H,L,D]`` layout with a contiguous last dim) and write out, dq, dk, dv into given buffers; a key
+mask ``KM [B, L]`` makes padded keys exact zeros (masked loads in the key-side state pass and the chunk
+blocks; their dk, dv are zero); a scan order ``IDX [L]`` (scan position -> token) makes the chunks and
+the mask run over scan positions (``log_decay`` given in scan order, decay statistics stored by scan
+position) while rows in memory (q/k/v/g/c loads, out/den/dq/dk/dv stores) are tokens; ``ACCUM`` adds an
+earlier launch's parts (forward: ``prev = (num, den)``) or gradients (backward: ``accumulate``), so
+that two scan orders give one result (the natural variants).
 """
 
 from __future__ import annotations
@@ -41,7 +50,7 @@ import torch
 
 from .common import NORMALIZED, PARTS, grad_inputs, log_decay_grad
 from .tuning import launch
-from .utils import contiguous, decay_strides, kernel_dtype
+from .utils import decay_strides, empty_blhd, kernel_dtype, row_major_last, strides3
 
 try:  # optional dependency
     import triton
@@ -81,10 +90,28 @@ if triton is not None:
         tl.store(DEC + i_bh * NT + c, tl.exp(tot))
 
     @triton.jit
-    def _state_kernel(X, Z, VB, A, W, DEC, S, SV, SM, SMV, L, H, NT, sab, sah, sal,
+    def _rows(IDX, t, valid, HAS_IDX: tl.constexpr):
+        """Memory rows (token indices, int64) of scan positions ``t``: ``IDX[t]`` with a scan order."""
+        if HAS_IDX:
+            return tl.load(IDX + t, mask=valid, other=0).to(tl.int64)
+        return t.to(tl.int64)
+
+    @triton.jit
+    def _real_keys(KM, i_b, L, tok, valid, HAS_KM: tl.constexpr):
+        """``valid`` without the padded keys of the key mask ``KM [B, L]`` (token rows)."""
+        if HAS_KM:
+            return valid & (tl.load(KM + i_b * L + tok, mask=valid, other=0) != 0)
+        return valid
+
+    @triton.jit
+    def _state_kernel(X, Z, VB, A, W, DEC, S, SV, SM, SMV, KM, IDX, L, H, NT,
+                      sxb, sxh, sxl, szb, szh, szl, sab, sah, sal,
                       DX: tl.constexpr, DZ: tl.constexpr, BT: tl.constexpr, BV: tl.constexpr,
                       HAS_DECAY: tl.constexpr, HAS_VEC: tl.constexpr, VEC_ONES: tl.constexpr,
-                      TRANSPOSED: tl.constexpr, MOMENT: tl.constexpr, PRE_W: tl.constexpr, PREC: tl.constexpr):
+                      TRANSPOSED: tl.constexpr, MOMENT: tl.constexpr, PRE_W: tl.constexpr,
+                      HAS_KM: tl.constexpr, HAS_IDX: tl.constexpr, PREC: tl.constexpr):
+        # The chunks walk scan positions (t); x, z and the vector bias are read at their tokens (IDX).
+        # With a key mask (HAS_KM, the key-side pass only) padded rows load as exact zeros.
         i_v = tl.program_id(0)
         i_bh = tl.program_id(1)
         i_dir = tl.program_id(2)  # 0: forward (chunks in order), 1: backward (reverse order)
@@ -93,8 +120,8 @@ if triton is not None:
         offs_x = tl.arange(0, DX)
         offs_v = i_v * BV + tl.arange(0, BV)
         arange_t = tl.arange(0, BT)
-        base_x = i_bh.to(tl.int64) * L * DX
-        base_z = i_bh.to(tl.int64) * L * DZ
+        x_base = X + i_b.to(tl.int64) * sxb + i_h.to(tl.int64) * sxh
+        z_base = Z + i_b.to(tl.int64) * szb + i_h.to(tl.int64) * szh
         # states are [BH, 2, NT, DX, DZ] (vectors [BH, 2, NT, DX])
         base_s = (i_bh * 2 + i_dir).to(tl.int64) * NT * DX * DZ
         base_sv = (i_bh * 2 + i_dir).to(tl.int64) * NT * DX
@@ -110,6 +137,8 @@ if triton is not None:
             c = it + i_dir * (NT - 1 - 2 * it)
             t = c * BT + arange_t
             valid = t < L
+            tok = _rows(IDX, t, valid, HAS_IDX)
+            real = _real_keys(KM, i_b, L, tok, valid, HAS_KM)
             tl.store(S + base_s + c * DX * DZ + s_ptrs, state.to(S.dtype.element_ty))
             if HAS_VEC:
                 if i_v == 0:
@@ -122,8 +151,8 @@ if triton is not None:
             # x is read as its transpose [DX, BT]: the decay weights then scale its columns and the
             # tile goes to the matrix units as is (scaling a [BT, DX] tile and transposing it in
             # registers cost ~2.5x the whole pass on an H100)
-            x_t = tl.load(X + base_x + t[None, :] * DX + offs_x[:, None], mask=valid[None, :], other=0.0)
-            z = tl.load(Z + base_z + t[:, None] * DZ + offs_v[None, :], mask=valid[:, None], other=0.0)
+            x_t = tl.load(x_base + tok[None, :] * sxl + offs_x[:, None], mask=real[None, :], other=0.0)
+            z = tl.load(z_base + tok[:, None] * szl + offs_v[None, :], mask=real[:, None], other=0.0)
             if HAS_DECAY:
                 if PRE_W:  # from _weights_kernel
                     w = tl.load(W + (i_bh * 2 + i_dir).to(tl.int64) * NT * BT + t)
@@ -150,7 +179,7 @@ if triton is not None:
                 if VEC_ONES:
                     vec_in = tl.sum(xw, 1)
                 else:
-                    vb = tl.load(VB + i_bh * L + t, mask=valid, other=0.0)
+                    vb = tl.load(VB + i_bh * L + tok, mask=valid, other=0.0)
                     vec_in = tl.sum(xw * vb[None, :], 1)
             if MOMENT:
                 # distance of each position to the edge the state is taken at, after this chunk
@@ -179,10 +208,15 @@ if triton is not None:
         return tl.exp(tl.minimum(log_m, 0.0))
 
     @triton.jit
-    def _output_kernel(Q, K, V, A, S, SV, OUT, DEN, L, H, NT, sab, sah, sal, scale, eps,
+    def _output_kernel(Q, K, V, A, S, SV, OUT, DEN, KM, IDX, PREV, PREV_DEN, L, H, NT,
+                       sqb, sqh, sql, skb, skh, skl, svb, svh, svl, sob, soh, sol, spb, sph, spl,
+                       sab, sah, sal, scale, eps,
                        DK: tl.constexpr, DV: tl.constexpr, BT: tl.constexpr, BV: tl.constexpr,
                        HAS_DECAY: tl.constexpr, HAS_DEN: tl.constexpr, OUT_MODE: tl.constexpr,
+                       HAS_KM: tl.constexpr, HAS_IDX: tl.constexpr, ACCUM: tl.constexpr,
                        STATE_F32: tl.constexpr, PREC: tl.constexpr):
+        # t: scan positions (the mask and the states); tok: their rows in memory (IDX). ACCUM adds an
+        # earlier launch's parts (PREV num, PREV_DEN den, token rows) before the output is formed.
         c = tl.program_id(0)
         i_v = tl.program_id(1)
         i_bh = tl.program_id(2)
@@ -192,9 +226,9 @@ if triton is not None:
         offs_v = i_v * BV + tl.arange(0, BV)
         t = c * BT + tl.arange(0, BT)
         valid = t < L
-        base_k = i_bh.to(tl.int64) * L * DK
-        base_v = i_bh.to(tl.int64) * L * DV
-        q = tl.load(Q + base_k + t[:, None] * DK + offs_k[None, :], mask=valid[:, None], other=0.0)
+        tok = _rows(IDX, t, valid, HAS_IDX)
+        q = tl.load(Q + i_b.to(tl.int64) * sqb + i_h.to(tl.int64) * sqh + tok[:, None] * sql + offs_k[None, :],
+                    mask=valid[:, None], other=0.0)
         if STATE_F32:
             q_s = q.to(tl.float32)
         else:
@@ -226,26 +260,36 @@ if triton is not None:
                 o += far
                 if HAS_DEN:
                     d += far_d
-        # the chunk's own block with the two-sided mask
-        k = tl.load(K + base_k + t[:, None] * DK + offs_k[None, :], mask=valid[:, None], other=0.0)
-        v = tl.load(V + base_v + t[:, None] * DV + offs_v[None, :], mask=valid[:, None], other=0.0)
+        # the chunk's own block with the two-sided mask (padded keys load as zeros)
+        real = _real_keys(KM, i_b, L, tok, valid, HAS_KM)
+        k = tl.load(K + i_b.to(tl.int64) * skb + i_h.to(tl.int64) * skh + tok[:, None] * skl + offs_k[None, :],
+                    mask=real[:, None], other=0.0)
+        v = tl.load(V + i_b.to(tl.int64) * svb + i_h.to(tl.int64) * svh + tok[:, None] * svl + offs_v[None, :],
+                    mask=real[:, None], other=0.0)
         s = tl.dot(q, tl.trans(k), input_precision=PREC)
         if HAS_DECAY:
             s = s * _intra_mask(t, pex, pin)
         if HAS_DEN:
             d += tl.sum(s, 1)
         o = tl.dot(s.to(v.dtype), v, acc=o, input_precision=PREC)
-        o_ptrs = OUT + base_v + t[:, None] * DV + offs_v[None, :]
+        if ACCUM:
+            o += tl.load(PREV + i_b.to(tl.int64) * spb + i_h.to(tl.int64) * sph + tok[:, None] * spl
+                         + offs_v[None, :], mask=valid[:, None], other=0.0).to(tl.float32)
+            if HAS_DEN:
+                d += tl.load(PREV_DEN + i_bh * L + tok, mask=valid, other=0.0)
+        o_ptrs = OUT + i_b.to(tl.int64) * sob + i_h.to(tl.int64) * soh + tok[:, None] * sol + offs_v[None, :]
         if OUT_MODE == 0:
             tl.store(o_ptrs, o.to(OUT.dtype.element_ty), mask=valid[:, None])
         elif OUT_MODE == 1:
-            d_safe = tl.where(valid, d + eps, 1.0)  # rows past the end hold 0 / 0
-            tl.store(o_ptrs, (o / d_safe[:, None]).to(OUT.dtype.element_ty), mask=valid[:, None])
+            # rows past the end hold 0 / 0, and so does a row with no real key: 0, not NaN
+            d_eps = tl.where(valid, d + eps, 0.0)
+            r = tl.where(d_eps != 0.0, 1.0 / tl.where(d_eps != 0.0, d_eps, 1.0), 0.0)
+            tl.store(o_ptrs, (o * r[:, None]).to(OUT.dtype.element_ty), mask=valid[:, None])
         else:
             tl.store(o_ptrs, (o * scale).to(OUT.dtype.element_ty), mask=valid[:, None])
         if HAS_DEN:
             if i_v == 0:
-                tl.store(DEN + i_bh * L + t, d, mask=valid)
+                tl.store(DEN + i_bh * L + tok, d, mask=valid)
 
     @triton.jit
     def _query_side_state(g, S, base, offs_k, offs_v, DV: tl.constexpr, STATE_F32: tl.constexpr,
@@ -258,9 +302,12 @@ if triton is not None:
 
     @triton.jit
     def _grad_kernel(Q, K, V, G, C, A, SH, SHV, ST, STV, SHM, SHMV, DQ, DK_, DV_,
-                     ROW_LO, ROW_UP, COL_LO, COL_UP, MOM, L, H, NT, sab, sah, sal,
+                     ROW_LO, ROW_UP, COL_LO, COL_UP, MOM, KM, IDX, L, H, NT,
+                     sqb, sqh, sql, skb, skh, skl, svb, svh, svl, sgb, sgh, sgl,
+                     sdqb, sdqh, sdql, sdkb, sdkh, sdkl, sdvb, sdvh, sdvl, sab, sah, sal,
                      DK: tl.constexpr, DV: tl.constexpr, BT: tl.constexpr,
                      HAS_DECAY: tl.constexpr, HAS_C: tl.constexpr, STATS: tl.constexpr, MOMENT: tl.constexpr,
+                     HAS_KM: tl.constexpr, HAS_IDX: tl.constexpr, ACCUM: tl.constexpr,
                      STATE_F32: tl.constexpr, PREC: tl.constexpr):
         # Each partial result is folded into its gradient (and the d log_decay statistics) as soon as it
         # exists, and dq is stored before the key side starts, so that few fp32 tiles are alive at once: an
@@ -276,14 +323,17 @@ if triton is not None:
         offs_v = tl.arange(0, DV)
         t = c * BT + tl.arange(0, BT)
         valid = t < L
-        base_k = i_bh.to(tl.int64) * L * DK
-        base_v = i_bh.to(tl.int64) * L * DV
-        k_ptrs = t[:, None] * DK + offs_k[None, :]
-        v_ptrs = t[:, None] * DV + offs_v[None, :]
-        q = tl.load(Q + base_k + k_ptrs, mask=valid[:, None], other=0.0)
-        k = tl.load(K + base_k + k_ptrs, mask=valid[:, None], other=0.0)
-        v = tl.load(V + base_v + v_ptrs, mask=valid[:, None], other=0.0)
-        g = tl.load(G + base_v + v_ptrs, mask=valid[:, None], other=0.0)
+        # t: scan positions (mask, states, statistics); tok: memory rows (IDX); padded keys load as zeros
+        tok = _rows(IDX, t, valid, HAS_IDX)
+        real = _real_keys(KM, i_b, L, tok, valid, HAS_KM)
+        b64 = i_b.to(tl.int64)
+        h64 = i_h.to(tl.int64)
+        q = tl.load(Q + b64 * sqb + h64 * sqh + tok[:, None] * sql + offs_k[None, :], mask=valid[:, None],
+                    other=0.0)
+        k = tl.load(K + b64 * skb + h64 * skh + tok[:, None] * skl + offs_k[None, :], mask=real[:, None], other=0.0)
+        v = tl.load(V + b64 * svb + h64 * svh + tok[:, None] * svl + offs_v[None, :], mask=real[:, None], other=0.0)
+        g = tl.load(G + b64 * sgb + h64 * sgh + tok[:, None] * sgl + offs_v[None, :], mask=valid[:, None],
+                    other=0.0)
         base_f = (i_bh * 2).to(tl.int64) * NT * DK * DV + c * DK * DV
         base_b = base_f + NT * DK * DV
         base_vf = (i_bh * 2).to(tl.int64) * NT * DK + c * DK
@@ -292,7 +342,7 @@ if triton is not None:
         s = tl.dot(q, tl.trans(k), input_precision=PREC)
         da = tl.dot(g, tl.trans(v), input_precision=PREC)
         if HAS_C:
-            cb = tl.load(C + i_bh * L + t, mask=valid, other=0.0)
+            cb = tl.load(C + i_bh * L + tok, mask=valid, other=0.0)
             da += cb[:, None]
         if HAS_DECAY:
             pex, pin, tot = _chunk_decays(A, i_b, i_h, t, valid, sab, sah, sal)
@@ -330,7 +380,10 @@ if triton is not None:
                 else:
                     row_far_up = tl.sum(qf32 * far, 1)  # keys after it
             dq += far
-        tl.store(DQ + base_k + k_ptrs, dq.to(DQ.dtype.element_ty), mask=valid[:, None])
+        dq_ptrs = DQ + b64 * sdqb + h64 * sdqh + tok[:, None] * sdql + offs_k[None, :]
+        if ACCUM:  # a second scan order adds to the first one's gradients
+            dq += tl.load(dq_ptrs, mask=valid[:, None], other=0.0).to(tl.float32)
+        tl.store(dq_ptrs, dq.to(DQ.dtype.element_ty), mask=valid[:, None])
         if STATS:
             tl.store(ROW_LO + i_bh * L + t, row_lo + row_far_lo, mask=valid)
             tl.store(ROW_UP + i_bh * L + t, row_up + row_far_up, mask=valid)
@@ -380,8 +433,16 @@ if triton is not None:
                     col_lo += tl.sum(kf32 * far_k, 1)  # queries after it
             dk += far_k
             dv += far_v
-        tl.store(DK_ + base_k + k_ptrs, dk.to(DK_.dtype.element_ty), mask=valid[:, None])
-        tl.store(DV_ + base_v + v_ptrs, dv.to(DV_.dtype.element_ty), mask=valid[:, None])
+        if HAS_KM:  # a padded key gets no gradient (it is an exact zero in the function)
+            dk = tl.where(real[:, None], dk, 0.0)
+            dv = tl.where(real[:, None], dv, 0.0)
+        dk_ptrs = DK_ + b64 * sdkb + h64 * sdkh + tok[:, None] * sdkl + offs_k[None, :]
+        dv_ptrs = DV_ + b64 * sdvb + h64 * sdvh + tok[:, None] * sdvl + offs_v[None, :]
+        if ACCUM:
+            dk += tl.load(dk_ptrs, mask=valid[:, None], other=0.0).to(tl.float32)
+            dv += tl.load(dv_ptrs, mask=valid[:, None], other=0.0).to(tl.float32)
+        tl.store(dk_ptrs, dk.to(DK_.dtype.element_ty), mask=valid[:, None])
+        tl.store(dv_ptrs, dv.to(DV_.dtype.element_ty), mask=valid[:, None])
         if STATS:
             tl.store(COL_LO + i_bh * L + t, col_lo, mask=valid)
             tl.store(COL_UP + i_bh * L + t, col_up, mask=valid)
@@ -397,12 +458,30 @@ def _state_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.bfloat16 if dtype == torch.bfloat16 else torch.float32
 
 
+def _key_mask(key_mask: torch.Tensor | None):
+    """``[B, L]`` uint8 (1 = real key) for the kernels, or ``None``."""
+    return None if key_mask is None else key_mask.to(torch.uint8).contiguous()
+
+
+def _order(order: torch.Tensor | None, length: int):
+    """A scan order as the kernels read it: int32 ``[L]`` (scan position -> token), or ``None``."""
+    if order is None:
+        return None
+    if order.shape != (length,):
+        raise ValueError(f"order must be [L] = [{length}], got {tuple(order.shape)}")
+    return order if order.dtype == torch.int32 and order.is_contiguous() else order.to(torch.int32).contiguous()
+
+
 def chunk_states(x, z, a_info, chunk: int, *, vec: bool, vec_bias=None, transposed: bool = False,
-                 moment: bool = False):
+                 moment: bool = False, key_mask=None, order=None):
     """Entering states of every chunk from both sides (module doc).
 
     Returns ``(S [BH,2,NT,DX,DZ], S_vec [BH,2,NT,DX] fp32 | None, S_mom | None, S_mom_vec | None)``;
-    the vector state sums ``x_j`` (``vec`` with no ``vec_bias``) or ``vec_bias_j x_j``."""
+    the vector state sums ``x_j`` (``vec`` with no ``vec_bias``) or ``vec_bias_j x_j``. ``x`` and ``z``
+    (``[B,H,L,D]``) are read through their strides (last dim contiguous), ``vec_bias`` ``[B,H,L]``
+    contiguous by token. ``key_mask``: ``[B, L]`` (bool or the uint8 table of :func:`_key_mask`; rows it marks
+    0 load as zeros: the key-side pass); ``order``: ``[L]`` scan order (:func:`_order`), the chunks then
+    walk scan positions (``a_info`` in scan order) and rows are read at their tokens."""
     batch, heads, length, dx = x.shape
     dz = z.shape[-1]
     a, sab, sah, sal, kind = a_info
@@ -414,6 +493,7 @@ def chunk_states(x, z, a_info, chunk: int, *, vec: bool, vec_bias=None, transpos
     bv, warps, stages, pre_w = launch("chunk_state")
     bv = bv or dz
     pre_w = bool(pre_w) and kind > 0
+    key_mask, order = _key_mask(key_mask), _order(order, length)
     s = torch.empty(bh, 2, nt, dx, dz, device=x.device, dtype=_state_dtype(x.dtype))
     s_vec = torch.empty(bh, 2, nt, dx, device=x.device, dtype=torch.float32) if vec else None
     s_mom = torch.empty(bh, 2, nt, dx, dz, device=x.device, dtype=s.dtype) if moment else None
@@ -428,67 +508,112 @@ def chunk_states(x, z, a_info, chunk: int, *, vec: bool, vec_bias=None, transpos
     _state_kernel[(dz // bv, bh, 2)](
         x, z, vec_bias if vec_bias is not None else dummy, a if a is not None else dummy, w, dec, s,
         s_vec if vec else dummy, s_mom if moment else dummy, s_mom_vec if s_mom_vec is not None else dummy,
-        length, heads, nt, sab, sah, sal,
+        key_mask if key_mask is not None else dummy, order if order is not None else dummy,
+        length, heads, nt, *strides3(x), *strides3(z), sab, sah, sal,
         DX=dx, DZ=dz, BT=chunk, BV=bv, HAS_DECAY=kind > 0, HAS_VEC=vec, VEC_ONES=vec_bias is None,
-        TRANSPOSED=transposed, MOMENT=moment, PRE_W=pre_w, PREC=_precision(x.dtype), num_warps=warps,
-        num_stages=stages)
+        TRANSPOSED=transposed, MOMENT=moment, PRE_W=pre_w, HAS_KM=key_mask is not None,
+        HAS_IDX=order is not None, PREC=_precision(x.dtype), num_warps=warps, num_stages=stages)
     return s, s_vec, s_mom, s_mom_vec
 
 
 def chunk_forward(q, k, v, log_decay, mode: int, with_den: bool, scale: float, eps: float, chunk: int,
-                  keep_states: bool = False, moment: bool = False):
+                  keep_states: bool = False, moment: bool = False, key_mask=None, order=None, prev=None,
+                  out_layout: str = "contiguous"):
     """One state pass and the chunk-parallel output kernel.
 
     Returns ``(out, den)`` as :func:`lion_hf.kernels.triton.attention.attention_forward` does, and with
     ``keep_states`` also the state pass's ``(S, S_vec, S_mom, S_mom_vec)`` (for :func:`chunk_backward`;
-    ``moment`` adds LION-D's first-moment states, which only the backward reads)."""
+    ``moment`` adds LION-D's first-moment states, which only the backward reads).
+
+    q, k, v are read through their strides (any ``[B,H,L,D]`` layout whose last dim is contiguous).
+    ``key_mask`` ``[B, L]`` bool: padded keys are exact zeros. ``order``: a scan order ``[L]`` (int32,
+    scan position -> token) over which the mask runs, ``log_decay`` then given in scan order; ``out`` and
+    ``den`` stay by token. ``prev``: ``(num, den)`` of an earlier order (``PARTS``, token rows, any
+    strides for num) added before the output is formed. ``out_layout``: ``"contiguous"`` ``[B,H,L,D]``
+    memory (the default, what the custom operators promise) or ``"blhd"`` (token-major,
+    :func:`~lion_hf.kernels.triton.utils.empty_blhd`). ``den`` is a new fp32 ``[B,H,L]`` buffer."""
+    if out_layout not in ("contiguous", "blhd"):
+        raise ValueError(f"out_layout must be 'contiguous' or 'blhd', got {out_layout!r}")
     batch, heads, length, dk = q.shape
     dv = v.shape[-1]
     dtype = kernel_dtype(q.dtype)
-    q, k, v = contiguous(q.to(dtype), k.to(dtype), v.to(dtype))
+    q, k, v = (row_major_last(t.to(dtype)) for t in (q, k, v))
     a_info = decay_strides(log_decay, batch, heads, length)
-    has_den = with_den or mode == NORMALIZED
-    h, h_vec, h_mom, h_mom_vec = chunk_states(k, v, a_info, chunk, vec=has_den, moment=moment and a_info[-1] == 1)
+    has_den = with_den or mode == NORMALIZED or prev is not None
+    km = _key_mask(key_mask)
+    idx = _order(order, length)
+    h, h_vec, h_mom, h_mom_vec = chunk_states(k, v, a_info, chunk, vec=has_den, moment=moment and a_info[-1] == 1,
+                                              key_mask=km, order=idx)
     nt = h.shape[2]
-    out = torch.empty(batch, heads, length, dv, device=q.device, dtype=torch.float32 if mode == PARTS else dtype)
+    out_dtype = torch.float32 if mode == PARTS else dtype
+    if out_layout == "blhd":
+        out = empty_blhd(batch, heads, length, dv, out_dtype, q.device)
+    else:
+        out = torch.empty(batch, heads, length, dv, device=q.device, dtype=out_dtype)
     den = torch.empty(batch, heads, length, device=q.device, dtype=torch.float32) if has_den else None
+    if prev is not None:
+        prev_num = row_major_last(prev[0])
+        prev_den = prev[1].float().contiguous()
+    else:
+        prev_num, prev_den = out, out
     # the whole value width per program (32-wide slices of bf16 values faulted on an H100 with Triton 3.6)
     # 8 warps only for 128-long chunks with a decay (their mask tile; LIT at 128: 0.80 ms with 4, 0.90 with 8)
     small_warps, big_warps, stages = launch("chunk_out")
     warps = small_warps if chunk <= 64 or a_info[-1] == 0 else big_warps
-    bv = dv
+    bv = dv  # one value slice: den (stored by slice 0) is read back by no other program
     a = a_info[0]
     _output_kernel[(nt, dv // bv, batch * heads)](
         q, k, v, a if a is not None else q, h, h_vec if has_den else h, out, den if has_den else out,
-        length, heads, nt, *a_info[1:4], float(scale), float(eps),
+        km if km is not None else q, idx if idx is not None else q, prev_num, prev_den,
+        length, heads, nt, *strides3(q), *strides3(k), *strides3(v), *strides3(out), *strides3(prev_num),
+        *a_info[1:4], float(scale), float(eps),
         DK=dk, DV=dv, BT=chunk, BV=bv, HAS_DECAY=a_info[-1] > 0, HAS_DEN=has_den, OUT_MODE=mode,
+        HAS_KM=km is not None, HAS_IDX=idx is not None, ACCUM=prev is not None,
         STATE_F32=h.dtype == torch.float32, PREC=_precision(dtype), num_warps=warps, num_stages=stages)
     if keep_states:
         return out, den, (h, h_vec, h_mom, h_mom_vec)
     return out, den
 
 
-def chunk_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, chunk: int, states=None):
+def chunk_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, chunk: int, states=None, key_mask=None,
+                   order=None, grads=None, accumulate: bool = False):
     """``(dq, dk, dv, dlog_decay)``: two state passes and the chunk-parallel gradient kernel.
 
-    ``states``: the forward's ``(S, S_vec, S_mom, S_mom_vec)`` of ``(k, [v | 1])`` (``keep_states``), used
-    instead of recomputing them when they hold what this backward needs."""
+    ``states``: the forward's ``(S, S_vec, S_mom, S_mom_vec)`` of ``(k, [v | 1])`` (``keep_states``, with
+    the same ``key_mask`` and ``order``), used instead of recomputing them when they hold what this
+    backward needs. q, k, v, g are read through their strides; ``c`` is ``[B,H,L]`` by token.
+    ``key_mask``/``order`` as for :func:`chunk_forward` (padded keys get zero dk, dv). ``grads``:
+    ``(dq, dk, dv)`` buffers to write (any strides, last dim contiguous; contiguous new ones otherwise);
+    with ``accumulate`` the kernel adds to what they hold (an earlier scan order's gradients).
+    ``dlog_decay`` follows ``log_decay``'s positions (scan order when ``order`` is given)."""
     batch, heads, length, dk = q.shape
     dv = v.shape[-1]
     dtype = kernel_dtype(q.dtype)
-    q, k, v, g = contiguous(q.to(dtype), k.to(dtype), v.to(dtype), g.to(dtype))
+    q, k, v, g = (row_major_last(t.to(dtype)) for t in (q, k, v, g))
+    if c is not None:
+        c = c.float().contiguous()
     a_info = decay_strides(log_decay, batch, heads, length)
     kind = a_info[-1]
     stats = kind == 2 and needs_decay_grad
     moment = kind == 1 and needs_decay_grad
     has_c = c is not None
+    km = _key_mask(key_mask)
+    idx = _order(order, length)
     if states is not None and (states[1] is not None or not has_c) and (states[2] is not None or not moment):
         h, h_vec, h_mom, h_mom_vec = states
     else:
-        h, h_vec, h_mom, h_mom_vec = chunk_states(k, v, a_info, chunk, vec=has_c, moment=moment)
-    tq, tq_vec, _, _ = chunk_states(q, g, a_info, chunk, vec=has_c, vec_bias=c, transposed=True)
+        h, h_vec, h_mom, h_mom_vec = chunk_states(k, v, a_info, chunk, vec=has_c, moment=moment, key_mask=km,
+                                                  order=idx)
+    tq, tq_vec, _, _ = chunk_states(q, g, a_info, chunk, vec=has_c, vec_bias=c, transposed=True, order=idx)
     nt = h.shape[2]
-    grads = [torch.empty_like(t) for t in (q, k, v)]
+    if grads is None:
+        if accumulate:
+            raise ValueError("accumulate=True needs the grads buffers to add to")
+        grads = tuple(torch.empty(batch, heads, length, d, device=q.device, dtype=dtype) for d in (dk, dk, dv))
+    grads = tuple(grads)
+    for buf in grads:
+        if buf.stride(-1) != 1 and buf.shape[-1] != 1:
+            raise ValueError("gradient buffers need a contiguous last dim")
 
     def stat():
         return torch.empty(batch, heads, length, device=q.device, dtype=torch.float32)
@@ -502,9 +627,12 @@ def chunk_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, chunk: int,
     args = (q, k, v, g, c if has_c else dummy, a if a is not None else dummy, h, h_vec if has_c else h, tq,
             tq_vec if has_c else tq, h_mom if moment else h, h_mom_vec if (moment and has_c) else h, *grads,
             *(x if x is not None else dummy for x in (row_lo, row_up, col_lo, col_up, mom)),
-            length, heads, nt, *a_info[1:4])
+            km if km is not None else dummy, idx if idx is not None else dummy,
+            length, heads, nt, *strides3(q), *strides3(k), *strides3(v), *strides3(g),
+            *(st for buf in grads for st in strides3(buf)), *a_info[1:4])
     _grad_kernel[(nt, batch * heads)](
         *args, DK=dk, DV=dv, BT=chunk, HAS_DECAY=kind > 0, HAS_C=has_c, STATS=stats, MOMENT=moment,
+        HAS_KM=km is not None, HAS_IDX=idx is not None, ACCUM=bool(accumulate),
         STATE_F32=h.dtype == torch.float32, PREC=_precision(dtype), num_warps=warps, num_stages=stages)
     dlog = None
     if moment:  # LION-D: d a_h = sum_{b,i,j} P_ij |i - j|
