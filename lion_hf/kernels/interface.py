@@ -31,6 +31,29 @@ AUTO_ATTENTION_MAX_LENGTH = 1024
 AUTO_ATTENTION_MAX_LENGTH_TRITON = 1152
 
 
+#: ``log_decay = -inf`` means a hard cut (lambda = 0: nothing is carried across that token). Every form
+#: clamps log-decays to this floor first, so that they all compute the same limit instead of forming
+#: ``-inf - (-inf)`` in their prefix sums: ``exp(-30) ~ 1e-13`` is below fp32 resolution against any other
+#: term, and a chunk of 128 such entries (-3840) keeps fp32 chunk-local sums precise to ~2e-4.
+LOG_DECAY_FLOOR = -30.0
+
+
+def floor_log_decay(log_decay: torch.Tensor | None) -> torch.Tensor | None:
+    """``log_decay`` with ``-inf`` (and anything below :data:`LOG_DECAY_FLOOR`) raised to the floor."""
+    return None if log_decay is None else log_decay.clamp_min(LOG_DECAY_FLOOR)
+
+
+def _empty_result(q, k, v, with_den: bool, parts: bool):
+    """What every form returns for inputs with no elements (batch, heads or length 0): empty outputs of
+    the right shape and dtype, still connected to q, k, v for autograd (their gradients are empty too)."""
+    dtype = compute_dtype_for(q.dtype) if parts else q.dtype
+    link = (q.sum() + k.sum() + v.sum()).to(dtype) * 0  # sums of nothing: 0
+    out = torch.zeros(q.shape[:3] + (v.shape[-1],), dtype=dtype, device=q.device) + link
+    if not parts:
+        return out
+    return out, (torch.zeros(q.shape[:3], dtype=dtype, device=q.device) + link if with_den else None)
+
+
 def resolve_form(form: str, length: int, device: torch.device | None = None, backend: str = "torch") -> str:
     """The concrete form (``attention``/``chunk``/``recurrent``) that ``form`` stands for at ``length``.
 
@@ -100,9 +123,13 @@ def _check_inputs(q, k, v, log_decay, key_padding_mask, chunk_size):
                 f"[batch, heads, length]=({batch}, {heads}, {length}) (LION-S); got {tuple(log_decay.shape)}")
         # A value check on an accelerator would force a host sync on every call; CPU inputs are
         # checked, and the models build log-decays with logsigmoid, which is <= 0 by construction.
-        if log_decay.device.type == "cpu" and not torch.compiler.is_compiling() and bool((log_decay > 0).any()):
-            raise ValueError("log_decay entries must be <= 0 (lambda = exp(log_decay) in (0, 1]); "
-                             "build them with torch.nn.functional.logsigmoid")
+        if log_decay.device.type == "cpu" and not torch.compiler.is_compiling() and log_decay.numel():
+            if bool(torch.isnan(log_decay).any()):
+                raise ValueError("log_decay holds NaN; a log-decay is a number <= 0 (or -inf for a hard cut, "
+                                 "lambda = 0): check what produced it (e.g. NaN gate logits)")
+            if bool((log_decay > 0).any()):
+                raise ValueError("log_decay entries must be <= 0 (lambda = exp(log_decay) in (0, 1]); "
+                                 "build them with torch.nn.functional.logsigmoid")
     if key_padding_mask is not None:
         if key_padding_mask.dtype != torch.bool or tuple(key_padding_mask.shape) != (batch, length):
             raise ValueError(f"key_padding_mask must be a bool tensor [batch, length]=({batch}, {length}) "
@@ -123,6 +150,9 @@ def lion_attention_parts(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     :func:`combine_parts`. Arguments are those of :func:`lion_attention`.
     """
     _check_inputs(q, k, v, log_decay, key_padding_mask, chunk_size)
+    if q.numel() == 0 or v.numel() == 0:
+        return _empty_result(q, k, v, with_denominator, parts=True)
+    log_decay = floor_log_decay(log_decay)
     concrete_backend = resolve_backend(backend, q, v, dropout_p, chunk_size)
     concrete = resolve_form(form, q.shape[-2], q.device, concrete_backend)
     if dropout_p and concrete != "attention":
@@ -167,12 +197,18 @@ def _triton_call(q, k, v, log_decay, form: str, chunk_size: int | None, key_padd
     from .triton.ops import lion_forward
     from .triton.utils import SUPPORTED_CHUNK_SIZES, triton_chunk_size
 
+    needs_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (q, k, v, log_decay))
+    if (form == "chunk" or (form == "recurrent" and needs_grad)) and log_decay is None \
+            and not torch.compiler.is_compiling():
+        # LION-LIT has one global state per head: no chunks needed (lion_hf.kernels.triton.global_state)
+        from .triton.global_state import LionGlobalFunction
+
+        return LionGlobalFunction.apply(q, k, v, mode, with_den, float(scale), float(eps), key_padding_mask)
     key_mask = None
     if form == "attention":
         key_mask = key_padding_mask  # the attention kernels mask padded keys as they load them
     else:
         k, v = _zero_padded_keys(k, v, key_padding_mask)
-    needs_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (q, k, v, log_decay))
     if form == "recurrent":
         if not needs_grad:
             return recurrent_forward(q, k, v, log_decay, mode, with_den, scale, eps)
@@ -202,8 +238,11 @@ def _triton_call(q, k, v, log_decay, form: str, chunk_size: int | None, key_padd
 def combine_parts(parts, eps: float = 0.0, out_dtype: torch.dtype | None = None) -> torch.Tensor:
     """Normalised output ``sum(num) / (sum(den) + eps)`` of one or more ``(num, den)`` pairs."""
     num = sum(p[0] for p in parts)
-    den = sum(p[1] for p in parts)
-    out = num / (den + eps)[..., None]
+    den = sum(p[1] for p in parts) + eps
+    # a row with no real key (0 / 0, e.g. a fully padded sequence with eps = 0) is 0, with a zero gradient:
+    # the division only sees safe denominators, so no NaN reaches the backward through the unused branch
+    nonzero = den != 0
+    out = torch.where(nonzero[..., None], num / torch.where(nonzero, den, 1.0)[..., None], 0.0)
     return out if out_dtype is None else out.to(out_dtype)
 
 
@@ -237,6 +276,9 @@ def lion_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, log_decay:
     if not isinstance(normalize, bool):
         raise ValueError(f"normalize must be a bool, got {normalize!r}")
     _check_inputs(q, k, v, log_decay, key_padding_mask, chunk_size)
+    if q.numel() == 0 or v.numel() == 0:
+        return _empty_result(q, k, v, normalize, parts=False)
+    log_decay = floor_log_decay(log_decay)
     concrete_backend = resolve_backend(backend, q, v, dropout_p, chunk_size)
     if concrete_backend == "triton":
         from .triton.common import NORMALIZED, SCALED

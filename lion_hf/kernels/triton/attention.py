@@ -240,7 +240,7 @@ if triton is not None:
                              DK: tl.constexpr, DV: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
                              KIND: tl.constexpr, HAS_C: tl.constexpr, HAS_KM: tl.constexpr,
                              HAS_IDX: tl.constexpr, ACCUM: tl.constexpr, DROPOUT: tl.constexpr,
-                             PREC: tl.constexpr):
+                             F16: tl.constexpr, PREC: tl.constexpr):
         # Works on transposed tiles ([keys, queries]) so that every matrix product takes its
         # operands straight from memory: no register transposes. Statistics are stored by scan position.
         i_n = tl.program_id(0)
@@ -296,9 +296,13 @@ if triton is not None:
                 else:
                     keep_t = tl.trans(_keep_scale_tile(seed, i_bh, tok_m, n0, L, p_drop, BN))
                 dp_t = dp_t * keep_t
-                dv += tl.dot((att_t * keep_t).to(g.dtype), g, input_precision=PREC)
+                att_v = att_t * keep_t
             else:
-                dv += tl.dot(att_t.to(g.dtype), g, input_precision=PREC)
+                att_v = att_t
+            if F16:  # scores (and their gradients) can leave fp16's range where the results do not
+                dv += tl.dot(att_v, g.to(tl.float32), input_precision=PREC)
+            else:
+                dv += tl.dot(att_v.to(g.dtype), g, input_precision=PREC)
             if HAS_C:
                 c = tl.load(C + i_bh * L + tok_m, mask=m_valid, other=0.0)
                 dp_t += c[None, :]
@@ -306,7 +310,10 @@ if triton is not None:
                 ds_t = dp_t * msk
             else:
                 ds_t = dp_t
-            dk += tl.dot(ds_t.to(q.dtype), q, input_precision=PREC)
+            if F16:
+                dk += tl.dot(ds_t, q.to(tl.float32), input_precision=PREC)
+            else:
+                dk += tl.dot(ds_t.to(q.dtype), q, input_precision=PREC)
             if KIND == 2:
                 p = dp_t * att_t
                 if n0 + BN <= m0:  # queries all after the keys
@@ -337,7 +344,7 @@ if triton is not None:
                             DK: tl.constexpr, DV: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
                             KIND: tl.constexpr, HAS_C: tl.constexpr, HAS_KM: tl.constexpr,
                             HAS_IDX: tl.constexpr, ACCUM: tl.constexpr, DROPOUT: tl.constexpr,
-                            PREC: tl.constexpr):
+                            F16: tl.constexpr, PREC: tl.constexpr):
         i_m = tl.program_id(0)
         i_bh = tl.program_id(1)
         i_b = i_bh // H
@@ -406,7 +413,10 @@ if triton is not None:
                         row_up += tl.sum(tl.where(offs_m[:, None] < offs_n[None, :], p, 0.0), 1)
             else:
                 ds = dp
-            dq += tl.dot(ds.to(k.dtype), k, input_precision=PREC)
+            if F16:
+                dq += tl.dot(ds, k.to(tl.float32), input_precision=PREC)
+            else:
+                dq += tl.dot(ds.to(k.dtype), k, input_precision=PREC)
         dq_ptrs = DQ_OUT + i_b.to(tl.int64) * sdqb + i_h * sdqh + tok_m[:, None] * sdql + offs_dk[None, :]
         if ACCUM:
             dq += tl.load(dq_ptrs, mask=m_valid[:, None], other=0.0).to(tl.float32)
@@ -445,7 +455,10 @@ def _f64_prefix(log_decay: torch.Tensor | None, kind: int, batch: int, heads: in
 
 def _key_mask(key_mask: torch.Tensor | None):
     """``[B, L]`` uint8 (1 = real key) for the kernels, or ``None``."""
-    return None if key_mask is None else key_mask.to(torch.uint8).contiguous()
+    if key_mask is None:
+        return None
+    key_mask = key_mask.contiguous()
+    return key_mask.view(torch.uint8) if key_mask.dtype == torch.bool else key_mask.to(torch.uint8)
 
 
 def attention_forward(q, k, v, log_decay, mode: int, with_den: bool, scale: float, eps: float,
@@ -522,7 +535,8 @@ def attention_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, f64: to
     dummy = q
     km = _key_mask(key_mask)
     common = dict(DK=dk, DV=dv, BM=bm, BN=bn, KIND=kind, HAS_C=c is not None, HAS_KM=km is not None,
-                  HAS_IDX=order is not None, ACCUM=accumulate, DROPOUT=dropout_p > 0, PREC=_precision(dtype),
+                  HAS_IDX=order is not None, ACCUM=accumulate, DROPOUT=dropout_p > 0, F16=dtype == torch.float16,
+                  PREC=_precision(dtype),
                   num_warps=warps, num_stages=stages)
     pick = lambda t: t if t is not None else dummy  # noqa: E731
     inputs = (q, k, v, pick(a), pick(f64), g, pick(c), pick(km), pick(order))

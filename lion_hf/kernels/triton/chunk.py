@@ -214,7 +214,7 @@ if triton is not None:
                        DK: tl.constexpr, DV: tl.constexpr, BT: tl.constexpr, BV: tl.constexpr,
                        HAS_DECAY: tl.constexpr, HAS_DEN: tl.constexpr, OUT_MODE: tl.constexpr,
                        HAS_KM: tl.constexpr, HAS_IDX: tl.constexpr, ACCUM: tl.constexpr,
-                       STATE_F32: tl.constexpr, PREC: tl.constexpr):
+                       STATE_F32: tl.constexpr, PREC: tl.constexpr, F16: tl.constexpr = False):
         # t: scan positions (the mask and the states); tok: their rows in memory (IDX). ACCUM adds an
         # earlier launch's parts (PREV num, PREV_DEN den, token rows) before the output is formed.
         c = tl.program_id(0)
@@ -271,7 +271,10 @@ if triton is not None:
             s = s * _intra_mask(t, pex, pin)
         if HAS_DEN:
             d += tl.sum(s, 1)
-        o = tl.dot(s.to(v.dtype), v, acc=o, input_precision=PREC)
+        if F16:  # fp16 scores can exceed 65504 where the output still fits: multiply in fp32
+            o = tl.dot(s, v.to(tl.float32), acc=o, input_precision=PREC)
+        else:
+            o = tl.dot(s.to(v.dtype), v, acc=o, input_precision=PREC)
         if ACCUM:
             o += tl.load(PREV + i_b.to(tl.int64) * spb + i_h.to(tl.int64) * sph + tok[:, None] * spl
                          + offs_v[None, :], mask=valid[:, None], other=0.0).to(tl.float32)
@@ -308,7 +311,7 @@ if triton is not None:
                      DK: tl.constexpr, DV: tl.constexpr, BT: tl.constexpr,
                      HAS_DECAY: tl.constexpr, HAS_C: tl.constexpr, STATS: tl.constexpr, MOMENT: tl.constexpr,
                      HAS_KM: tl.constexpr, HAS_IDX: tl.constexpr, ACCUM: tl.constexpr,
-                     STATE_F32: tl.constexpr, PREC: tl.constexpr):
+                     STATE_F32: tl.constexpr, PREC: tl.constexpr, F16: tl.constexpr = False):
         # Each partial result is folded into its gradient (and the d log_decay statistics) as soon as it
         # exists, and dq is stored before the key side starts, so that few fp32 tiles are alive at once: an
         # earlier order spilled 0.6-0.9 KB of registers per thread on sm_90 with a decay
@@ -361,7 +364,10 @@ if triton is not None:
                     mom = tl.sum(p * tl.abs(t[:, None] - t[None, :]).to(tl.float32), 1)
             da = da * m
         # ---- queries: the block, then the far chunks through the entering states H of (k, [v | 1])
-        dq = tl.dot(da.to(k.dtype), k, input_precision=PREC)
+        if F16:  # score gradients, like scores, can leave fp16's range
+            dq = tl.dot(da, k.to(tl.float32), input_precision=PREC)
+        else:
+            dq = tl.dot(da.to(k.dtype), k, input_precision=PREC)
         if ROWS:
             qf32 = q.to(tl.float32)
         for direction in tl.static_range(2):
@@ -404,8 +410,12 @@ if triton is not None:
                     mom += tl.exp(tl.minimum(tot - pin, 0.0)) * tl.sum(qf32 * far, 1)
             tl.store(MOM + i_bh * L + t, mom, mask=valid)
         # ---- keys: the block, then the far chunks through the entering states T of (q, [g' | c]) (M^T)
-        dk = tl.dot(tl.trans(da).to(q.dtype), q, input_precision=PREC)
-        dv = tl.dot(tl.trans(s).to(g.dtype), g, input_precision=PREC)
+        if F16:
+            dk = tl.dot(tl.trans(da), q.to(tl.float32), input_precision=PREC)
+            dv = tl.dot(tl.trans(s), g.to(tl.float32), input_precision=PREC)
+        else:
+            dk = tl.dot(tl.trans(da).to(q.dtype), q, input_precision=PREC)
+            dv = tl.dot(tl.trans(s).to(g.dtype), g, input_precision=PREC)
         if STATS:
             kf32 = k.to(tl.float32)
         for direction in tl.static_range(2):
@@ -569,7 +579,8 @@ def chunk_forward(q, k, v, log_decay, mode: int, with_den: bool, scale: float, e
         *a_info[1:4], float(scale), float(eps),
         DK=dk, DV=dv, BT=chunk, BV=bv, HAS_DECAY=a_info[-1] > 0, HAS_DEN=has_den, OUT_MODE=mode,
         HAS_KM=km is not None, HAS_IDX=idx is not None, ACCUM=prev is not None,
-        STATE_F32=h.dtype == torch.float32, PREC=_precision(dtype), num_warps=warps, num_stages=stages)
+        STATE_F32=h.dtype == torch.float32, PREC=_precision(dtype), F16=dtype == torch.float16, num_warps=warps,
+        num_stages=stages)
     if keep_states:
         return out, den, (h, h_vec, h_mom, h_mom_vec)
     return out, den
@@ -633,7 +644,8 @@ def chunk_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, chunk: int,
     _grad_kernel[(nt, batch * heads)](
         *args, DK=dk, DV=dv, BT=chunk, HAS_DECAY=kind > 0, HAS_C=has_c, STATS=stats, MOMENT=moment,
         HAS_KM=km is not None, HAS_IDX=idx is not None, ACCUM=bool(accumulate),
-        STATE_F32=h.dtype == torch.float32, PREC=_precision(dtype), num_warps=warps, num_stages=stages)
+        STATE_F32=h.dtype == torch.float32, PREC=_precision(dtype), F16=dtype == torch.float16, num_warps=warps,
+        num_stages=stages)
     dlog = None
     if moment:  # LION-D: d a_h = sum_{b,i,j} P_ij |i - j|
         dlog = mom.double().sum(dim=(0, 2)).to(log_decay.dtype)

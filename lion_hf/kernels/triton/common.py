@@ -70,8 +70,8 @@ def grad_inputs(mode: int, grad_out: torch.Tensor | None, grad_den: torch.Tensor
         return g, c
     if grad_out is None:
         return torch.zeros_like(like, dtype=dtype), None
-    if mode == SCALED:
-        return row_major_last((grad_out.float() * scale).to(dtype)), None
+    if mode == SCALED:  # one pass: the elementwise product is taken in fp32 and rounded once, as before
+        return row_major_last((grad_out * scale).to(dtype)), None
     grad_out, out = row_major_last(grad_out), row_major_last(out)
     den = den.contiguous()
     batch, heads, length, dv = grad_out.shape

@@ -73,7 +73,9 @@ if triton is not None:
             if OUT_MODE == 0:
                 tl.store(OUT + base_v + pos * DV + offs_v, o.to(OUT.dtype.element_ty))
             elif OUT_MODE == 1:
-                tl.store(OUT + base_v + pos * DV + offs_v, (o / (d + eps)).to(OUT.dtype.element_ty))
+                de = d + eps
+                r = tl.where(de != 0.0, 1.0 / tl.where(de != 0.0, de, 1.0), 0.0)  # no real key: 0, not 0 / 0
+                tl.store(OUT + base_v + pos * DV + offs_v, (o * r).to(OUT.dtype.element_ty))
             else:
                 tl.store(OUT + base_v + pos * DV + offs_v, (o * scale).to(OUT.dtype.element_ty))
             if HAS_DEN:
