@@ -100,8 +100,9 @@ def test_fused_layer_matches_reference(form, mask, feature_map, normalize, seed)
     compare(options, qkv, decays)
 
 
+@pytest.mark.parametrize("form", ["attention", "chunk"])
 @pytest.mark.parametrize("mask", ["lit", "decay", "selective"])
-def test_fused_layer_with_padding_equals_reference_and_unpadded(mask, seed):
+def test_fused_layer_with_padding_equals_reference_and_unpadded(mask, form, seed):
     """Text layout (identity features, scaled output) with left and right padding, as the MLM models run."""
     batch, length, heads, dim = 3, 29, 2, 32
     qkv = make_qkv(batch, length, heads, dim)
@@ -110,8 +111,8 @@ def test_fused_layer_with_padding_equals_reference_and_unpadded(mask, seed):
     pad[1, :6] = False  # left padding
     qkv[0, 20:] = float("nan")  # whatever a padded position holds must not leak
     decays = make_decays(mask, batch, heads, length)
-    options = dict(feature_map="identity", normalize=False, scale=dim ** -0.5, eps=0.0, form="attention",
-                   chunk_size=None, key_padding_mask=pad, dropout_p=0.0)
+    options = dict(feature_map="identity", normalize=False, scale=dim ** -0.5, eps=0.0, form=form,
+                   chunk_size=16, key_padding_mask=pad, dropout_p=0.0)
     out = lion_fused_attention(qkv, decays, backend="triton", **options)
     clean = torch.nan_to_num(qkv, nan=0.0)
     ref = unfused_attention(clean.double(), [None if a is None else a.double() for a in decays], backend="torch",
@@ -126,8 +127,9 @@ def test_fused_layer_with_padding_equals_reference_and_unpadded(mask, seed):
     compare(options, clean, decays)
 
 
+@pytest.mark.parametrize("form", ["attention", "chunk"])
 @pytest.mark.parametrize("mask", ["decay", "selective"])
-def test_fused_layer_two_scan_orders(mask, seed):
+def test_fused_layer_two_scan_orders(mask, form, seed):
     """The natural variants: both snake orders of a 5 x 7 patch grid (+ class token) in one call."""
     rows, cols, heads, dim = 5, 7, 2, 32
     length = 1 + rows * cols
@@ -135,7 +137,7 @@ def test_fused_layer_two_scan_orders(mask, seed):
     qkv = make_qkv(2, length, heads, dim)
     decays = make_decays(mask, 2, heads, length, orders=2, cls_zero=True)
     options = dict(feature_map="silu_l2", normalize=True, scale=dim ** -0.5, eps=2e-6 * dim ** 0.5,
-                   form="attention", chunk_size=None, key_padding_mask=None, dropout_p=0.0, orders=orders)
+                   form=form, chunk_size=16, key_padding_mask=None, dropout_p=0.0, orders=orders)
     compare(options, qkv, decays)
 
 
@@ -271,7 +273,8 @@ def test_compiled_model_trains_like_eager(modality, mask, order, seed):
 
 
 @pytest.mark.parametrize("form, natural, cls_zero", [("attention", False, True), ("attention", False, False),
-                                                     ("attention", True, True), ("chunk", False, True)])
+                                                     ("attention", True, True), ("chunk", False, True),
+                                                     ("chunk", True, True)])
 def test_fused_layer_from_gate_logits(form, natural, cls_zero, seed):
     """LION-S given by its gate's raw logits: the kernels form logsigmoid(-z) (zero decay on the class token)
     and the float64 prefix sums in one launch per order and return d z from their statistics; values and

@@ -79,7 +79,7 @@ def unfused_attention(qkv: torch.Tensor, log_decays: Sequence[torch.Tensor | Non
 
 
 def _fused_form(qkv: torch.Tensor, form: str, backend: str, dropout_p: float, key_padding_mask, orders,
-                grad_enabled: bool) -> str | None:
+                grad_enabled: bool, has_decay: bool = True) -> str | None:
     """The form the fused Triton layer runs, or ``None`` when the unfused path must (see module doc)."""
     if torch.compiler.is_compiling():
         return None
@@ -92,8 +92,8 @@ def _fused_form(qkv: torch.Tensor, form: str, backend: str, dropout_p: float, ke
         if not grad_enabled:
             return None  # the memory-lean inference kernel runs through the operator
         concrete = "chunk"  # as the operator does: the chunk kernels compute the same function
-    if concrete == "chunk" and (dropout_p or key_padding_mask is not None or orders is not None):
-        return None  # the chunk kernels have no key mask or scan orders: the operator handles those
+    if concrete == "chunk" and dropout_p:
+        return None  # dropout acts on the L x L scores: the operator refuses it outside the attention form
     return concrete
 
 
@@ -124,9 +124,13 @@ def lion_fused_attention(qkv: torch.Tensor, log_decays: Sequence[torch.Tensor | 
         raise ValueError(f"qkv must be [batch, length, 3, heads, head_dim], got {tuple(qkv.shape)}")
     if orders is not None and not normalize:
         raise ValueError("two scan orders combine only normalised outputs; set normalize=True")
+    if orders is not None and gate_logits is None and (log_decays is None or log_decays[0] is None):
+        raise ValueError("two scan orders need a decay mask (LION-LIT's result does not depend on the order); "
+                         "pass orders=None")
     if feature_map not in FEATURE_MAP_FUNCTIONS:
         raise ValueError(f"feature_map must be one of {sorted(FEATURE_MAP_FUNCTIONS)}, got {feature_map!r}")
-    fused = _fused_form(qkv, form, backend, dropout_p, key_padding_mask, orders, torch.is_grad_enabled())
+    has_decay = gate_logits is not None or (log_decays is not None and log_decays[0] is not None)
+    fused = _fused_form(qkv, form, backend, dropout_p, key_padding_mask, orders, torch.is_grad_enabled(), has_decay)
     if gate_logits is not None and (fused is None or qkv.shape[1] == 0 or qkv.shape[0] == 0):
         log_decays = selective_log_decays(gate_logits, 1 if orders is None else len(orders), cls_zero)
     if fused is None or qkv.shape[1] == 0 or qkv.shape[0] == 0:
@@ -139,7 +143,6 @@ def lion_fused_attention(qkv: torch.Tensor, log_decays: Sequence[torch.Tensor | 
 
     batch, length, _, heads, dim = qkv.shape
     qkv = qkv if qkv.is_contiguous() else qkv.contiguous()
-    has_decay = gate_logits is not None or log_decays[0] is not None
     chunk = triton_chunk_size(chunk_size, has_decay, dim,
                               fp32=qkv.is_cuda and qkv.dtype not in (torch.float16, torch.bfloat16))
     gate = None if gate_logits is None else (gate_logits if gate_logits.stride(-1) == 1 else gate_logits.contiguous())

@@ -21,6 +21,7 @@ import torch
 from .attention import attention_backward, attention_forward
 from .chunk import chunk_backward, chunk_forward, keep_forward_states
 from .common import NORMALIZED, PARTS, grad_inputs
+from .global_state import global_backward, global_forward, global_state
 from .tuning import launch
 from .utils import empty_blhd, interpreter_enabled, strides3
 
@@ -231,7 +232,7 @@ class LionLayerFunction(torch.autograd.Function):
     raw gate logits ``gate [B, L, orders*H]`` (``a = logsigmoid(-gate)``, zero on the class token with
     ``cls_zero``), turned into log-decays and their prefix sums by one launch per order and differentiated
     by one more. ``orders``: ``None`` (one order, the token order) or ``((perm, inverse), ...)`` (two scan
-    orders, attention form only; ``perm`` int32). ``mode`` is ``NORMALIZED`` or ``SCALED``."""
+    orders; ``perm`` int32). ``mode`` is ``NORMALIZED`` or ``SCALED``."""
 
     @staticmethod
     def forward(ctx, qkv, log_decay_1, log_decay_2, gate, cls_zero: bool, fmap: int, form: str, mode: int,
@@ -266,14 +267,27 @@ class LionLayerFunction(torch.autograd.Function):
                                              key_mask=key_mask, order=orders[1][0], prev=prev,
                                              dropout_p=dropout_p, seed=seed[1:2] if seed is not None else None)
             states = ()
+        elif kernel_decays[0] is None:
+            # LION-LIT over long sequences: one global state per head (global_state.py), kept for the backward
+            states = global_state(k, v, key_mask)
+            out, den = global_forward(q, k, v, mode, mode == NORMALIZED, scale, eps, key_mask=key_mask, state=states)
         else:
-            # the forward's chunk states serve the backward (one state pass fewer, chunk.keep_forward_states)
+            # the forward's chunk states serve the backward (one state pass fewer, chunk.keep_forward_states);
+            # LION-D's backward also reads first-moment states. Two scan orders: two launches, the second adding
+            # the first's parts (token rows) before it normalises.
             keep = any(ctx.needs_input_grad[:4]) and keep_forward_states()
-            per_head = kernel_decays[0] is not None and kernel_decays[0].dim() == 1
-            moment = keep and per_head and ctx.needs_input_grad[1]
-            out, den, *kept = chunk_forward(q, k, v, kernel_decays[0], mode, mode == NORMALIZED, scale, eps, chunk,
-                                            keep_states=keep, moment=moment)
-            states = tuple(kept[0]) if keep else ()
+            states, prev = [], None
+            for i in range(n_orders):
+                perm = orders[i][0] if orders is not None else None
+                moment = keep and kernel_decays[i].dim() == 1 and ctx.needs_input_grad[1 + i]
+                last = i == n_orders - 1
+                out, den, *kept = chunk_forward(
+                    q, k, v, kernel_decays[i], mode if last else PARTS, True if not last else mode == NORMALIZED,
+                    scale if last else 1.0, eps if last else 0.0, chunk, keep_states=keep, moment=moment,
+                    key_mask=key_mask, order=perm, prev=prev, out_layout="blhd")
+                prev = (out, den)
+                states.extend(kept[0] if keep else ())
+            states = tuple(states)
         ctx.save_for_backward(qkv, q if fmap else None, k if fmap else None, out, den, key_mask, seed, gate,
                               *kernel_decays, *prefixes, *states)
         ctx.meta = (fmap, form, mode, scale, eps, chunk, dropout_p, orders, n_orders, cls_zero)
@@ -316,19 +330,28 @@ class LionLayerFunction(torch.autograd.Function):
                     dlogs[i] = dlog.index_select(-1, orders[i][1])  # scan order -> token order
                 else:
                     dlogs[i] = dlog
-        else:
-            dq, dk, dv, dlog = chunk_backward(q, k, v, kernel_decays[0], g, c, needs[0], chunk,
-                                              states=states or None)
-            if gate_grad:  # long sequences: the few [B, L, H] operations of d logsigmoid(-z) are cheap here
-                dz = -torch.sigmoid(gate.float()) * dlog.transpose(1, 2)
-                if cls_zero:
-                    dz[:, 0] = 0.0
-                d_gate.copy_(dz)
-            else:
-                dlogs[0] = dlog
+        elif kernel_decays[0] is None:
+            dq, dk, dv = global_backward(q, k, v, g, c, key_mask=key_mask, state=tuple(states))
             dq_f.copy_(dq)
             dk_f.copy_(dk)
             dv_slot.copy_(dv)
+        else:
+            for i in range(n_orders):
+                perm = orders[i][0] if orders is not None else None
+                kept = tuple(states[4 * i:4 * i + 4]) if states else None
+                _, _, _, dlog = chunk_backward(q, k, v, kernel_decays[i], g, c, needs[i], chunk, states=kept,
+                                               key_mask=key_mask, order=perm, grads=(dq_f, dk_f, dv_slot),
+                                               accumulate=i > 0)
+                if dlog is not None and dlog.dim() == 3 and orders is not None:
+                    dlog = dlog.index_select(-1, orders[i][1])  # scan order -> token order
+                if gate_grad:  # long sequences: the few [B, L, H] operations of d logsigmoid(-z) are cheap here
+                    cols = slice(i * heads, (i + 1) * heads)
+                    dz = -torch.sigmoid(gate[..., cols].float()) * dlog.transpose(1, 2)
+                    if cls_zero:
+                        dz[:, 0] = 0.0
+                    d_gate[..., cols].copy_(dz)
+                else:
+                    dlogs[i] = dlog
         if fmap:
             feature_backward(q_raw, k_raw, dq_f, dk_f, dq_slot, dk_slot, fmap)
         return (d_qkv, dlogs[0], dlogs[1], d_gate) + (None,) * 11
