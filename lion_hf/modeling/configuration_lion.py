@@ -88,6 +88,23 @@ def _choice_problem(name: str, value: Any, allowed: tuple[str, ...]) -> str | No
     return f"LionConfig.{name} must be one of {allowed}, got {value!r}{hint}"
 
 
+def _without_own_auto_map(cls: type, config_dict: dict[str, Any]) -> dict[str, Any]:
+    """``config_dict`` less the ``auto_map`` entries that ``save_pretrained`` writes for remote-code loading,
+    when the package's own class reads it (it needs no remote code): a save/load round trip then gives the
+    same config, as transformers expects. The flat remote-code copy keeps them."""
+    auto_map = config_dict.get("auto_map")
+    if not auto_map or not cls.__module__.startswith("lion_hf."):
+        return config_dict
+    from importlib import import_module
+
+    ours = import_module("lion_hf.hub.bundle").AUTO_MAP
+    rest = {name: value for name, value in auto_map.items() if ours.get(name) != value}
+    trimmed = {key: value for key, value in config_dict.items() if key != "auto_map"}
+    if rest:
+        trimmed["auto_map"] = rest
+    return trimmed
+
+
 @strict(accept_kwargs=True)
 class LionConfig(PreTrainedConfig):
     r"""Configuration of a LION model; one class serves both modalities.
@@ -301,7 +318,7 @@ class LionConfig(PreTrainedConfig):
         own = {field.name for field in dataclasses.fields(cls)} - {
             field.name for field in dataclasses.fields(PreTrainedConfig)}
         overrides = {name: kwargs.pop(name) for name in list(kwargs) if name in own}
-        return super().from_dict({**config_dict, **overrides}, **kwargs)
+        return super().from_dict({**_without_own_auto_map(cls, config_dict), **overrides}, **kwargs)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *args, **kwargs) -> "LionConfig":
