@@ -199,7 +199,17 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--report", nargs="*", default=None, metavar="JSON",
+                        help="print the table of earlier runs' json files (later files replace equal rows)")
     args = parser.parse_args()
+    if args.report is not None:
+        merged: dict = {}
+        for path in args.report:
+            with open(path) as handle:
+                for row in json.load(handle)["results"]:
+                    merged[(_key(row), row["model"], row.get("backend"))] = row
+        print_table(list(merged.values()))
+        return
     variants = args.variants.split(",")
     backends = args.backends.split(",")
     modes = args.compile.split(",")
