@@ -35,7 +35,7 @@ import numpy as np
 import lion_hf  # noqa: F401  (registers the LION classes with the Auto classes)
 from lion_hf import LionConfig, LionForSequenceClassification
 from lion_hf.metrics import load_glue_metric
-from lion_hf.training import CheckpointError, OutputGuard
+from lion_hf.training import CheckpointError, OutputGuard, configure_logging
 
 logger = logging.getLogger("run_glue")
 
@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
     _check(model_args, data_args, training_args)
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    configure_logging()
     set_seed(training_args.seed)
     task = data_args.task_name
     (key1, key2), label_names = TASKS[task]

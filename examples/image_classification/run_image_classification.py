@@ -64,18 +64,29 @@ from lion_hf.training import (
     CheckpointError,
     HelpFormatter,
     LaunchError,
-    OutputGuard,
-    check_process_count,
-    check_trackers,
-    find_latest_checkpoint,
+    add_hub_arguments,
+    check_push_to_hub,
+    check_resume_checkpoint,
+    derived_seed,
+    epoch_batches,
+    init_tracking,
+    load_accelerate_state,
     load_tensors,
-    read_training_state,
-    run_differences,
+    optimizer_step,
+    report_train_loss,
+    resolve_resume_checkpoint,
+    resume_position,
     run_fingerprint,
     save_checkpoint,
+    save_final_outputs,
     save_tensors,
+    start_accelerate_run,
+    training_state,
+    validate_checkpointing_steps,
+    validate_resume_from_checkpoint,
     validate_save_total_limit,
 )
+from lion_hf.training import fingerprint_arguments as _fingerprint_arguments
 
 SCRIPT_NAME = "run_image_classification"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -214,10 +225,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--report_to", default="tensorboard", help="accelerate tracker(s): tensorboard, wandb, all, ...")
     g.add_argument("--seed", type=int, default=42)
     g.add_argument("--model_name", default=None, help="name in the model card (default: the output folder's name)")
-    g.add_argument("--push_to_hub", action="store_true")
-    g.add_argument("--hub_model_id", default=None)
-    g.add_argument("--hub_token", default=None)
-    g.add_argument("--hub_private_repo", action="store_true")
+    add_hub_arguments(g)
     args = p.parse_args(argv)
     _check_args(args)
     return args
@@ -271,20 +279,11 @@ def _apply_recipe(args: argparse.Namespace) -> None:
 
 def _check_push(args: argparse.Namespace) -> None:
     """``--push_to_hub`` is checked before training, not after it: online, and with a token."""
-    if not args.push_to_hub:
-        if args.hub_model_id is not None or args.hub_private_repo:
-            raise ScriptError("--hub_model_id and --hub_private_repo only apply with --push_to_hub; add it or drop them")
-        return
-    from huggingface_hub import get_token
-
-    from lion_hf.metrics import hub_is_offline
-
-    if hub_is_offline():
-        raise ScriptError("--push_to_hub cannot upload with HF_HUB_OFFLINE=1; unset it, or drop --push_to_hub and "
-                          "publish the output folder later")
-    if args.hub_token is None and get_token() is None:
-        raise ScriptError("--push_to_hub needs a Hugging Face token: log in (`hf auth login`), set HF_TOKEN, or pass "
-                          "--hub_token")
+    try:
+        args.hub_model_id = check_push_to_hub(args.push_to_hub, args.hub_model_id, args.hub_private_repo,
+                                              args.hub_token, args.output_dir)
+    except LaunchError as err:
+        raise ScriptError(str(err)) from err
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -294,10 +293,8 @@ def _check_args(args: argparse.Namespace) -> None:
         args.train_split = "train"
     if args.streaming and args.max_train_steps is None:
         raise ScriptError("--streaming needs --max_train_steps (a stream has no known length)")
-    if args.checkpointing_steps not in (None, "epoch") and (not str(args.checkpointing_steps).isdigit()
-                                                            or int(args.checkpointing_steps) < 1):
-        raise ScriptError(f"--checkpointing_steps must be a positive integer or 'epoch', got {args.checkpointing_steps!r}")
     try:
+        validate_checkpointing_steps(args.checkpointing_steps)
         validate_save_total_limit(args.save_total_limit)
     except CheckpointError as err:
         raise ScriptError(str(err)) from err
@@ -331,8 +328,6 @@ def _check_args(args: argparse.Namespace) -> None:
     if args.image_std is not None and any(v <= 0 for v in args.image_std):
         raise ScriptError(f"--image_std must be positive, got {args.image_std}")
     _check_push(args)
-    if args.push_to_hub and args.hub_model_id is None:
-        args.hub_model_id = Path(args.output_dir).name
     if args.dataset == "imagefolder":
         if args.data_dir is None and args.train_dir is None:
             raise ScriptError("--dataset imagefolder needs --data_dir or --train_dir")
@@ -342,8 +337,10 @@ def _check_args(args: argparse.Namespace) -> None:
                 raise ScriptError(f"--{flag} {value!r} is not a folder")
         if args.train_dir is not None and args.validation_dir is None:
             raise ScriptError("--train_dir needs --validation_dir (or use --data_dir with train/ and validation/)")
-    if args.resume_from_checkpoint not in (None, "latest") and not Path(args.resume_from_checkpoint).is_dir():
-        raise ScriptError(f"--resume_from_checkpoint {args.resume_from_checkpoint!r} is not a folder")
+    try:
+        validate_resume_from_checkpoint(args.resume_from_checkpoint)
+    except CheckpointError as err:
+        raise ScriptError(str(err)) from err
 
 
 # --------------------------------------------------------------------------------------------------
@@ -638,31 +635,22 @@ def _digest_list(values: list[str]) -> str:
 
 
 def fingerprint_arguments(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: v for k, v in sorted(vars(args).items()) if k not in NOT_IN_FINGERPRINT}
+    return _fingerprint_arguments(vars(args), NOT_IN_FINGERPRINT)
 
 
 def check_checkpoint(path: Path, config, run: dict[str, Any], logger) -> dict:
     """Read a checkpoint's training state, refusing incomplete ones and those of another script or model."""
+    def model_fields(saved: dict[str, Any]):
+        for key in ("model_type", "modality", "mask_type", "patch_order", "hidden_size", "num_hidden_layers",
+                    "num_attention_heads", "image_size", "patch_size", "num_labels"):
+            current = len(config.id2label) if key == "num_labels" else getattr(config, key, None)
+            stored = len(saved.get("id2label", {})) if key == "num_labels" else saved.get(key)
+            yield key, stored, current
+
     try:
-        state = read_training_state(path, SCRIPT_NAME)
+        return check_resume_checkpoint(path, SCRIPT_NAME, run, model_fields, log=logger.warning)
     except CheckpointError as err:
         raise ScriptError(str(err)) from err
-    config_file = path / MODEL_CONFIG_FILE
-    try:
-        saved = json.loads(config_file.read_text())
-    except (OSError, ValueError) as err:
-        raise ScriptError(f"checkpoint {path}: cannot read {MODEL_CONFIG_FILE} ({err})") from err
-    for key in ("model_type", "modality", "mask_type", "patch_order", "hidden_size", "num_hidden_layers",
-                "num_attention_heads", "image_size", "patch_size", "num_labels"):
-        current = len(config.id2label) if key == "num_labels" else getattr(config, key, None)
-        stored = len(saved.get("id2label", {})) if key == "num_labels" else saved.get(key)
-        if stored != current:
-            raise ScriptError(f"checkpoint {path} holds another model: {key}={stored!r}, this run has {current!r}")
-    differences = run_differences(state.get("run"), run)
-    if differences:
-        logger.warning(f"{path} was written by another run (it differs in {'; '.join(differences)}); resuming from "
-                       "it as asked, so the result is not that of an uninterrupted run of these arguments")
-    return state
 
 
 def load_ema(path: Path, ema: ModelEma) -> None:
@@ -724,30 +712,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 def _main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
-    from accelerate import Accelerator
-    from accelerate.logging import get_logger
-    from accelerate.utils import ProjectConfiguration, set_seed
     from tqdm.auto import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
     from transformers import ViTImageProcessorPil, get_scheduler
 
     output_dir = Path(args.output_dir)
-    accelerator = Accelerator(
-        gradient_accumulation_steps=args.gradient_accumulation_steps, mixed_precision=args.mixed_precision,
-        log_with=check_trackers(args.report_to) if args.with_tracking else None,
-        project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")))
-    logger = get_logger(SCRIPT_NAME)
-    import logging
-
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    check_process_count(accelerator.num_processes)
-    # Checked on every process (not only the main one), so that all of them stop together. Resuming into a
-    # non-empty folder is fine as long as nothing in it would be overwritten that this script did not write.
-    guard = OutputGuard(output_dir)
-    guard.check(overwrite=args.overwrite_output_dir, resuming=args.resume_from_checkpoint is not None)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    # Different seeds per process for dropout/drop path; the data side uses its own (seed, epoch, index) seeds.
-    set_seed(args.seed, device_specific=True)
+    # Accelerator, logging, the output folder's check (every process) and the seeds (per process).
+    accelerator, logger, guard = start_accelerate_run(SCRIPT_NAME, args)
 
     # ---- data
     import datasets
@@ -895,10 +866,7 @@ def _main(argv: list[str] | None = None) -> dict[str, Any]:
     metric_path = local_metric_path("topk_accuracy")
 
     if args.with_tracking:
-        # The tracker stores its configuration in the logs: never the Hub token.
-        tracked = {k: (v if isinstance(v, int | float | str | bool) else str(v)) for k, v in vars(args).items()
-                   if k != "hub_token"}
-        accelerator.init_trackers(SCRIPT_NAME, config=tracked)
+        init_tracking(accelerator, SCRIPT_NAME, vars(args))
 
     # ---- resume
     completed_steps, epoch, skip_batches, consumed = 0, 0, 0, 0
@@ -906,27 +874,12 @@ def _main(argv: list[str] | None = None) -> dict[str, Any]:
     run = run_fingerprint(config, data_summary(args, train_raw, eval_raw, labels), args.seed,
                           fingerprint_arguments(args))
     if args.resume_from_checkpoint is not None:
-        if args.resume_from_checkpoint == "latest":
-            path, notices = find_latest_checkpoint(output_dir, run, SCRIPT_NAME, log=logger.warning)
-            if path is None:
-                found = f" ({len(notices)} passed over: " + "; ".join(n.split(": ", 1)[1] for n in notices) + ")" \
-                    if notices else ""
-                raise ScriptError(f"--resume_from_checkpoint latest: no complete checkpoint of this run in "
-                                  f"{output_dir}{found}. Pass a checkpoint folder to resume from it anyway, or leave "
-                                  "out --resume_from_checkpoint to start afresh")
-        else:
-            path = Path(args.resume_from_checkpoint)
+        path = resolve_resume_checkpoint(args.resume_from_checkpoint, output_dir, run, SCRIPT_NAME, log=logger.warning)
         state = check_checkpoint(path, accelerator.unwrap_model(model).config, run, logger)
-        try:
-            accelerator.load_state(str(path))
-        except Exception as err:  # a damaged file that kept its size: safetensors/torch errors of every kind
-            raise ScriptError(f"cannot load checkpoint {path} ({type(err).__name__}: {err}); it is damaged or of "
-                              "another model: resume from an earlier checkpoint") from err
+        load_accelerate_state(accelerator, path)
         if ema is not None:
             load_ema(path, ema)
-        completed_steps, epoch, skip_batches = state["completed_steps"], state["epoch"], state["batches_in_epoch"]
-        consumed = state.get("consumed", {}).get(str(accelerator.process_index), 0)
-        history = state.get("history", [])
+        completed_steps, epoch, skip_batches, consumed, history = resume_position(state, accelerator.process_index)
         logger.info(f"resumed from {path}: step {completed_steps}, epoch {epoch}, batch {skip_batches}")
 
     logger.info(f"{len(labels)} classes; {total_batch} images per step; learning rate {learning_rate:.3g} "
@@ -941,8 +894,8 @@ def _main(argv: list[str] | None = None) -> dict[str, Any]:
         checkpoint_every = int(args.checkpointing_steps) if str(args.checkpointing_steps).isdigit() else None
 
         def checkpoint(epoch_: int, batch_index_: int, consumed_: int) -> None:
-            state = training_state(completed_steps, epoch_, batch_index_, consumed_, accelerator, history)
-            state["run"] = run
+            state = training_state(SCRIPT_NAME, completed_steps, epoch_, batch_index_, consumed_, accelerator, history,
+                                   run)
 
             def write_extra(folder: Path) -> None:
                 config.to_json_file(str(folder / MODEL_CONFIG_FILE))
@@ -962,13 +915,8 @@ def _main(argv: list[str] | None = None) -> dict[str, Any]:
         while completed_steps < max_train_steps:
             # Position in this epoch: skip_batches/consumed are non-zero only right after a resume.
             batch_index = skip_batches
-            if args.streaming:
-                train_data.set_epoch(epoch)
-                train_data.skip(consumed)
-                loader = train_loader
-            else:
-                train_loader.set_epoch(epoch)
-                loader = accelerator.skip_first_batches(train_loader, skip_batches) if skip_batches else train_loader
+            loader = epoch_batches(accelerator, train_loader, train_data, epoch, skip_batches=skip_batches,
+                                   consumed=consumed, streaming=args.streaming)
             skip_batches = 0
             epoch_done = True
             for batch in loader:
@@ -985,12 +933,7 @@ def _main(argv: list[str] | None = None) -> dict[str, Any]:
                         hard = teacher_labels(teacher, images)
                         loss = (1 - args.distillation_alpha) * loss + args.distillation_alpha * \
                             torch.nn.functional.cross_entropy(logits.float(), hard)
-                    accelerator.backward(loss)
-                    if accelerator.sync_gradients and args.max_grad_norm > 0:
-                        accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
-                    optimizer.step()
-                    scheduler.step()
-                    optimizer.zero_grad()
+                    optimizer_step(accelerator, model, optimizer, scheduler, loss, args.max_grad_norm)
                 batch_index += 1
                 consumed += batch["labels"].shape[0]
                 running_loss += float(loss.detach())
@@ -1003,13 +946,9 @@ def _main(argv: list[str] | None = None) -> dict[str, Any]:
                     ema.update(accelerator.unwrap_model(model))
                 last_loss = float(accelerator.reduce(loss.detach().float(), reduction="mean"))
                 if completed_steps % args.logging_steps == 0 or completed_steps == max_train_steps:
-                    mean_loss = float(accelerator.reduce(torch.tensor(running_loss / running_count,
-                                                                      device=accelerator.device), reduction="mean"))
+                    report_train_loss(accelerator, progress, scheduler, running_loss / running_count, completed_steps,
+                                      with_tracking=args.with_tracking, extra={"train/epoch": epoch})
                     running_loss, running_count = 0.0, 0
-                    progress.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
-                    if args.with_tracking:
-                        accelerator.log({"train/loss": mean_loss, "train/lr": scheduler.get_last_lr()[0],
-                                         "train/epoch": epoch}, step=completed_steps)
                 at_epoch_end = batches_per_epoch is not None and batch_index >= batches_per_epoch
                 if args.eval_steps and completed_steps % args.eval_steps == 0 and not at_epoch_end:
                     last_eval = evaluate_now(epoch + batch_index / (batches_per_epoch or batch_index))
@@ -1031,41 +970,13 @@ def _main(argv: list[str] | None = None) -> dict[str, Any]:
         last_eval = evaluate_now(epoch)
 
     # ---- save
-    accelerator.wait_for_everyone()
-    unwrapped = accelerator.unwrap_model(model)
-    # Under FSDP the weights are sharded: every process takes part in gathering the full state dict.
-    state_dict = accelerator.get_state_dict(model)
-    results = {"train_loss": last_loss, "train_steps": completed_steps, "train_seconds": round(train_seconds, 2),
-               **{f"eval_{k}": v for k, v in last_eval.items()}}
-    if accelerator.is_main_process:
-        guard.snapshot()
-        unwrapped.save_pretrained(str(output_dir), state_dict=state_dict, safe_serialization=True)
-        image_processor.save_pretrained(str(output_dir))
-        card = build_card(args, unwrapped, dataset_id, last_eval, history, total_batch, learning_rate,
-                          max_train_steps, warmup)
-        card.save(str(output_dir / "README.md"))
-        (output_dir / "all_results.json").write_text(json.dumps(results, indent=2))
-        guard.record()
-        logger.info(f"saved the model, image processor and model card to {output_dir}: {json.dumps(results)}")
-        if args.push_to_hub:
-            push(args, unwrapped, image_processor, card, output_dir)
-    if args.with_tracking:
-        accelerator.end_training()
-    accelerator.wait_for_everyone()
-    return results
-
-
-def derived_seed(*parts: int) -> int:
-    """A 63-bit seed that is a pure function of ``parts`` (no dependence on PYTHONHASHSEED)."""
-    digest = hashlib.sha256("-".join(str(p) for p in parts).encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
-
-
-def training_state(step: int, epoch: int, batch_index: int, consumed: int, accelerator, history: list) -> dict:
-    """What a checkpoint needs beyond accelerate's state: where in the data the run is."""
-    consumed_all = accelerator.gather(torch.tensor([consumed], device=accelerator.device)).tolist()
-    return {"script": SCRIPT_NAME, "completed_steps": step, "epoch": epoch, "batches_in_epoch": batch_index,
-            "consumed": {str(i): int(c) for i, c in enumerate(consumed_all)}, "history": history}
+    return save_final_outputs(
+        accelerator, model, output_dir, guard, processor=image_processor, processor_name="image processor",
+        train_loss=last_loss, train_steps=completed_steps, train_seconds=train_seconds, eval_results=last_eval,
+        make_card=lambda unwrapped: build_card(args, unwrapped, dataset_id, last_eval, history, total_batch,
+                                               learning_rate, max_train_steps, warmup),
+        push_to_hub=args.push_to_hub, hub_model_id=args.hub_model_id, hub_private_repo=args.hub_private_repo,
+        hub_token=args.hub_token, with_tracking=args.with_tracking, log=logger.info)
 
 
 def run_eval(accelerator, model, eval_loader, metric_path, labels, ema, args, step, epoch, train_loss, history,
@@ -1113,13 +1024,6 @@ def build_card(args, model, dataset_id, results, history, total_batch, learning_
         training_log=history, script="examples/image_classification/run_image_classification.py",
         hub_datasets=hub_data, base_model=args.model_name_or_path, repo_id=args.hub_model_id or name,
         num_parameters=sum(p.numel() for p in model.parameters()), tags=["image-classification"])
-
-
-def push(args, model, image_processor, card, output_dir: Path) -> None:
-    """Push the model and processor, then the card (``push_to_hub`` keeps an existing README)."""
-    model.push_to_hub(args.hub_model_id, private=args.hub_private_repo, token=args.hub_token)
-    image_processor.push_to_hub(args.hub_model_id, token=args.hub_token)
-    card.push_to_hub(args.hub_model_id, token=args.hub_token)
 
 
 if __name__ == "__main__":

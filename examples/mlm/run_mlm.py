@@ -30,8 +30,6 @@ Example::
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import math
 import sys
 import time
@@ -47,16 +45,27 @@ from lion_hf.training import (
     CheckpointError,
     HelpFormatter,
     LaunchError,
-    OutputGuard,
-    check_process_count,
-    check_trackers,
-    find_latest_checkpoint,
-    read_training_state,
-    run_differences,
+    add_hub_arguments,
+    check_push_to_hub,
+    check_resume_checkpoint,
+    derived_seed,
+    epoch_batches,
+    init_tracking,
+    load_accelerate_state,
+    optimizer_step,
+    report_train_loss,
+    resolve_resume_checkpoint,
+    resume_position,
     run_fingerprint,
     save_checkpoint,
+    save_final_outputs,
+    start_accelerate_run,
+    training_state,
+    validate_checkpointing_steps,
+    validate_resume_from_checkpoint,
     validate_save_total_limit,
 )
+from lion_hf.training import fingerprint_arguments as _fingerprint_arguments
 
 SCRIPT_NAME = "run_mlm"
 #: Arguments that do not change what a run trains (left out of the run's fingerprint in its checkpoints).
@@ -137,10 +146,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--report_to", default="tensorboard")
     g.add_argument("--seed", type=int, default=42)
     g.add_argument("--model_name", default=None)
-    g.add_argument("--push_to_hub", action="store_true")
-    g.add_argument("--hub_model_id", default=None)
-    g.add_argument("--hub_token", default=None)
-    g.add_argument("--hub_private_repo", action="store_true")
+    add_hub_arguments(g)
     args = p.parse_args(argv)
     _check_args(args)
     return args
@@ -148,20 +154,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _check_push(args: argparse.Namespace) -> None:
     """``--push_to_hub`` is checked before training, not after it: online, and with a token."""
-    if not args.push_to_hub:
-        if args.hub_model_id is not None or args.hub_private_repo:
-            raise ScriptError("--hub_model_id and --hub_private_repo only apply with --push_to_hub; add it or drop them")
-        return
-    from huggingface_hub import get_token
-
-    from lion_hf.metrics import hub_is_offline
-
-    if hub_is_offline():
-        raise ScriptError("--push_to_hub cannot upload with HF_HUB_OFFLINE=1; unset it, or drop --push_to_hub and "
-                          "publish the output folder later")
-    if args.hub_token is None and get_token() is None:
-        raise ScriptError("--push_to_hub needs a Hugging Face token: log in (`hf auth login`), set HF_TOKEN, or pass "
-                          "--hub_token")
+    try:
+        args.hub_model_id = check_push_to_hub(args.push_to_hub, args.hub_model_id, args.hub_private_repo,
+                                              args.hub_token, args.output_dir)
+    except LaunchError as err:
+        raise ScriptError(str(err)) from err
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -204,10 +201,8 @@ def _check_args(args: argparse.Namespace) -> None:
     for probability, flag in ((args.mlm_probability, "--mlm_probability"), (args.eval_mlm_probability, "--eval_mlm_probability")):
         if not 0.0 < probability < 1.0:
             raise ScriptError(f"{flag} must be in (0, 1), got {probability}")
-    if args.checkpointing_steps not in (None, "epoch") and (not str(args.checkpointing_steps).isdigit()
-                                                            or int(args.checkpointing_steps) < 1):
-        raise ScriptError(f"--checkpointing_steps must be a positive integer or 'epoch', got {args.checkpointing_steps!r}")
     try:
+        validate_checkpointing_steps(args.checkpointing_steps)
         validate_save_total_limit(args.save_total_limit)
     except CheckpointError as err:
         raise ScriptError(str(err)) from err
@@ -226,10 +221,10 @@ def _check_args(args: argparse.Namespace) -> None:
     if not args.learning_rate > 0:
         raise ScriptError(f"--learning_rate must be positive, got {args.learning_rate}")
     _check_push(args)
-    if args.push_to_hub and args.hub_model_id is None:
-        args.hub_model_id = Path(args.output_dir).name
-    if args.resume_from_checkpoint not in (None, "latest") and not Path(args.resume_from_checkpoint).is_dir():
-        raise ScriptError(f"--resume_from_checkpoint {args.resume_from_checkpoint!r} is not a folder")
+    try:
+        validate_resume_from_checkpoint(args.resume_from_checkpoint)
+    except CheckpointError as err:
+        raise ScriptError(str(err)) from err
 
 
 # --------------------------------------------------------------------------------------------------
@@ -454,12 +449,6 @@ def _new_config(**fields) -> LionConfig:
         raise ScriptError(f"cannot build the model: {err}") from err
 
 
-def derived_seed(*parts: Any) -> int:
-    """A 63-bit seed that is a pure function of ``parts`` (no dependence on PYTHONHASHSEED)."""
-    digest = hashlib.sha256("-".join(str(p) for p in parts).encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
-
-
 def data_summary(args: argparse.Namespace, train: Any, evaluation: Any) -> dict[str, Any]:
     """What identifies the data of a run (in its checkpoints): source, resolved files and sizes, counts."""
     def files(patterns: list[str] | None, flag: str) -> list[list[Any]] | None:
@@ -474,29 +463,19 @@ def data_summary(args: argparse.Namespace, train: Any, evaluation: Any) -> dict[
 
 
 def fingerprint_arguments(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: v for k, v in sorted(vars(args).items()) if k not in NOT_IN_FINGERPRINT}
+    return _fingerprint_arguments(vars(args), NOT_IN_FINGERPRINT)
 
 
 def check_checkpoint(path: Path, config, run: dict[str, Any], logger) -> dict:
     """Read a checkpoint's training state, refusing incomplete ones and those of another script or model."""
+    keys = ("model_type", "modality", "mask_type", "hidden_size", "num_hidden_layers", "num_attention_heads",
+            "vocab_size")
     try:
-        state = read_training_state(path, SCRIPT_NAME)
+        return check_resume_checkpoint(
+            path, SCRIPT_NAME, run, lambda saved: ((k, saved.get(k), getattr(config, k, None)) for k in keys),
+            log=logger.warning)
     except CheckpointError as err:
         raise ScriptError(str(err)) from err
-    try:
-        saved = json.loads((path / MODEL_CONFIG_FILE).read_text())
-    except (OSError, ValueError) as err:
-        raise ScriptError(f"checkpoint {path}: cannot read {MODEL_CONFIG_FILE} ({err})") from err
-    for key in ("model_type", "modality", "mask_type", "hidden_size", "num_hidden_layers", "num_attention_heads",
-                "vocab_size"):
-        if saved.get(key) != getattr(config, key, None):
-            raise ScriptError(f"checkpoint {path} holds another model: {key}={saved.get(key)!r}, "
-                              f"this run has {getattr(config, key, None)!r}")
-    differences = run_differences(state.get("run"), run)
-    if differences:
-        logger.warning(f"{path} was written by another run (it differs in {'; '.join(differences)}); resuming from "
-                       "it as asked, so the result is not that of an uninterrupted run of these arguments")
-    return state
 
 
 # --------------------------------------------------------------------------------------------------
@@ -550,29 +529,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 def _main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
-    import logging
-
-    from accelerate import Accelerator
-    from accelerate.logging import get_logger
-    from accelerate.utils import ProjectConfiguration, set_seed
     from tqdm.auto import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
     from transformers import get_scheduler
 
     output_dir = Path(args.output_dir)
-    accelerator = Accelerator(
-        gradient_accumulation_steps=args.gradient_accumulation_steps, mixed_precision=args.mixed_precision,
-        log_with=check_trackers(args.report_to) if args.with_tracking else None,
-        project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")))
-    logger = get_logger(SCRIPT_NAME)
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    check_process_count(accelerator.num_processes)
-    # Checked on every process (not only the main one), so that all of them stop together. Resuming into a
-    # non-empty folder is fine as long as nothing in it would be overwritten that this script did not write.
-    guard = OutputGuard(output_dir)
-    guard.check(overwrite=args.overwrite_output_dir, resuming=args.resume_from_checkpoint is not None)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    set_seed(args.seed, device_specific=True)
+    accelerator, logger, guard = start_accelerate_run(SCRIPT_NAME, args)
 
     tokenizer = load_tokenizer(args.tokenizer_name)
     train_raw, eval_raw, dataset_id = load_texts(args)
@@ -643,35 +605,17 @@ def _main(argv: list[str] | None = None) -> dict[str, Any]:
                               num_training_steps=max_train_steps * accelerator.num_processes)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     if args.with_tracking:
-        # The tracker stores its configuration in the logs: never the Hub token.
-        tracked = {k: (v if isinstance(v, int | float | str | bool) else str(v)) for k, v in vars(args).items()
-                   if k != "hub_token"}
-        accelerator.init_trackers(SCRIPT_NAME, config=tracked)
+        init_tracking(accelerator, SCRIPT_NAME, vars(args))
 
     completed_steps, epoch, skip_batches, consumed = 0, 0, 0, 0
     history: list[dict] = []
     run = run_fingerprint(config, data_summary(args, train_tokens, eval_tokens), args.seed,
                           fingerprint_arguments(args))
     if args.resume_from_checkpoint is not None:
-        if args.resume_from_checkpoint == "latest":
-            path, notices = find_latest_checkpoint(output_dir, run, SCRIPT_NAME, log=logger.warning)
-            if path is None:
-                found = f" ({len(notices)} passed over: " + "; ".join(n.split(": ", 1)[1] for n in notices) + ")" \
-                    if notices else ""
-                raise ScriptError(f"--resume_from_checkpoint latest: no complete checkpoint of this run in "
-                                  f"{output_dir}{found}. Pass a checkpoint folder to resume from it anyway, or leave "
-                                  "out --resume_from_checkpoint to start afresh")
-        else:
-            path = Path(args.resume_from_checkpoint)
+        path = resolve_resume_checkpoint(args.resume_from_checkpoint, output_dir, run, SCRIPT_NAME, log=logger.warning)
         state = check_checkpoint(path, accelerator.unwrap_model(model).config, run, logger)
-        try:
-            accelerator.load_state(str(path))
-        except Exception as err:  # a damaged file that kept its size: safetensors/torch errors of every kind
-            raise ScriptError(f"cannot load checkpoint {path} ({type(err).__name__}: {err}); it is damaged or of "
-                              "another model: resume from an earlier checkpoint") from err
-        completed_steps, epoch, skip_batches = state["completed_steps"], state["epoch"], state["batches_in_epoch"]
-        consumed = state.get("consumed", {}).get(str(accelerator.process_index), 0)
-        history = state.get("history", [])
+        load_accelerate_state(accelerator, path)
+        completed_steps, epoch, skip_batches, consumed, history = resume_position(state, accelerator.process_index)
         logger.info(f"resumed from {path}: step {completed_steps}, epoch {epoch}, batch {skip_batches}")
 
     total_batch = args.per_device_train_batch_size * accelerator.num_processes * args.gradient_accumulation_steps
@@ -699,23 +643,16 @@ def _main(argv: list[str] | None = None) -> dict[str, Any]:
             return results
 
         def checkpoint(epoch_: int, batch_index_: int, consumed_: int) -> None:
-            consumed_all = accelerator.gather(torch.tensor([consumed_], device=accelerator.device)).tolist()
-            state = {"script": SCRIPT_NAME, "completed_steps": completed_steps, "epoch": epoch_,
-                     "batches_in_epoch": batch_index_, "consumed": {str(i): int(c) for i, c in enumerate(consumed_all)},
-                     "history": history, "run": run}
+            state = training_state(SCRIPT_NAME, completed_steps, epoch_, batch_index_, consumed_, accelerator, history,
+                                   run)
             save_checkpoint(accelerator, output_dir, completed_steps, state=state,
                             write_extra=lambda folder: config.to_json_file(str(folder / MODEL_CONFIG_FILE)),
                             limit=args.save_total_limit, log=logger.info)
 
         while completed_steps < max_train_steps:
             batch_index = skip_batches
-            if args.streaming:
-                train_data.set_epoch(epoch)
-                train_data.skip(consumed)
-                loader = train_loader
-            else:
-                train_loader.set_epoch(epoch)
-                loader = accelerator.skip_first_batches(train_loader, skip_batches) if skip_batches else train_loader
+            loader = epoch_batches(accelerator, train_loader, train_data, epoch, skip_batches=skip_batches,
+                                   consumed=consumed, streaming=args.streaming)
             skip_batches = 0
             epoch_done = True
             for batch in loader:
@@ -728,12 +665,7 @@ def _main(argv: list[str] | None = None) -> dict[str, Any]:
                 with accelerator.accumulate(model):
                     loss = model(input_ids=input_ids, attention_mask=batch["attention_mask"],
                                  token_type_ids=batch["token_type_ids"], labels=labels).loss
-                    accelerator.backward(loss)
-                    if accelerator.sync_gradients and args.max_grad_norm > 0:
-                        accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
-                    optimizer.step()
-                    scheduler.step()
-                    optimizer.zero_grad()
+                    optimizer_step(accelerator, model, optimizer, scheduler, loss, args.max_grad_norm)
                 batch_index += 1
                 consumed += batch["input_ids"].shape[0]
                 running_loss += float(loss.detach())
@@ -744,13 +676,9 @@ def _main(argv: list[str] | None = None) -> dict[str, Any]:
                 progress.update(1)
                 last_loss = float(accelerator.reduce(loss.detach().float(), reduction="mean"))
                 if completed_steps % args.logging_steps == 0 or completed_steps == max_train_steps:
-                    mean_loss = float(accelerator.reduce(torch.tensor(running_loss / running_count,
-                                                                      device=accelerator.device), reduction="mean"))
+                    report_train_loss(accelerator, progress, scheduler, running_loss / running_count, completed_steps,
+                                      with_tracking=args.with_tracking)
                     running_loss, running_count = 0.0, 0
-                    progress.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
-                    if args.with_tracking:
-                        accelerator.log({"train/loss": mean_loss, "train/lr": scheduler.get_last_lr()[0]},
-                                        step=completed_steps)
                 at_epoch_end = batches_per_epoch is not None and batch_index >= batches_per_epoch
                 if args.eval_steps and completed_steps % args.eval_steps == 0 and not at_epoch_end:
                     last_eval = evaluate_now(epoch + batch_index / (batches_per_epoch or batch_index))
@@ -771,29 +699,13 @@ def _main(argv: list[str] | None = None) -> dict[str, Any]:
     if evaluated_at[-1] != completed_steps:
         last_eval = evaluate_now(epoch)
 
-    accelerator.wait_for_everyone()
-    unwrapped = accelerator.unwrap_model(model)
-    # Under FSDP the weights are sharded: every process takes part in gathering the full state dict.
-    state_dict = accelerator.get_state_dict(model)
-    results = {"train_loss": last_loss, "train_steps": completed_steps, "train_seconds": round(train_seconds, 2),
-               **{f"eval_{k}": v for k, v in last_eval.items()}}
-    if accelerator.is_main_process:
-        guard.snapshot()
-        unwrapped.save_pretrained(str(output_dir), state_dict=state_dict, safe_serialization=True)
-        tokenizer.save_pretrained(str(output_dir))
-        card = build_card(args, unwrapped, dataset_id, last_eval, history, total_batch, max_train_steps, warmup)
-        card.save(str(output_dir / "README.md"))
-        (output_dir / "all_results.json").write_text(json.dumps(results, indent=2))
-        guard.record()
-        logger.info(f"saved the model, tokenizer and model card to {output_dir}: {json.dumps(results)}")
-        if args.push_to_hub:
-            unwrapped.push_to_hub(args.hub_model_id, private=args.hub_private_repo, token=args.hub_token)
-            tokenizer.push_to_hub(args.hub_model_id, token=args.hub_token)
-            card.push_to_hub(args.hub_model_id, token=args.hub_token)
-    if args.with_tracking:
-        accelerator.end_training()
-    accelerator.wait_for_everyone()
-    return results
+    return save_final_outputs(
+        accelerator, model, output_dir, guard, processor=tokenizer, processor_name="tokenizer",
+        train_loss=last_loss, train_steps=completed_steps, train_seconds=train_seconds, eval_results=last_eval,
+        make_card=lambda unwrapped: build_card(args, unwrapped, dataset_id, last_eval, history, total_batch,
+                                               max_train_steps, warmup),
+        push_to_hub=args.push_to_hub, hub_model_id=args.hub_model_id, hub_private_repo=args.hub_private_repo,
+        hub_token=args.hub_token, with_tracking=args.with_tracking, log=logger.info)
 
 
 def build_card(args, model, dataset_id, results, history, total_batch, steps, warmup):

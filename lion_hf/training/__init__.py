@@ -1,5 +1,7 @@
 # Copyright 2026 The lion_hf authors. Licensed under the Apache License, Version 2.0.
-"""Helpers shared by the example training scripts (checkpoints that know their run, written atomically)."""
+"""Helpers shared by the example training scripts: checkpoints that know their run (written atomically), the
+start of a run (logging, accelerator, output folder, seed), checks of the flags, the optimizer step and the logged
+loss of the training loops, the final outputs, and derived seeds."""
 
 from .checkpoints import (
     COMPLETE_MARKER,
@@ -8,40 +10,83 @@ from .checkpoints import (
     STATE_FILE,
     CheckpointError,
     OutputGuard,
+    check_resume_checkpoint,
     checkpoint_problem,
     checkpoint_step,
+    epoch_batches,
     find_latest_checkpoint,
+    fingerprint_arguments,
     list_checkpoints,
+    load_accelerate_state,
     load_tensors,
     read_training_state,
+    resolve_resume_checkpoint,
+    resume_position,
     run_fingerprint,
     run_differences,
     save_checkpoint,
     save_tensors,
+    training_state,
+    validate_checkpointing_steps,
+    validate_resume_from_checkpoint,
     validate_save_total_limit,
 )
-from .launch import HelpFormatter, LaunchError, check_process_count, check_trackers
+from .launch import (
+    LOG_FORMAT,
+    HelpFormatter,
+    LaunchError,
+    add_hub_arguments,
+    check_process_count,
+    check_push_to_hub,
+    check_trackers,
+    configure_logging,
+    init_tracking,
+    start_accelerate_run,
+)
+from .loop import optimizer_step, report_train_loss
+from .outputs import RESULTS_FILE, save_final_outputs
+from .seeds import derived_seed
 
 __all__ = [
     "COMPLETE_MARKER",
     "EMA_FILE",
+    "LOG_FORMAT",
     "MODEL_CONFIG_FILE",
+    "RESULTS_FILE",
     "STATE_FILE",
     "CheckpointError",
     "HelpFormatter",
     "LaunchError",
     "OutputGuard",
+    "add_hub_arguments",
     "check_process_count",
+    "check_push_to_hub",
+    "check_resume_checkpoint",
     "check_trackers",
     "checkpoint_problem",
     "checkpoint_step",
+    "configure_logging",
+    "derived_seed",
+    "epoch_batches",
     "find_latest_checkpoint",
+    "fingerprint_arguments",
+    "init_tracking",
     "list_checkpoints",
+    "load_accelerate_state",
     "load_tensors",
+    "optimizer_step",
     "read_training_state",
+    "report_train_loss",
+    "resolve_resume_checkpoint",
+    "resume_position",
     "run_differences",
     "run_fingerprint",
     "save_checkpoint",
+    "save_final_outputs",
     "save_tensors",
+    "start_accelerate_run",
+    "training_state",
+    "validate_checkpointing_steps",
+    "validate_resume_from_checkpoint",
     "validate_save_total_limit",
 ]

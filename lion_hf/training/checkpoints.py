@@ -29,7 +29,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,16 +44,25 @@ __all__ = [
     "STATE_FILE",
     "CheckpointError",
     "OutputGuard",
+    "check_resume_checkpoint",
     "checkpoint_problem",
     "checkpoint_step",
+    "epoch_batches",
     "find_latest_checkpoint",
+    "fingerprint_arguments",
     "list_checkpoints",
+    "load_accelerate_state",
     "load_tensors",
     "read_training_state",
+    "resolve_resume_checkpoint",
+    "resume_position",
     "run_differences",
     "run_fingerprint",
     "save_checkpoint",
     "save_tensors",
+    "training_state",
+    "validate_checkpointing_steps",
+    "validate_resume_from_checkpoint",
     "validate_save_total_limit",
 ]
 
@@ -76,6 +85,18 @@ class CheckpointError(ValueError):
 # --------------------------------------------------------------------------------------------------
 # Flags
 # --------------------------------------------------------------------------------------------------
+def validate_checkpointing_steps(value: str | None) -> None:
+    """``--checkpointing_steps`` is unset, ``epoch`` or a positive integer (optimizer steps)."""
+    if value not in (None, "epoch") and (not str(value).isdigit() or int(value) < 1):
+        raise CheckpointError(f"--checkpointing_steps must be a positive integer or 'epoch', got {value!r}")
+
+
+def validate_resume_from_checkpoint(value: str | None) -> None:
+    """``--resume_from_checkpoint`` is unset, ``latest`` or an existing folder."""
+    if value not in (None, "latest") and not Path(value).is_dir():
+        raise CheckpointError(f"--resume_from_checkpoint {value!r} is not a folder")
+
+
 def validate_save_total_limit(limit: int | None) -> None:
     """``--save_total_limit`` keeps the newest ``limit`` checkpoints: it must be at least 1 (or unset)."""
     if limit is not None and limit < 1:
@@ -103,6 +124,12 @@ def run_fingerprint(config: Any, data: dict[str, Any], seed: int, arguments: dic
            "arguments": json.loads(json.dumps(arguments, default=str))}
     run["id"] = _digest(run)
     return run
+
+
+def fingerprint_arguments(arguments: Mapping[str, Any], excluded: Iterable[str]) -> dict[str, Any]:
+    """The arguments that shape a run (for :func:`run_fingerprint`): all but ``excluded``, sorted by name."""
+    excluded = frozenset(excluded)
+    return {k: v for k, v in sorted(arguments.items()) if k not in excluded}
 
 
 def run_differences(stored: dict[str, Any] | None, current: dict[str, Any]) -> list[str]:
@@ -238,6 +265,87 @@ def find_latest_checkpoint(output_dir: Path, run: dict[str, Any], script: str,
     return None, notices
 
 
+def resolve_resume_checkpoint(resume_from_checkpoint: str, output_dir: Path, run: dict[str, Any], script: str,
+                              log: Callable[[str], None] | None = None) -> Path:
+    """The folder ``--resume_from_checkpoint`` names: ``latest`` is the newest complete checkpoint of this run.
+
+    For ``latest``, each folder passed over is logged through ``log`` (default ``logger.warning``); when none
+    is left, :class:`CheckpointError` lists why each was passed over.
+    """
+    if resume_from_checkpoint != "latest":
+        return Path(resume_from_checkpoint)
+    path, notices = find_latest_checkpoint(output_dir, run, script, log=log)
+    if path is None:
+        found = f" ({len(notices)} passed over: " + "; ".join(n.split(": ", 1)[1] for n in notices) + ")" \
+            if notices else ""
+        raise CheckpointError(f"--resume_from_checkpoint latest: no complete checkpoint of this run in "
+                              f"{output_dir}{found}. Pass a checkpoint folder to resume from it anyway, or leave "
+                              "out --resume_from_checkpoint to start afresh")
+    return path
+
+
+def check_resume_checkpoint(path: Path, script: str, run: dict[str, Any],
+                            model_fields: Callable[[dict[str, Any]], Iterable[tuple[str, Any, Any]]],
+                            log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """The training state of the checkpoint ``path`` to resume from, refusing one of another script or model.
+
+    ``model_fields(saved)`` gives ``(key, stored, current)`` for each model field that must agree, ``saved``
+    being the checkpoint's :data:`MODEL_CONFIG_FILE`; a difference raises :class:`CheckpointError`. A
+    checkpoint of another run (other data, seed or arguments) is accepted with a warning through ``log``
+    (default ``logger.warning``): the result is then not that of an uninterrupted run.
+    """
+    log = log or logger.warning
+    path = Path(path)
+    state = read_training_state(path, script)
+    try:
+        saved = json.loads((path / MODEL_CONFIG_FILE).read_text())
+    except (OSError, ValueError) as err:
+        raise CheckpointError(f"checkpoint {path}: cannot read {MODEL_CONFIG_FILE} ({err})") from err
+    for key, stored, current in model_fields(saved):
+        if stored != current:
+            raise CheckpointError(f"checkpoint {path} holds another model: {key}={stored!r}, this run has {current!r}")
+    differences = run_differences(state.get("run"), run)
+    if differences:
+        log(f"{path} was written by another run (it differs in {'; '.join(differences)}); resuming from "
+            "it as asked, so the result is not that of an uninterrupted run of these arguments")
+    return state
+
+
+def load_accelerate_state(accelerator, path: Path) -> None:
+    """``accelerator.load_state(path)``; any failure (a damaged file that kept its size) is a :class:`CheckpointError`."""
+    try:
+        accelerator.load_state(str(path))
+    except Exception as err:  # a damaged file that kept its size: safetensors/torch errors of every kind
+        raise CheckpointError(f"cannot load checkpoint {path} ({type(err).__name__}: {err}); it is damaged or of "
+                              "another model: resume from an earlier checkpoint") from err
+
+
+def resume_position(state: dict[str, Any], process_index: int) -> tuple[int, int, int, int, list[dict[str, Any]]]:
+    """Where a training state left off: ``(completed_steps, epoch, batches_in_epoch, consumed, history)``.
+
+    ``consumed`` is the number of examples this process (``process_index``) had read in the epoch.
+    """
+    consumed = state.get("consumed", {}).get(str(process_index), 0)
+    return state["completed_steps"], state["epoch"], state["batches_in_epoch"], consumed, state.get("history", [])
+
+
+def epoch_batches(accelerator, train_loader: Iterable, train_data: Any, epoch: int, *, skip_batches: int,
+                  consumed: int, streaming: bool) -> Iterable:
+    """The training batches of ``epoch``, from where a resumed run left off (``skip_batches``/``consumed`` are
+    non-zero only right after a resume).
+
+    A stream (``streaming``: ``train_data`` is the process's iterable data set behind ``train_loader``) is
+    set to the epoch and skips the ``consumed`` examples this process had read; a map-style loader (prepared
+    by accelerate) is set to the epoch and skips its first ``skip_batches`` batches.
+    """
+    if streaming:
+        train_data.set_epoch(epoch)
+        train_data.skip(consumed)
+        return train_loader
+    train_loader.set_epoch(epoch)
+    return accelerator.skip_first_batches(train_loader, skip_batches) if skip_batches else train_loader
+
+
 # --------------------------------------------------------------------------------------------------
 # Writing checkpoints
 # --------------------------------------------------------------------------------------------------
@@ -286,6 +394,19 @@ def load_tensors(path: Path) -> dict[str, Any]:
         return load_file(str(path))
     except (OSError, SafetensorError) as err:
         raise CheckpointError(f"{path} is not a readable safetensors file ({err})") from err
+
+
+def training_state(script: str, step: int, epoch: int, batch_index: int, consumed: int, accelerator,
+                   history: list[dict[str, Any]], run: dict[str, Any]) -> dict[str, Any]:
+    """What a checkpoint needs beyond accelerate's state: where in the data the run is, and which run it is.
+
+    ``consumed`` (examples read in this epoch) is gathered from every process, so all of them must call it.
+    """
+    import torch
+
+    consumed_all = accelerator.gather(torch.tensor([consumed], device=accelerator.device)).tolist()
+    return {"script": script, "completed_steps": step, "epoch": epoch, "batches_in_epoch": batch_index,
+            "consumed": {str(i): int(c) for i, c in enumerate(consumed_all)}, "history": history, "run": run}
 
 
 def save_checkpoint(accelerator, output_dir: Path, step: int, *, state: dict[str, Any],
