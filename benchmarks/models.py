@@ -104,10 +104,11 @@ def _events_median(step, steps: int, warmup: int) -> float:
     return statistics.median(times)
 
 
-def train_ms(model, inputs: dict, steps: int, warmup: int, mode: str = "eager") -> tuple[float, float]:
-    """(median training-step ms, peak GB) of ``model`` on ``inputs`` (bf16 autocast, AdamW)."""
+def training_step(model, inputs: dict, run=None):
+    """One bf16-autocast training step (forward, backward, fused AdamW) of ``model`` as a callable;
+    ``run`` (e.g. a compiled ``model``) is what the forward calls."""
     model.train()
-    run = compiled(model, mode)
+    run = model if run is None else run
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
 
     def step():
@@ -117,6 +118,12 @@ def train_ms(model, inputs: dict, steps: int, warmup: int, mode: str = "eager") 
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
+    return step
+
+
+def train_ms(model, inputs: dict, steps: int, warmup: int, mode: str = "eager") -> tuple[float, float]:
+    """(median training-step ms, peak GB) of ``model`` on ``inputs`` (bf16 autocast, AdamW)."""
+    step = training_step(model, inputs, compiled(model, mode))
     step()  # compile / first launch outside the peak-memory window's warm-up count
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()

@@ -13,7 +13,7 @@ import argparse
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from models import _vision_inputs, lion_vision, vit  # noqa: E402  (run from benchmarks/ or with it on the path)
+from models import _vision_inputs, lion_vision, training_step, vit  # noqa: E402  (run from benchmarks/ or with it on the path)
 
 
 def main() -> None:
@@ -28,16 +28,7 @@ def main() -> None:
     args = parser.parse_args()
     model = (vit(args.resolution) if args.model == "vit" else lion_vision(args.variant, args.resolution,
                                                                            args.backend)).cuda()
-    inputs = _vision_inputs(args.resolution, args.batch)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
-
-    def step():
-        with torch.autocast("cuda", dtype=torch.bfloat16):
-            loss = model(**inputs).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
+    step = training_step(model, _vision_inputs(args.resolution, args.batch))
     for _ in range(3):
         step()
     torch.cuda.synchronize()

@@ -375,9 +375,8 @@ def lion_layer(qkv: torch.Tensor, log_decays: list, fmap: int, form: str, mode: 
                gate: torch.Tensor | None = None, cls_zero: bool = False) -> torch.Tensor:
     """Run :class:`LionLayerFunction`; returns the context ``[B, H, L, D]`` (token-major memory).
     ``gate`` (LION-S's raw logits ``[B, L, orders*H]``) replaces ``log_decays``."""
-    seed = None
-    if dropout_p > 0:
-        seed = torch.randint(0, 2**31 - 1, (2,), device=qkv.device, dtype=torch.int64)
+    # one seed per scan order, from torch's generator (interface.dropout_seed draws the single-order one)
+    seed = torch.randint(0, 2**31 - 1, (2,), device=qkv.device, dtype=torch.int64) if dropout_p > 0 else None
     if orders is not None:
         orders = tuple((_int32(perm), inverse) for perm, inverse in orders)
     if gate is not None:
