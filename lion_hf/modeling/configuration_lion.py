@@ -18,6 +18,8 @@ from transformers.utils import logging
 logger = logging.get_logger(__name__)
 
 MODALITIES = ("vision", "text")
+ATTENTION_TYPES = ("lion", "lightnet")
+LIGHTNET_GATE_ACTIVATIONS = ("sigmoid", "silu")
 MASK_TYPES = ("lit", "decay", "selective")
 ATTENTION_FORMS = ("auto", "attention", "chunk", "recurrent")
 ATTENTION_BACKENDS = ("auto", "torch", "triton")
@@ -29,6 +31,8 @@ LAYER_NORM_POSITIONS = ("pre", "post")
 #: The string fields and the values each accepts.
 CHOICE_FIELDS: dict[str, tuple[str, ...]] = {
     "modality": MODALITIES,
+    "attention_type": ATTENTION_TYPES,
+    "lightnet_gate_activation": LIGHTNET_GATE_ACTIVATIONS,
     "mask_type": MASK_TYPES,
     "attention_form": ATTENTION_FORMS,
     "attention_backend": ATTENTION_BACKENDS,
@@ -116,6 +120,15 @@ class LionConfig(PreTrainedConfig):
 
     Args:
         modality: ``"vision"`` or ``"text"``.
+        attention_type: ``"lion"`` (LION's masked linear attention, the default) or ``"lightnet"`` (bidirectional
+            LightNet, Qin et al., arXiv 2405.21022: SiLU queries, keys softmax-normalised over the positions, one
+            global state per head, RMSNorm, a low-rank output gate; see :mod:`lion_hf.modeling.lightnet`).
+            LightNet has no decay and no denominator: ``mask_type`` defaults to (and must be) ``"lit"``,
+            ``patch_order`` must be ``"normal"`` (its state does not depend on the scan order), and
+            ``feature_map``/``normalize_attention``/``attention_output_norm``/``attention_eps`` keep their LightNet
+            values (``"identity"``, ``False``, ``False``, ``0``); anything else raises a :class:`LionConfigError`.
+        lightnet_gate_rank: rank of LightNet's output gate ``act(x W_down W_up)`` (``None``: the number of heads).
+        lightnet_gate_activation: ``"sigmoid"`` (default) or ``"silu"``, the output gate's activation.
         mask_type: ``"lit"`` (no decay), ``"decay"`` (LION-D, one learned decay per head) or
             ``"selective"`` (LION-S, input-dependent decay per token and head).
         attention_form: ``"auto"``, ``"attention"``, ``"chunk"`` or ``"recurrent"``; all compute the
@@ -150,6 +163,9 @@ class LionConfig(PreTrainedConfig):
     model_type = "lion"
 
     modality: str = "vision"
+    attention_type: str = "lion"
+    lightnet_gate_rank: int | None = None
+    lightnet_gate_activation: str = "sigmoid"
     hidden_size: int = 768
     num_hidden_layers: int = 12
     num_attention_heads: int = 12
@@ -161,7 +177,7 @@ class LionConfig(PreTrainedConfig):
     initializer_range: float = 0.02
     layer_norm_eps: float | None = None
     qkv_bias: bool = True
-    mask_type: str = "decay"
+    mask_type: str | None = None
     attention_form: str = "auto"
     attention_backend: str = "auto"
     chunk_size: int | None = None
@@ -190,15 +206,21 @@ class LionConfig(PreTrainedConfig):
         if problem:
             raise LionConfigError(problem)
         vision = self.modality == "vision"
+        lightnet = self.attention_type == "lightnet"
+        if self.mask_type is None:
+            # LION's default is LION-D; LightNet has no decay (one global state per head: LIT-like)
+            self.mask_type = "lit" if lightnet else "decay"
         defaults = {
             "hidden_dropout_prob": 0.0 if vision else 0.1,
             "attention_probs_dropout_prob": 0.0 if vision else 0.1,
             "layer_norm_eps": 1e-6 if vision else 1e-12,
-            "feature_map": ("elu_plus_one" if self.mask_type == "lit" else "silu_l2") if vision else "identity",
-            "normalize_attention": vision,
-            "attention_eps": 1e-6 if vision else 0.0,
-            "attention_output_norm": (not vision) and self.mask_type == "lit",
-            "use_position_embeddings": (not vision) and self.mask_type == "lit",
+            "feature_map": ("elu_plus_one" if self.mask_type == "lit" else "silu_l2") if vision and not lightnet
+            else "identity",
+            "normalize_attention": vision and not lightnet,
+            "attention_eps": 1e-6 if vision and not lightnet else 0.0,
+            "attention_output_norm": (not vision) and self.mask_type == "lit" and not lightnet,
+            # LightNet without its MD-TPE/MD-LRPE encodings would see no token order at all: learned positions
+            "use_position_embeddings": lightnet or ((not vision) and self.mask_type == "lit"),
             "layer_norm_position": "pre" if vision else "post",
         }
         for name, value in defaults.items():
@@ -236,6 +258,10 @@ class LionConfig(PreTrainedConfig):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 problems.append(f"LionConfig.{name} must be a positive int, got {value!r} ({_type_name(value)})")
+        rank = self.lightnet_gate_rank
+        if rank is not None and (isinstance(rank, bool) or not isinstance(rank, int) or rank < 1):
+            problems.append(f"LionConfig.lightnet_gate_rank must be a positive int or None (the number of heads), "
+                            f"got {rank!r} ({_type_name(rank)})")
         if self.chunk_size is not None and (isinstance(self.chunk_size, bool) or not isinstance(self.chunk_size, int)
                                             or self.chunk_size < 1):
             problems.append(f"LionConfig.chunk_size must be a positive int or None, got {self.chunk_size!r} "
@@ -282,6 +308,11 @@ class LionConfig(PreTrainedConfig):
         if self.hidden_size % self.num_attention_heads:
             problems.append(f"LionConfig.hidden_size ({self.hidden_size}) must be a multiple of "
                             f"num_attention_heads ({self.num_attention_heads})")
+        if self.modality == "vision" and self.image_size % self.patch_size:
+            problems.append(f"LionConfig.image_size ({self.image_size}) must be divisible by "
+                            f"patch_size ({self.patch_size})")
+        if self.attention_type == "lightnet":
+            return problems + self._lightnet_problems()
         if self.patch_order == "s" and self.modality != "vision":
             problems.append("LionConfig.patch_order='s' (two snake scan orders of a patch grid) needs "
                             "modality='vision'; use patch_order='normal' for text")
@@ -291,9 +322,28 @@ class LionConfig(PreTrainedConfig):
         if self.patch_order == "s" and not self.normalize_attention:
             problems.append("LionConfig.patch_order='s' combines normalised outputs of two scan orders; "
                             "set normalize_attention=True")
-        if self.modality == "vision" and self.image_size % self.patch_size:
-            problems.append(f"LionConfig.image_size ({self.image_size}) must be divisible by "
-                            f"patch_size ({self.patch_size})")
+        return problems
+
+    def _lightnet_problems(self) -> list[str]:
+        """LION fields that have no meaning for ``attention_type='lightnet'`` and must keep their LightNet values."""
+        problems = []
+        fix = "leave it unset (its LightNet default) or use attention_type='lion'"
+        if self.mask_type != "lit":
+            problems.append(f"LionConfig.mask_type={self.mask_type!r} is a LION decay mask, but attention_type="
+                            f"'lightnet' has no decay (its additive recurrence keeps one global state per head): "
+                            f"{fix}")
+        if self.patch_order != "normal":
+            problems.append("LionConfig.patch_order='s' averages two scan orders, but LightNet's global state does "
+                            "not depend on the scan order (one pass serves every token): use patch_order='normal'")
+        expected = {"feature_map": "identity", "normalize_attention": False, "attention_output_norm": False}
+        for name, value in expected.items():
+            if getattr(self, name) != value:
+                problems.append(f"LionConfig.{name}={getattr(self, name)!r} is a LION option; attention_type="
+                                f"'lightnet' fixes its own (SiLU queries, keys softmax-normalised over the "
+                                f"positions, no denominator, RMSNorm and an output gate; {name}={value!r}): {fix}")
+        if self.attention_eps != 0:
+            problems.append(f"LionConfig.attention_eps={self.attention_eps!r} is the epsilon of LION's denominator; "
+                            f"attention_type='lightnet' has no denominator (attention_eps=0): {fix}")
         return problems
 
     def _validate_values(self) -> None:

@@ -4,7 +4,8 @@
 Data path: pixels or tokens -> embeddings -> N x LionLayer (norm, LionAttention, MLP) -> head.
 ``LionAttention`` does the projections, feature map and decay, then calls the one operator
 ``lion_hf.kernels.lion_attention`` (or its ``parts`` form for the two scan orders of the natural
-variants); it never knows which form or kernel runs.
+variants); it never knows which form or kernel runs. ``config.attention_type="lightnet"`` puts
+:class:`~lion_hf.modeling.lightnet.LightNetAttention` (bidirectional LightNet on the same operator) in its place.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from ..kernels.fused import (  # noqa: F401 - the feature maps stay importable f
     silu_l2,
 )
 from .configuration_lion import ATTENTION_BACKENDS, ATTENTION_FORMS, LionConfig
+from .lightnet import LightNetAttention, LightNetRMSNorm
 from .scan_order import natural_scan_orders
 
 logger = logging.get_logger(__name__)
@@ -297,13 +299,14 @@ class LionDropPath(nn.Module):
 
 
 class LionLayer(GradientCheckpointingLayer):
-    """One block: LION attention and MLP, each in a residual branch, pre-norm (vision) or post-norm (text)."""
+    """One block: LION (or LightNet) attention and MLP, each in a residual branch, pre-norm (vision) or post-norm
+    (text). ``config.attention_type`` chooses the mixer; everything else is shared."""
 
     def __init__(self, config: LionConfig, drop_path_rate: float = 0.0):
         super().__init__()
         self.pre_norm = config.layer_norm_position == "pre"
         self.norm1 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.attention = LionAttention(config)
+        self.attention = LightNetAttention(config) if config.attention_type == "lightnet" else LionAttention(config)
         self.norm2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.mlp = LionMLP(config)
         self.drop_path = LionDropPath(drop_path_rate)
@@ -386,6 +389,8 @@ class LionPreTrainedModel(PreTrainedModel):
         elif isinstance(module, nn.LayerNorm):
             init.ones_(module.weight)
             init.zeros_(module.bias)
+        elif isinstance(module, LightNetRMSNorm):
+            init.ones_(module.weight)
         elif isinstance(module, LionVisionEmbeddings):
             init.trunc_normal_(module.cls_token, mean=0.0, std=std)
             if module.position_embeddings is not None:
@@ -661,6 +666,7 @@ class LionForTokenClassification(LionPreTrainedModel):
 
 
 __all__ = [
+    "LightNetAttention",
     "LionAttention",
     "LionForImageClassification",
     "LionForMaskedLM",

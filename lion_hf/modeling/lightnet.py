@@ -1,0 +1,106 @@
+# Copyright 2026 The lion_hf authors. Licensed under the Apache License, Version 2.0.
+"""LightNet's token mixer as an attention type of the LION models (``LionConfig(attention_type="lightnet")``).
+
+Bidirectional LightNet (Qin et al., "You Only Scan Once: Efficient Multi-dimension Sequential Modeling with
+LightNet", arXiv 2405.21022) replaces the multiplicative (decaying) recurrence of linear attention with an
+additive one, whose global state ``S = Σ_j softmax_j(k) v_j^T`` does not depend on the scan order: one pass
+serves every token of a sequence or an image. Per layer, for ``x [B, L, W]``:
+
+    q = SiLU(x W_q),  k̃ = softmax over positions of x W_k,  v = x W_v        (per head, [B, L, H, D])
+    o = q S   with   S = Σ_j k̃_j v_j^T                                         (no decay, no denominator)
+    y = W_o (RMSNorm(o) ⊙ act(x W_down W_up))                                 (RMSNorm over the width W)
+
+The attention runs on the LION operator (:func:`lion_hf.kernels.lightnet.lightnet_fused_attention`), so the
+forms and backends of LION-LIT apply unchanged. Choices the spec leaves open and we fixed (README, "LightNet"):
+scale 1 (the softmax already normalises the keys), RMSNorm over the whole width before the gate, a low-rank
+gate without biases (rank ``config.lightnet_gate_rank``, default the number of heads; activation
+``config.lightnet_gate_activation``, default sigmoid), the family's initialisation (``_init_weights``). The
+paper's positional encodings (MD-TPE, MD-LRPE) are not part of this module; the models add learned absolute
+positions by default (``use_position_embeddings``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers.utils import logging
+
+from ..kernels import resolve_backend, resolve_form
+from ..kernels.lightnet import lightnet_fused_attention
+from .configuration_lion import LionConfig
+
+logger = logging.get_logger(__name__)
+
+_GATE_ACTIVATIONS = {"sigmoid": torch.sigmoid, "silu": F.silu}
+
+
+class LightNetRMSNorm(nn.Module):
+    """RMSNorm over the last dimension, ``x / sqrt(mean(x^2) + eps) * weight``, in fp32, returned in ``x``'s dtype."""
+
+    def __init__(self, hidden_size: int, eps: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(hidden_size))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x.float()
+        y = y * torch.rsqrt(y.pow(2).mean(dim=-1, keepdim=True) + self.eps)
+        return (y * self.weight.float()).to(x.dtype)
+
+    def extra_repr(self) -> str:
+        return f"{self.weight.shape[0]}, eps={self.eps}"
+
+
+class LightNetAttention(nn.Module):
+    """LightNet mixer: fused q/k/v projection, SiLU queries, keys softmax-normalised over the positions, the
+    global-state attention (LION-LIT operator, scale 1), RMSNorm, low-rank output gate, output projection.
+
+    Parameters: ``qkv`` (q, k, v stacked on the output dim, as in ``LionAttention``), ``norm``
+    (:class:`LightNetRMSNorm` over the width), ``gate_down`` ``Linear(hidden, rank)`` and ``gate_up``
+    ``Linear(rank, hidden)`` (no biases), ``out_proj``.
+    """
+
+    def __init__(self, config: LionConfig):
+        super().__init__()
+        self.config = config
+        self.num_heads = config.num_attention_heads
+        self.head_dim = config.head_dim
+        rank = config.lightnet_gate_rank or config.num_attention_heads
+        self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size, bias=config.qkv_bias)
+        self.norm = LightNetRMSNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.gate_down = nn.Linear(config.hidden_size, rank, bias=False)
+        self.gate_up = nn.Linear(rank, config.hidden_size, bias=False)
+        self.out_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                grid_size: tuple[int, int] | None = None, **kwargs) -> tuple[torch.Tensor, None]:
+        """``hidden_states [B, L, hidden]`` -> ``([B, L, hidden], None)``; ``attention_mask [B, L]`` (1 = token).
+
+        ``grid_size`` (the patch grid of a vision input) is accepted for the layer's common signature; LightNet's
+        state does not depend on the scan order, so it is not needed.
+        """
+        batch, length, _ = hidden_states.shape
+        qkv = self.qkv(hidden_states).view(batch, length, 3, self.num_heads, self.head_dim)
+        form = self.config.attention_form
+        dropout_p = self.config.attention_probs_dropout_prob if self.training else 0.0
+        if dropout_p:
+            probe = qkv[:, :, 0].transpose(1, 2)
+            concrete_backend = resolve_backend(self.config.attention_backend, probe, probe, dropout_p)
+            if resolve_form(form, length, qkv.device, concrete_backend) != "attention":
+                logger.warning_once("attention dropout acts on the L x L scores and is skipped outside the "
+                                    "attention form")
+                dropout_p = 0.0
+            else:
+                form = "attention"
+        key_padding_mask = None if attention_mask is None else attention_mask.bool()
+        context = lightnet_fused_attention(qkv, form=form, chunk_size=self.config.chunk_size,
+                                           key_padding_mask=key_padding_mask, dropout_p=dropout_p,
+                                           backend=self.config.attention_backend)
+        gate = _GATE_ACTIVATIONS[self.config.lightnet_gate_activation](self.gate_up(self.gate_down(hidden_states)))
+        context = self.norm(context) * gate.to(context.dtype)
+        return self.dropout(self.out_proj(context)), None
+
+
+__all__ = ["LightNetAttention", "LightNetRMSNorm"]
