@@ -44,9 +44,10 @@ def _load_generator():
 def test_every_planned_family_has_a_card():
     vision = [f"lion-{m}-{s}-patch16-224" for m in PAPER_VISION_BASE for s in ("tiny", "small", "base")]
     text = [f"lion-{m}-{s}-mlm" for m in PAPER_MLM_LARGE for s in ("base", "large")]
-    assert sorted(vision + text) == list_families()
+    lion = [name for name in list_families() if name.startswith("lion-")]  # LightNet's: test_lightnet_cards.py
+    assert sorted(vision + text) == lion
     assert set(list_families()) <= set(list_presets())  # every family is buildable from a preset
-    assert sorted(p.stem for p in CARDS.glob("lion-*.md")) == list_families()
+    assert sorted(p.stem for p in CARDS.glob("lion-*.md")) == lion
 
 
 def test_committed_cards_are_what_the_generator_renders(tmp_path, capsys):
@@ -61,7 +62,7 @@ def test_committed_cards_are_what_the_generator_renders(tmp_path, capsys):
     assert "lion-d-base-patch16-224.md" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name", sorted(FAMILIES))
+@pytest.mark.parametrize("name", sorted(n for n in FAMILIES if n.startswith("lion-")))
 def test_family_card_contents(name):
     card = ModelCard.load(CARDS / f"{name}.md")
     validate_card_metadata(card)  # raises on a missing field or a malformed model-index

@@ -80,6 +80,37 @@ CITATION = """@article{afzal2025linear,
 }"""
 LICENSE = "apache-2.0"
 
+#: The LightNet paper, for checkpoints with ``attention_type="lightnet"`` (its cards cite it, not LION's).
+LIGHTNET_PAPER_ARXIV_ID = "2405.21022"
+LIGHTNET_PAPER_URL = f"https://arxiv.org/abs/{LIGHTNET_PAPER_ARXIV_ID}"
+LIGHTNET_PAPER_TITLE = "You Only Scan Once: Efficient Multi-dimension Sequential Modeling with LightNet"
+LIGHTNET_CITATION = """@article{qin2024lightnet,
+  title   = {You Only Scan Once: Efficient Multi-dimension Sequential Modeling with LightNet},
+  author  = {Qin, Zhen and Mao, Yuxin and Shen, Xuyang and Li, Dong and Zhang, Jing and Dai, Yuchao and
+             Zhong, Yiran},
+  journal = {arXiv preprint arXiv:2405.21022},
+  year    = {2024},
+  url     = {https://arxiv.org/abs/2405.21022}
+}"""
+LIGHTNET = "LightNet"
+
+
+@dataclass(frozen=True)
+class Paper:
+    """The paper a card cites for its architecture."""
+
+    arxiv_id: str
+    title: str
+    url: str
+    citation: str
+
+
+def paper_of(variant: str) -> Paper:
+    """The LightNet paper for the ``LightNet`` variant, LION's paper for every LION variant."""
+    if variant == LIGHTNET:
+        return Paper(LIGHTNET_PAPER_ARXIV_ID, LIGHTNET_PAPER_TITLE, LIGHTNET_PAPER_URL, LIGHTNET_CITATION)
+    return Paper(PAPER_ARXIV_ID, PAPER_TITLE, PAPER_URL, CITATION)
+
 #: Head class (``config.architectures[0]``) -> Hub pipeline tag.
 PIPELINE_TAGS = {
     "LionForImageClassification": "image-classification",
@@ -108,6 +139,19 @@ VARIANT_DESCRIPTIONS = {
     "LION-S": "selective, input-dependent decay per token and head",
     "LION-S♮": "LION-S over two snake scan orders of the patch grid, each with its own gate, "
                "averaged before normalisation",
+    LIGHTNET: "SiLU queries, keys softmax-normalised over the positions, one global state "
+              "per head (additive recurrence, no decay), RMSNorm and a low-rank output gate",
+}
+#: The architecture paragraph of a card, per family of attention.
+ARCHITECTURE_TEXT = {
+    "lion": ("LION computes bidirectional linear attention `y_i = Σ_j M_ij (q_i·k_j) v_j` (normalised for vision) "
+             "with\na decay mask `M`; the same function runs as full attention (short inputs), chunkwise (long "
+             "inputs) or\nas two linear recurrences (constant memory per token at inference)."),
+    "lightnet": ("LightNet (Qin et al., 2024) replaces the decaying recurrence of linear attention by an additive "
+                 "one: every\ntoken reads one global state per head, `o_t = SiLU(q_t) Σ_j softmax_j(k)_j v_j^T`, "
+                 "which does not depend on the\nscan order; this model runs it on the LION operator of `lion_hf` "
+                 "(as full attention, chunkwise or as a\nrecurrence, all the same function). Learned absolute "
+                 "position embeddings stand in for the paper's\nMD-TPE/MD-LRPE encodings."),
 }
 
 
@@ -165,7 +209,9 @@ def pipeline_tag_of(head: str, modality: str) -> str:
 
 
 def variant_of(config: Any) -> str:
-    """``LION-LIT``/``LION-D``/``LION-D♮``/``LION-S``/``LION-S♮`` of a :class:`~lion_hf.LionConfig`."""
+    """``LION-LIT``/``LION-D``/``LION-D♮``/``LION-S``/``LION-S♮`` (or ``LightNet``) of a :class:`~lion_hf.LionConfig`."""
+    if getattr(config, "attention_type", "lion") == "lightnet":
+        return LIGHTNET
     return VARIANT_NAMES[(config.mask_type, getattr(config, "patch_order", "normal"))]
 
 
@@ -293,7 +339,11 @@ def _results_note(rows: Sequence[Result], paper_training_time: float | None, var
     if any(r.source == "paper" and r.value is not None for r in rows):
         notes.append("Rows marked *reported by the paper* are the paper's numbers for this architecture and size "
                      f"([arXiv {PAPER_ARXIV_ID}]({PAPER_URL})); they are not measurements of these weights.")
-    if any(r.value is None for r in rows):
+    if any(r.value is None for r in rows) and variant == LIGHTNET:
+        notes.append("*Not yet measured*: no evaluation of this checkpoint has been published yet. No LightNet paper "
+                     "number is quoted: the paper's models use its MD-TPE/MD-LRPE positional encodings, which this "
+                     "model does not have, so their results would not describe it.")
+    elif any(r.value is None for r in rows):
         notes.append("*Not yet measured*: the paper reports no number for this size and no evaluation of this "
                      "checkpoint has been published yet.")
     if paper_training_time is not None:
@@ -355,25 +405,39 @@ def _config_json(config: Any) -> str:
         if name == "num_labels" and config.modality == "text" and len(getattr(config, "id2label", {}) or {}) <= 2:
             continue
         data[name] = getattr(config, name, None)
+        if name == "model_type" and getattr(config, "attention_type", "lion") != "lion":
+            data["attention_type"] = config.attention_type
     return json.dumps(data, indent=2, ensure_ascii=False)
 
 
 def _limitations(config: Any, data_items: Sequence[str], provenance: bool) -> list[str]:
     """The card's limitations: provenance (family cards), resolution, data, LION-LIT, output_attentions."""
     items = []
-    if provenance:
+    lightnet = getattr(config, "attention_type", "lion") == "lightnet"
+    if provenance and lightnet:
+        items.append("Trained with `lion_hf` from scratch; no weights of the LightNet authors are converted or "
+                     "republished, and no LightNet paper number is quoted as this checkpoint's result.")
+    elif provenance:
         items += [
             "Trained with `lion_hf`, not converted from the authors' release: the original checkpoints carry a "
             "non-commercial licence and are not republished here.",
             "Paper values describe the paper's runs; until this checkpoint's own evaluation is published they are a "
             "reference, not a measurement of these weights.",
         ]
-    if config.modality == "vision":
+    if config.modality == "vision" and lightnet:
+        items.append(f"Trained at {config.image_size}×{config.image_size}; other resolutions change the number of "
+                     "tokens (LightNet's global state takes any number) and need `interpolate_pos_encoding=True` "
+                     "for the position table; accuracy away from the training resolution is not measured.")
+    elif config.modality == "vision":
         items.append(f"Trained at {config.image_size}×{config.image_size}; other resolutions change the number of "
                      "tokens, which the decay mask handles, but accuracy away from the training resolution is not "
                      "measured.")
     items += data_items
-    if config.mask_type == "lit":
+    if lightnet:
+        order = ("knows token order only through its learned absolute position embeddings" if
+                 config.use_position_embeddings else "has no notion of token order at all (no position embeddings)")
+        items.append(f"This LightNet model has no decay and not the paper's MD-TPE/MD-LRPE encodings, so it {order}.")
+    elif config.mask_type == "lit":
         order = ("knows token order only through its position embeddings" if config.use_position_embeddings
                  else "has no notion of token order at all (no decay and, as in the paper's setup, no position "
                       "embeddings)")
@@ -518,6 +582,7 @@ def render_run_card(
     pipeline_tag = PIPELINE_TAGS.get(head) or (family.pipeline_tag if family else pipeline_tag_of(head, modality))
     task = _TASK_TEXT.get(pipeline_tag, pipeline_tag)
     variant = variant_of(config) if family is None else family.variant
+    paper = paper_of(variant)
     repo_id = repo_id or model_name or (family.repo_id() if family else None)
     if repo_id is None:
         raise ValueError("render_run_card needs model_name= or repo_id= (or a family)")
@@ -553,7 +618,7 @@ def render_run_card(
 
     variant_tag = variant.lower().replace("♮", "-natural")
     all_tags = ["lion", "linear-attention", "bidirectional", variant_tag, modality,
-                *(["custom_code"] if remote_code else []), f"arxiv:{PAPER_ARXIV_ID}",
+                *(["custom_code"] if remote_code else []), f"arxiv:{paper.arxiv_id}",
                 *(family.extra_tags if family else ()), *tags]
     card_data = ModelCardData(
         license=license, library_name="transformers", pipeline_tag=pipeline_tag,
@@ -570,9 +635,14 @@ def render_run_card(
     if summary is None:
         data = list(hub_datasets) or ([dataset_name] if dataset_name else [])
         data_text = f" (data: {', '.join(data)})" if data else ""
-        summary = (f"`{repo_id}` is a LION model ({variant}) for {task}{data_text}. LION (Afzal et al., 2025) is "
-                   "bidirectional linear attention with decay masks: it trains in parallel like a Transformer and "
-                   "runs inference as a bidirectional RNN.")
+        if variant == LIGHTNET:
+            summary = (f"`{repo_id}` is a LightNet model for {task}{data_text}, built with `lion_hf` (model type "
+                       "`lion`, `attention_type=\"lightnet\"`). LightNet (Qin et al., 2024) is linear attention with an "
+                       "additive recurrence: one global state per head serves every token in a single pass.")
+        else:
+            summary = (f"`{repo_id}` is a LION model ({variant}) for {task}{data_text}. LION (Afzal et al., 2025) is "
+                       "bidirectional linear attention with decay masks: it trains in parallel like a Transformer and "
+                       "runs inference as a bidirectional RNN.")
     if limitations is None:
         data_items = family.data_limitations if is_family else [
             f"Trained and evaluated on {dataset_name or 'the data above'} only; not evaluated for robustness, "
@@ -589,10 +659,13 @@ def render_run_card(
     variables = dict(
         title=" ".join((model_name or (f"{family.variant} {family.size} — {task}" if is_family
                                        else repo_id.split("/")[-1])).split()),
-        summary=summary, status=status, variant=variant, variant_description=VARIANT_DESCRIPTIONS.get(variant, ""),
+        summary=summary, status=status, variant="bidirectional" if variant == LIGHTNET else variant,
+        variant_description=VARIANT_DESCRIPTIONS.get(variant, ""),
         task=task, size=family.size if family else shape_of(config), parameters=_format_parameters(num_parameters),
         input_description=_input_description(config), preset=family.preset if is_family else None,
-        base_model=base_model_text, paper_title=PAPER_TITLE, paper_url=PAPER_URL,
+        base_model=base_model_text, paper_title=paper.title, paper_url=paper.url,
+        architecture="LightNet" if variant == LIGHTNET else "LION",
+        architecture_text=ARCHITECTURE_TEXT["lightnet" if variant == LIGHTNET else "lion"],
         results=[[_fmt(cell) for cell in r.table_row()] for r in table_results],
         results_note=_results_note(table_results, family.paper_training_time if is_family else None, variant),
         install_text=INSTALL_TEXT, heads_text=heads_text(modality),
@@ -602,6 +675,6 @@ def render_run_card(
         training=training, dataset_description=dataset_description, script=script,
         hyperparameters=[[_fmt(name), _fmt(public_name(value))] for name, value in (hyperparameters or {}).items()],
         training_log=log_rows, log_metric_names=[_fmt(n) for n in log_metric_names],
-        limitations=list(limitations), citation=CITATION,
+        limitations=list(limitations), citation=paper.citation,
         model_name=model_name or repo_id.split("/")[-1], mask_type=config.mask_type, modality=modality)
     return ModelCard.from_template(card_data, template_str=template or card_template(), **variables)

@@ -2,9 +2,11 @@
 """Model cards of the planned LION checkpoint families, rendered from one template.
 
 A *family* is one planned checkpoint: a preset of :mod:`lion_hf.modeling.configuration_lion` (vision
-LION-LIT/D/D♮/S/S♮ at tiny/small/base on ImageNet-1k, MLM LION-LIT/D/S at base/large on C4 + GLUE),
-with the results the paper reports for it (only those the paper gives: ImageNet-1k top-1 at base
-size, C4 MLM accuracy and GLUE average at large size) and the results still to be measured.
+LION-LIT/D/D♮/S/S♮ at tiny/small/base on ImageNet-1k, MLM LION-LIT/D/S at base/large on C4 + GLUE, and
+LightNet at vision tiny/small/base and MLM base, for comparison), with the results the paper reports for
+it (only those the LION paper gives: ImageNet-1k top-1 at base size, C4 MLM accuracy and GLUE average at
+large size; none for LightNet, whose paper evaluates models with its own positional encodings) and the
+results still to be measured.
 
 :func:`render_card` turns a family (or a custom configuration) plus optional results of our own runs
 into a :class:`huggingface_hub.ModelCard`, through :func:`lion_hf.hub.cards.render_run_card` and the one
@@ -28,6 +30,7 @@ from .cards import (
     AUTO_CLASS_OF_HEAD,
     CITATION,
     LICENSE,
+    LIGHTNET,
     PAPER_ARXIV_ID,
     PAPER_SOURCE_NAME,
     PAPER_TITLE,
@@ -110,6 +113,8 @@ class CheckpointFamily:
         """The training recipe the paper uses for this family's modality (None for a custom model)."""
         if self.preset is None:
             return None
+        if self.variant == LIGHTNET:
+            return LIGHTNET_VISION_RECIPE if self.modality == "vision" else LIGHTNET_TEXT_RECIPE
         return VISION_RECIPE if self.modality == "vision" else TEXT_RECIPE
 
     @property
@@ -129,6 +134,10 @@ class CheckpointFamily:
                     "out-of-distribution data."]
         if self.modality == "vision":
             return ["ImageNet-1k labels only; not evaluated for robustness, fairness or out-of-distribution data."]
+        if self.variant == LIGHTNET:
+            return ["Pretrained with 128-token sequences; longer inputs run up to the position table's 512 tokens, "
+                    "but quality beyond 128 tokens is not measured.",
+                    "English C4 text only, with the biases of web text; uncased vocabulary."]
         return ["Pretrained with 128-token sequences; longer inputs run (the mask has no length limit) but "
                 "quality beyond 128 tokens is not measured.",
                 "English C4 text only, with the biases of web text; uncased vocabulary."]
@@ -156,6 +165,17 @@ def _build_families() -> dict[str, CheckpointFamily]:
                 name=name, variant=variant, modality="text", size=size, preset=name,
                 head="LionForMaskedLM", datasets=("allenai/c4", "nyu-mll/glue"),
                 results=(_c4_mlm(mlm), _glue_average(glue)))
+    # LightNet at LION's sizes, for comparison; no paper numbers (see _results_note in cards.py)
+    for size in ("tiny", "small", "base"):
+        name = f"lightnet-{size}-patch16-224"
+        families[name] = CheckpointFamily(
+            name=name, variant=LIGHTNET, modality="vision", size=size, preset=name,
+            head="LionForImageClassification", datasets=("ILSVRC/imagenet-1k",), results=(_imagenet_top1(),),
+            extra_tags=("lightnet",))
+    families["lightnet-base-mlm"] = CheckpointFamily(
+        name="lightnet-base-mlm", variant=LIGHTNET, modality="text", size="base", preset="lightnet-base-mlm",
+        head="LionForMaskedLM", datasets=("allenai/c4", "nyu-mll/glue"), results=(_c4_mlm(), _glue_average()),
+        extra_tags=("lightnet",))
     return families
 
 
@@ -171,7 +191,7 @@ def family_for_config(config: Any) -> CheckpointFamily | None:
     """The planned family whose preset and head match ``config`` (``architectures[0]``), or None (a custom model)."""
     from lion_hf.modeling.configuration_lion import PRESETS
 
-    shape_fields = ("modality", "mask_type", "patch_order", "hidden_size", "num_hidden_layers",
+    shape_fields = ("modality", "attention_type", "mask_type", "patch_order", "hidden_size", "num_hidden_layers",
                     "num_attention_heads", "intermediate_size")
     head = (getattr(config, "architectures", None) or [None])[0]
     for name, family in FAMILIES.items():
@@ -180,11 +200,13 @@ def family_for_config(config: Any) -> CheckpointFamily | None:
         preset = PRESETS[family.preset]
         reference = {f: preset.get(f) for f in shape_fields}
         reference["patch_order"] = preset.get("patch_order", "normal")
+        reference["attention_type"] = preset.get("attention_type", "lion")
+        reference["mask_type"] = preset.get("mask_type", "lit" if reference["attention_type"] == "lightnet" else None)
         if family.modality == "vision":
             reference.update(image_size=224, patch_size=16)
             if (config.image_size, config.patch_size) != (224, 16):
                 continue
-        if all(getattr(config, f, None) == reference[f] for f in shape_fields):
+        if all(getattr(config, f, "lion" if f == "attention_type" else None) == reference[f] for f in shape_fields):
             return family
     return None
 
@@ -274,6 +296,20 @@ TEXT_RECIPE = (
     "mean of the task scores on the dev sets.")
 
 
+#: The LightNet paper's ImageNet-1k recipe (arXiv 2405.21022, appendix A.3, Table 4, column "IM").
+LIGHTNET_VISION_RECIPE = (
+    "ImageNet-1k from scratch with the recipe the LightNet paper gives for image classification (arXiv 2405.21022, "
+    "appendix Table 4): 300 epochs, total batch size 2048, AdamW (peak learning rate 5e-4, ε 1e-8, β (0.9, 0.98), "
+    "weight decay 0.1 for base and 0.05 for the smaller sizes), cosine schedule with 20 warm-up epochs, gradient "
+    "clipping 5.0; 224×224 inputs, 16×16 patches, a class token, learned absolute position embeddings (in place of "
+    "the paper's MD-TPE/MD-LRPE), mean pooling over all tokens. Trained on the same data as the LION vision "
+    "families, for comparison.")
+LIGHTNET_TEXT_RECIPE = (
+    "The LightNet paper trains its bidirectional language models with the configuration of Cramming (Geiping & "
+    "Goldstein, 2022). For comparison with the LION MLM families this checkpoint follows their recipe instead: "
+    + TEXT_RECIPE[0].lower() + TEXT_RECIPE[1:])
+
+
 def render_card(family: CheckpointFamily | str, *, config: Any = None, repo_id: str | None = None,
                 run_results: Iterable[Result] = (), datasets: Iterable[str] | None = None,
                 base_model: str | None = None, training: str | None = None, status: str | None = None,
@@ -330,6 +366,8 @@ __all__ = [
     "VARIANT_DESCRIPTIONS",
     "VARIANT_NAMES",
     "VISION_RECIPE",
+    "LIGHTNET_TEXT_RECIPE",
+    "LIGHTNET_VISION_RECIPE",
     "CheckpointFamily",
     "Result",
     "count_parameters",

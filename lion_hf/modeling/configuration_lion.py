@@ -464,11 +464,18 @@ for _mask, _mask_fields in _VISION_MASKS.items():
 for _mask, _mask_type in _TEXT_MASKS.items():
     for _size, _size_fields in _TEXT_SIZES.items():
         PRESETS[f"lion-{_mask}-{_size}-mlm"] = {"modality": "text", "mask_type": _mask_type, **_size_fields}
+# LightNet (arXiv 2405.21022) at the same sizes, for comparison with LION: vision tiny/small/base, MLM base
+for _size, _size_fields in _VISION_SIZES.items():
+    PRESETS[f"lightnet-{_size}-patch16-224"] = {
+        "modality": "vision", "attention_type": "lightnet", "num_hidden_layers": 12, "drop_path_rate": 0.1,
+        "num_labels": 1000, **_size_fields}
+PRESETS["lightnet-base-mlm"] = {"modality": "text", "attention_type": "lightnet", **_TEXT_SIZES["base"]}
 
 
 def list_presets() -> list[str]:
     """Names accepted by :meth:`LionConfig.from_preset`: the paper's vision (tiny/small/base, ImageNet-1k)
-    and MLM (base/large, BERT uncased vocabulary) models."""
+    and MLM (base/large, BERT uncased vocabulary) models, and LightNet at the same sizes
+    (``lightnet-{tiny,small,base}-patch16-224``, ``lightnet-base-mlm``)."""
     return sorted(PRESETS)
 
 
