@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Run transformers' own common model tests (ModelTesterMixin, ConfigTester) against the LION models.
+"""Run transformers' own common model tests (ModelTesterMixin, ConfigTester) against the LION models
+(LION and LightNet attention, ``attention_type="lightnet"``: text and vision each).
 
 The tests are not in the transformers wheel, only in its PyPI sdist. This script downloads the
 sdist matching the installed transformers (cached under ``.cache/transformers-sdist``), copies the

@@ -157,3 +157,35 @@ class LionVisionModelTest(_LabelsMixin, ModelTesterMixin, unittest.TestCase):
     @unittest.skip("inputs_embeds is a text-model argument; vision models take pixel_values")
     def test_inputs_embeds_matches_input_ids(self):
         pass
+
+
+# LightNet (LionConfig(attention_type="lightnet")): the same models with LightNet's mixer in every layer.
+class LightNetTextModelTester(LionTextModelTester):
+    def get_config(self):
+        return LionConfig(modality="text", attention_type="lightnet", vocab_size=self.vocab_size,
+                          hidden_size=self.hidden_size, num_hidden_layers=self.num_hidden_layers,
+                          num_attention_heads=self.num_attention_heads, intermediate_size=self.intermediate_size,
+                          max_position_embeddings=64, num_labels=self.num_labels,
+                          hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+
+
+class LightNetVisionModelTester(LionVisionModelTester):
+    def get_config(self):
+        return LionConfig(modality="vision", attention_type="lightnet", image_size=self.image_size,
+                          patch_size=self.patch_size, num_channels=self.num_channels, hidden_size=self.hidden_size,
+                          num_hidden_layers=self.num_hidden_layers, num_attention_heads=self.num_attention_heads,
+                          intermediate_size=self.intermediate_size, num_labels=self.num_labels)
+
+
+class LightNetTextModelTest(LionTextModelTest):
+    def setUp(self):
+        self.model_tester = LightNetTextModelTester(self)
+        self.config_tester = ConfigTester(self, config_class=LionConfig, hidden_size=37, num_attention_heads=1,
+                                          modality="text", attention_type="lightnet")
+
+
+class LightNetVisionModelTest(LionVisionModelTest):
+    def setUp(self):
+        self.model_tester = LightNetVisionModelTester(self)
+        self.config_tester = ConfigTester(self, config_class=LionConfig, has_text_modality=False, hidden_size=37,
+                                          num_attention_heads=1, modality="vision", attention_type="lightnet")
