@@ -122,14 +122,22 @@ def test_bad_arguments_get_clear_errors(checkpoint, glue_files, tmp_path):
     with pytest.raises(script.ScriptError, match="lacks the columns"):
         script.main(["--model_name_or_path", str(checkpoint), "--task_name", "sst2", *_files(glue_files, "mrpc"),
                      "--do_train", "--output_dir", str(tmp_path)])
-    # A checkpoint of another model type.
+    # A checkpoint of another model type (BERT is accepted as the baseline: tests/test_examples_baselines.py).
+    from transformers import GPT2Config
+
+    gpt2 = tmp_path / "gpt2"
+    GPT2Config(n_embd=16, n_layer=1, n_head=2).save_pretrained(gpt2)
+    with pytest.raises(script.ScriptError, match="'gpt2' checkpoint"):
+        script.main(["--model_name_or_path", str(gpt2), "--task_name", "sst2", *_files(glue_files, "sst2"),
+                     "--output_dir", str(tmp_path / "out")])
+    # A baseline folder without weights: a clear error, not a traceback.
     from transformers import BertConfig
 
     bert = tmp_path / "bert"
     BertConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32).save_pretrained(bert)
-    with pytest.raises(script.ScriptError, match="'bert' checkpoint"):
+    with pytest.raises(script.ScriptError, match="cannot load --model_name_or_path .*bert"):
         script.main(["--model_name_or_path", str(bert), "--task_name", "sst2", *_files(glue_files, "sst2"),
-                     "--output_dir", str(tmp_path / "out")])
+                     "--tokenizer_name", str(checkpoint), "--output_dir", str(tmp_path / "out")])
 
 
 def test_push_to_hub_uploads_the_finetuned_model_and_card(checkpoint, glue_files, tmp_path):

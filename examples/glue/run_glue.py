@@ -54,6 +54,8 @@ TASKS: dict[str, tuple[tuple[str, str | None], list[str] | None]] = {
 
 
 DEFAULT_DATASET = "nyu-mll/glue"
+#: Non-LION checkpoints this script fine-tunes too, as the Transformer baseline of a comparison.
+BASELINE_MODEL_TYPES = ("bert",)
 
 
 class ScriptError(ValueError):
@@ -234,9 +236,16 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         config = AutoConfig.from_pretrained(model_args.model_name_or_path)
     except (OSError, ValueError) as err:
         raise ScriptError(f"cannot load --model_name_or_path {model_args.model_name_or_path!r}: {err}") from err
-    if config.model_type != LionConfig.model_type or getattr(config, "modality", None) != "text":
-        raise ScriptError(f"--model_name_or_path {model_args.model_name_or_path!r} is a {config.model_type!r} checkpoint "
-                          f"(modality {getattr(config, 'modality', None)!r}); this script fine-tunes LION text models")
+    is_lion = config.model_type == LionConfig.model_type
+    if is_lion and getattr(config, "modality", None) != "text":
+        raise ScriptError(f"--model_name_or_path {model_args.model_name_or_path!r} is a LION "
+                          f"{getattr(config, 'modality', None)!r} checkpoint; this script fine-tunes LION text models")
+    if not is_lion and config.model_type not in BASELINE_MODEL_TYPES:
+        raise ScriptError(f"--model_name_or_path {model_args.model_name_or_path!r} is a {config.model_type!r} "
+                          f"checkpoint; this script fine-tunes LION text models (and, as baselines to compare with, "
+                          f"{', '.join(BASELINE_MODEL_TYPES)} checkpoints such as run_mlm.py --baseline bert writes)")
+    if not is_lion and model_args.attention_form is not None:
+        raise ScriptError("--attention_form applies to LION models only; drop it for a baseline checkpoint")
     tokenizer_name = model_args.tokenizer_name or model_args.model_name_or_path
     try:
         tokenizer = AutoTokenizer.from_pretrained(tokenizer_name)
@@ -251,11 +260,21 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     num_labels = 1 if regression else len(label_names)
     id2label = {0: "score"} if regression else dict(enumerate(label_names))
-    model = LionForSequenceClassification.from_pretrained(
-        model_args.model_name_or_path, num_labels=num_labels, id2label=id2label,
-        label2id={v: k for k, v in id2label.items()},
-        problem_type="regression" if regression else "single_label_classification")
-    model.config.architectures = ["LionForSequenceClassification"]
+    if is_lion:
+        model_class = LionForSequenceClassification
+    else:
+        from transformers import AutoModelForSequenceClassification as model_class
+
+        logger.info("fine-tuning the %s baseline %s (no LION model card is written)", config.model_type,
+                    model_args.model_name_or_path)
+    try:
+        model = model_class.from_pretrained(
+            model_args.model_name_or_path, num_labels=num_labels, id2label=id2label,
+            label2id={v: k for k, v in id2label.items()},
+            problem_type="regression" if regression else "single_label_classification")
+    except OSError as err:  # no weights in the folder, unreadable files
+        raise ScriptError(f"cannot load --model_name_or_path {model_args.model_name_or_path!r}: {err}") from err
+    model.config.architectures = [type(model).__name__]
     if model_args.attention_form is not None:
         model.set_attention_form(model_args.attention_form)
 
@@ -351,13 +370,17 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     if trainer.is_world_process_zero():
         output_dir.mkdir(parents=True, exist_ok=True)
-        results = {"task": task, **all_metrics}
+        # the Trainer's log (training loss and evaluations per logging step) as the run's learning curve
+        results = {"task": task, **all_metrics, "history": trainer.state.log_history}
         (output_dir / "all_results.json").write_text(json.dumps(results, indent=2))
-        card = build_card(model_args, data_args, training_args, trainer.model, all_metrics)
-        if training_args.push_to_hub:
-            trainer.push_to_hub()  # writes Trainer's own README; ours replaces it just below and on the Hub
-            card.push_to_hub(training_args.hub_model_id or output_dir.name, token=training_args.hub_token)
-        card.save(str(output_dir / "README.md"))
+        if is_lion:
+            card = build_card(model_args, data_args, training_args, trainer.model, all_metrics)
+            if training_args.push_to_hub:
+                trainer.push_to_hub()  # writes Trainer's own README; ours replaces it just below and on the Hub
+                card.push_to_hub(training_args.hub_model_id or output_dir.name, token=training_args.hub_token)
+            card.save(str(output_dir / "README.md"))
+        elif training_args.push_to_hub:
+            trainer.push_to_hub()
         guard.record()
     return all_metrics
 

@@ -89,6 +89,11 @@ from lion_hf.training import (
 from lion_hf.training import fingerprint_arguments as _fingerprint_arguments
 
 SCRIPT_NAME = "run_image_classification"
+#: ``--baseline`` values: the Transformer trained through the same script, recipe and data for comparison.
+BASELINES = ("vit",)
+#: LION-only flags, refused with ``--baseline`` (the ViT has no decay mask, scan order or drop path).
+LION_ONLY_FLAGS = ("mask_type", "patch_order", "pooling", "attention_form", "preset", "model_name_or_path",
+                   "teacher_model")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 #: Named recipes: the defaults of the flags left unset. ``deit`` is the paper's ImageNet recipe (its learning
@@ -151,6 +156,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g = p.add_argument_group("model")
     g.add_argument("--model_name_or_path", default=None,
                    help="start from a saved LION checkpoint (fine-tuning); otherwise a new model is built")
+    g.add_argument("--baseline", default=None, choices=list(BASELINES),
+                   help="train transformers' ViTForImageClassification (SDPA attention, class-token pooling) "
+                        "of the sizes given instead of a LION model: the Transformer to compare with")
     g.add_argument("--preset", default=None, help="a LionConfig preset, e.g. lion-s-tiny-patch16-224 (see lion_hf.list_presets())")
     g.add_argument("--mask_type", default=None, choices=["lit", "decay", "selective"], help="default: selective")
     g.add_argument("--patch_order", default=None, choices=["normal", "s"], help="default: normal")
@@ -502,9 +510,36 @@ def collate(batch: list[dict]) -> dict[str, torch.Tensor]:
 # --------------------------------------------------------------------------------------------------
 # Model, EMA, teacher
 # --------------------------------------------------------------------------------------------------
-def build_model(args: argparse.Namespace, labels: list[str]) -> LionForImageClassification:
+def build_baseline(args: argparse.Namespace, id2label: dict[int, str], label2id: dict[str, int]):
+    """``--baseline vit``: transformers' ViT of the sizes given (the defaults of a new LION model), SDPA attention."""
+    from transformers import ViTConfig, ViTForImageClassification
+
+    given = [f"--{name}" for name in LION_ONLY_FLAGS if getattr(args, name) is not None]
+    if args.drop_path:
+        given.append(f"--drop_path {args.drop_path} (transformers' ViT has no stochastic depth; pass --drop_path 0)")
+    if given:
+        raise ScriptError(f"{', '.join(given)}: not available with --baseline vit; drop them")
+    small = args.dataset == "digits"
+    hidden = args.hidden_size or (64 if small else 192)
+    try:
+        config = ViTConfig(
+            image_size=args.image_size or (16 if small else 224), patch_size=args.patch_size or (4 if small else 16),
+            num_channels=3, hidden_size=hidden, num_hidden_layers=args.num_hidden_layers or (4 if small else 12),
+            num_attention_heads=args.num_attention_heads or (4 if small else 3),
+            intermediate_size=args.intermediate_size or 4 * hidden, num_labels=len(id2label), id2label=id2label,
+            label2id=label2id, attn_implementation="sdpa")
+        config.architectures = ["ViTForImageClassification"]
+        return ViTForImageClassification(config)
+    except ValueError as err:
+        raise ScriptError(f"cannot build the ViT baseline: {err}") from err
+
+
+def build_model(args: argparse.Namespace, labels: list[str]):
+    """The LION model to train (new, from ``--preset``/sizes, or ``--model_name_or_path``), or ``--baseline``'s ViT."""
     id2label = {i: name for i, name in enumerate(labels)}
     label2id = {name: i for i, name in id2label.items()}
+    if args.baseline is not None:
+        return build_baseline(args, id2label, label2id)
     if args.model_name_or_path is not None:
         from transformers import AutoConfig
 
@@ -910,7 +945,7 @@ def _main(argv: list[str] | None = None) -> dict[str, Any]:
         def evaluate_now(epoch_: float) -> dict[str, float]:
             evaluated_at.append(completed_steps)
             return run_eval(accelerator, model, eval_loader, metric_path, labels, ema, args, completed_steps, epoch_,
-                            last_loss, history, logger)
+                            last_loss, history, logger, seconds=time.time() - started)
 
         while completed_steps < max_train_steps:
             # Position in this epoch: skip_batches/consumed are non-zero only right after a resume.
@@ -973,14 +1008,14 @@ def _main(argv: list[str] | None = None) -> dict[str, Any]:
     return save_final_outputs(
         accelerator, model, output_dir, guard, processor=image_processor, processor_name="image processor",
         train_loss=last_loss, train_steps=completed_steps, train_seconds=train_seconds, eval_results=last_eval,
-        make_card=lambda unwrapped: build_card(args, unwrapped, dataset_id, last_eval, history, total_batch,
-                                               learning_rate, max_train_steps, warmup),
+        make_card=lambda unwrapped: None if args.baseline else build_card(
+            args, unwrapped, dataset_id, last_eval, history, total_batch, learning_rate, max_train_steps, warmup),
         push_to_hub=args.push_to_hub, hub_model_id=args.hub_model_id, hub_private_repo=args.hub_private_repo,
-        hub_token=args.hub_token, with_tracking=args.with_tracking, log=logger.info)
+        hub_token=args.hub_token, with_tracking=args.with_tracking, log=logger.info, history=history)
 
 
 def run_eval(accelerator, model, eval_loader, metric_path, labels, ema, args, step, epoch, train_loss, history,
-             logger) -> dict[str, float]:
+             logger, seconds: float | None = None) -> dict[str, float]:
     results = evaluate_model(accelerator, model, eval_loader, metric_path, len(labels))
     if ema is not None:
         unwrapped = accelerator.unwrap_model(model)
@@ -990,7 +1025,9 @@ def run_eval(accelerator, model, eval_loader, metric_path, labels, ema, args, st
         unwrapped.load_state_dict(backup)
         results.update({f"ema_{k}": v for k, v in ema_results.items()})
     if accelerator.is_main_process:
+        # ``seconds``: wall time since this process started training (evaluations included), for learning curves
         history.append({"step": step, "epoch": epoch, "loss": round(train_loss, 4),
+                        **({} if seconds is None else {"seconds": round(seconds, 1)}),
                         **{k: round(v, 4) for k, v in results.items()}})
         logger.info(f"step {step} epoch {epoch}: " + ", ".join(f"{k} {v:.4f}" for k, v in results.items()))
     if args.with_tracking and results:

@@ -68,6 +68,8 @@ from lion_hf.training import (
 from lion_hf.training import fingerprint_arguments as _fingerprint_arguments
 
 SCRIPT_NAME = "run_mlm"
+#: ``--baseline`` values: the Transformer trained through the same script, data and masking for comparison.
+BASELINES = ("bert",)
 #: Arguments that do not change what a run trains (left out of the run's fingerprint in its checkpoints).
 NOT_IN_FINGERPRINT = frozenset({
     "output_dir", "overwrite_output_dir", "resume_from_checkpoint", "checkpointing_steps", "save_total_limit",
@@ -110,6 +112,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="a tokenizer folder or Hub name with a mask token (default: bert-base-uncased, from the Hub; "
                         "offline, train one from the corpus with examples/mlm/train_tokenizer.py)")
     g.add_argument("--model_name_or_path", default=None, help="continue from a saved LION checkpoint")
+    g.add_argument("--baseline", default=None, choices=list(BASELINES),
+                   help="train transformers' BertForMaskedLM (SDPA attention, learned positions) of the sizes given "
+                        "instead of a LION model: the Transformer to compare with")
     g.add_argument("--preset", default=None, help="a LionConfig preset, e.g. lion-d-base-mlm")
     g.add_argument("--mask_type", default=None, choices=["lit", "decay", "selective"], help="default: decay")
     g.add_argument("--hidden_size", type=int, default=None, help="default: 768")
@@ -189,8 +194,13 @@ def _check_args(args: argparse.Namespace) -> None:
             raise ScriptError(f"{', '.join(given)} would be ignored: the model comes from {source}; drop them")
         if args.model_name_or_path is not None and args.preset is not None:
             raise ScriptError("give either --model_name_or_path or --preset, not both")
-    for name, default in (("mask_type", "decay"), ("hidden_size", 768), ("num_hidden_layers", 12),
-                          ("num_attention_heads", 12)):
+    if args.baseline is not None:
+        given = [f"--{name}" for name in ("model_name_or_path", "preset", "mask_type", "attention_form")
+                 if getattr(args, name) is not None]
+        if given:
+            raise ScriptError(f"{', '.join(given)}: not available with --baseline {args.baseline}; drop them")
+    for name, default in (("mask_type", None if args.baseline else "decay"), ("hidden_size", 768),
+                          ("num_hidden_layers", 12), ("num_attention_heads", 12)):
         if getattr(args, name) is None:
             setattr(args, name, default)
     if args.streaming and args.max_train_steps is None:
@@ -400,7 +410,27 @@ def load_tokenizer(name: str):
     return tokenizer
 
 
-def build_model(args: argparse.Namespace, tokenizer) -> LionForMaskedLM:
+def build_baseline(args: argparse.Namespace, tokenizer):
+    """``--baseline bert``: transformers' BERT of the sizes given (LION's text defaults: post-norm, dropout 0.1)."""
+    from transformers import BertConfig, BertForMaskedLM
+
+    hidden = args.hidden_size or 768
+    try:
+        config = BertConfig(vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=args.num_hidden_layers or 12,
+                            num_attention_heads=args.num_attention_heads or 12,
+                            intermediate_size=args.intermediate_size or 4 * hidden,
+                            max_position_embeddings=max(512, args.max_seq_length), pad_token_id=tokenizer.pad_token_id,
+                            attn_implementation="sdpa")
+        config.architectures = ["BertForMaskedLM"]
+        return BertForMaskedLM(config)
+    except ValueError as err:
+        raise ScriptError(f"cannot build the BERT baseline: {err}") from err
+
+
+def build_model(args: argparse.Namespace, tokenizer):
+    """The LION model to train (new, from ``--preset``/sizes, or ``--model_name_or_path``), or ``--baseline``'s BERT."""
+    if args.baseline is not None:
+        return build_baseline(args, tokenizer)
     if args.model_name_or_path is not None:
         from transformers import AutoConfig
 
@@ -635,7 +665,9 @@ def _main(argv: list[str] | None = None) -> dict[str, Any]:
             evaluated_at.append(completed_steps)
             results = evaluate_mlm(accelerator, model, eval_loader, tokenizer, args)
             if accelerator.is_main_process:
+                # ``seconds``: wall time since this process started training (evaluations included)
                 history.append({"step": completed_steps, "epoch": round(epoch_, 3), "loss": round(last_loss, 4),
+                                "seconds": round(time.time() - started, 1),
                                 **{k: round(v, 4) for k, v in results.items() if k != "masked_tokens"}})
                 logger.info(f"step {completed_steps}: " + ", ".join(f"{k} {v:.4f}" for k, v in results.items()))
             if args.with_tracking:
@@ -702,10 +734,10 @@ def _main(argv: list[str] | None = None) -> dict[str, Any]:
     return save_final_outputs(
         accelerator, model, output_dir, guard, processor=tokenizer, processor_name="tokenizer",
         train_loss=last_loss, train_steps=completed_steps, train_seconds=train_seconds, eval_results=last_eval,
-        make_card=lambda unwrapped: build_card(args, unwrapped, dataset_id, last_eval, history, total_batch,
-                                               max_train_steps, warmup),
+        make_card=lambda unwrapped: None if args.baseline else build_card(
+            args, unwrapped, dataset_id, last_eval, history, total_batch, max_train_steps, warmup),
         push_to_hub=args.push_to_hub, hub_model_id=args.hub_model_id, hub_private_repo=args.hub_private_repo,
-        hub_token=args.hub_token, with_tracking=args.with_tracking, log=logger.info)
+        hub_token=args.hub_token, with_tracking=args.with_tracking, log=logger.info, history=history)
 
 
 def build_card(args, model, dataset_id, results, history, total_batch, steps, warmup):
