@@ -419,3 +419,17 @@ def test_presets():
     with torch.device("meta"):
         model = LionForImageClassification(LionConfig.from_preset("lightnet-tiny-patch16-224"))
     assert isinstance(model.lion.layers[0].attention, LightNetAttention)
+
+
+def test_autocast_keeps_the_compute_dtype(seed):
+    """Under autocast the mixer's output keeps the autocast dtype (the softmax and RMSNorm statistics run in fp32
+    and are cast back), and is close to the fp32 result."""
+    module = LightNetAttention(tiny_config("text")).eval()
+    hidden = torch.randn(2, 8, 32)
+    reference_out, _ = module(hidden)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, _ = module(hidden)
+        qkv = module.qkv(hidden).view(2, 8, 3, 2, 16)
+        context = lightnet_fused_attention(qkv, backend="torch")
+    assert out.dtype == torch.bfloat16 and context.dtype == torch.bfloat16
+    assert rel_err(out.float(), reference_out) < 5e-2
