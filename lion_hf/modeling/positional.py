@@ -196,7 +196,8 @@ class MultiDimRotaryEncoding(nn.Module):
     def num_pairs(self) -> int:
         return sum(self.pairs_per_axis)
 
-    def initial_theta(self, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    def initial_theta(self, device: torch.device | str | None = None,
+                      dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """``[P]`` frequencies, axis by axis: ``base ** (-j / P_a)`` for ``j < P_a`` (the initial values if learned).
 
         The model's ``_init_weights`` should copy this into ``theta`` when it is a parameter (loading on the
@@ -386,7 +387,8 @@ class MultiDimToeplitzMixer(nn.Module):
         if isinstance(num_axes, bool) or not isinstance(num_axes, int) or num_axes < 1:
             raise ValueError(f"num_axes must be a positive int (1 for text, 2 for a patch grid), got {num_axes!r}")
         if not 0.0 < decay_init < 1.0:
-            raise ValueError(f"decay_init must lie in (0, 1) (the per-step decay of the coefficients), got {decay_init!r}")
+            raise ValueError(f"decay_init must lie in (0, 1) (the per-step decay of the coefficients), "
+                             f"got {decay_init!r}")
         self._check_method(method)
         self.channels = channels
         self.num_axes = num_axes
