@@ -549,3 +549,18 @@ def test_module_imports_only_torch_transformers_and_bundles(tmp_path, seed):
     spec.loader.exec_module(flat)
     x = torch.randn(1, 13, 2, 8)
     assert torch.equal(flat.MultiDimRotaryEncoding(8, 2)(x, (3, 4), 1), MultiDimRotaryEncoding(8, 2)(x, (3, 4), 1))
+
+
+def test_half_precision_inputs(seed):
+    """bf16 inputs (and a bf16 mixer) are encoded in fp32 internally and come back in bf16, near the reference."""
+    grid = (4, 5)
+    enc = MultiDimRotaryEncoding(8, 2, base=10.0)
+    x = torch.randn(2, 21, 2, 8, dtype=F64)
+    y = enc(x.bfloat16(), grid, 1)
+    assert y.dtype == torch.bfloat16
+    assert rel_err(y, ref_rotate(x, ref_coords(grid, 1)[None], 2, 10.0, num_special=1)) < 1e-2
+    mixer = randomize(MultiDimToeplitzMixer(3, 2, feature_dim=8))
+    z = torch.randn(2, 21, 3, dtype=F64)
+    ref = ref_tpe(mixer, z, grid, 1)
+    out = mixer.bfloat16()(z.bfloat16(), grid, 1)
+    assert out.dtype == torch.bfloat16 and rel_err(out, ref) < 5e-2
