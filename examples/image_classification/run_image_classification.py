@@ -92,8 +92,8 @@ SCRIPT_NAME = "run_image_classification"
 #: ``--baseline`` values: the Transformer trained through the same script, recipe and data for comparison.
 BASELINES = ("vit",)
 #: LION-only flags, refused with ``--baseline`` (the ViT has no decay mask, scan order or drop path).
-LION_ONLY_FLAGS = ("mask_type", "patch_order", "pooling", "attention_form", "preset", "model_name_or_path",
-                   "teacher_model")
+LION_ONLY_FLAGS = ("attention_type", "mask_type", "patch_order", "pooling", "attention_form", "preset",
+                   "model_name_or_path", "teacher_model")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 #: Named recipes: the defaults of the flags left unset. ``deit`` is the paper's ImageNet recipe (its learning
@@ -160,7 +160,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="train transformers' ViTForImageClassification (SDPA attention, class-token pooling) "
                         "of the sizes given instead of a LION model: the Transformer to compare with")
     g.add_argument("--preset", default=None, help="a LionConfig preset, e.g. lion-s-tiny-patch16-224 (see lion_hf.list_presets())")
-    g.add_argument("--mask_type", default=None, choices=["lit", "decay", "selective"], help="default: selective")
+    g.add_argument("--attention_type", default=None, choices=["lion", "lightnet"],
+                   help="the token mixer: LION's masked linear attention (default) or LightNet's (see the README)")
+    g.add_argument("--mask_type", default=None, choices=["lit", "decay", "selective"],
+                   help="default: selective (LION); LightNet has no decay mask")
     g.add_argument("--patch_order", default=None, choices=["normal", "s"], help="default: normal")
     g.add_argument("--image_size", type=int, default=None, help="default: 16 for digits, else 224")
     g.add_argument("--patch_size", type=int, default=None, help="default: 4 for digits, else 16")
@@ -552,8 +555,8 @@ def build_model(args: argparse.Namespace, labels: list[str]):
                               f"{config.model_type!r} checkpoint (modality {getattr(config, 'modality', None)!r}); "
                               "this script trains LION vision models (model_type 'lion', modality 'vision')")
         given = [f"--{name}" for name in ("preset", "image_size", "patch_size", "hidden_size", "num_hidden_layers",
-                                          "num_attention_heads", "intermediate_size", "mask_type", "patch_order",
-                                          "pooling", "use_position_embeddings") if getattr(args, name)]
+                                          "num_attention_heads", "intermediate_size", "attention_type", "mask_type",
+                                          "patch_order", "pooling", "use_position_embeddings") if getattr(args, name)]
         if given:
             raise ScriptError(f"{', '.join(given)} would be ignored: the model comes from --model_name_or_path; drop them")
         try:
@@ -564,8 +567,8 @@ def build_model(args: argparse.Namespace, labels: list[str]):
             raise ScriptError(f"cannot load --model_name_or_path {args.model_name_or_path!r}: {err}") from err
     small = args.dataset == "digits"
     if args.preset is not None:
-        given = [f"--{name}" for name in ("mask_type", "patch_order", "hidden_size", "num_hidden_layers",
-                                          "num_attention_heads", "intermediate_size", "pooling",
+        given = [f"--{name}" for name in ("attention_type", "mask_type", "patch_order", "hidden_size",
+                                          "num_hidden_layers", "num_attention_heads", "intermediate_size", "pooling",
                                           "use_position_embeddings") if getattr(args, name)]
         if given:
             raise ScriptError(f"{', '.join(given)} would be ignored: --preset {args.preset} fixes the architecture; "
@@ -580,8 +583,11 @@ def build_model(args: argparse.Namespace, labels: list[str]):
             raise ScriptError(f"--preset {args.preset!r} is a text preset; use one ending in -patch16-224")
     else:
         hidden = args.hidden_size or (64 if small else 192)
+        attention_type = args.attention_type or "lion"
         config = _new_config(
-            modality="vision", mask_type=args.mask_type or "selective", patch_order=args.patch_order or "normal",
+            modality="vision", attention_type=attention_type,
+            mask_type=args.mask_type or ("selective" if attention_type == "lion" else None),
+            patch_order=args.patch_order or "normal",
             image_size=args.image_size or (16 if small else 224), patch_size=args.patch_size or (4 if small else 16),
             num_channels=3, hidden_size=hidden, num_hidden_layers=args.num_hidden_layers or (4 if small else 12),
             num_attention_heads=args.num_attention_heads or (4 if small else 3),
