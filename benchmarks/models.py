@@ -31,23 +31,35 @@ import torch
 
 VARIANTS = {"lit": ("lit", "normal"), "decay": ("decay", "normal"), "selective": ("selective", "normal"),
             "decay-natural": ("decay", "s"), "selective-natural": ("selective", "s")}
+#: Other attention types of the same models, benchmarked with ``--variants lightnet`` / ``--mlm-variants lightnet``.
+ATTENTION_TYPES = {"lightnet": "lightnet"}
 VIT_B = dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072, patch_size=16)
+#: ``--vision-shape``: ViT-B/16, or the CIFAR-10 validation models (RESULTS.md: 6 x 192, 3 heads, patch 4, 10 classes).
+VISION_SHAPES = {"vit-b": (VIT_B, 1000),
+                 "cifar": (dict(hidden_size=192, num_hidden_layers=6, num_attention_heads=3, intermediate_size=768,
+                                patch_size=4), 10)}
+VISION = {"shape": VIT_B, "labels": 1000}
 BERT_LARGE = dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096)
 
 
 def vit(resolution: int):
     from transformers import ViTConfig, ViTForImageClassification
 
-    config = ViTConfig(image_size=resolution, num_labels=1000, attn_implementation="sdpa", **VIT_B)
+    config = ViTConfig(image_size=resolution, num_labels=VISION["labels"], attn_implementation="sdpa",
+                       **VISION["shape"])
     return ViTForImageClassification(config)
 
 
 def lion_vision(variant: str, resolution: int, backend: str):
     from lion_hf import LionConfig, LionForImageClassification
 
-    mask, order = VARIANTS[variant]
-    config = LionConfig(modality="vision", mask_type=mask, patch_order=order, image_size=resolution,
-                        num_labels=1000, attention_backend=backend, **VIT_B)
+    if variant in ATTENTION_TYPES:
+        config = LionConfig(modality="vision", attention_type=ATTENTION_TYPES[variant], image_size=resolution,
+                            num_labels=VISION["labels"], attention_backend=backend, **VISION["shape"])
+    else:
+        mask, order = VARIANTS[variant]
+        config = LionConfig(modality="vision", mask_type=mask, patch_order=order, image_size=resolution,
+                            num_labels=VISION["labels"], attention_backend=backend, **VISION["shape"])
     return LionForImageClassification(config)
 
 
@@ -60,8 +72,12 @@ def bert_mlm():
 def lion_mlm(variant: str, backend: str):
     from lion_hf import LionConfig, LionForMaskedLM
 
-    config = LionConfig.from_preset(f"lion-{ {'lit': 'lit', 'decay': 'd', 'selective': 's'}[variant]}-large-mlm",
-                                    attention_backend=backend)
+    if variant in ATTENTION_TYPES:  # BERT-large size, the text defaults (dropout 0.1, attention dropout 0.1)
+        config = LionConfig(modality="text", attention_type=ATTENTION_TYPES[variant], vocab_size=30522,
+                            attention_backend=backend, **BERT_LARGE)
+    else:
+        config = LionConfig.from_preset(f"lion-{ {'lit': 'lit', 'decay': 'd', 'selective': 's'}[variant]}-large-mlm",
+                                        attention_backend=backend)
     return LionForMaskedLM(config)
 
 
@@ -166,7 +182,7 @@ def backend_agreement(model, inputs: dict) -> tuple[float, float]:
 
 def _vision_inputs(resolution: int, batch: int) -> dict:
     return {"pixel_values": torch.randn(batch, 3, resolution, resolution, device="cuda"),
-            "labels": torch.randint(0, 1000, (batch,), device="cuda")}
+            "labels": torch.randint(0, VISION["labels"], (batch,), device="cuda")}
 
 
 def _mlm_inputs(length: int, batch: int) -> dict:
@@ -197,7 +213,9 @@ def main() -> None:
     parser.add_argument("--infer-batch", type=int, default=16)
     parser.add_argument("--mlm", nargs="*", type=int, default=[], metavar="LENGTH")
     parser.add_argument("--mlm-batch", type=int, default=64)
-    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--vision-shape", default="vit-b", choices=sorted(VISION_SHAPES),
+                        help="model size of --train/--infer (cifar: the CIFAR-10 validation models)")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"of {', '.join([*VARIANTS, *ATTENTION_TYPES])}")
     parser.add_argument("--mlm-variants", default="lit,decay,selective")
     parser.add_argument("--backends", default="triton")
     parser.add_argument("--compile", default="eager", help="comma list of eager, model, layers")
@@ -217,6 +235,7 @@ def main() -> None:
                     merged[(_key(row), row["model"], row.get("backend"))] = row
         print_table(list(merged.values()))
         return
+    VISION["shape"], VISION["labels"] = VISION_SHAPES[args.vision_shape]
     variants = args.variants.split(",")
     backends = args.backends.split(",")
     modes = args.compile.split(",")
@@ -238,7 +257,8 @@ def main() -> None:
         resolution, batch = (int(x) for x in spec.split(":"))
         inputs = _vision_inputs(resolution, batch)
         for mode in modes:
-            base = {"section": "train", "resolution": resolution, "batch": batch, "compile": mode}
+            base = {"section": "train", "resolution": resolution, "batch": batch, "compile": mode,
+                    "shape": args.vision_shape}
             _record(results, {**base, "model": "vit-sdpa"},
                     lambda: dict(zip(("ms", "peak_gb"), train_ms(vit(resolution).cuda(), inputs, args.steps,
                                                                   args.warmup, mode))))
@@ -259,7 +279,7 @@ def main() -> None:
     for resolution in args.infer:
         inputs = _vision_inputs(resolution, args.infer_batch)
         inputs.pop("labels")
-        base = {"section": "infer", "resolution": resolution, "batch": args.infer_batch}
+        base = {"section": "infer", "resolution": resolution, "batch": args.infer_batch, "shape": args.vision_shape}
         _record(results, {**base, "model": "vit-sdpa"},
                 lambda: dict(zip(("ms", "peak_gb"), infer_ms(vit(resolution).cuda(), inputs, args.steps, args.warmup))))
         for variant in variants:
@@ -296,6 +316,8 @@ def print_table(results: list[dict]) -> None:
                   f"logits {row.get('logits_rel', float('nan')):.1e} | grads {row.get('grads_rel', float('nan')):.1e} | - |")
             continue
         size = f"{row.get('resolution', row.get('length'))}/b{row['batch']}"
+        if row.get("shape", "vit-b") != "vit-b":
+            size = f"{row['shape']} {size}"
         if "ms" not in row:
             print(f"| {row['section']} | {size} | {row['model']} | {row.get('backend', '-')} | "
                   f"{row.get('compile', 'eager')} | {row.get('error')} | - | - |")
@@ -307,7 +329,8 @@ def print_table(results: list[dict]) -> None:
 
 
 def _key(row: dict) -> tuple:
-    return row["section"], row.get("resolution", row.get("length")), row["batch"], row.get("compile", "eager")
+    return (row["section"], row.get("shape", "vit-b"), row.get("resolution", row.get("length")), row["batch"],
+            row.get("compile", "eager"))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ printed and recorded):
   fine-tuning on SST-2 (``<data_root>/sst2/{train,dev}.tsv``); LION-LIT/D/S, LightNet and BERT (``--baseline bert``).
 
 Each run's ``all_results.json`` (final metrics and the evaluation history) is copied to
-``<results_dir>/<task>/<model>.json`` with the command, wall time, device, date and how many runs shared the
+``<results_dir>/<stage>-<model>.json`` (stage: cifar10, mlm, sst2) with the command, wall time, device, date and how many runs shared the
 machine (``--parallel``). ``examples/validation/report.py`` turns them into tables and learning curves.
 
 Example (one GPU; two runs at a time share it)::
@@ -95,9 +95,8 @@ def _run(command: list[str], log: Path) -> tuple[int, float]:
 
 
 def _record(results_dir: Path, task: str, name: str, entry: dict) -> None:
-    folder = results_dir / task
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{name}.json").write_text(json.dumps(entry, indent=2))
+    results_dir.mkdir(parents=True, exist_ok=True)
+    (results_dir / f"{task}-{name}.json").write_text(json.dumps(entry, indent=2))
 
 
 def cifar_commands(name: str, data_root: Path, output_root: Path, seed: int, workers: int) -> list[list[str]]:
