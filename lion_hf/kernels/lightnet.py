@@ -18,6 +18,8 @@ is :mod:`lion_hf.kernels.lightnet_naive`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -60,7 +62,8 @@ def softmax_over_positions(k: torch.Tensor, key_padding_mask: torch.Tensor | Non
 
 def lightnet_fused_attention(qkv: torch.Tensor, *, form: str = "auto", chunk_size: int | None = None,
                              key_padding_mask: torch.Tensor | None = None, dropout_p: float = 0.0,
-                             backend: str = "auto") -> torch.Tensor:
+                             backend: str = "auto",
+                             rotate: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """Bidirectional LightNet attention of one layer from its fused projection (before RMSNorm and the gate).
 
     Args:
@@ -70,6 +73,8 @@ def lightnet_fused_attention(qkv: torch.Tensor, *, form: str = "auto", chunk_siz
         key_padding_mask: ``[B, L]`` bool, ``True`` for real tokens; padded keys are left out of the softmax
             and of the state exactly (a padded *query* still reads the state of the real keys).
         dropout_p: dropout on the ``q_t · k̃_j`` scores (attention form only, as for LION).
+        rotate: a positional rotation ``[B, L, H, D] -> [B, L, H, D]`` (MD-LRPE) applied to SiLU(q) and to the
+            normalised keys k̃ before the state is formed (``None``: none; the scores become ``q~_t · k~_j``).
 
     Returns:
         ``o = SiLU(q) S`` as ``[B, L, H*D]`` in ``qkv``'s dtype.
@@ -80,6 +85,8 @@ def lightnet_fused_attention(qkv: torch.Tensor, *, form: str = "auto", chunk_siz
     # SiLU keeps the autocast dtype; the softmax's fp32 statistics are cast back (as silu_l2 does)
     q = F.silu(q_raw)
     k = softmax_over_positions(k_raw, key_padding_mask)
+    if rotate is not None:
+        q, k = rotate(q), rotate(k)
     stacked = torch.stack([q, k, v.to(q.dtype)], dim=2)  # [B, L, 3, H, D]: what the fused layer reads by strides
     return lion_fused_attention(stacked, [None], feature_map="identity", normalize=False, scale=1.0, eps=0.0,
                                 form=form, chunk_size=chunk_size, key_padding_mask=key_padding_mask,

@@ -27,6 +27,12 @@ PATCH_ORDERS = ("normal", "s")
 FEATURE_MAPS = ("elu_plus_one", "silu_l2", "identity")
 POOLINGS = ("mean", "cls")
 LAYER_NORM_POSITIONS = ("pre", "post")
+#: LightNet's multi-dimensional positional encodings for either mixer (``lion_hf.modeling.positional``): none,
+#: MD-LRPE (rotary, on q and k), MD-TPE (Toeplitz mixing of the mixer's input), or both (LightNet's own choice).
+POSITION_ENCODINGS = ("none", "md_lrpe", "md_tpe", "md_lrpe_tpe")
+#: How the encodings follow another image size: integer grid coordinates, or scaled to the training grid.
+POSITION_SCALINGS = ("none", "interpolate")
+TPE_METHODS = ("auto", "matmul", "fft")
 
 #: The string fields and the values each accepts.
 CHOICE_FIELDS: dict[str, tuple[str, ...]] = {
@@ -40,13 +46,16 @@ CHOICE_FIELDS: dict[str, tuple[str, ...]] = {
     "feature_map": FEATURE_MAPS,
     "pooling": POOLINGS,
     "layer_norm_position": LAYER_NORM_POSITIONS,
+    "position_encoding": POSITION_ENCODINGS,
+    "position_scaling": POSITION_SCALINGS,
+    "tpe_method": TPE_METHODS,
 }
 #: transformers' loss selectors; any other value would silently fall through to a multi-label loss.
 PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
 POSITIVE_INT_FIELDS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "image_size",
                        "patch_size", "num_channels", "vocab_size", "max_position_embeddings", "type_vocab_size")
 BOOL_FIELDS = ("qkv_bias", "normalize_attention", "attention_output_norm", "use_position_embeddings",
-               "tie_word_embeddings")
+               "tie_word_embeddings", "lrpe_learnable_theta", "tpe_use_decay")
 #: Rates in [0, 1); ``classifier_dropout`` may also be None (then the hidden dropout applies).
 RATE_FIELDS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "drop_path_rate", "classifier_dropout")
 #: Non-negative real fields: whether 0 is allowed (a LayerNorm epsilon of 0 divides by zero on constant rows)
@@ -151,6 +160,18 @@ class LionConfig(PreTrainedConfig):
         pooling: vision pooling of the final tokens, ``"mean"`` (over all tokens, class token included)
             or ``"cls"``.
         drop_path_rate: stochastic depth, increasing linearly over the layers up to this rate.
+        position_encoding: LightNet's multi-dimensional relative encodings (arXiv 2405.21022), for either
+            ``attention_type``: ``"none"`` (default), ``"md_lrpe"`` (rotary on q and k after the feature map, one
+            group of feature pairs per grid axis: the patch grid's rows and columns, text's one axis; the class
+            token unrotated), ``"md_tpe"`` (a Toeplitz relative-position mixer per axis, summed, added to the
+            mixer's input) or ``"md_lrpe_tpe"`` (both, LightNet's own). With an encoding,
+            ``use_position_embeddings`` defaults to ``False``. See :mod:`lion_hf.modeling.positional`.
+        position_scaling: ``"none"`` (integer grid coordinates at every image size) or ``"interpolate"`` (vision:
+            coordinates scaled to the training grid ``image_size // patch_size``).
+        lrpe_base, lrpe_learnable_theta: MD-LRPE's rotary base (> 1) and whether its frequencies are learned.
+        tpe_feature_dim, tpe_num_layers, tpe_decay_init, tpe_use_decay, tpe_method: MD-TPE's relative position
+            encoder (even width >= 2, residual blocks >= 0), its initial per-step decay in (0, 1) and whether it
+            is used, and the mixing method (``"auto"``, ``"matmul"``, ``"fft"``).
         image_size, patch_size, num_channels: vision input geometry.
         vocab_size, max_position_embeddings, type_vocab_size, pad_token_id, tie_word_embeddings: text fields.
 
@@ -188,6 +209,16 @@ class LionConfig(PreTrainedConfig):
     attention_output_norm: bool | None = None
     use_position_embeddings: bool | None = None
     layer_norm_position: str | None = None
+    # positional encodings (LightNet's MD-LRPE / MD-TPE, for either mixer)
+    position_encoding: str = "none"
+    position_scaling: str = "none"
+    lrpe_base: float | int = 10000.0
+    lrpe_learnable_theta: bool = False
+    tpe_feature_dim: int = 32
+    tpe_num_layers: int = 2
+    tpe_decay_init: float = 0.99
+    tpe_use_decay: bool = True
+    tpe_method: str = "auto"
     # vision
     image_size: int = 224
     patch_size: int = 16
@@ -219,8 +250,10 @@ class LionConfig(PreTrainedConfig):
             "normalize_attention": vision and not lightnet,
             "attention_eps": 1e-6 if vision and not lightnet else 0.0,
             "attention_output_norm": (not vision) and self.mask_type == "lit" and not lightnet,
-            # LightNet without its MD-TPE/MD-LRPE encodings would see no token order at all: learned positions
-            "use_position_embeddings": lightnet or ((not vision) and self.mask_type == "lit"),
+            # LightNet without its MD-TPE/MD-LRPE encodings would see no token order at all: learned positions;
+            # with an encoding, position comes from it
+            "use_position_embeddings": self.position_encoding == "none" and (
+                lightnet or ((not vision) and self.mask_type == "lit")),
             "layer_norm_position": "pre" if vision else "post",
         }
         for name, value in defaults.items():
@@ -266,6 +299,20 @@ class LionConfig(PreTrainedConfig):
                                             or self.chunk_size < 1):
             problems.append(f"LionConfig.chunk_size must be a positive int or None, got {self.chunk_size!r} "
                             f"({_type_name(self.chunk_size)})")
+        for name, low in (("tpe_feature_dim", 2), ("tpe_num_layers", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low or (
+                    name == "tpe_feature_dim" and value % 2):
+                kind = "an even int >= 2 (sine/cosine pairs)" if name == "tpe_feature_dim" else "an int >= 0"
+                problems.append(f"LionConfig.{name} must be {kind}, got {value!r} ({_type_name(value)})")
+        base = self.lrpe_base
+        if not _is_real(base) or not math.isfinite(base) or base <= 1:
+            problems.append(f"LionConfig.lrpe_base must be a finite number > 1 (the rotary base), got {base!r} "
+                            f"({_type_name(base)}); pass a number such as 10000.0")
+        decay = self.tpe_decay_init
+        if not _is_real(decay) or not 0.0 < decay < 1.0:
+            problems.append(f"LionConfig.tpe_decay_init must lie in (0, 1) (MD-TPE's initial per-step decay), got "
+                            f"{decay!r} ({_type_name(decay)}); pass a number such as 0.99")
         for name in BOOL_FIELDS:
             value = getattr(self, name)
             if not isinstance(value, bool):
@@ -311,6 +358,7 @@ class LionConfig(PreTrainedConfig):
         if self.modality == "vision" and self.image_size % self.patch_size:
             problems.append(f"LionConfig.image_size ({self.image_size}) must be divisible by "
                             f"patch_size ({self.patch_size})")
+        problems += self._position_encoding_problems()
         if self.attention_type == "lightnet":
             return problems + self._lightnet_problems()
         if self.patch_order == "s" and self.modality != "vision":
@@ -322,6 +370,29 @@ class LionConfig(PreTrainedConfig):
         if self.patch_order == "s" and not self.normalize_attention:
             problems.append("LionConfig.patch_order='s' combines normalised outputs of two scan orders; "
                             "set normalize_attention=True")
+        return problems
+
+    def _position_encoding_problems(self) -> list[str]:
+        """``position_scaling`` and MD-LRPE's head split against the modality and the head size."""
+        problems = []
+        vision = self.modality == "vision"
+        if self.position_scaling == "interpolate":
+            if not vision:
+                problems.append("LionConfig.position_scaling='interpolate' scales positions to the training patch "
+                                "grid, which text models do not have (a longer text has larger offsets, as "
+                                "usual): use position_scaling='none' for modality='text'")
+            elif self.position_encoding == "none":
+                problems.append("LionConfig.position_scaling='interpolate' has no effect without a positional "
+                                "encoding: set position_encoding='md_lrpe', 'md_tpe' or 'md_lrpe_tpe', or "
+                                "position_scaling='none'")
+        if self.position_encoding in ("md_lrpe", "md_lrpe_tpe") and self.hidden_size % self.num_attention_heads == 0:
+            from .positional import split_rotary_pairs
+
+            try:
+                split_rotary_pairs(self.head_dim, 2 if vision else 1)
+            except ValueError as error:
+                problems.append(f"LionConfig.position_encoding={self.position_encoding!r}: {error} "
+                                f"(head_dim = hidden_size / num_attention_heads = {self.head_dim})")
         return problems
 
     def _lightnet_problems(self) -> list[str]:

@@ -15,8 +15,10 @@ forms and backends of LION-LIT apply unchanged. Choices the spec leaves open and
 scale 1 (the softmax already normalises the keys), RMSNorm over the whole width before the gate, a low-rank
 gate without biases (rank ``config.lightnet_gate_rank``, default the number of heads; activation
 ``config.lightnet_gate_activation``, default sigmoid), the family's initialisation (``_init_weights``). The
-paper's positional encodings (MD-TPE, MD-LRPE) are not part of this module; the models add learned absolute
-positions by default (``use_position_embeddings``).
+paper's positional encodings are config options (``config.position_encoding``): MD-LRPE rotates SiLU(q) and the
+normalised keys k̃ here (:mod:`lion_hf.modeling.positional`), MD-TPE mixes the layer's input
+(:class:`~lion_hf.modeling.modeling_lion.LionLayer`); without them the models add learned absolute positions by
+default (``use_position_embeddings``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from transformers.utils import logging
 from ..kernels import resolve_backend, resolve_form
 from ..kernels.lightnet import lightnet_fused_attention
 from .configuration_lion import LionConfig
+from .positional import MultiDimRotaryEncoding, position_encoding_parts, positions_from_attention_mask
 
 logger = logging.get_logger(__name__)
 
@@ -73,13 +76,31 @@ class LightNetAttention(nn.Module):
         self.gate_up = nn.Linear(rank, config.hidden_size, bias=False)
         self.out_proj = nn.Linear(config.hidden_size, config.hidden_size)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.rotary = None
+        if position_encoding_parts(config.position_encoding)[0]:
+            grid = config.image_size // config.patch_size
+            self.rotary = MultiDimRotaryEncoding(
+                self.head_dim, 2 if config.modality == "vision" else 1, base=config.lrpe_base,
+                learnable_theta=config.lrpe_learnable_theta,
+                reference_grid=(grid, grid) if config.position_scaling == "interpolate" else None)
+
+    def _rotate(self, x: torch.Tensor, attention_mask: torch.Tensor | None,
+                grid_size: tuple[int, int] | None) -> torch.Tensor:
+        """MD-LRPE on ``x [B, L, H, D]``: patch tokens by their grid coordinates (the class token unrotated),
+        text tokens by their position among the real tokens."""
+        if self.config.modality == "vision":
+            if grid_size is None:
+                raise ValueError("MD-LRPE needs the patch grid size; call the vision model with pixel_values")
+            return self.rotary(x, grid_size, num_special=1)
+        position_ids = None if attention_mask is None else positions_from_attention_mask(attention_mask)
+        return self.rotary(x, position_ids=position_ids)
 
     def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 grid_size: tuple[int, int] | None = None, **kwargs) -> tuple[torch.Tensor, None]:
         """``hidden_states [B, L, hidden]`` -> ``([B, L, hidden], None)``; ``attention_mask [B, L]`` (1 = token).
 
-        ``grid_size`` (the patch grid of a vision input) is accepted for the layer's common signature; LightNet's
-        state does not depend on the scan order, so it is not needed.
+        ``grid_size`` (the patch grid of a vision input) places the patch tokens for MD-LRPE; LightNet's state does
+        not depend on the scan order, so nothing else needs it.
         """
         batch, length, _ = hidden_states.shape
         qkv = self.qkv(hidden_states).view(batch, length, 3, self.num_heads, self.head_dim)
@@ -97,7 +118,9 @@ class LightNetAttention(nn.Module):
         key_padding_mask = None if attention_mask is None else attention_mask.bool()
         context = lightnet_fused_attention(qkv, form=form, chunk_size=self.config.chunk_size,
                                            key_padding_mask=key_padding_mask, dropout_p=dropout_p,
-                                           backend=self.config.attention_backend)
+                                           backend=self.config.attention_backend,
+                                           rotate=None if self.rotary is None else
+                                           (lambda x: self._rotate(x, attention_mask, grid_size)))
         gate = _GATE_ACTIVATIONS[self.config.lightnet_gate_activation](self.gate_up(self.gate_down(hidden_states)))
         context = self.norm(context) * gate.to(context.dtype)
         return self.dropout(self.out_proj(context)), None

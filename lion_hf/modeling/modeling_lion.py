@@ -28,7 +28,7 @@ from transformers.utils import logging
 from transformers.utils.generic import can_return_tuple, merge_with_config_defaults
 from transformers.utils.output_capturing import capture_outputs
 
-from ..kernels import resolve_backend, resolve_form
+from ..kernels import combine_parts, lion_attention, lion_attention_parts, resolve_backend, resolve_form
 from ..kernels.fused import (  # noqa: F401 - the feature maps stay importable from here
     FEATURE_MAP_FUNCTIONS,
     elu_plus_one,
@@ -38,6 +38,13 @@ from ..kernels.fused import (  # noqa: F401 - the feature maps stay importable f
 )
 from .configuration_lion import ATTENTION_BACKENDS, ATTENTION_FORMS, LionConfig
 from .lightnet import LightNetAttention, LightNetRMSNorm
+from .positional import (
+    MultiDimRotaryEncoding,
+    MultiDimToeplitzMixer,
+    lrpe_normalized_parts,
+    position_encoding_parts,
+    positions_from_attention_mask,
+)
 from .scan_order import natural_scan_orders
 
 logger = logging.get_logger(__name__)
@@ -211,6 +218,7 @@ class LionAttention(nn.Module):
         self.output_norm = nn.LayerNorm(config.hidden_size) if config.attention_output_norm else None
         self.out_proj = nn.Linear(config.hidden_size, config.hidden_size)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.rotary = build_rotary(config)
 
     def _log_decays(self, hidden_states: torch.Tensor) -> list[torch.Tensor | None]:
         """One log-decay per scan order: ``None``, ``[heads]`` or ``[batch, heads, length]`` (token order)."""
@@ -257,13 +265,152 @@ class LionAttention(nn.Module):
                 raise ValueError("patch_order='s' needs the patch grid size; call the model with pixel_values")
             orders = natural_scan_orders(*grid_size, qkv.device)
             eps = self.config.attention_eps * self.num_orders / scale
-        context = lion_fused_attention(
-            qkv, log_decays, feature_map=self.config.feature_map, normalize=self.config.normalize_attention,
-            scale=scale, eps=eps, form=form, chunk_size=self.config.chunk_size, key_padding_mask=key_padding_mask,
-            dropout_p=dropout_p, backend=backend, orders=orders, gate_logits=gate_logits, cls_zero=self._cls_zero)
+        if self.rotary is not None:
+            if gate_logits is not None:
+                log_decays = selective_log_decays(gate_logits, self.num_orders, self._cls_zero)
+            context = self._rotary_attention(qkv, log_decays, attention_mask, grid_size, scale=scale, eps=eps,
+                                             form=form, key_padding_mask=key_padding_mask, dropout_p=dropout_p,
+                                             orders=orders)
+        else:
+            context = lion_fused_attention(
+                qkv, log_decays, feature_map=self.config.feature_map, normalize=self.config.normalize_attention,
+                scale=scale, eps=eps, form=form, chunk_size=self.config.chunk_size, key_padding_mask=key_padding_mask,
+                dropout_p=dropout_p, backend=backend, orders=orders, gate_logits=gate_logits, cls_zero=self._cls_zero)
         if self.output_norm is not None:
             context = self.output_norm(context)
         return self.dropout(self.out_proj(context)), None
+
+
+    def _rotary_attention(self, qkv: torch.Tensor, log_decays: list[torch.Tensor | None],
+                          attention_mask: torch.Tensor | None, grid_size: tuple[int, int] | None, *, scale: float,
+                          eps: float, form: str, key_padding_mask: torch.Tensor | None, dropout_p: float,
+                          orders) -> torch.Tensor:
+        """LION with MD-LRPE: ``qkv [B, L, 3, H, D]`` -> context ``[B, L, H*D]``.
+
+        The feature map runs here (the fused kernels would apply it in-kernel, before any rotation could), then
+        q and k are rotated (:func:`rotate_queries_keys`). ``normalize=True``: the numerator takes the rotated
+        features, the denominator the unrotated ones (:func:`~lion_hf.modeling.positional.lrpe_normalized_parts`),
+        the parts of the ♮ variants' scan orders add up before the one division with the layer's ``eps``.
+        ``normalize=False``: the operator on the rotated q, k (``scale * num``).
+        """
+        phi = FEATURE_MAP_FUNCTIONS[self.config.feature_map]
+        q, k, v = phi(qkv[:, :, 0]), phi(qkv[:, :, 1]), qkv[:, :, 2]  # [B, L, H, D]
+        q_rot, k_rot = rotate_queries_keys(self.rotary, q, k, attention_mask, grid_size, self._cls_zero)
+        heads_first = (lambda x: x.transpose(1, 2))  # noqa: E731  [B, L, H, D] -> [B, H, L, D]
+        q, k, v, q_rot, k_rot = map(heads_first, (q, k, v, q_rot, k_rot))
+        options = {"form": form, "chunk_size": self.config.chunk_size, "key_padding_mask": key_padding_mask,
+                   "dropout_p": dropout_p, "backend": self.config.attention_backend}
+        if not self.config.normalize_attention:
+            context = lion_attention(q_rot, k_rot, v, log_decays[0], normalize=False, scale=scale, **options)
+            return context.transpose(1, 2).flatten(2)
+        concrete_backend = resolve_backend(self.config.attention_backend, q, v, dropout_p)
+        parts = []
+        for index, log_decay in enumerate(log_decays):
+            perm, inverse = (None, None) if orders is None else orders[index]
+            if perm is not None and log_decay is not None and log_decay.dim() == 3:
+                log_decay = log_decay[..., perm]
+            draw = _SharedDropoutDraw(q.device, dropout_p > 0)
+            mix = _scan_order_mix(log_decay, perm, inverse, options, draw)
+            denominator = None
+            if concrete_backend == "triton":
+                # the Triton kernels have no 1-wide value path (the ones column): the denominator comes from a
+                # call with the real values, whose numerator is not used
+                def denominator(qq, kk, log_decay=log_decay, perm=perm, inverse=inverse, draw=draw):
+                    draw()
+                    return _scan_order_parts(qq, kk, v, log_decay, perm, inverse, options, with_denominator=True)[1]
+            parts.append(lrpe_normalized_parts(mix, q, k, v, q_rot, k_rot, denominator=denominator))
+        return combine_parts(parts, eps=eps, out_dtype=q.dtype).transpose(1, 2).flatten(2)
+
+
+def _scan_order_parts(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, log_decay: torch.Tensor | None,
+                      perm: torch.Tensor | None, inverse: torch.Tensor | None, options: dict,
+                      with_denominator: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``lion_attention_parts`` of ``[B, H, L, *]`` inputs in one scan order (``perm``; ``None``: token order),
+    returned in token order. ``log_decay`` is already permuted."""
+    if perm is not None:
+        q, k, v = q[:, :, perm], k[:, :, perm], v[:, :, perm]
+        options = {**options, "key_padding_mask": None if options["key_padding_mask"] is None
+                   else options["key_padding_mask"][:, perm]}
+    num, den = lion_attention_parts(q, k, v, log_decay, with_denominator=with_denominator, **options)
+    if perm is not None:
+        num, den = num[:, :, inverse], (None if den is None else den[:, :, inverse])
+    return num, den
+
+
+def _scan_order_mix(log_decay, perm, inverse, options, draw: _SharedDropoutDraw):
+    """The un-normalised operator ``mix(q, k, v)`` of one scan order, as ``lrpe_normalized_parts`` takes it."""
+    def mix(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        draw()
+        return _scan_order_parts(q, k, v, log_decay, perm, inverse, options, with_denominator=False)[0]
+    return mix
+
+
+class _SharedDropoutDraw:
+    """Makes successive operator calls draw the same attention-dropout mask: the first :meth:`__call__` records
+    the random generator of ``device``, every later one restores it (the kernels and ``F.dropout`` draw from it).
+
+    MD-LRPE's normalised attention computes the numerator and the denominator of one scan order in two calls;
+    without this they would drop different scores. Afterwards the generator is where one draw leaves it.
+    """
+
+    def __init__(self, device: torch.device, active: bool):
+        self.device = device
+        self.active = active
+        self.state = None
+
+    def __call__(self) -> None:
+        if not self.active:
+            return
+        cuda = self.device.type == "cuda"
+        if self.state is None:
+            self.state = torch.cuda.get_rng_state(self.device) if cuda else torch.get_rng_state()
+        elif cuda:
+            torch.cuda.set_rng_state(self.state, self.device)
+        else:
+            torch.set_rng_state(self.state)
+
+
+def rotate_queries_keys(rotary: MultiDimRotaryEncoding, q: torch.Tensor, k: torch.Tensor,
+                        attention_mask: torch.Tensor | None, grid_size: tuple[int, int] | None,
+                        vision: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """MD-LRPE on ``q, k [B, L, H, D]`` (after the feature map): vision rotates the patch tokens by their
+    ``grid_size`` coordinates and leaves the class token unrotated; text rotates token ``t`` by its position
+    among the real tokens (:func:`~lion_hf.modeling.positional.positions_from_attention_mask`), so padding
+    changes nothing."""
+    if vision:
+        if grid_size is None:
+            raise ValueError("MD-LRPE needs the patch grid size; call the vision model with pixel_values")
+        return rotary(q, grid_size, num_special=1), rotary(k, grid_size, num_special=1)
+    position_ids = None if attention_mask is None else positions_from_attention_mask(attention_mask)
+    return rotary(q, position_ids=position_ids), rotary(k, position_ids=position_ids)
+
+
+def _reference_grid(config: LionConfig) -> tuple[int, int] | None:
+    if config.position_scaling != "interpolate":
+        return None
+    grid = config.image_size // config.patch_size
+    return (grid, grid)
+
+
+def build_rotary(config: LionConfig) -> MultiDimRotaryEncoding | None:
+    """The layer's MD-LRPE module (``None`` unless ``config.position_encoding`` includes it)."""
+    use_lrpe, _ = position_encoding_parts(config.position_encoding)
+    if not use_lrpe:
+        return None
+    return MultiDimRotaryEncoding(config.head_dim, 2 if config.modality == "vision" else 1, base=config.lrpe_base,
+                                  learnable_theta=config.lrpe_learnable_theta, reference_grid=_reference_grid(config))
+
+
+def build_tpe(config: LionConfig) -> MultiDimToeplitzMixer | None:
+    """The layer's MD-TPE module (``None`` unless ``config.position_encoding`` includes it)."""
+    _, use_tpe = position_encoding_parts(config.position_encoding)
+    if not use_tpe:
+        return None
+    return MultiDimToeplitzMixer(config.hidden_size, 2 if config.modality == "vision" else 1,
+                                 feature_dim=config.tpe_feature_dim, num_layers=config.tpe_num_layers,
+                                 base=config.lrpe_base, decay_init=config.tpe_decay_init,
+                                 use_decay=config.tpe_use_decay, reference_grid=_reference_grid(config),
+                                 method=config.tpe_method)
 
 
 class LionMLP(nn.Module):
@@ -300,7 +447,13 @@ class LionDropPath(nn.Module):
 
 class LionLayer(GradientCheckpointingLayer):
     """One block: LION (or LightNet) attention and MLP, each in a residual branch, pre-norm (vision) or post-norm
-    (text). ``config.attention_type`` chooses the mixer; everything else is shared."""
+    (text). ``config.attention_type`` chooses the mixer; everything else is shared.
+
+    With MD-TPE (``config.position_encoding`` ``"md_tpe"``/``"md_lrpe_tpe"``) the mixer reads ``h + tpe(h)``, ``h``
+    its usual input (pre-norm: ``norm1(x)``; post-norm: ``x``), while the residual stream keeps ``x``:
+    ``tpe`` (:class:`~lion_hf.modeling.positional.MultiDimToeplitzMixer`) mixes ``h`` along each axis of the patch
+    grid (the class token neither sends nor receives) or of the text (padding excluded).
+    """
 
     def __init__(self, config: LionConfig, drop_path_rate: float = 0.0):
         super().__init__()
@@ -310,14 +463,26 @@ class LionLayer(GradientCheckpointingLayer):
         self.norm2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.mlp = LionMLP(config)
         self.drop_path = LionDropPath(drop_path_rate)
+        self.tpe = build_tpe(config)
+        self.num_special = 1 if config.modality == "vision" else 0
+
+    def _mixer_input(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None,
+                     grid_size: tuple[int, int] | None) -> torch.Tensor:
+        """``hidden [B, L, W]`` plus its MD-TPE mixing (unchanged without MD-TPE)."""
+        if self.tpe is None:
+            return hidden
+        mask = None if attention_mask is None else attention_mask.bool()
+        return hidden + self.tpe(hidden, grid_size, self.num_special, key_padding_mask=mask)
 
     def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 grid_size: tuple[int, int] | None = None, **kwargs) -> torch.Tensor:
         if self.pre_norm:
-            attended, _ = self.attention(self.norm1(hidden_states), attention_mask, grid_size)
+            attended, _ = self.attention(self._mixer_input(self.norm1(hidden_states), attention_mask, grid_size),
+                                         attention_mask, grid_size)
             hidden_states = hidden_states + self.drop_path(attended)
             return hidden_states + self.drop_path(self.mlp(self.norm2(hidden_states)))
-        attended, _ = self.attention(hidden_states, attention_mask, grid_size)
+        attended, _ = self.attention(self._mixer_input(hidden_states, attention_mask, grid_size), attention_mask,
+                                     grid_size)
         hidden_states = self.norm1(hidden_states + self.drop_path(attended))
         return self.norm2(hidden_states + self.drop_path(self.mlp(hidden_states)))
 
@@ -398,6 +563,12 @@ class LionPreTrainedModel(PreTrainedModel):
         elif isinstance(module, LionAttention) and module.decay_logits is not None:
             # theta ~ N(0, 1): per-head decays lambda = sigmoid(theta) spread around 0.5, as in the paper.
             init.normal_(module.decay_logits, mean=0.0, std=1.0)
+        elif isinstance(module, MultiDimRotaryEncoding) and module.theta is not None:
+            # learned MD-LRPE frequencies start at the rotary schedule (also after loading on the meta device)
+            init.copy_(module.theta, module.initial_theta(module.theta.device, module.theta.dtype))
+        elif isinstance(module, MultiDimToeplitzMixer) and module.decay_logits is not None:
+            init.copy_(module.decay_logits, module.initial_decay_logits(module.decay_logits.device).to(
+                module.decay_logits.dtype))
 
     def set_attention_form(self, form: str, chunk_size: int | None = None, backend: str | None = None) -> None:
         """Switch every layer to another form of the same function (no reloading): ``"auto"``,

@@ -274,7 +274,8 @@ Mix = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def lrpe_normalized_parts(mix: Mix, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, q_rotated: torch.Tensor,
-                          k_rotated: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                          k_rotated: torch.Tensor, denominator: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+                          | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """``(num [..., Dv], den [...])`` of a normalised linear attention with MD-LRPE.
 
     Rule: the rotation acts on the numerator only, ``num_i = sum_j M_ij (q~_i . k~_j) v_j``; the
@@ -287,9 +288,11 @@ def lrpe_normalized_parts(mix: Mix, q: torch.Tensor, k: torch.Tensor, v: torch.T
     (decay, key padding, scan orders) in whatever layout it takes (feature dim last), e.g.
     ``lambda q, k, v: lion_attention_parts(q, k, v, log_decay, with_denominator=False, ...)[0]``; it is called
     twice, once with ``v`` and once with a ones column. Parts of several scan orders add up before dividing.
+    ``denominator(q, k)``, if given, computes ``den [...]`` from the unrotated features instead of the ones
+    column (for kernels without a 1-wide value path, e.g. the operator's own denominator output).
     """
     num = mix(q_rotated, k_rotated, v)
-    den = mix(q, k, v.new_ones(v.shape[:-1] + (1,)))[..., 0]
+    den = mix(q, k, v.new_ones(v.shape[:-1] + (1,)))[..., 0] if denominator is None else denominator(q, k)
     return num, den
 
 
