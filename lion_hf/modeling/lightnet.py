@@ -39,7 +39,8 @@ _GATE_ACTIVATIONS = {"sigmoid": torch.sigmoid, "silu": F.silu}
 
 
 class LightNetRMSNorm(nn.Module):
-    """RMSNorm over the last dimension, ``x / sqrt(mean(x^2) + eps) * weight``, in fp32, returned in ``x``'s dtype."""
+    """RMSNorm over the last dimension, ``x / sqrt(mean(x^2) + eps) * weight``, in fp32 (fp64 for fp64 inputs),
+    returned in ``x``'s dtype."""
 
     def __init__(self, hidden_size: int, eps: float):
         super().__init__()
@@ -47,9 +48,9 @@ class LightNetRMSNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = x.float()
+        y = x.double() if x.dtype == torch.float64 else x.float()
         y = y * torch.rsqrt(y.pow(2).mean(dim=-1, keepdim=True) + self.eps)
-        return (y * self.weight.float()).to(x.dtype)
+        return (y * self.weight.to(y.dtype)).to(x.dtype)
 
     def extra_repr(self) -> str:
         return f"{self.weight.shape[0]}, eps={self.eps}"

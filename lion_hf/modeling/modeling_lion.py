@@ -309,15 +309,20 @@ class LionAttention(nn.Module):
             perm, inverse = (None, None) if orders is None else orders[index]
             if perm is not None and log_decay is not None and log_decay.dim() == 3:
                 log_decay = log_decay[..., perm]
-            draw = _SharedDropoutDraw(q.device, dropout_p > 0)
-            mix = _scan_order_mix(log_decay, perm, inverse, options, draw)
-            denominator = None
+            mix = _scan_order_mix(log_decay, perm, inverse, options)
+
+            # as in the operator, attention dropout acts on the numerator's scores only (the denominator sums the
+            # undropped scores); the Triton kernels have no 1-wide value path (lrpe_normalized_parts' ones column),
+            # so there the denominator comes from the operator's own, with an unused numerator of the values
+            undropped = {**options, "dropout_p": 0.0}
             if concrete_backend == "triton":
-                # the Triton kernels have no 1-wide value path (the ones column): the denominator comes from a
-                # call with the real values, whose numerator is not used
-                def denominator(qq, kk, log_decay=log_decay, perm=perm, inverse=inverse, draw=draw):
-                    draw()
-                    return _scan_order_parts(qq, kk, v, log_decay, perm, inverse, options, with_denominator=True)[1]
+                def denominator(qq, kk, log_decay=log_decay, perm=perm, inverse=inverse):
+                    return _scan_order_parts(qq, kk, v, log_decay, perm, inverse, undropped, with_denominator=True)[1]
+            else:
+                def denominator(qq, kk, log_decay=log_decay, perm=perm, inverse=inverse):
+                    ones = v.new_ones(v.shape[:-1] + (1,))
+                    return _scan_order_parts(qq, kk, ones, log_decay, perm, inverse, undropped,
+                                             with_denominator=False)[0][..., 0]
             parts.append(lrpe_normalized_parts(mix, q, k, v, q_rot, k_rot, denominator=denominator))
         return combine_parts(parts, eps=eps, out_dtype=q.dtype).transpose(1, 2).flatten(2)
 
@@ -337,37 +342,11 @@ def _scan_order_parts(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, log_dec
     return num, den
 
 
-def _scan_order_mix(log_decay, perm, inverse, options, draw: _SharedDropoutDraw):
+def _scan_order_mix(log_decay, perm, inverse, options):
     """The un-normalised operator ``mix(q, k, v)`` of one scan order, as ``lrpe_normalized_parts`` takes it."""
     def mix(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        draw()
         return _scan_order_parts(q, k, v, log_decay, perm, inverse, options, with_denominator=False)[0]
     return mix
-
-
-class _SharedDropoutDraw:
-    """Makes successive operator calls draw the same attention-dropout mask: the first :meth:`__call__` records
-    the random generator of ``device``, every later one restores it (the kernels and ``F.dropout`` draw from it).
-
-    MD-LRPE's normalised attention computes the numerator and the denominator of one scan order in two calls;
-    without this they would drop different scores. Afterwards the generator is where one draw leaves it.
-    """
-
-    def __init__(self, device: torch.device, active: bool):
-        self.device = device
-        self.active = active
-        self.state = None
-
-    def __call__(self) -> None:
-        if not self.active:
-            return
-        cuda = self.device.type == "cuda"
-        if self.state is None:
-            self.state = torch.cuda.get_rng_state(self.device) if cuda else torch.get_rng_state()
-        elif cuda:
-            torch.cuda.set_rng_state(self.state, self.device)
-        else:
-            torch.set_rng_state(self.state)
 
 
 def rotate_queries_keys(rotary: MultiDimRotaryEncoding, q: torch.Tensor, k: torch.Tensor,
