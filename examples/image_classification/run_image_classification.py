@@ -92,7 +92,7 @@ SCRIPT_NAME = "run_image_classification"
 #: ``--baseline`` values: the Transformer trained through the same script, recipe and data for comparison.
 BASELINES = ("vit",)
 #: LION-only flags, refused with ``--baseline`` (the ViT has no decay mask, scan order or drop path).
-LION_ONLY_FLAGS = ("attention_type", "mask_type", "patch_order", "pooling", "attention_form", "preset",
+LION_ONLY_FLAGS = ("attention_type", "position_encoding", "mask_type", "patch_order", "pooling", "attention_form", "preset",
                    "model_name_or_path", "teacher_model")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -162,6 +162,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--preset", default=None, help="a LionConfig preset, e.g. lion-s-tiny-patch16-224 (see lion_hf.list_presets())")
     g.add_argument("--attention_type", default=None, choices=["lion", "lightnet"],
                    help="the token mixer: LION's masked linear attention (default) or LightNet's (see the README)")
+    g.add_argument("--position_encoding", default=None, choices=["none", "md_lrpe", "md_tpe", "md_lrpe_tpe"],
+                   help="LightNet's MD-LRPE/MD-TPE encodings for either mixer (default: none; see the README)")
     g.add_argument("--mask_type", default=None, choices=["lit", "decay", "selective"],
                    help="default: selective (LION); LightNet has no decay mask")
     g.add_argument("--patch_order", default=None, choices=["normal", "s"], help="default: normal")
@@ -555,8 +557,8 @@ def build_model(args: argparse.Namespace, labels: list[str]):
                               f"{config.model_type!r} checkpoint (modality {getattr(config, 'modality', None)!r}); "
                               "this script trains LION vision models (model_type 'lion', modality 'vision')")
         given = [f"--{name}" for name in ("preset", "image_size", "patch_size", "hidden_size", "num_hidden_layers",
-                                          "num_attention_heads", "intermediate_size", "attention_type", "mask_type",
-                                          "patch_order", "pooling", "use_position_embeddings") if getattr(args, name)]
+                                          "num_attention_heads", "intermediate_size", "attention_type", "position_encoding",
+                                          "mask_type", "patch_order", "pooling", "use_position_embeddings") if getattr(args, name)]
         if given:
             raise ScriptError(f"{', '.join(given)} would be ignored: the model comes from --model_name_or_path; drop them")
         try:
@@ -567,7 +569,7 @@ def build_model(args: argparse.Namespace, labels: list[str]):
             raise ScriptError(f"cannot load --model_name_or_path {args.model_name_or_path!r}: {err}") from err
     small = args.dataset == "digits"
     if args.preset is not None:
-        given = [f"--{name}" for name in ("attention_type", "mask_type", "patch_order", "hidden_size",
+        given = [f"--{name}" for name in ("attention_type", "position_encoding", "mask_type", "patch_order", "hidden_size",
                                           "num_hidden_layers", "num_attention_heads", "intermediate_size", "pooling",
                                           "use_position_embeddings") if getattr(args, name)]
         if given:
@@ -585,7 +587,7 @@ def build_model(args: argparse.Namespace, labels: list[str]):
         hidden = args.hidden_size or (64 if small else 192)
         attention_type = args.attention_type or "lion"
         config = _new_config(
-            modality="vision", attention_type=attention_type,
+            modality="vision", attention_type=attention_type, position_encoding=args.position_encoding or "none",
             mask_type=args.mask_type or ("selective" if attention_type == "lion" else None),
             patch_order=args.patch_order or "normal",
             image_size=args.image_size or (16 if small else 224), patch_size=args.patch_size or (4 if small else 16),

@@ -76,7 +76,7 @@ NOT_IN_FINGERPRINT = frozenset({
     "eval_steps", "logging_steps", "with_tracking", "report_to", "model_name", "push_to_hub", "hub_model_id",
     "hub_token", "hub_private_repo", "num_workers", "preprocessing_num_workers", "per_device_eval_batch_size"})
 #: Model-shape flags, read only when a new model is built from them (not with --preset / --model_name_or_path).
-MODEL_SHAPE_FLAGS = ("attention_type", "mask_type", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
+MODEL_SHAPE_FLAGS = ("attention_type", "position_encoding", "mask_type", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
 MODEL_COLUMNS = ("input_ids", "attention_mask", "token_type_ids", "special_tokens_mask")
 
 
@@ -118,6 +118,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--preset", default=None, help="a LionConfig preset, e.g. lion-d-base-mlm")
     g.add_argument("--attention_type", default=None, choices=["lion", "lightnet"],
                    help="the token mixer: LION's masked linear attention (default) or LightNet's (see the README)")
+    g.add_argument("--position_encoding", default=None, choices=["none", "md_lrpe", "md_tpe", "md_lrpe_tpe"],
+                   help="LightNet's MD-LRPE/MD-TPE encodings for either mixer (default: none; see the README)")
     g.add_argument("--mask_type", default=None, choices=["lit", "decay", "selective"],
                    help="default: decay (LION); LightNet has no decay mask")
     g.add_argument("--hidden_size", type=int, default=None, help="default: 768")
@@ -198,8 +200,8 @@ def _check_args(args: argparse.Namespace) -> None:
         if args.model_name_or_path is not None and args.preset is not None:
             raise ScriptError("give either --model_name_or_path or --preset, not both")
     if args.baseline is not None:
-        given = [f"--{name}" for name in ("model_name_or_path", "preset", "attention_type", "mask_type",
-                                          "attention_form") if getattr(args, name) is not None]
+        given = [f"--{name}" for name in ("model_name_or_path", "preset", "attention_type", "position_encoding",
+                                          "mask_type", "attention_form") if getattr(args, name) is not None]
         if given:
             raise ScriptError(f"{', '.join(given)}: not available with --baseline {args.baseline}; drop them")
     lion = args.baseline is None and args.attention_type in (None, "lion")
@@ -468,6 +470,7 @@ def build_model(args: argparse.Namespace, tokenizer):
             raise ScriptError(str(err)) from err
     else:
         config = _new_config(attention_type=args.attention_type or "lion", mask_type=args.mask_type,
+                             position_encoding=args.position_encoding or "none",
                              hidden_size=args.hidden_size, num_hidden_layers=args.num_hidden_layers,
                              num_attention_heads=args.num_attention_heads,
                              intermediate_size=args.intermediate_size or 4 * args.hidden_size, **fields)

@@ -189,3 +189,42 @@ class LightNetVisionModelTest(LionVisionModelTest):
         self.model_tester = LightNetVisionModelTester(self)
         self.config_tester = ConfigTester(self, config_class=LionConfig, has_text_modality=False, hidden_size=37,
                                           num_attention_heads=1, modality="vision", attention_type="lightnet")
+
+
+# LightNet with the paper's positional encodings (MD-LRPE with learned frequencies, MD-TPE; vision interpolated to
+# the training grid): the new parameters (rotary theta, the Toeplitz encoders and decays) through the common tests.
+_POSITIONAL = {"position_encoding": "md_lrpe_tpe", "lrpe_learnable_theta": True, "tpe_feature_dim": 8,
+               "tpe_num_layers": 1}
+
+
+class LightNetPositionalTextModelTester(LionTextModelTester):
+    def get_config(self):
+        return LionConfig(modality="text", attention_type="lightnet", vocab_size=self.vocab_size,
+                          hidden_size=self.hidden_size, num_hidden_layers=self.num_hidden_layers,
+                          num_attention_heads=self.num_attention_heads, intermediate_size=self.intermediate_size,
+                          max_position_embeddings=64, num_labels=self.num_labels,
+                          hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, **_POSITIONAL)
+
+
+class LightNetPositionalVisionModelTester(LionVisionModelTester):
+    def get_config(self):
+        return LionConfig(modality="vision", attention_type="lightnet", image_size=self.image_size,
+                          patch_size=self.patch_size, num_channels=self.num_channels, hidden_size=self.hidden_size,
+                          num_hidden_layers=self.num_hidden_layers, num_attention_heads=self.num_attention_heads,
+                          intermediate_size=self.intermediate_size, num_labels=self.num_labels,
+                          position_scaling="interpolate", **_POSITIONAL)
+
+
+class LightNetPositionalTextModelTest(LionTextModelTest):
+    def setUp(self):
+        self.model_tester = LightNetPositionalTextModelTester(self)
+        self.config_tester = ConfigTester(self, config_class=LionConfig, hidden_size=37, num_attention_heads=1,
+                                          modality="text", attention_type="lightnet", **_POSITIONAL)
+
+
+class LightNetPositionalVisionModelTest(LionVisionModelTest):
+    def setUp(self):
+        self.model_tester = LightNetPositionalVisionModelTester(self)
+        self.config_tester = ConfigTester(self, config_class=LionConfig, has_text_modality=False, hidden_size=37,
+                                          num_attention_heads=1, modality="vision", attention_type="lightnet",
+                                          position_scaling="interpolate", **_POSITIONAL)
