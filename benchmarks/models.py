@@ -38,7 +38,7 @@ VIT_B = dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, inte
 VISION_SHAPES = {"vit-b": (VIT_B, 1000),
                  "cifar": (dict(hidden_size=192, num_hidden_layers=6, num_attention_heads=3, intermediate_size=768,
                                 patch_size=4), 10)}
-VISION = {"shape": VIT_B, "labels": 1000}
+VISION = {"shape": VIT_B, "labels": 1000, "position_encoding": "none"}
 BERT_LARGE = dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096)
 
 
@@ -55,11 +55,13 @@ def lion_vision(variant: str, resolution: int, backend: str):
 
     if variant in ATTENTION_TYPES:
         config = LionConfig(modality="vision", attention_type=ATTENTION_TYPES[variant], image_size=resolution,
-                            num_labels=VISION["labels"], attention_backend=backend, **VISION["shape"])
+                            num_labels=VISION["labels"], attention_backend=backend,
+                            position_encoding=VISION["position_encoding"], **VISION["shape"])
     else:
         mask, order = VARIANTS[variant]
         config = LionConfig(modality="vision", mask_type=mask, patch_order=order, image_size=resolution,
-                            num_labels=VISION["labels"], attention_backend=backend, **VISION["shape"])
+                            num_labels=VISION["labels"], attention_backend=backend,
+                            position_encoding=VISION["position_encoding"], **VISION["shape"])
     return LionForImageClassification(config)
 
 
@@ -216,6 +218,7 @@ def main() -> None:
     parser.add_argument("--vision-shape", default="vit-b", choices=sorted(VISION_SHAPES),
                         help="model size of --train/--infer (cifar: the CIFAR-10 validation models)")
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"of {', '.join([*VARIANTS, *ATTENTION_TYPES])}")
+    parser.add_argument("--position-encoding", default="none", help="LION/LightNet vision models' position_encoding")
     parser.add_argument("--mlm-variants", default="lit,decay,selective")
     parser.add_argument("--backends", default="triton")
     parser.add_argument("--compile", default="eager", help="comma list of eager, model, layers")
@@ -236,6 +239,7 @@ def main() -> None:
         print_table(list(merged.values()))
         return
     VISION["shape"], VISION["labels"] = VISION_SHAPES[args.vision_shape]
+    VISION["position_encoding"] = args.position_encoding
     variants = args.variants.split(",")
     backends = args.backends.split(",")
     modes = args.compile.split(",")
@@ -258,7 +262,7 @@ def main() -> None:
         inputs = _vision_inputs(resolution, batch)
         for mode in modes:
             base = {"section": "train", "resolution": resolution, "batch": batch, "compile": mode,
-                    "shape": args.vision_shape}
+                    "shape": args.vision_shape, "position_encoding": args.position_encoding}
             _record(results, {**base, "model": "vit-sdpa"},
                     lambda: dict(zip(("ms", "peak_gb"), train_ms(vit(resolution).cuda(), inputs, args.steps,
                                                                   args.warmup, mode))))
@@ -273,7 +277,8 @@ def main() -> None:
         if args.check:
             small = {k: v[: min(batch, 16)] for k, v in inputs.items()}
             for variant in variants:
-                _record(results, {"section": "check", "resolution": resolution, "model": f"lion-{variant}"},
+                _record(results, {"section": "check", "resolution": resolution, "model": f"lion-{variant}",
+                                  "position_encoding": args.position_encoding},
                         lambda: dict(zip(("logits_rel", "grads_rel"), backend_agreement(
                             lion_vision(variant, resolution, "auto").cuda(), small))))
     for resolution in args.infer:
