@@ -41,22 +41,19 @@ def softmax_over_positions(k: torch.Tensor, key_padding_mask: torch.Tensor | Non
         raise ValueError(f"k must be [batch, length, heads, head_dim], got {tuple(k.shape)}")
     if k.shape[1] == 0 or k.numel() == 0:
         return k * 1.0  # nothing to normalise (still connected to k for autograd)
-    x = k.double() if k.dtype == torch.float64 else k.float()
-    keep = None
-    if key_padding_mask is not None:
-        if key_padding_mask.dtype != torch.bool or tuple(key_padding_mask.shape) != tuple(k.shape[:2]):
-            raise ValueError(f"key_padding_mask must be a bool tensor [batch, length]={tuple(k.shape[:2])}, got "
-                             f"{key_padding_mask.dtype} {tuple(key_padding_mask.shape)}")
-        keep = key_padding_mask[:, :, None, None]
-        x = x.masked_fill(~keep, float("-inf"))
-    # the shift cancels in the ratio: no gradient through it; a column of padding only (-inf) shifts by 0
-    shift = x.detach().amax(dim=1, keepdim=True)
-    shift = torch.where(torch.isfinite(shift), shift, 0.0)
-    weights = torch.exp(x - shift)  # exp(-inf) = 0 for padded keys
-    total = weights.sum(dim=1, keepdim=True)
-    out = weights / torch.where(total > 0, total, 1.0)
-    if keep is not None:
-        out = torch.where(keep, out, 0.0)
+    statistics = torch.float64 if k.dtype == torch.float64 else torch.float32
+    if key_padding_mask is None:
+        # one fused softmax kernel each way (fp32 statistics from the autocast dtype) instead of a chain of
+        # elementwise kernels over [B, L, H, D]
+        return torch.softmax(k, dim=1, dtype=statistics).to(k.dtype)
+    if key_padding_mask.dtype != torch.bool or tuple(key_padding_mask.shape) != tuple(k.shape[:2]):
+        raise ValueError(f"key_padding_mask must be a bool tensor [batch, length]={tuple(k.shape[:2])}, got "
+                         f"{key_padding_mask.dtype} {tuple(key_padding_mask.shape)}")
+    keep = key_padding_mask[:, :, None, None]
+    # padded keys get -inf, so exactly zero weight; a sequence of padding only gives NaN columns, zeroed by the
+    # where (and masked_fill's backward zeroes their gradients)
+    out = torch.softmax(k.masked_fill(~keep, float("-inf")), dim=1, dtype=statistics)
+    out = torch.where(keep, out, 0.0)
     return out.to(k.dtype)
 
 

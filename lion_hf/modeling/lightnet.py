@@ -49,8 +49,8 @@ class LightNetRMSNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = x.double() if x.dtype == torch.float64 else x.float()
-        y = y * torch.rsqrt(y.pow(2).mean(dim=-1, keepdim=True) + self.eps)
-        return (y * self.weight.to(y.dtype)).to(x.dtype)
+        # F.rms_norm: one fused kernel on CUDA instead of five elementwise/reduction kernels
+        return F.rms_norm(y, (y.shape[-1],), self.weight.to(y.dtype), self.eps).to(x.dtype)
 
     def extra_repr(self) -> str:
         return f"{self.weight.shape[0]}, eps={self.eps}"
