@@ -28,6 +28,7 @@ from lion_hf.kernels.lightnet import lightnet_fused_attention, softmax_over_posi
 from lion_hf.kernels.lightnet_naive import naive_lightnet_attention, naive_lightnet_mixer_of
 from lion_hf.kernels.triton.utils import triton_available
 from lion_hf.modeling.lightnet import LightNetAttention
+from tests.child_python import HIDE_LION_HF
 
 FORMS = ["attention", "chunk", "recurrent"]
 needs_triton = pytest.mark.skipif(not triton_available(), reason="triton is not installed")
@@ -315,14 +316,7 @@ def test_pipelines(tmp_path, seed):
     assert len(filled) == 5 and all("sequence" in r for r in filled)
 
 
-_REMOTE_SCRIPT = r'''
-import importlib.abc, json, sys
-class _Blocker(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] == "lion_hf":
-            raise ModuleNotFoundError("lion_hf is hidden in this test")
-        return None
-sys.meta_path.insert(0, _Blocker())
+_REMOTE_SCRIPT = HIDE_LION_HF + r'''
 import torch
 from transformers import AutoModelForImageClassification, AutoModelForMaskedLM
 args = json.loads(sys.argv[1])

@@ -28,6 +28,7 @@ from lion_hf.kernels.triton.utils import triton_available
 from lion_hf.modeling.modeling_lion import LionLayer
 from lion_hf.modeling.scan_order import natural_scan_orders
 from tests.test_positional import ref_coords, ref_rotate, ref_tpe
+from tests.child_python import HIDE_LION_HF
 
 F64 = torch.float64
 ENCODINGS = ["md_lrpe", "md_tpe", "md_lrpe_tpe"]
@@ -417,14 +418,7 @@ def test_without_an_encoding_nothing_changes(seed):
                       use_position_embeddings=True).use_position_embeddings is True
 
 
-_REMOTE_SCRIPT = r'''
-import importlib.abc, json, sys
-class _Blocker(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] == "lion_hf":
-            raise ModuleNotFoundError("lion_hf is hidden in this test")
-        return None
-sys.meta_path.insert(0, _Blocker())
+_REMOTE_SCRIPT = HIDE_LION_HF + r'''
 import torch
 from transformers import AutoModelForImageClassification, AutoModelForMaskedLM
 args = json.loads(sys.argv[1])

@@ -68,6 +68,23 @@ def resolve_form(form: str, length: int, device: torch.device | None = None, bac
     return "attention" if length <= limit else "chunk"
 
 
+def dropout_form(form: str, backend: str, dropout_p: float, probe: torch.Tensor) -> tuple[str, float]:
+    """``(form, dropout_p)`` a layer runs with when training with attention dropout.
+
+    Attention dropout acts on the ``L x L`` scores, which only the attention form builds: with ``dropout_p > 0``
+    the form becomes ``"attention"`` when ``form`` resolves to it at this length, and otherwise (an explicit
+    chunk/recurrent form, or ``"auto"`` past the crossover) the dropout is skipped with a one-time warning.
+    ``probe``: ``[B, H, L, D]``-shaped queries (any strides), for the device, dtype and length.
+    """
+    if not dropout_p:
+        return form, 0.0
+    concrete_backend = resolve_backend(backend, probe, probe, dropout_p)
+    if resolve_form(form, probe.shape[-2], probe.device, concrete_backend) != "attention":
+        logger.warning_once("attention dropout acts on the L x L scores and is skipped outside the attention form")
+        return form, 0.0
+    return "attention", dropout_p
+
+
 def resolve_backend(backend: str, q: torch.Tensor, v: torch.Tensor, dropout_p: float = 0.0,
                     chunk_size: int | None = None) -> str:
     """The concrete backend (``"torch"`` or ``"triton"``) that ``backend`` stands for on these inputs.

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.utils import logging
 
-from ..kernels import resolve_backend, resolve_form
+from ..kernels import dropout_form
 from ..kernels.lightnet import lightnet_fused_attention
 from .configuration_lion import LionConfig
 from .positional import MultiDimRotaryEncoding, position_encoding_parts, positions_from_attention_mask
@@ -106,16 +106,9 @@ class LightNetAttention(nn.Module):
         batch, length, _ = hidden_states.shape
         qkv = self.qkv(hidden_states).view(batch, length, 3, self.num_heads, self.head_dim)
         form = self.config.attention_form
-        dropout_p = self.config.attention_probs_dropout_prob if self.training else 0.0
-        if dropout_p:
-            probe = qkv[:, :, 0].transpose(1, 2)
-            concrete_backend = resolve_backend(self.config.attention_backend, probe, probe, dropout_p)
-            if resolve_form(form, length, qkv.device, concrete_backend) != "attention":
-                logger.warning_once("attention dropout acts on the L x L scores and is skipped outside the "
-                                    "attention form")
-                dropout_p = 0.0
-            else:
-                form = "attention"
+        form, dropout_p = dropout_form(form, self.config.attention_backend,
+                                       self.config.attention_probs_dropout_prob if self.training else 0.0,
+                                       qkv[:, :, 0].transpose(1, 2))
         key_padding_mask = None if attention_mask is None else attention_mask.bool()
         context = lightnet_fused_attention(qkv, form=form, chunk_size=self.config.chunk_size,
                                            key_padding_mask=key_padding_mask, dropout_p=dropout_p,

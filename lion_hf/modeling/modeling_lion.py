@@ -28,7 +28,7 @@ from transformers.utils import logging
 from transformers.utils.generic import can_return_tuple, merge_with_config_defaults
 from transformers.utils.output_capturing import capture_outputs
 
-from ..kernels import combine_parts, lion_attention, lion_attention_parts, resolve_backend, resolve_form
+from ..kernels import combine_parts, dropout_form, lion_attention, lion_attention_parts, resolve_backend
 from ..kernels.fused import (  # noqa: F401 - the feature maps stay importable from here
     FEATURE_MAP_FUNCTIONS,
     elu_plus_one,
@@ -244,16 +244,8 @@ class LionAttention(nn.Module):
         log_decays = None if gate_logits is not None else self._log_decays(hidden_states)
         form = self.config.attention_form
         backend = self.config.attention_backend
-        dropout_p = self.config.attention_probs_dropout_prob if self.training else 0.0
-        if dropout_p:
-            probe = qkv[:, :, 0].transpose(1, 2)
-            concrete_backend = resolve_backend(backend, probe, probe, dropout_p)
-            if resolve_form(form, length, qkv.device, concrete_backend) != "attention":
-                logger.warning_once("attention dropout acts on the L x L scores and is skipped outside the "
-                                    "attention form")
-                dropout_p = 0.0
-            else:
-                form = "attention"
+        form, dropout_p = dropout_form(form, backend, self.config.attention_probs_dropout_prob if self.training else 0.0,
+                                       qkv[:, :, 0].transpose(1, 2))
         key_padding_mask = None if attention_mask is None else attention_mask.bool()
         scale = self.head_dim ** -0.5
         orders = None
