@@ -35,7 +35,10 @@ def test_image_script_trains_lightnet_with_md_encodings(image_tree, tmp_path):  
     assert (config["attention_type"], config["mask_type"], config["position_encoding"]) == ("lightnet", "lit",
                                                                                             "md_lrpe_tpe")
     assert config["use_position_embeddings"] is False, "the MD encodings replace the absolute table"
-    assert "LightNet" in (out / "README.md").read_text()
+    card = (out / "README.md").read_text()
+    assert "LightNet" in card and "Token order comes from the paper's MD-LRPE and MD-TPE" in card
+    assert "not the paper's MD-TPE/MD-LRPE" not in card and "stand in for" not in card, "the card says what it has"
+    assert '"position_encoding": "md_lrpe_tpe"' in card
 
     import lion_hf  # noqa: F401
     from transformers import pipeline
@@ -43,6 +46,15 @@ def test_image_script_trains_lightnet_with_md_encodings(image_tree, tmp_path):  
     classifier = pipeline("image-classification", model=str(out), device="cpu")
     predictions = classifier(Image.open(image_tree / "validation" / "cat" / "0000.png"), top_k=3)
     assert sorted(p["label"] for p in predictions) == list(CLASSES)
+
+
+def test_lion_run_card_names_its_md_encoding(image_tree, tmp_path):  # noqa: F811
+    out = tmp_path / "lit"
+    image_script.main(_image(image_tree, out, "--mask_type", "lit", "--position_encoding", "md_tpe"))
+    card = (out / "README.md").read_text()
+    assert "Token order also comes from LightNet's MD-TPE" in card
+    assert "LION-LIT has no decay mask; it knows token order through LightNet's MD-TPE" in card
+    assert "no notion of token order" not in card
 
 
 @pytest.mark.parametrize("extra,problem", [

@@ -155,6 +155,30 @@ ARCHITECTURE_TEXT = {
 }
 
 
+#: How the cards name a ``config.position_encoding`` (LightNet's multi-dimensional encodings).
+POSITION_ENCODING_NAMES = {"md_lrpe": "MD-LRPE (a rotary encoding, one group of features per grid axis)",
+                           "md_tpe": "MD-TPE (a Toeplitz relative-position mixer per grid axis)",
+                           "md_lrpe_tpe": "MD-LRPE and MD-TPE (rotary and Toeplitz relative-position encodings per "
+                                          "grid axis)"}
+
+
+def position_encoding_name(config: Any) -> str | None:
+    """The card's name of the config's MD encodings, None without them."""
+    return POSITION_ENCODING_NAMES.get(getattr(config, "position_encoding", "none") or "none")
+
+
+def architecture_text(config: Any, lightnet: bool) -> str:
+    """The architecture paragraph: the family's, with where LightNet's token order comes from."""
+    text = ARCHITECTURE_TEXT["lightnet" if lightnet else "lion"]
+    encoding = position_encoding_name(config)
+    if lightnet and encoding:
+        text = text.replace("Learned absolute position embeddings stand in for the paper's\nMD-TPE/MD-LRPE "
+                            "encodings.", f"Token order comes from the paper's {encoding}.")
+    elif encoding:
+        text += f" Token order also comes from LightNet's {encoding}."
+    return text
+
+
 #: How to install the package, as the cards say it (it is not on PyPI).
 INSTALL_TEXT = ("install it from a checkout of its repository (`pip install -e .` in the checkout, or `pip install` "
                 "with the repository's path or git URL).")
@@ -334,12 +358,17 @@ def merge_results(family_results: Iterable[Result], run_results: Iterable[Result
     return index, table
 
 
-def _results_note(rows: Sequence[Result], paper_training_time: float | None, variant: str) -> str:
+def _results_note(rows: Sequence[Result], paper_training_time: float | None, variant: str,
+                  encoded: bool = False) -> str:
+    """``encoded``: the model has the paper's MD encodings (LightNet's numbers could then describe it)."""
     notes = []
     if any(r.source == "paper" and r.value is not None for r in rows):
         notes.append("Rows marked *reported by the paper* are the paper's numbers for this architecture and size "
                      f"([arXiv {PAPER_ARXIV_ID}]({PAPER_URL})); they are not measurements of these weights.")
-    if any(r.value is None for r in rows) and variant == LIGHTNET:
+    if any(r.value is None for r in rows) and variant == LIGHTNET and encoded:
+        notes.append("*Not yet measured*: no evaluation of this checkpoint has been published yet, and no LightNet "
+                     "paper number is quoted.")
+    elif any(r.value is None for r in rows) and variant == LIGHTNET:
         notes.append("*Not yet measured*: no evaluation of this checkpoint has been published yet. No LightNet paper "
                      "number is quoted: the paper's models use its MD-TPE/MD-LRPE positional encodings, which this "
                      "model does not have, so their results would not describe it.")
@@ -385,6 +414,8 @@ def _input_description(config: Any) -> str:
         return (f"{config.image_size}×{config.image_size} RGB images, {config.patch_size}×{config.patch_size} "
                 f"patches ({(config.image_size // config.patch_size) ** 2} tokens + a class token)")
     positions = [] if config.mask_type == "lit" else ["the decay mask"]
+    if position_encoding_name(config):
+        positions.append(position_encoding_name(config).split(" (")[0])
     if config.use_position_embeddings:
         positions.append(f"learned absolute positions (up to {config.max_position_embeddings} tokens)")
     return (f"token ids (vocabulary {config.vocab_size}); word order from "
@@ -407,6 +438,8 @@ def _config_json(config: Any) -> str:
         data[name] = getattr(config, name, None)
         if name == "model_type" and getattr(config, "attention_type", "lion") != "lion":
             data["attention_type"] = config.attention_type
+        if name == "model_type" and position_encoding_name(config):
+            data["position_encoding"] = config.position_encoding
     return json.dumps(data, indent=2, ensure_ascii=False)
 
 
@@ -433,10 +466,17 @@ def _limitations(config: Any, data_items: Sequence[str], provenance: bool) -> li
                      "tokens, which the decay mask handles, but accuracy away from the training resolution is not "
                      "measured.")
     items += data_items
-    if lightnet:
+    encoding = position_encoding_name(config)
+    if lightnet and encoding:
+        items.append(f"This LightNet model has no decay; it knows token order through the paper's {encoding}"
+                     + (" and learned absolute position embeddings." if config.use_position_embeddings else "."))
+    elif lightnet:
         order = ("knows token order only through its learned absolute position embeddings" if
                  config.use_position_embeddings else "has no notion of token order at all (no position embeddings)")
         items.append(f"This LightNet model has no decay and not the paper's MD-TPE/MD-LRPE encodings, so it {order}.")
+    elif config.mask_type == "lit" and encoding:
+        items.append(f"LION-LIT has no decay mask; it knows token order through LightNet's {encoding}"
+                     + (" and its position embeddings." if config.use_position_embeddings else "."))
     elif config.mask_type == "lit":
         order = ("knows token order only through its position embeddings" if config.use_position_embeddings
                  else "has no notion of token order at all (no decay and, as in the paper's setup, no position "
@@ -665,9 +705,10 @@ def render_run_card(
         input_description=_input_description(config), preset=family.preset if is_family else None,
         base_model=base_model_text, paper_title=paper.title, paper_url=paper.url,
         architecture="LightNet" if variant == LIGHTNET else "LION",
-        architecture_text=ARCHITECTURE_TEXT["lightnet" if variant == LIGHTNET else "lion"],
+        architecture_text=architecture_text(config, variant == LIGHTNET),
         results=[[_fmt(cell) for cell in r.table_row()] for r in table_results],
-        results_note=_results_note(table_results, family.paper_training_time if is_family else None, variant),
+        results_note=_results_note(table_results, family.paper_training_time if is_family else None, variant,
+                                   encoded=position_encoding_name(config) is not None),
         install_text=INSTALL_TEXT, heads_text=heads_text(modality),
         auto_class=AUTO_CLASS_OF_HEAD.get(head, "AutoModel"),
         processor_class=processor_class or ("AutoImageProcessor" if modality == "vision" else "AutoTokenizer"),
