@@ -272,7 +272,6 @@ class LionAttention(nn.Module):
             context = self.output_norm(context)
         return self.dropout(self.out_proj(context)), None
 
-
     def _rotary_attention(self, qkv: torch.Tensor, log_decays: list[torch.Tensor | None],
                           attention_mask: torch.Tensor | None, grid_size: tuple[int, int] | None, *, scale: float,
                           eps: float, form: str, key_padding_mask: torch.Tensor | None, dropout_p: float,
