@@ -6,10 +6,6 @@ fp32 tolerance: 1e-5 relative to the largest reference value (the LION kernels' 
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
 import torch
 from transformers import AutoConfig, AutoModel, AutoModelForImageClassification, AutoModelForMaskedLM
@@ -28,7 +24,7 @@ from lion_hf.kernels.lightnet import lightnet_fused_attention, softmax_over_posi
 from lion_hf.kernels.lightnet_naive import naive_lightnet_attention, naive_lightnet_mixer_of
 from lion_hf.kernels.triton.utils import triton_available
 from lion_hf.modeling.lightnet import LightNetAttention
-from tests.child_python import HIDE_LION_HF
+from tests.child_python import HIDE_LION_HF, run_without_lion_hf
 
 FORMS = ["attention", "chunk", "recurrent"]
 needs_triton = pytest.mark.skipif(not triton_available(), reason="triton is not installed")
@@ -350,12 +346,7 @@ def test_trust_remote_code_without_lion_hf(tmp_path, seed):
     torch.save(inputs, tmp_path / "inputs.pt")
     args = {"vision": str(tmp_path / "v"), "text": str(tmp_path / "t"), "inputs": str(tmp_path / "inputs.pt"),
             "out": str(tmp_path / "out.pt")}
-    env = {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error",
-           "PATH": "/usr/bin:/bin", "TRITON_INTERPRET": "1"}
-    run = subprocess.run([sys.executable, "-c", _REMOTE_SCRIPT, json.dumps(args)], capture_output=True, text=True,
-                         env=env, cwd=tmp_path, timeout=300)
-    assert run.returncode == 0, run.stderr[-3000:]
-    result = json.loads(run.stdout.strip().splitlines()[-1])
+    result = run_without_lion_hf(_REMOTE_SCRIPT, args, tmp_path)
     assert result == {"lion_hf": False, "vision": result["vision"], "mixer": "LightNetAttention"}
     assert result["vision"].startswith("transformers_modules.")
     remote = torch.load(tmp_path / "out.pt")

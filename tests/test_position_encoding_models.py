@@ -11,16 +11,13 @@
 
 from __future__ import annotations
 
-import json
 import math
-import subprocess
-import sys
 
 import pytest
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
-from transformers import AutoModelForImageClassification, AutoModelForMaskedLM
+from transformers import AutoModelForImageClassification
 
 from lion_hf import LionConfig, LionConfigError, LionForImageClassification, LionForMaskedLM, LionModel
 from lion_hf.kernels.naive import naive_decay_mask
@@ -28,7 +25,7 @@ from lion_hf.kernels.triton.utils import triton_available
 from lion_hf.modeling.modeling_lion import LionLayer
 from lion_hf.modeling.scan_order import natural_scan_orders
 from tests.test_positional import ref_coords, ref_rotate, ref_tpe
-from tests.child_python import HIDE_LION_HF
+from tests.child_python import HIDE_LION_HF, run_without_lion_hf
 
 F64 = torch.float64
 ENCODINGS = ["md_lrpe", "md_tpe", "md_lrpe_tpe"]
@@ -448,12 +445,7 @@ def test_trust_remote_code_without_lion_hf(tmp_path, seed):
     torch.save(inputs, tmp_path / "inputs.pt")
     args = {"vision": str(tmp_path / "v"), "text": str(tmp_path / "t"), "inputs": str(tmp_path / "inputs.pt"),
             "out": str(tmp_path / "out.pt")}
-    env = {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error",
-           "PATH": "/usr/bin:/bin", "TRITON_INTERPRET": "1"}
-    run = subprocess.run([sys.executable, "-c", _REMOTE_SCRIPT, json.dumps(args)], capture_output=True, text=True,
-                         env=env, cwd=tmp_path, timeout=300)
-    assert run.returncode == 0, run.stderr[-3000:]
-    result = json.loads(run.stdout.strip().splitlines()[-1])
+    result = run_without_lion_hf(_REMOTE_SCRIPT, args, tmp_path)
     assert result["lion_hf"] is False and result["module"].startswith("transformers_modules.")
     assert (result["tpe"], result["rotary"]) == ("MultiDimToeplitzMixer", "MultiDimRotaryEncoding")
     remote = torch.load(tmp_path / "out.pt")
