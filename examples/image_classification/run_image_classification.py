@@ -69,6 +69,7 @@ from lion_hf.training import (
     check_resume_checkpoint,
     derived_seed,
     epoch_batches,
+    epoch_end_checkpoint,
     init_tracking,
     load_accelerate_state,
     load_tensors,
@@ -81,6 +82,7 @@ from lion_hf.training import (
     save_final_outputs,
     save_tensors,
     start_accelerate_run,
+    step_events,
     training_state,
     validate_checkpointing_steps,
     validate_resume_from_checkpoint,
@@ -992,12 +994,13 @@ def _main(argv: list[str] | None = None) -> dict[str, Any]:
                     report_train_loss(accelerator, progress, scheduler, running_loss / running_count, completed_steps,
                                       with_tracking=args.with_tracking, extra={"train/epoch": epoch})
                     running_loss, running_count = 0.0, 0
-                at_epoch_end = batches_per_epoch is not None and batch_index >= batches_per_epoch
-                if args.eval_steps and completed_steps % args.eval_steps == 0 and not at_epoch_end:
+                eval_now, save_now, stop = step_events(completed_steps, batch_index, batches_per_epoch, max_train_steps,
+                                                       args.eval_steps, checkpoint_every)
+                if eval_now:
                     last_eval = evaluate_now(epoch + batch_index / (batches_per_epoch or batch_index))
-                if checkpoint_every and completed_steps % checkpoint_every == 0 and not at_epoch_end:
+                if save_now:
                     checkpoint(epoch, batch_index, consumed)
-                if completed_steps >= max_train_steps and not at_epoch_end:
+                if stop:
                     epoch_done = False
                     break
             if epoch_done:
@@ -1005,7 +1008,7 @@ def _main(argv: list[str] | None = None) -> dict[str, Any]:
                 consumed = 0
                 if batches_per_epoch is not None:  # a stream's "epoch" is one pass of one process: no eval there
                     last_eval = evaluate_now(epoch)
-                if checkpoint_every and completed_steps % checkpoint_every == 0 or args.checkpointing_steps == "epoch":
+                if epoch_end_checkpoint(completed_steps, checkpoint_every, args.checkpointing_steps):
                     checkpoint(epoch, 0, 0)
         progress.close()
     train_seconds = time.time() - started

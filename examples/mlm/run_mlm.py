@@ -50,6 +50,7 @@ from lion_hf.training import (
     check_resume_checkpoint,
     derived_seed,
     epoch_batches,
+    epoch_end_checkpoint,
     init_tracking,
     load_accelerate_state,
     optimizer_step,
@@ -60,6 +61,7 @@ from lion_hf.training import (
     save_checkpoint,
     save_final_outputs,
     start_accelerate_run,
+    step_events,
     training_state,
     validate_checkpointing_steps,
     validate_resume_from_checkpoint,
@@ -76,7 +78,8 @@ NOT_IN_FINGERPRINT = frozenset({
     "eval_steps", "logging_steps", "with_tracking", "report_to", "model_name", "push_to_hub", "hub_model_id",
     "hub_token", "hub_private_repo", "num_workers", "preprocessing_num_workers", "per_device_eval_batch_size"})
 #: Model-shape flags, read only when a new model is built from them (not with --preset / --model_name_or_path).
-MODEL_SHAPE_FLAGS = ("attention_type", "position_encoding", "mask_type", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
+MODEL_SHAPE_FLAGS = ("attention_type", "position_encoding", "mask_type", "hidden_size", "num_hidden_layers",
+                     "num_attention_heads", "intermediate_size")
 MODEL_COLUMNS = ("input_ids", "attention_mask", "token_type_ids", "special_tokens_mask")
 
 
@@ -719,12 +722,13 @@ def _main(argv: list[str] | None = None) -> dict[str, Any]:
                     report_train_loss(accelerator, progress, scheduler, running_loss / running_count, completed_steps,
                                       with_tracking=args.with_tracking)
                     running_loss, running_count = 0.0, 0
-                at_epoch_end = batches_per_epoch is not None and batch_index >= batches_per_epoch
-                if args.eval_steps and completed_steps % args.eval_steps == 0 and not at_epoch_end:
+                eval_now, save_now, stop = step_events(completed_steps, batch_index, batches_per_epoch, max_train_steps,
+                                                       args.eval_steps, checkpoint_every)
+                if eval_now:
                     last_eval = evaluate_now(epoch + batch_index / (batches_per_epoch or batch_index))
-                if checkpoint_every and completed_steps % checkpoint_every == 0 and not at_epoch_end:
+                if save_now:
                     checkpoint(epoch, batch_index, consumed)
-                if completed_steps >= max_train_steps and not at_epoch_end:
+                if stop:
                     epoch_done = False
                     break
             if epoch_done:
@@ -732,7 +736,7 @@ def _main(argv: list[str] | None = None) -> dict[str, Any]:
                 consumed = 0
                 if batches_per_epoch is not None:
                     last_eval = evaluate_now(epoch)
-                if checkpoint_every and completed_steps % checkpoint_every == 0 or args.checkpointing_steps == "epoch":
+                if epoch_end_checkpoint(completed_steps, checkpoint_every, args.checkpointing_steps):
                     checkpoint(epoch, 0, 0)
         progress.close()
     train_seconds = time.time() - started

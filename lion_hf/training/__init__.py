@@ -43,7 +43,7 @@ from .launch import (
     init_tracking,
     start_accelerate_run,
 )
-from .loop import optimizer_step, report_train_loss
+from .loop import epoch_end_checkpoint, optimizer_step, report_train_loss, step_events
 from .outputs import RESULTS_FILE, save_final_outputs
 from .seeds import derived_seed
 
@@ -74,6 +74,7 @@ __all__ = [
     "list_checkpoints",
     "load_accelerate_state",
     "load_tensors",
+    "epoch_end_checkpoint",
     "optimizer_step",
     "read_training_state",
     "report_train_loss",
@@ -85,6 +86,7 @@ __all__ = [
     "save_final_outputs",
     "save_tensors",
     "start_accelerate_run",
+    "step_events",
     "training_state",
     "validate_checkpointing_steps",
     "validate_resume_from_checkpoint",

@@ -1,12 +1,13 @@
 # Copyright 2026 The lion_hf authors. Licensed under the Apache License, Version 2.0.
-"""Pieces of the example scripts' accelerate training loops: the optimizer step and the logged training loss."""
+"""Pieces of the example scripts' accelerate training loops: the optimizer step, the logged training loss and
+when to evaluate, checkpoint and stop."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["optimizer_step", "report_train_loss"]
+__all__ = ["epoch_end_checkpoint", "optimizer_step", "report_train_loss", "step_events"]
 
 
 def optimizer_step(accelerator, model, optimizer, scheduler, loss, max_grad_norm: float) -> None:
@@ -38,3 +39,22 @@ def report_train_loss(accelerator, progress, scheduler, mean_loss: float, step: 
         accelerator.log({"train/loss": mean_loss, "train/lr": scheduler.get_last_lr()[0], **(extra or {})},
                         step=step)
     return mean_loss
+
+
+def step_events(completed_steps: int, batch_index: int, batches_per_epoch: int | None, max_train_steps: int,
+                eval_steps: int | None, checkpoint_every: int | None) -> tuple[bool, bool, bool]:
+    """``(evaluate, checkpoint, stop)`` after an optimizer step, ``batch_index`` batches into the epoch.
+
+    All False on an epoch's last batch (``batches_per_epoch``; None for a stream): the end of the epoch
+    evaluates and checkpoints itself (see :func:`epoch_end_checkpoint`).
+    """
+    if batches_per_epoch is not None and batch_index >= batches_per_epoch:
+        return False, False, False
+    return (bool(eval_steps) and completed_steps % eval_steps == 0,
+            bool(checkpoint_every) and completed_steps % checkpoint_every == 0,
+            completed_steps >= max_train_steps)
+
+
+def epoch_end_checkpoint(completed_steps: int, checkpoint_every: int | None, checkpointing_steps: str | None) -> bool:
+    """Whether the end of an epoch writes a checkpoint: ``--checkpointing_steps epoch``, or N that divides the step."""
+    return bool(checkpoint_every) and completed_steps % checkpoint_every == 0 or checkpointing_steps == "epoch"
