@@ -21,12 +21,18 @@ import torch
 import torch.nn.functional as F
 
 
-def _inputs(batch, heads, length, dim, mask, device, dtype, requires_grad=True):
+def _inputs(batch, heads, length, dim, mask, device, dtype, requires_grad=True, layout="blhd"):
+    """q, k (feature-mapped), v ``[B, H, L, D]`` and the log-decay. ``layout="blhd"``: token-major memory
+    (``[B, L, H, D]`` viewed as ``[B, H, L, D]``, what both the LION and the HF models feed their attention,
+    so gradients come back in the leaves' own strides); ``"bhld"``: contiguous ``[B, H, L, D]``."""
+    def make(t):
+        return t.transpose(1, 2).contiguous().transpose(1, 2) if layout == "blhd" else t.contiguous()
+
     q = (F.silu(torch.randn(batch, heads, length, dim, device=device)) + 0.5)
     k = (F.silu(torch.randn(batch, heads, length, dim, device=device)) + 0.5)
-    q = (q / q.norm(dim=-1, keepdim=True)).to(dtype)
-    k = (k / k.norm(dim=-1, keepdim=True)).to(dtype)
-    v = torch.randn(batch, heads, length, dim, device=device, dtype=dtype)
+    q = make((q / q.norm(dim=-1, keepdim=True)).to(dtype))
+    k = make((k / k.norm(dim=-1, keepdim=True)).to(dtype))
+    v = make(torch.randn(batch, heads, length, dim, device=device, dtype=dtype))
     if mask == "lit":
         a = None
     elif mask == "decay":
@@ -83,13 +89,15 @@ def main(argv=None):
     parser.add_argument("--crossover", action="store_true")
     parser.add_argument("--recurrent", action="store_true")
     parser.add_argument("--json", type=str, default=None, help="also write the rows to this file")
+    parser.add_argument("--layout", choices=["blhd", "bhld"], default="blhd",
+                        help="memory of q, k, v: token-major as the models feed them (default), or contiguous [B,H,L,D]")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
         sys.exit("benchmarks/kernels.py needs a CUDA device")
     device, dtype = "cuda", torch.bfloat16
     b, h, d = args.batch, args.heads, args.dim
     print(f"# {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {torch.cuda.get_device_name()}, "
-          f"torch {torch.__version__}, B={b} H={h} D={d} bf16", flush=True)
+          f"torch {torch.__version__}, B={b} H={h} D={d} bf16, layout {args.layout}", flush=True)
     rows = []
 
     def sdpa(q, k, v, a):
@@ -104,7 +112,7 @@ def main(argv=None):
     header = f"{'L':>6} {'form':>10} {'mask':>9} {'fwd ms':>8} {'fwd+bwd':>8} {'fwd/SDPA':>8} {'f+b/SDPA':>8}"
     print(header, flush=True)
     for length in args.lengths:
-        q, k, v, _ = _inputs(b, h, length, d, "lit", device, dtype)
+        q, k, v, _ = _inputs(b, h, length, d, "lit", device, dtype, layout=args.layout)
         s_fwd, s_all = _time_pair(sdpa, q, k, v, None)
         rows.append(dict(L=length, form="sdpa", mask="-", fwd=s_fwd, fwd_bwd=s_all))
         print(f"{length:>6} {'sdpa':>10} {'-':>9} {s_fwd:8.3f} {s_all:8.3f}", flush=True)
@@ -112,7 +120,7 @@ def main(argv=None):
             if form == "attention" and length > args.max_attention_length:
                 continue
             for mask in args.masks:
-                q, k, v, a = _inputs(b, h, length, d, mask, device, dtype)
+                q, k, v, a = _inputs(b, h, length, d, mask, device, dtype, layout=args.layout)
 
                 def run(q, k, v, a, form=form):
                     return lion_attention(q, k, v, a, form=form, backend="triton", chunk_size=chunk_size(form))
@@ -125,7 +133,7 @@ def main(argv=None):
     if args.crossover:
         print("\n# crossover: fwd+bwd ms, attention vs chunk (LION-S)", flush=True)
         for length in (256, 512, 768, 1024, 1536, 2048, 4096):
-            q, k, v, a = _inputs(b, h, length, d, "selective", device, dtype)
+            q, k, v, a = _inputs(b, h, length, d, "selective", device, dtype, layout=args.layout)
             res = {}
             for form in ("attention", "chunk"):
                 res[form] = _time_pair(lambda q, k, v, a, form=form: lion_attention(
@@ -136,7 +144,7 @@ def main(argv=None):
     if args.recurrent:
         print("\n# recurrent form (inference): fwd ms and peak extra memory", flush=True)
         for length in args.lengths:
-            q, k, v, a = _inputs(b, h, length, d, "selective", device, dtype, requires_grad=False)
+            q, k, v, a = _inputs(b, h, length, d, "selective", device, dtype, requires_grad=False, layout=args.layout)
             torch.cuda.synchronize()
             base = torch.cuda.memory_allocated()
             torch.cuda.reset_peak_memory_stats()

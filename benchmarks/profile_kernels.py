@@ -1,6 +1,6 @@
 """Break LION's Triton chunk-form time into its launches and try launch settings (CUDA only).
 
-    PYTHONPATH=. python benchmarks/profile_kernels.py [chunk] [state] [chunk-4096]
+    PYTHONPATH=. python benchmarks/profile_kernels.py [chunk] [state] [chunk-4096] [global]
 
 Prints medians (ms) of the chunk form's state pass, output and gradient kernels under several entries
 of :data:`lion_hf.kernels.triton.tuning.LAUNCH` (changed in this process only), to choose the defaults
@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from triton.testing import do_bench
 
 from lion_hf.kernels.triton import chunk as tch
+from lion_hf.kernels.triton import global_state as tgs
 from lion_hf.kernels.triton import tuning
 from lion_hf.kernels.triton.common import NORMALIZED, grad_inputs
 from lion_hf.kernels.triton.utils import decay_strides, triton_chunk_size
@@ -102,6 +103,46 @@ def state_section(length=16384):
                   f"(q,g') {t_t:.3f}", flush=True)
 
 
+def global_section(lengths=(1024, 4096, 16384)):
+    """LION-LIT's global-state form: its passes and the ``global_reduce`` / ``global_apply`` settings
+    (positions per program, warps). Inputs in the models' token-major memory (``[B, L, H, D]`` viewed as
+    ``[B, H, L, D]``), normalised output."""
+    reduce_cfgs = (None, (512, 4), (1024, 4), (2048, 4), (4096, 4), (1024, 8), (2048, 8), (16384, 4))
+    apply_cfgs = (None, (64, 4), (128, 4), (512, 4), (1024, 4), (256, 8), (1024, 8))
+    for length in lengths:
+        print(f"\n## global state (LIT), L={length}, B=8 H=12 D=64 bf16, token-major (ms)", flush=True)
+        q, k, v = (t.transpose(1, 2).contiguous().transpose(1, 2) for t in inputs(8, 12, length, 64, "lit")[:3])
+        for t in (q, k, v):
+            t.requires_grad_(True)
+        out, den = tgs.global_forward(q, k, v, NORMALIZED, True, 1.0, 0.0)
+        go = torch.randn_like(out)
+        g, c = grad_inputs(NORMALIZED, go, None, out, den, 1.0, 0.0, v, torch.bfloat16)
+        states = tgs.global_state(k, v)
+
+        def fwd_bwd():
+            o, _ = tgs.LionGlobalFunction.apply(q, k, v, NORMALIZED, True, 1.0, 0.0, None)
+            o.backward(go)
+
+        for cfg in reduce_cfgs:
+            t_s = _with_launch("global_reduce", cfg, lambda: bench(lambda: tgs.global_state(k, v)))
+            t_t = _with_launch("global_reduce", cfg, lambda: bench(lambda: tgs._reduce(q, g, c, None, True)))
+            t_f = _with_launch("global_reduce", cfg, lambda: bench(
+                lambda: tgs.LionGlobalFunction.apply(q, k, v, NORMALIZED, True, 1.0, 0.0, None)))
+            t_fb = _with_launch("global_reduce", cfg, lambda: do_bench(fwd_bwd, warmup=10, rep=40, grad_to_none=[q, k, v],
+                                                                     return_mode="median"))
+            print(f"  global_reduce={cfg or 'default'}: state (k,v) {t_s:.3f}  state (q,g') {t_t:.3f}  "
+                  f"fwd {t_f:.3f}  fwd+bwd {t_fb:.3f}", flush=True)
+        for cfg in apply_cfgs:
+            t_a = _with_launch("global_apply", cfg, lambda: bench(
+                lambda: tgs.global_forward(q, k, v, NORMALIZED, True, 1.0, 0.0, state=states)))
+            t_b = _with_launch("global_apply", cfg, lambda: bench(
+                lambda: tgs.global_backward(q, k, v, g, c, state=states)))
+            print(f"  global_apply={cfg or 'default'}: apply fwd {t_a:.3f}  bwd (reduce + apply) {t_b:.3f}", flush=True)
+        t_g = bench(lambda: grad_inputs(NORMALIZED, go, None, out, den, 1.0, 0.0, v, torch.bfloat16))
+        t_copy = bench(lambda: q.detach().clone())
+        print(f"  grad_inputs {t_g:.3f}; one copy of q (bandwidth reference) {t_copy:.3f}", flush=True)
+
+
 if __name__ == "__main__":
     import sys
 
@@ -113,3 +154,5 @@ if __name__ == "__main__":
         state_section(16384)
     if "chunk-4096" in sections:
         chunk_section(4096)
+    if "global" in sections:
+        global_section()

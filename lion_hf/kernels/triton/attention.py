@@ -12,8 +12,10 @@ kernels therefore read the prefix sum kept in float64 and form, per tile, fp32 *
 ``~1e-7 * |F_{r0} - F_{c0}|``, which only grows where ``exp`` of it is already tiny. LION-D uses
 ``a_h * |i - j|`` directly (one rounding).
 
-The backward (two kernels, deterministic, no atomics) recomputes the tiles: ``dkv`` owns a key tile
-and walks the query tiles, ``dq`` owns a query tile and walks the key tiles. Both also reduce
+The backward recomputes the tiles: ``dkv`` owns a key tile and walks the query tiles, ``dq`` owns a query
+tile and walks the key tiles (two kernels, deterministic, no atomics); or, where
+:func:`fused_dq` says so, the ``dkv`` kernel also adds each tile's ``dq`` into an fp32 buffer atomically
+(FlashAttention-2's scheme: five matrix products per tile pair instead of six, seven with a decay). Both also reduce
 ``P = dA * A`` (the gradient of ``log M``) into per-row / per-column sums below and above the diagonal,
 from which :func:`lion_hf.kernels.triton.common.log_decay_grad` forms ``d log_decay``.
 """
@@ -234,15 +236,19 @@ if triton is not None:
             tl.store(DEN + i_bh * L + tok_m, den, mask=m_valid)
 
     @triton.jit
-    def _attn_bwd_dkv_kernel(Q, K, V, A, F, G, C, KM, IDX, DK_OUT, DV_OUT, COL_LO, COL_UP, L, H,
-                             sqb, sqh, sql, skb, skh, skl, svb, svh, svl, sgb, sgh, sgl,
+    def _attn_bwd_dkv_kernel(Q, K, V, A, F, G, C, KM, IDX, DK_OUT, DV_OUT, COL_LO, COL_UP, DQ_ACC, ROW_LO, ROW_UP,
+                             L, H, sqb, sqh, sql, skb, skh, skl, svb, svh, svl, sgb, sgh, sgl,
                              sdkb, sdkh, sdkl, sdvb, sdvh, sdvl, sab, sah, sal, p_drop, SEED,
                              DK: tl.constexpr, DV: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
                              KIND: tl.constexpr, HAS_C: tl.constexpr, HAS_KM: tl.constexpr,
                              HAS_IDX: tl.constexpr, ACCUM: tl.constexpr, DROPOUT: tl.constexpr,
-                             F16: tl.constexpr, PREC: tl.constexpr):
+                             F16: tl.constexpr, PREC: tl.constexpr, DQ_ATOMIC: tl.constexpr):
         # Works on transposed tiles ([keys, queries]) so that every matrix product takes its
         # operands straight from memory: no register transposes. Statistics are stored by scan position.
+        # DQ_ATOMIC: also dq (as dq^T = k^T dS^T, whose transpose falls on a loaded operand, not on a dot
+        # result: the Hopper miscompile of tl.trans(acc)) added atomically into the fp32 [B, L, H, DK]
+        # buffer DQ_ACC, and the row statistics atomically into ROW_LO / ROW_UP (LION-S); LION-D's
+        # distance-weighted sum is then stored per key in COL_LO (the head's total is the same).
         i_n = tl.program_id(0)
         i_bh = tl.program_id(1)
         i_b = i_bh // H
@@ -274,6 +280,8 @@ if triton is not None:
         if KIND == 2:  # P = dA * A summed below / above the diagonal, one reduction per tile
             col_lo = tl.zeros([BN], dtype=tl.float32)
             col_up = tl.zeros([BN], dtype=tl.float32)
+        if KIND == 1 and DQ_ATOMIC:  # sum_i P_ij |i - j| per key
+            col_lo = tl.zeros([BN], dtype=tl.float32)
         for m0 in range(0, L, BM):
             offs_m = m0 + tl.arange(0, BM)
             m_valid = offs_m < L
@@ -314,15 +322,33 @@ if triton is not None:
                 dk += tl.dot(ds_t, q.to(tl.float32), input_precision=PREC)
             else:
                 dk += tl.dot(ds_t.to(q.dtype), q, input_precision=PREC)
+            if DQ_ATOMIC:
+                if F16:
+                    dq_t = tl.dot(tl.trans(k).to(tl.float32), ds_t, input_precision=PREC)  # [DK, BM]
+                else:
+                    dq_t = tl.dot(tl.trans(k), ds_t.to(k.dtype), input_precision=PREC)
+                dq_ptrs = DQ_ACC + (i_b.to(tl.int64) * L + tok_m[None, :]) * (H * DK) + i_h * DK + offs_dk[:, None]
+                tl.atomic_add(dq_ptrs, dq_t, mask=m_valid[None, :], sem="relaxed")
+            if KIND == 1 and DQ_ATOMIC:
+                col_lo += tl.sum(dp_t * att_t * tl.abs((offs_m[None, :] - offs_n[:, None]).to(tl.float32)), 1)
             if KIND == 2:
                 p = dp_t * att_t
                 if n0 + BN <= m0:  # queries all after the keys
                     col_lo += tl.sum(p, 1)
+                    if DQ_ATOMIC:
+                        tl.atomic_add(ROW_LO + i_bh * L + offs_m, tl.sum(p, 0), mask=m_valid, sem="relaxed")
                 elif m0 + BM <= n0:
                     col_up += tl.sum(p, 1)
+                    if DQ_ATOMIC:
+                        tl.atomic_add(ROW_UP + i_bh * L + offs_m, tl.sum(p, 0), mask=m_valid, sem="relaxed")
                 else:
-                    col_lo += tl.sum(tl.where(offs_m[None, :] > offs_n[:, None], p, 0.0), 1)
-                    col_up += tl.sum(tl.where(offs_m[None, :] < offs_n[:, None], p, 0.0), 1)
+                    p_lo = tl.where(offs_m[None, :] > offs_n[:, None], p, 0.0)
+                    p_up = tl.where(offs_m[None, :] < offs_n[:, None], p, 0.0)
+                    col_lo += tl.sum(p_lo, 1)
+                    col_up += tl.sum(p_up, 1)
+                    if DQ_ATOMIC:
+                        tl.atomic_add(ROW_LO + i_bh * L + offs_m, tl.sum(p_lo, 0), mask=m_valid, sem="relaxed")
+                        tl.atomic_add(ROW_UP + i_bh * L + offs_m, tl.sum(p_up, 0), mask=m_valid, sem="relaxed")
         # a padded key gets no gradient (it is an exact zero in the function)
         dk = tl.where(kv_valid[:, None], dk, 0.0)
         dv = tl.where(kv_valid[:, None], dv, 0.0)
@@ -336,6 +362,8 @@ if triton is not None:
         if KIND == 2:
             tl.store(COL_LO + i_bh * L + offs_n, col_lo, mask=n_valid)
             tl.store(COL_UP + i_bh * L + offs_n, col_up, mask=n_valid)
+        if KIND == 1 and DQ_ATOMIC:
+            tl.store(COL_LO + i_bh * L + offs_n, col_lo, mask=n_valid)
 
     @triton.jit
     def _attn_bwd_dq_kernel(Q, K, V, A, F, G, C, KM, IDX, DQ_OUT, ROW_LO, ROW_UP, L, H,
@@ -440,6 +468,14 @@ def _blocks(dk: int, dv: int, dtype: torch.dtype, backward: bool, has_decay: boo
     return launch(f"attn_{'bwd' if backward else 'fwd'}_small")
 
 
+def fused_dq(length: int) -> bool:
+    """Whether the backward computes ``dq`` inside the key-tile kernel (one launch, fp32 atomics: its sums'
+    order, hence its last bits, vary from run to run) instead of in its own deterministic launch, as
+    ``launch("attn_bwd_fused")`` says for this length; never under ``torch.use_deterministic_algorithms``."""
+    on, max_length = launch("attn_bwd_fused")
+    return bool(on) and length <= max_length and not torch.are_deterministic_algorithms_enabled()
+
+
 def _precision(dtype: torch.dtype) -> str:
     # fp32 inputs get true fp32 products (tf32 would cost ~3e-4 relative, above fp32 tolerances)
     return "ieee" if dtype == torch.float32 else "tf32"
@@ -527,10 +563,15 @@ def attention_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, f64: to
                  empty_blhd(batch, heads, length, dk, dtype, q.device),
                  empty_blhd(batch, heads, length, dv, dtype, q.device))
     dq_, dk_, dv_ = grads
+    fused = fused_dq(length)
     stat = lambda: torch.empty(batch, heads, length, device=q.device, dtype=torch.float32)  # noqa: E731
-    col_lo, col_up = (stat(), stat()) if kind == 2 else (None, None)
-    row_lo = stat() if kind > 0 else None
-    row_up = stat() if kind == 2 else None
+    zero = lambda: torch.zeros(batch, heads, length, device=q.device, dtype=torch.float32)  # noqa: E731
+    col_lo, col_up = (stat(), stat()) if kind == 2 else ((stat(), None) if kind == 1 and fused else (None, None))
+    # row statistics: written by the dq kernel, or summed atomically by the fused one (LION-D's distance
+    # sum is then per key, in col_lo)
+    row_lo = (zero() if fused else stat()) if kind == 2 else (stat() if kind == 1 and not fused else None)
+    row_up = (zero() if fused else stat()) if kind == 2 else None
+    dq_acc = torch.zeros(batch, length, heads, dk, device=q.device, dtype=torch.float32) if fused else None
     bm, bn, warps, stages = _blocks(dk, dv, dtype, backward=True)
     dummy = q
     km = _key_mask(key_mask)
@@ -542,17 +583,25 @@ def attention_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, f64: to
     inputs = (q, k, v, pick(a), pick(f64), g, pick(c), pick(km), pick(order))
     in_strides = (*strides3(q), *strides3(k), *strides3(v), *strides3(g))
     _attn_bwd_dkv_kernel[(triton.cdiv(length, bn), batch * heads)](
-        *inputs, dk_, dv_, pick(col_lo), pick(col_up), length, heads, *in_strides, *strides3(dk_),
-        *strides3(dv_), sab, sah, sal, float(dropout_p), seed if seed is not None else q, **common)
-    _attn_bwd_dq_kernel[(triton.cdiv(length, bm), batch * heads)](
-        *inputs, dq_, pick(row_lo), pick(row_up), length, heads, *in_strides, *strides3(dq_),
-        sab, sah, sal, float(dropout_p), seed if seed is not None else q, **common)
+        *inputs, dk_, dv_, pick(col_lo), pick(col_up), pick(dq_acc), pick(row_lo), pick(row_up), length, heads,
+        *in_strides, *strides3(dk_), *strides3(dv_), sab, sah, sal, float(dropout_p),
+        seed if seed is not None else q, DQ_ATOMIC=fused, **common)
+    if fused:
+        dq_sum = dq_acc.transpose(1, 2)  # [B, H, L, DK] view of the token-major fp32 sum
+        if accumulate:
+            dq_.add_(dq_sum)
+        else:
+            dq_.copy_(dq_sum)
+    else:
+        _attn_bwd_dq_kernel[(triton.cdiv(length, bm), batch * heads)](
+            *inputs, dq_, pick(row_lo), pick(row_up), length, heads, *in_strides, *strides3(dq_),
+            sab, sah, sal, float(dropout_p), seed if seed is not None else q, **common)
     dlog = None
     if kind == 2 and needs_decay_grad and return_stats:
         dlog = (row_lo, row_up, col_lo, col_up)
     elif kind > 0 and needs_decay_grad:
         if kind == 1:
-            dlog = log_decay_grad(log_decay, None, None, None, None, row_distance=row_lo)
+            dlog = log_decay_grad(log_decay, None, None, None, None, row_distance=col_lo if fused else row_lo)
         else:
             dlog = log_decay_grad(log_decay, row_lo, row_up, col_lo, col_up)
     return dq_, dk_, dv_, dlog
@@ -585,4 +634,4 @@ class LionAttentionFunction(torch.autograd.Function):
         return dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype), dlog, None, None, None, None, None, None, None
 
 
-__all__ = ["LionAttentionFunction", "attention_backward", "attention_forward", "PARTS", "NORMALIZED", "SCALED"]
+__all__ = ["LionAttentionFunction", "attention_backward", "attention_forward", "fused_dq", "PARTS", "NORMALIZED", "SCALED"]

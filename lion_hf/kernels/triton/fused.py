@@ -331,10 +331,7 @@ class LionLayerFunction(torch.autograd.Function):
                 else:
                     dlogs[i] = dlog
         elif kernel_decays[0] is None:
-            dq, dk, dv = global_backward(q, k, v, g, c, key_mask=key_mask, state=tuple(states))
-            dq_f.copy_(dq)
-            dk_f.copy_(dk)
-            dv_slot.copy_(dv)
+            global_backward(q, k, v, g, c, key_mask=key_mask, state=tuple(states), grads=(dq_f, dk_f, dv_slot))
         else:
             for i in range(n_orders):
                 perm = orders[i][0] if orders is not None else None

@@ -15,10 +15,11 @@ The backward, from ``g'`` and the row bias ``c`` of :mod:`lion_hf.kernels.triton
 i.e. one reduction pass over ``(q, g', c)`` building ``T`` and ``t`` and one pass writing ``dq``, ``dk`` and
 ``dv`` (each program of that pass computes one of the three, grid axis 2).
 
-Reductions (deterministic, no atomics): the sequence is split into pieces of ``P = launch("global_state")[0]``
+Reductions (deterministic, no atomics): the sequence is split into pieces of ``P = launch("global_reduce")[0]``
 positions; each program reduces its piece into a partial fp32 state, and the partials are summed by
 ``torch.sum`` over the split dimension. The partials take ``ceil(L / P) * B * H * Dk * Dv * 4`` bytes. The
-passes that apply a state cover ``P`` positions per program too (tiles of 64 rows), loading the state once.
+passes that apply a state cover ``launch("global_apply")[0]`` positions per program (tiles of 64 rows), loading
+the state once.
 ``num_warps`` is the table's, doubled for 128-wide heads (a ``[128, 128]`` fp32 state per program).
 
 Precision: the reductions feed the matrix units with the input dtype and accumulate in fp32. The second
@@ -245,12 +246,13 @@ def _key_mask(key_mask: torch.Tensor | None):
     return None if key_mask is None else key_mask.to(torch.uint8).contiguous()
 
 
-def _launch(dk: int, dv: int):
-    """``(positions per reduction program, rows per tile, num_warps)``."""
+def _launch(dk: int, dv: int, name: str):
+    """``(positions per program, rows per tile, num_warps)`` of the ``"global_reduce"`` or ``"global_apply"``
+    passes."""
     if interpreter_enabled():
         positions, warps = INTERPRETER_LAUNCH
         return positions, INTERPRETER_TILE, warps
-    positions, warps = launch("global_state")[:2]
+    positions, warps = launch(name)[:2]
     if max(dk, dv) >= 128:  # a [128, 128] fp32 state tile: twice the threads to hold it
         warps *= 2
     tile = min(TILE, positions)
@@ -263,7 +265,7 @@ def _reduce(x, y, w, km, with_z: bool):
     batch, heads, length, dx = x.shape
     dy = y.shape[-1]
     bh = batch * heads
-    positions, tile, warps = _launch(dx, dy)
+    positions, tile, warps = _launch(dx, dy, "global_reduce")
     ns = triton.cdiv(length, positions)
     s_part = torch.empty(ns, bh, dx, dy, device=x.device, dtype=torch.float32)
     z_part = torch.empty(ns, bh, dx, device=x.device, dtype=torch.float32) if with_z else None
@@ -310,7 +312,7 @@ def global_forward(q, k, v, mode: int, with_den: bool, scale: float, eps: float,
     q = row_major_last(q.to(dtype))
     out = empty_blhd(batch, heads, length, dv, torch.float32 if mode == PARTS else dtype, q.device)
     den = torch.empty(batch, heads, length, device=q.device, dtype=torch.float32) if has_den else None
-    positions, tile, warps = _launch(dk, dv)
+    positions, tile, warps = _launch(dk, dv, "global_apply")
     if length and batch * heads:
         _global_fwd_kernel[(triton.cdiv(length, positions), batch * heads)](
             q, s, z if z is not None else s, out, den if den is not None else out, length, heads,
@@ -320,11 +322,14 @@ def global_forward(q, k, v, mode: int, with_den: bool, scale: float, eps: float,
     return out, den
 
 
-def global_backward(q, k, v, g, c, key_mask: torch.Tensor | None = None, state: tuple | None = None):
+def global_backward(q, k, v, g, c, key_mask: torch.Tensor | None = None, state: tuple | None = None,
+                    grads: tuple | None = None):
     """``(dq, dk, dv)`` (kernel dtype, token-major memory) from ``g' [B,H,L,Dv]`` and the row bias
     ``c [B,H,L]`` fp32 (or ``None``) of :func:`~lion_hf.kernels.triton.common.grad_inputs`.
 
-    ``state``: the forward's ``(S, z)`` (recomputed from k, v when not given; ``z`` is only needed with ``c``)."""
+    ``state``: the forward's ``(S, z)`` (recomputed from k, v when not given; ``z`` is only needed with ``c``).
+    ``grads``: ``(dq, dk, dv)`` buffers to write instead (any strides, last dim contiguous, e.g. slices of
+    the fused projection's gradient)."""
     batch, heads, length, dk = q.shape
     dv = v.shape[-1]
     dtype = kernel_dtype(q.dtype)
@@ -335,10 +340,12 @@ def global_backward(q, k, v, g, c, key_mask: torch.Tensor | None = None, state: 
     s, z = state
     c = None if c is None else c.float().contiguous()
     t_mat, t_vec = _reduce(q, g, c, None, with_z=c is not None)
-    dq = empty_blhd(batch, heads, length, dk, dtype, q.device)
-    dk_ = empty_blhd(batch, heads, length, dk, dtype, q.device)
-    dv_ = empty_blhd(batch, heads, length, dv, dtype, q.device)
-    positions, tile, warps = _launch(dk, dv)
+    if grads is None:
+        grads = (empty_blhd(batch, heads, length, dk, dtype, q.device),
+                 empty_blhd(batch, heads, length, dk, dtype, q.device),
+                 empty_blhd(batch, heads, length, dv, dtype, q.device))
+    dq, dk_, dv_ = grads
+    positions, tile, warps = _launch(dk, dv, "global_apply")
     if length and batch * heads:
         dummy = s
         _global_bwd_kernel[(triton.cdiv(length, positions), batch * heads, 3)](

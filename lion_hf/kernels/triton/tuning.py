@@ -19,6 +19,9 @@ LAUNCH: dict[str, tuple[int, ...]] = {
     "attn_fwd_big": (64, 64, 4, 2),
     "attn_bwd_small": (64, 64, 4, 3),
     "attn_bwd_big": (64, 64, 8, 2),
+    # backward: dq inside the key-tile kernel through fp32 atomics (1) or in its own launch (0), for lengths
+    # up to the second field; torch.use_deterministic_algorithms always takes the separate launch
+    "attn_bwd_fused": (1, 4096),
     # the backward's row-gradient preparation of the normalised output, (rows per program, num_warps)
     "norm_grad": (64, 4),
     # feature-map prologue/epilogue of the fused layer, (rows per program, num_warps)
@@ -31,8 +34,10 @@ LAUNCH: dict[str, tuple[int, ...]] = {
     "chunk_grad": (4, 8, 1),
     # chunk form: keep the forward's chunk states for the backward (1) or recompute them (0)
     "chunk_keep_states": (1,),
-    # LIT global-state form: (positions per program of the state reduction, num_warps)
-    "global_state": (256, 4),
+    # LIT global-state form, (positions per program, num_warps) of the state reduction (fp32 partial states,
+    # summed in torch) and of the passes that apply a state
+    "global_reduce": (256, 4),
+    "global_apply": (256, 4),
 }
 
 #: the interpreter runs every program in NumPy: the smallest tiles that keep tl.dot legal

@@ -1,0 +1,137 @@
+"""The attention-form backward's two ways of computing ``dq``: inside the key-tile kernel through fp32
+atomics (``LAUNCH["attn_bwd_fused"]`` on), or in its own deterministic launch (off).
+
+Both are compared with autograd through the float64 reference (every mask, padding, odd lengths,
+non-contiguous inputs) and with each other where no reference exists in this form (two scan orders
+accumulated, dropout regenerated from the same seed). Runs under the Triton interpreter on CPU (fp32).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+HAS_CUDA = torch.cuda.is_available()
+if not HAS_CUDA:
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+from lion_hf.kernels import lion_attention, naive_lion_attention  # noqa: E402
+from lion_hf.kernels.triton import tuning  # noqa: E402
+from lion_hf.kernels.triton.utils import triton_available  # noqa: E402
+
+pytestmark = [pytest.mark.skipif(not triton_available(), reason="triton is not installed"),
+              pytest.mark.skipif(HAS_CUDA, reason="interpreter tests run on machines without CUDA (CI)")]
+
+FUSED = (1, 1 << 30)
+SEPARATE = (0, 0)
+
+
+def rel(x: torch.Tensor, ref: torch.Tensor) -> float:
+    x, ref = x.double(), ref.double()
+    assert torch.isfinite(x).all()
+    return ((x - ref).norm() / ref.norm().clamp_min(1e-30)).item()
+
+
+def token_major(t: torch.Tensor) -> torch.Tensor:
+    """``t`` [B, H, L, D] stored as [B, L, H, D] (the models' layout, a non-contiguous view)."""
+    return t.transpose(1, 2).contiguous().transpose(1, 2)
+
+
+def inputs(batch, heads, length, dim, mask):
+    q = token_major(F.elu(torch.randn(batch, heads, length, dim)) + 1)
+    k = token_major(F.elu(torch.randn(batch, heads, length, dim)) + 1)
+    v = token_major(torch.randn(batch, heads, length, dim))
+    a = {"lit": None, "decay": -(0.05 + torch.rand(heads)),
+         "selective": F.logsigmoid(torch.randn(batch, heads, length) + 1.0)}[mask]
+    return q, k, v, a
+
+
+def grads(fn, tensors, seed=7):
+    leaves = [None if t is None else t.detach().clone().requires_grad_() for t in tensors]
+    out = fn(*leaves)
+    gen = torch.Generator().manual_seed(seed)
+    (out.double() * torch.randn(out.shape, generator=gen, dtype=torch.float64)).sum().backward()
+    return out, [t.grad for t in leaves if t is not None]
+
+
+@pytest.mark.parametrize("setting", [FUSED, SEPARATE], ids=["fused", "separate"])
+@pytest.mark.parametrize("mask", ["lit", "decay", "selective"])
+@pytest.mark.parametrize("length", [21, 37])
+def test_both_backwards_match_the_reference(setting, mask, length, seed, monkeypatch):
+    monkeypatch.setitem(tuning.LAUNCH, "attn_bwd_fused", setting)
+    q, k, v, a = inputs(2, 2, length, 16, mask)
+    pad = torch.ones(2, length, dtype=torch.bool)
+    pad[1, length - 5:] = False
+
+    def kernel(q, k, v, a):
+        return lion_attention(q, k, v, a, form="attention", key_padding_mask=pad, eps=1e-3, backend="triton")
+
+    def reference(q, k, v, a):
+        return naive_lion_attention(q.double(), k.double(), v.double(), None if a is None else a.double(),
+                                    key_padding_mask=pad, eps=1e-3)
+
+    _, got = grads(kernel, (q, k, v, a))
+    _, want = grads(reference, (q, k, v, a))
+    for name, g, r in zip(["dq", "dk", "dv", "dlog_decay"], got, want):
+        # LION-D's [H] gradient sums signed position-weighted statistics (see test_kernels_triton)
+        bound = 1e-4 if name == "dlog_decay" and mask == "decay" else 2e-5
+        assert rel(g, r) < bound, (name, rel(g, r))
+
+
+def _backward(setting, monkeypatch, q, k, v, a, g, c, **kw):
+    from lion_hf.kernels.triton.attention import attention_backward
+
+    monkeypatch.setitem(tuning.LAUNCH, "attn_bwd_fused", setting)
+    return attention_backward(q, k, v, a, g, c, a is not None, **kw)
+
+
+@pytest.mark.parametrize("mask", ["lit", "decay", "selective"])
+def test_fused_equals_separate_with_orders_dropout_and_accumulation(mask, seed, monkeypatch):
+    """Two scan orders (the second accumulating into the first's gradients, as the natural variants do),
+    dropout from the same seed, padding: the fused backward gives the separate one's gradients."""
+    from lion_hf.kernels.triton.utils import empty_blhd
+
+    batch, heads, length, dim = 2, 2, 29, 16
+    q, k, v, a = inputs(batch, heads, length, dim, mask)
+    g = token_major(torch.randn(batch, heads, length, dim))
+    c = torch.randn(batch, heads, length)
+    pad = torch.ones(batch, length, dtype=torch.bool)
+    pad[0, :3] = False
+    order = torch.randperm(length).to(torch.int32)
+    seed_t = torch.tensor([seed % (1 << 31)], dtype=torch.int64)
+    results = []
+    for setting in (FUSED, SEPARATE):
+        buffers = tuple(empty_blhd(batch, heads, length, dim, torch.float32, q.device) for _ in range(3))
+        stats = []
+        for i, perm in enumerate((None, order)):
+            a_i = a if a is None or a.dim() == 1 else (a if perm is None else a.index_select(-1, perm.long()))
+            *_, dlog = _backward(setting, monkeypatch, q, k, v, a_i, g, c, key_mask=pad, order=perm,
+                                 grads=buffers, accumulate=i > 0, dropout_p=0.25, seed=seed_t)
+            stats.append(dlog)
+        results.append((buffers, stats))
+    (fused, fused_stats), (separate, separate_stats) = results
+    for name, x, y in zip(["dq", "dk", "dv"], fused, separate):
+        assert rel(x, y) < 1e-5, name
+    assert pad.logical_not().any() and fused[1][0, :, :3].abs().max() == 0  # padded keys: no dk
+    for x, y in zip(fused_stats, separate_stats):
+        assert (x is None) == (y is None)
+        if x is not None:
+            assert rel(x, y) < 1e-5
+
+
+def test_fused_dq_is_skipped_under_deterministic_algorithms(monkeypatch):
+    from lion_hf.kernels.triton.attention import fused_dq
+
+    monkeypatch.setitem(tuning.LAUNCH, "attn_bwd_fused", FUSED)
+    assert fused_dq(1024)
+    monkeypatch.setitem(tuning.LAUNCH, "attn_bwd_fused", (1, 512))
+    assert not fused_dq(1024) and fused_dq(512)
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        assert not fused_dq(512)
+    finally:
+        torch.use_deterministic_algorithms(previous)
