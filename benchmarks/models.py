@@ -227,6 +227,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--launch", nargs="*", default=[], metavar="NAME=V1,V2",
+                        help="override entries of lion_hf.kernels.triton.tuning.LAUNCH in this process (recorded)")
     parser.add_argument("--report", nargs="*", default=None, metavar="JSON",
                         help="print the table of earlier runs' json files (later files replace equal rows)")
     args = parser.parse_args()
@@ -254,6 +256,15 @@ def main() -> None:
         meta.update(transformers=transformers.__version__, triton=triton.__version__)
     except ImportError:
         pass
+    if args.launch:
+        from lion_hf.kernels.triton import tuning
+
+        for item in args.launch:
+            name, values = item.split("=")
+            if name not in tuning.LAUNCH:
+                sys.exit(f"--launch: {name!r} is not an entry of LAUNCH ({', '.join(tuning.LAUNCH)})")
+            tuning.LAUNCH[name] = tuple(int(x) for x in values.split(","))
+        meta["launch"] = args.launch
     print(json.dumps(meta), flush=True)
     warm_up_gpu()
     torch.manual_seed(0)

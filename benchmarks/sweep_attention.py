@@ -5,7 +5,8 @@
 For each case (batch, heads, length of a ViT-B/16 or BERT-large step) and mask, times the forward and the
 backward kernels (``triton.testing.do_bench``, median) under each candidate ``(BM, BN, warps, stages)``
 of :data:`lion_hf.kernels.triton.tuning.LAUNCH` and prints them with the current default marked, so the
-table in ``tuning.py`` is chosen from measurements. LION-D is timed both ways the attention form can run
+table in ``tuning.py`` is chosen from measurements; the backward both ways ``attn_bwd_fused`` allows (``bwd``:
+dq in its own launch, ``bwdF``: inside the key-tile kernel). LION-D is timed both ways the attention form can run
 it: per-head kernels (``KIND=1``) and the per-token kernels the interface routes it through.
 """
 
@@ -26,10 +27,12 @@ FWD = [(128, 64, 4, 3), (64, 64, 4, 3), (128, 32, 4, 3), (64, 32, 4, 2), (128, 6
        (128, 128, 8, 2)]
 BWD = [(64, 64, 4, 3), (64, 64, 4, 2), (64, 32, 4, 2), (32, 64, 4, 3), (64, 64, 8, 3), (128, 64, 8, 2),
        (32, 32, 4, 2), (128, 32, 8, 2)]
+#: ``--quick``: the backward settings that were best or within 4 % in the sweeps recorded in BENCHMARKS.md
+BWD_QUICK = [(64, 64, 4, 3), (64, 64, 4, 2), (64, 64, 8, 3), (128, 64, 8, 2), (64, 32, 4, 2)]
 
 
 def inputs(batch, heads, length, mask, dim=64):
-    def feat():
+    def feat():  # token-major memory, as the models' fused projection gives it
         x = F.silu(torch.randn(batch, length, heads, dim, device="cuda")) + 0.5
         return (x / x.norm(dim=-1, keepdim=True)).to(torch.bfloat16).transpose(1, 2)
 
@@ -52,7 +55,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cases", nargs="*", default=list(CASES))
     parser.add_argument("--masks", nargs="*", default=["lit", "decay-head", "decay-token", "selective"])
+    parser.add_argument("--parts", nargs="*", default=["fwd", "bwd", "bwdF"], help="fwd, bwd, bwdF")
+    parser.add_argument("--quick", action="store_true", help="only the backward settings in BWD_QUICK")
     args = parser.parse_args()
+    bwd_configs = BWD_QUICK if args.quick else BWD
     for case in args.cases:
         batch, heads, length, mode = CASES[case]
         for mask in args.masks:
@@ -60,11 +66,18 @@ def main() -> None:
             out, den = attention_forward(q, k, v, a, mode, mode == NORMALIZED, 0.125, 1e-6)
             g, c = grad_inputs(mode, torch.randn_like(out), None, out, den, 0.125, 1e-6, v, q.dtype)
             rows = []
-            for name, configs, fn in (
-                    ("fwd", FWD, lambda: attention_forward(q, k, v, a, mode, mode == NORMALIZED, 0.125, 1e-6)),
-                    ("bwd", BWD, lambda: attention_backward(q, k, v, a, g, c, a is not None))):
-                key = f"attn_{name}_small" + ("_decay" if name == "fwd" and a is not None else "")
+            fused_default = tuning.LAUNCH["attn_bwd_fused"]
+            # "bwd": dq in its own launch; "bwdF": dq inside the key-tile kernel (fp32 atomics)
+            for name, configs, fn, fused in (
+                    ("fwd", FWD, lambda: attention_forward(q, k, v, a, mode, mode == NORMALIZED, 0.125, 1e-6), None),
+                    ("bwd", bwd_configs, lambda: attention_backward(q, k, v, a, g, c, a is not None), (0, 0)),
+                    ("bwdF", bwd_configs, lambda: attention_backward(q, k, v, a, g, c, a is not None), (1, 1 << 30))):
+                if name not in args.parts:
+                    continue
+                key = f"attn_{name[:3]}_small" + ("_decay" if name == "fwd" and a is not None else "")
                 default = tuning.LAUNCH[key]
+                if fused is not None:
+                    tuning.LAUNCH["attn_bwd_fused"] = fused
                 for cfg in configs:
                     tuning.LAUNCH[key] = cfg
                     try:
@@ -72,11 +85,13 @@ def main() -> None:
                     except Exception as exc:  # a config that does not compile (shared memory) is reported
                         ms = float("nan")
                         print(f"  {name} {cfg}: {type(exc).__name__}")
-                    rows.append((name, cfg, ms, cfg == default))
+                    rows.append((name, cfg, ms, cfg == default and (fused is None or bool(fused[0]) == bool(fused_default[0]))))
                 tuning.LAUNCH[key] = default
-            best = {n: min((r for r in rows if r[0] == n), key=lambda r: r[2] if r[2] == r[2] else 1e9) for n in ("fwd", "bwd")}
+                tuning.LAUNCH["attn_bwd_fused"] = fused_default
+            best = {n: min((r for r in rows if r[0] == n), key=lambda r: r[2] if r[2] == r[2] else 1e9)
+                    for n in ("fwd", "bwd", "bwdF") if n in args.parts}
             print(f"{case} {mask}: " + "; ".join(f"{n} {'*' if d else ''}{c}={ms:.3f}" for n, c, ms, d in rows))
-            print(f"  best fwd {best['fwd'][1]} {best['fwd'][2]:.3f} ms, best bwd {best['bwd'][1]} {best['bwd'][2]:.3f} ms")
+            print("  " + ", ".join(f"best {n} {best[n][1]} {best[n][2]:.3f} ms" for n in best), flush=True)
 
 
 if __name__ == "__main__":

@@ -378,6 +378,32 @@ def test_gpu_bf16_gradients_vs_torch(form, mask, length, seed):
 
 @pytest.mark.gpu
 @needs_cuda
+@pytest.mark.parametrize("fused", [True, False], ids=["fused-dq", "separate-dq"])
+@pytest.mark.parametrize("mask", ["lit", "decay", "selective"])
+@pytest.mark.parametrize("length", [197, 1025])
+def test_gpu_bf16_attention_backward_both_dq_paths(fused, mask, length, seed, monkeypatch):
+    """Both attention-form backwards (dq by fp32 atomics in the key-tile kernel, or its own launch) at the
+    64-wide tiles of the H200 table (the Hopper tl.trans(acc) miscompile hits those), token-major inputs,
+    padding, against the float64 PyTorch form."""
+    from lion_hf.kernels.triton import tuning
+
+    monkeypatch.setitem(tuning.LAUNCH, "attn_bwd_fused", (1, 1 << 30) if fused else (0, 0))
+    q, k, v, a = make_inputs(4, 3, length, 64, 64, mask, dtype=torch.bfloat16, device="cuda")
+    q, k, v = (t.transpose(1, 2).contiguous().transpose(1, 2) for t in (q, k, v))
+    pad = padding(4, length, device="cuda")
+    kw = dict(key_padding_mask=pad, eps=1e-3)
+    outs, grads = run_and_grad(lambda q, k, v, a: lion_attention(q, k, v, a, form="attention", **kw),
+                               leaves(q, k, v, a))
+    ref_outs, ref_grads = run_and_grad(lambda q, k, v, a: lion_attention(q, k, v, a, form="chunk", backend="torch",
+                                                                         **kw), leaves(q, k, v, a, dtype=torch.float64))
+    rows = pad[:, None, :, None].expand_as(outs[0])
+    assert rel(outs[0][rows], ref_outs[0][rows]) < 2e-2
+    for name, g, r in zip(["dq", "dk", "dv", "dlog"], grads, ref_grads):
+        assert rel(g, r) < 4e-2, (name, rel(g, r))
+
+
+@pytest.mark.gpu
+@needs_cuda
 @pytest.mark.parametrize("dim", [32, 64, 128])
 @pytest.mark.parametrize("chunk", [32, 64, 128])
 @pytest.mark.parametrize("mask", ["decay", "selective"])
