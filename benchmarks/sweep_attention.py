@@ -77,7 +77,8 @@ def main() -> None:
                     ("bwdF", bwd_configs, lambda: attention_backward(q, k, v, a, g, c, a is not None), (1, 1 << 30))):
                 if name not in args.parts:
                     continue
-                key = f"attn_{name[:3]}_small" + ("_decay" if name == "fwd" and a is not None else "")
+                key = f"attn_{name[:3]}_small" + ("_decay" if name == "fwd" and a is not None else "") + \
+                    ("_fused" if name == "bwdF" else "")
                 default = tuning.LAUNCH[key]
                 if fused is not None:
                     tuning.LAUNCH["attn_bwd_fused"] = fused
@@ -88,7 +89,7 @@ def main() -> None:
                     except Exception as exc:  # a config that does not compile (shared memory) is reported
                         ms = float("nan")
                         print(f"  {name} {cfg}: {type(exc).__name__}")
-                    rows.append((name, cfg, ms, cfg == default and (fused is None or bool(fused[0]) == bool(fused_default[0]))))
+                    rows.append((name, cfg, ms, cfg == default))
                 tuning.LAUNCH[key] = default
                 tuning.LAUNCH["attn_bwd_fused"] = fused_default
             best = {n: min((r for r in rows if r[0] == n), key=lambda r: r[2] if r[2] == r[2] else 1e9)

@@ -456,7 +456,7 @@ if triton is not None:
             tl.store(ROW_UP + i_bh * L + offs_m, row_up, mask=m_valid)
 
 
-def _blocks(dk: int, dv: int, dtype: torch.dtype, backward: bool, has_decay: bool = False):
+def _blocks(dk: int, dv: int, dtype: torch.dtype, backward: bool, has_decay: bool = False, fused: bool = False):
     """``(BM, BN, num_warps, num_stages)`` from :data:`lion_hf.kernels.triton.tuning.LAUNCH`."""
     if interpreter_enabled():
         return INTERPRETER_ATTENTION_TILES
@@ -465,6 +465,8 @@ def _blocks(dk: int, dv: int, dtype: torch.dtype, backward: bool, has_decay: boo
         return launch(f"attn_{'bwd' if backward else 'fwd'}_big")
     if not backward and has_decay:
         return launch("attn_fwd_small_decay")
+    if backward and fused:
+        return launch("attn_bwd_small_fused")
     return launch(f"attn_{'bwd' if backward else 'fwd'}_small")
 
 
@@ -572,7 +574,7 @@ def attention_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, f64: to
     row_lo = (zero() if fused else stat()) if kind == 2 else (stat() if kind == 1 and not fused else None)
     row_up = (zero() if fused else stat()) if kind == 2 else None
     dq_acc = torch.zeros(batch, length, heads, dk, device=q.device, dtype=torch.float32) if fused else None
-    bm, bn, warps, stages = _blocks(dk, dv, dtype, backward=True)
+    bm, bn, warps, stages = _blocks(dk, dv, dtype, backward=True, fused=fused)
     dummy = q
     km = _key_mask(key_mask)
     common = dict(DK=dk, DV=dv, BM=bm, BN=bn, KIND=kind, HAS_C=c is not None, HAS_KM=km is not None,

@@ -22,6 +22,8 @@ LAUNCH: dict[str, tuple[int, ...]] = {
     # backward: dq inside the key-tile kernel through fp32 atomics (1) or in its own launch (0), for lengths
     # up to the second field; torch.use_deterministic_algorithms always takes the separate launch
     "attn_bwd_fused": (1, 4096),
+    # the fused backward's tiles (bf16/fp16, heads <= 64): 32 query rows at 8 warps compile without spills
+    "attn_bwd_small_fused": (32, 64, 8, 2),
     # the backward's row-gradient preparation of the normalised output, (rows per program, num_warps)
     "norm_grad": (64, 4),
     # feature-map prologue/epilogue of the fused layer, (rows per program, num_warps)
