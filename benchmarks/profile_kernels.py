@@ -107,8 +107,9 @@ def global_section(lengths=(1024, 4096, 16384)):
     """LION-LIT's global-state form: its passes and the ``global_reduce`` / ``global_apply`` settings
     (positions per program, warps). Inputs in the models' token-major memory (``[B, L, H, D]`` viewed as
     ``[B, H, L, D]``), normalised output."""
-    reduce_cfgs = (None, (512, 4), (1024, 4), (2048, 4), (4096, 4), (1024, 8), (2048, 8), (16384, 4))
-    apply_cfgs = (None, (64, 4), (128, 4), (512, 4), (1024, 4), (256, 8), (1024, 8))
+    # global_reduce: (min positions per piece, programs per SM, warps); global_apply: (positions, warps)
+    reduce_cfgs = (None, (256, 3, 4), (1024, 2, 4), (1024, 4, 4), (1024, 8, 4), (4096, 3, 4), (1024, 3, 8))
+    apply_cfgs = (None, (64, 4), (128, 4), (256, 4), (128, 8), (256, 8))
     for length in lengths:
         print(f"\n## global state (LIT), L={length}, B=8 H=12 D=64 bf16, token-major (ms)", flush=True)
         q, k, v = (t.transpose(1, 2).contiguous().transpose(1, 2) for t in inputs(8, 12, length, 64, "lit")[:3])

@@ -6,7 +6,8 @@ For each case (batch, heads, length of a ViT-B/16 or BERT-large step) and mask, 
 backward kernels (``triton.testing.do_bench``, median) under each candidate ``(BM, BN, warps, stages)``
 of :data:`lion_hf.kernels.triton.tuning.LAUNCH` and prints them with the current default marked, so the
 table in ``tuning.py`` is chosen from measurements; the backward both ways ``attn_bwd_fused`` allows (``bwd``:
-dq in its own launch, ``bwdF``: inside the key-tile kernel). LION-D is timed both ways the attention form can run
+dq in its own launch with the d log_decay statistics in the key-tile kernel, ``bwdQ``: statistics in the dq
+kernel, ``bwdF``: dq inside the key-tile kernel). LION-D is timed both ways the attention form can run
 it: per-head kernels (``KIND=1``) and the per-token kernels the interface routes it through.
 """
 
@@ -58,7 +59,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cases", nargs="*", default=list(CASES))
     parser.add_argument("--masks", nargs="*", default=["lit", "decay-head", "decay-token", "selective"])
-    parser.add_argument("--parts", nargs="*", default=["fwd", "bwd", "bwdF"], help="fwd, bwd, bwdF")
+    parser.add_argument("--parts", nargs="*", default=["fwd", "bwd", "bwdQ", "bwdF"], help="fwd, bwd, bwdQ, bwdF")
     parser.add_argument("--quick", action="store_true", help="only the backward settings in BWD_QUICK")
     args = parser.parse_args()
     bwd_configs = BWD_QUICK if args.quick else BWD
@@ -69,19 +70,24 @@ def main() -> None:
             out, den = attention_forward(q, k, v, a, mode, mode == NORMALIZED, 0.125, 1e-6)
             g, c = grad_inputs(mode, torch.randn_like(out), None, out, den, 0.125, 1e-6, v, q.dtype)
             rows = []
-            fused_default = tuning.LAUNCH["attn_bwd_fused"]
-            # "bwd": dq in its own launch; "bwdF": dq inside the key-tile kernel (fp32 atomics)
-            for name, configs, fn, fused in (
-                    ("fwd", FWD, lambda: attention_forward(q, k, v, a, mode, mode == NORMALIZED, 0.125, 1e-6), None),
-                    ("bwd", bwd_configs, lambda: attention_backward(q, k, v, a, g, c, a is not None), (0, 0)),
-                    ("bwdF", bwd_configs, lambda: attention_backward(q, k, v, a, g, c, a is not None), (1, 1 << 30))):
-                if name not in args.parts:
+            saved = {n: tuning.LAUNCH[n] for n in ("attn_bwd_fused", "attn_bwd_row_stats")}
+            kind = "lit" if a is None else ("decay" if a.dim() == 1 else "selective")  # the kernels' KIND
+            short = length <= tuning.LAUNCH["attn_bwd_short_length"][0]
+            bwd_key = f"attn_bwd_short_{kind}" if short else "attn_bwd_small"
+            # "bwd": dq in its own launch, d log_decay statistics in the key-tile kernel; "bwdQ": statistics in
+            # the dq kernel; "bwdF": dq inside the key-tile kernel (fp32 atomics)
+            backward = lambda: attention_backward(q, k, v, a, g, c, a is not None)  # noqa: E731
+            for name, configs, fn, key, arrangement in (
+                    ("fwd", FWD, lambda: attention_forward(q, k, v, a, mode, mode == NORMALIZED, 0.125, 1e-6),
+                     "attn_fwd_small" + ("_decay" if a is not None else ""), None),
+                    ("bwd", bwd_configs, backward, bwd_key, ((0, 0), (1, 1))),
+                    ("bwdQ", bwd_configs, backward, bwd_key, ((0, 0), (0, 0))),
+                    ("bwdF", bwd_configs, backward, "attn_bwd_small_fused", ((1, 1 << 30), (1, 1)))):
+                if name not in args.parts or (name == "bwdQ" and a is None):
                     continue
-                key = f"attn_{name[:3]}_small" + ("_decay" if name == "fwd" and a is not None else "") + \
-                    ("_fused" if name == "bwdF" else "")
                 default = tuning.LAUNCH[key]
-                if fused is not None:
-                    tuning.LAUNCH["attn_bwd_fused"] = fused
+                if arrangement is not None:
+                    tuning.LAUNCH["attn_bwd_fused"], tuning.LAUNCH["attn_bwd_row_stats"] = arrangement
                 for cfg in configs:
                     tuning.LAUNCH[key] = cfg
                     try:
@@ -91,9 +97,9 @@ def main() -> None:
                         print(f"  {name} {cfg}: {type(exc).__name__}")
                     rows.append((name, cfg, ms, cfg == default))
                 tuning.LAUNCH[key] = default
-                tuning.LAUNCH["attn_bwd_fused"] = fused_default
+                tuning.LAUNCH.update(saved)
             best = {n: min((r for r in rows if r[0] == n), key=lambda r: r[2] if r[2] == r[2] else 1e9)
-                    for n in ("fwd", "bwd", "bwdF") if n in args.parts}
+                    for n in ("fwd", "bwd", "bwdQ", "bwdF") if any(r[0] == n for r in rows)}
             print(f"{case} {mask}: " + "; ".join(f"{n} {'*' if d else ''}{c}={ms:.3f}" for n, c, ms, d in rows))
             print("  " + ", ".join(f"best {n} {best[n][1]} {best[n][2]:.3f} ms" for n in best), flush=True)
 

@@ -1,8 +1,9 @@
-"""The attention-form backward's two ways of computing ``dq``: inside the key-tile kernel through fp32
-atomics (``LAUNCH["attn_bwd_fused"]`` on), or in its own deterministic launch (off).
+"""The attention-form backward's three arrangements (``LAUNCH["attn_bwd_fused"]``, ``["attn_bwd_row_stats"]``):
+``dq`` inside the key-tile kernel through fp32 atomics; ``dq`` in its own launch with LION-D/S's d log_decay
+statistics formed in the key-tile kernel; or both in the dq launch.
 
-Both are compared with autograd through the float64 reference (every mask, padding, odd lengths,
-non-contiguous inputs) and with each other where no reference exists in this form (two scan orders
+Each is compared with autograd through the float64 reference (every mask, padding, odd lengths,
+non-contiguous inputs) and with the others where no reference exists in this form (two scan orders
 accumulated, dropout regenerated from the same seed). Runs under the Triton interpreter on CPU (fp32).
 """
 
@@ -27,6 +28,14 @@ pytestmark = [pytest.mark.skipif(not triton_available(), reason="triton is not i
 
 FUSED = (1, 1 << 30)
 SEPARATE = (0, 0)
+#: attn_bwd_fused, attn_bwd_row_stats: the backward's three arrangements
+SETTINGS = {"fused": (FUSED, (1, 1)), "stats-in-dkv": (SEPARATE, (1, 1)), "stats-in-dq": (SEPARATE, (0, 0))}
+
+
+def use(monkeypatch, name):
+    fused, stats = SETTINGS[name]
+    monkeypatch.setitem(tuning.LAUNCH, "attn_bwd_fused", fused)
+    monkeypatch.setitem(tuning.LAUNCH, "attn_bwd_row_stats", stats)
 
 
 def rel(x: torch.Tensor, ref: torch.Tensor) -> float:
@@ -57,11 +66,11 @@ def grads(fn, tensors, seed=7):
     return out, [t.grad for t in leaves if t is not None]
 
 
-@pytest.mark.parametrize("setting", [FUSED, SEPARATE], ids=["fused", "separate"])
+@pytest.mark.parametrize("setting", list(SETTINGS))
 @pytest.mark.parametrize("mask", ["lit", "decay", "selective"])
 @pytest.mark.parametrize("length", [21, 37])
-def test_both_backwards_match_the_reference(setting, mask, length, seed, monkeypatch):
-    monkeypatch.setitem(tuning.LAUNCH, "attn_bwd_fused", setting)
+def test_every_backward_matches_the_reference(setting, mask, length, seed, monkeypatch):
+    use(monkeypatch, setting)
     q, k, v, a = inputs(2, 2, length, 16, mask)
     pad = torch.ones(2, length, dtype=torch.bool)
     pad[1, length - 5:] = False
@@ -84,14 +93,15 @@ def test_both_backwards_match_the_reference(setting, mask, length, seed, monkeyp
 def _backward(setting, monkeypatch, q, k, v, a, g, c, **kw):
     from lion_hf.kernels.triton.attention import attention_backward
 
-    monkeypatch.setitem(tuning.LAUNCH, "attn_bwd_fused", setting)
+    use(monkeypatch, setting)
     return attention_backward(q, k, v, a, g, c, a is not None, **kw)
 
 
 @pytest.mark.parametrize("mask", ["lit", "decay", "selective"])
-def test_fused_equals_separate_with_orders_dropout_and_accumulation(mask, seed, monkeypatch):
+def test_arrangements_agree_with_orders_dropout_and_accumulation(mask, seed, monkeypatch):
     """Two scan orders (the second accumulating into the first's gradients, as the natural variants do),
-    dropout from the same seed, padding: the fused backward gives the separate one's gradients."""
+    dropout from the same seed, padding: every arrangement of the backward gives the same gradients and
+    statistics."""
     from lion_hf.kernels.triton.utils import empty_blhd
 
     batch, heads, length, dim = 2, 2, 29, 16
@@ -103,23 +113,26 @@ def test_fused_equals_separate_with_orders_dropout_and_accumulation(mask, seed, 
     order = torch.randperm(length).to(torch.int32)
     seed_t = torch.tensor([seed % (1 << 31)], dtype=torch.int64)
     results = []
-    for setting in (FUSED, SEPARATE):
+    for setting in SETTINGS:
         buffers = tuple(empty_blhd(batch, heads, length, dim, torch.float32, q.device) for _ in range(3))
         stats = []
         for i, perm in enumerate((None, order)):
             a_i = a if a is None or a.dim() == 1 else (a if perm is None else a.index_select(-1, perm.long()))
             *_, dlog = _backward(setting, monkeypatch, q, k, v, a_i, g, c, key_mask=pad, order=perm,
-                                 grads=buffers, accumulate=i > 0, dropout_p=0.25, seed=seed_t)
+                                 grads=buffers, accumulate=i > 0, dropout_p=0.25, seed=seed_t,
+                                 return_stats=a is not None and a.dim() == 3)
             stats.append(dlog)
         results.append((buffers, stats))
-    (fused, fused_stats), (separate, separate_stats) = results
-    for name, x, y in zip(["dq", "dk", "dv"], fused, separate):
-        assert rel(x, y) < 1e-5, name
-    assert pad.logical_not().any() and fused[1][0, :, :3].abs().max() == 0  # padded keys: no dk
-    for x, y in zip(fused_stats, separate_stats):
-        assert (x is None) == (y is None)
-        if x is not None:
-            assert rel(x, y) < 1e-5
+    first, first_stats = results[0]
+    assert pad.logical_not().any() and first[1][0, :, :3].abs().max() == 0  # padded keys: no dk
+    for other, other_stats in results[1:]:
+        for name, x, y in zip(["dq", "dk", "dv"], first, other):
+            assert rel(x, y) < 1e-5, name
+        for x, y in zip(first_stats, other_stats):
+            assert (x is None) == (y is None)
+            for xi, yi in zip(x if isinstance(x, tuple) else (x,), y if isinstance(y, tuple) else (y,)):
+                if xi is not None:
+                    assert rel(xi, yi) < 1e-5
 
 
 def test_fused_dq_is_skipped_under_deterministic_algorithms(monkeypatch):

@@ -242,13 +242,16 @@ if triton is not None:
                              DK: tl.constexpr, DV: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
                              KIND: tl.constexpr, HAS_C: tl.constexpr, HAS_KM: tl.constexpr,
                              HAS_IDX: tl.constexpr, ACCUM: tl.constexpr, DROPOUT: tl.constexpr,
-                             F16: tl.constexpr, PREC: tl.constexpr, DQ_ATOMIC: tl.constexpr):
+                             F16: tl.constexpr, PREC: tl.constexpr, DQ_ATOMIC: tl.constexpr,
+                             ROW_STATS: tl.constexpr):
         # Works on transposed tiles ([keys, queries]) so that every matrix product takes its
         # operands straight from memory: no register transposes. Statistics are stored by scan position.
-        # DQ_ATOMIC: also dq (as dq^T = k^T dS^T, whose transpose falls on a loaded operand, not on a dot
-        # result: the Hopper miscompile of tl.trans(acc)) added atomically into the fp32 [B, L, H, DK]
-        # buffer DQ_ACC, and the row statistics atomically into ROW_LO / ROW_UP (LION-S); LION-D's
-        # distance-weighted sum is then stored per key in COL_LO (the head's total is the same).
+        # ROW_STATS: the d log_decay statistics the dq kernel would otherwise form (it then needs no q k^T):
+        # LION-D's distance-weighted sum per key in COL_LO (the head's total is the same), LION-S's row sums
+        # as this key tile's partials ROW_LO / ROW_UP [key tiles, B*H, L] (summed in torch: deterministic).
+        # DQ_ATOMIC (implies ROW_STATS): also dq (as dq^T = k^T dS^T, whose transpose falls on a loaded
+        # operand, not on a dot result: the Hopper miscompile of tl.trans(acc)) added atomically into the
+        # fp32 [B, L, H, DK] buffer DQ_ACC.
         i_n = tl.program_id(0)
         i_bh = tl.program_id(1)
         i_b = i_bh // H
@@ -280,8 +283,9 @@ if triton is not None:
         if KIND == 2:  # P = dA * A summed below / above the diagonal, one reduction per tile
             col_lo = tl.zeros([BN], dtype=tl.float32)
             col_up = tl.zeros([BN], dtype=tl.float32)
-        if KIND == 1 and DQ_ATOMIC:  # sum_i P_ij |i - j| per key
+        if KIND == 1 and ROW_STATS:  # sum_i P_ij |i - j| per key
             col_lo = tl.zeros([BN], dtype=tl.float32)
+        row_part = (i_n.to(tl.int64) * tl.num_programs(1) + i_bh) * L  # this key tile's row partials
         for m0 in range(0, L, BM):
             offs_m = m0 + tl.arange(0, BM)
             m_valid = offs_m < L
@@ -329,26 +333,28 @@ if triton is not None:
                     dq_t = tl.dot(tl.trans(k), ds_t.to(k.dtype), input_precision=PREC)
                 dq_ptrs = DQ_ACC + (i_b.to(tl.int64) * L + tok_m[None, :]) * (H * DK) + i_h * DK + offs_dk[:, None]
                 tl.atomic_add(dq_ptrs, dq_t, mask=m_valid[None, :], sem="relaxed")
-            if KIND == 1 and DQ_ATOMIC:
+            if KIND == 1 and ROW_STATS:
                 col_lo += tl.sum(dp_t * att_t * tl.abs((offs_m[None, :] - offs_n[:, None]).to(tl.float32)), 1)
             if KIND == 2:
                 p = dp_t * att_t
                 if n0 + BN <= m0:  # queries all after the keys
                     col_lo += tl.sum(p, 1)
-                    if DQ_ATOMIC:
-                        tl.atomic_add(ROW_LO + i_bh * L + offs_m, tl.sum(p, 0), mask=m_valid, sem="relaxed")
+                    if ROW_STATS:
+                        tl.store(ROW_LO + row_part + offs_m, tl.sum(p, 0), mask=m_valid)
+                        tl.store(ROW_UP + row_part + offs_m, tl.zeros([BM], dtype=tl.float32), mask=m_valid)
                 elif m0 + BM <= n0:
                     col_up += tl.sum(p, 1)
-                    if DQ_ATOMIC:
-                        tl.atomic_add(ROW_UP + i_bh * L + offs_m, tl.sum(p, 0), mask=m_valid, sem="relaxed")
+                    if ROW_STATS:
+                        tl.store(ROW_LO + row_part + offs_m, tl.zeros([BM], dtype=tl.float32), mask=m_valid)
+                        tl.store(ROW_UP + row_part + offs_m, tl.sum(p, 0), mask=m_valid)
                 else:
                     p_lo = tl.where(offs_m[None, :] > offs_n[:, None], p, 0.0)
                     p_up = tl.where(offs_m[None, :] < offs_n[:, None], p, 0.0)
                     col_lo += tl.sum(p_lo, 1)
                     col_up += tl.sum(p_up, 1)
-                    if DQ_ATOMIC:
-                        tl.atomic_add(ROW_LO + i_bh * L + offs_m, tl.sum(p_lo, 0), mask=m_valid, sem="relaxed")
-                        tl.atomic_add(ROW_UP + i_bh * L + offs_m, tl.sum(p_up, 0), mask=m_valid, sem="relaxed")
+                    if ROW_STATS:
+                        tl.store(ROW_LO + row_part + offs_m, tl.sum(p_lo, 0), mask=m_valid)
+                        tl.store(ROW_UP + row_part + offs_m, tl.sum(p_up, 0), mask=m_valid)
         # a padded key gets no gradient (it is an exact zero in the function)
         dk = tl.where(kv_valid[:, None], dk, 0.0)
         dv = tl.where(kv_valid[:, None], dv, 0.0)
@@ -362,7 +368,7 @@ if triton is not None:
         if KIND == 2:
             tl.store(COL_LO + i_bh * L + offs_n, col_lo, mask=n_valid)
             tl.store(COL_UP + i_bh * L + offs_n, col_up, mask=n_valid)
-        if KIND == 1 and DQ_ATOMIC:
+        if KIND == 1 and ROW_STATS:
             tl.store(COL_LO + i_bh * L + offs_n, col_lo, mask=n_valid)
 
     @triton.jit
@@ -372,7 +378,8 @@ if triton is not None:
                             DK: tl.constexpr, DV: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
                             KIND: tl.constexpr, HAS_C: tl.constexpr, HAS_KM: tl.constexpr,
                             HAS_IDX: tl.constexpr, ACCUM: tl.constexpr, DROPOUT: tl.constexpr,
-                            F16: tl.constexpr, PREC: tl.constexpr):
+                            F16: tl.constexpr, PREC: tl.constexpr, STATS: tl.constexpr):
+        # STATS: also the row statistics of d log_decay (else the dkv kernel forms them: no q k^T here)
         i_m = tl.program_id(0)
         i_bh = tl.program_id(1)
         i_b = i_bh // H
@@ -427,18 +434,19 @@ if triton is not None:
                 msk = _mask(m0, n0, offs_m, offs_n, a_h, rf, ra, r_lo, r_up, r_fs, r_fe, cf, ca, c_lo, c_up,
                             c_fs, c_fe, BM, BN, KIND, False)
                 ds = dp * msk
-                s = tl.dot(q, tl.trans(k), input_precision=PREC)
-                p = ds * s  # dA * A: the gradient of log M
-                if KIND == 1:
-                    row_lo += tl.sum(p * tl.abs((offs_m[:, None] - offs_n[None, :]).to(tl.float32)), 1)
-                else:
-                    if n0 + BN <= m0:
-                        row_lo += tl.sum(p, 1)
-                    elif m0 + BM <= n0:
-                        row_up += tl.sum(p, 1)
+                if STATS:
+                    s = tl.dot(q, tl.trans(k), input_precision=PREC)
+                    p = ds * s  # dA * A: the gradient of log M
+                    if KIND == 1:
+                        row_lo += tl.sum(p * tl.abs((offs_m[:, None] - offs_n[None, :]).to(tl.float32)), 1)
                     else:
-                        row_lo += tl.sum(tl.where(offs_m[:, None] > offs_n[None, :], p, 0.0), 1)
-                        row_up += tl.sum(tl.where(offs_m[:, None] < offs_n[None, :], p, 0.0), 1)
+                        if n0 + BN <= m0:
+                            row_lo += tl.sum(p, 1)
+                        elif m0 + BM <= n0:
+                            row_up += tl.sum(p, 1)
+                        else:
+                            row_lo += tl.sum(tl.where(offs_m[:, None] > offs_n[None, :], p, 0.0), 1)
+                            row_up += tl.sum(tl.where(offs_m[:, None] < offs_n[None, :], p, 0.0), 1)
             else:
                 ds = dp
             if F16:
@@ -449,6 +457,8 @@ if triton is not None:
         if ACCUM:
             dq += tl.load(dq_ptrs, mask=m_valid[:, None], other=0.0).to(tl.float32)
         tl.store(dq_ptrs, dq.to(DQ_OUT.dtype.element_ty), mask=m_valid[:, None])
+        if not STATS:
+            return
         if KIND == 1:
             tl.store(ROW_LO + i_bh * L + offs_m, row_lo, mask=m_valid)
         if KIND == 2:
@@ -456,7 +466,11 @@ if triton is not None:
             tl.store(ROW_UP + i_bh * L + offs_m, row_up, mask=m_valid)
 
 
-def _blocks(dk: int, dv: int, dtype: torch.dtype, backward: bool, has_decay: bool = False, fused: bool = False):
+_KIND_NAMES = ("lit", "decay", "selective")
+
+
+def _blocks(dk: int, dv: int, dtype: torch.dtype, backward: bool, has_decay: bool = False, fused: bool = False,
+            length: int = 0, kind: int = 0):
     """``(BM, BN, num_warps, num_stages)`` from :data:`lion_hf.kernels.triton.tuning.LAUNCH`."""
     if interpreter_enabled():
         return INTERPRETER_ATTENTION_TILES
@@ -467,6 +481,8 @@ def _blocks(dk: int, dv: int, dtype: torch.dtype, backward: bool, has_decay: boo
         return launch("attn_fwd_small_decay")
     if backward and fused:
         return launch("attn_bwd_small_fused")
+    if backward and length <= launch("attn_bwd_short_length")[0]:
+        return launch(f"attn_bwd_short_{_KIND_NAMES[kind]}")
     return launch(f"attn_{'bwd' if backward else 'fwd'}_small")
 
 
@@ -566,15 +582,16 @@ def attention_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, f64: to
                  empty_blhd(batch, heads, length, dv, dtype, q.device))
     dq_, dk_, dv_ = grads
     fused = fused_dq(length)
-    stat = lambda: torch.empty(batch, heads, length, device=q.device, dtype=torch.float32)  # noqa: E731
-    zero = lambda: torch.zeros(batch, heads, length, device=q.device, dtype=torch.float32)  # noqa: E731
-    col_lo, col_up = (stat(), stat()) if kind == 2 else ((stat(), None) if kind == 1 and fused else (None, None))
-    # row statistics: written by the dq kernel, or summed atomically by the fused one (LION-D's distance
-    # sum is then per key, in col_lo)
-    row_lo = (zero() if fused else stat()) if kind == 2 else (stat() if kind == 1 and not fused else None)
-    row_up = (zero() if fused else stat()) if kind == 2 else None
+    bm, bn, warps, stages = _blocks(dk, dv, dtype, backward=True, fused=fused, length=length, kind=kind)
+    # where the d log_decay statistics are formed: the dq kernel (0) or the dkv kernel (1, module doc)
+    row_stats = kind > 0 and needs_decay_grad and (fused or bool(launch("attn_bwd_row_stats")[kind - 1]))
+    stat = lambda *lead: torch.empty(*lead, batch, heads, length, device=q.device, dtype=torch.float32)  # noqa: E731
+    col_lo, col_up = (stat(), stat()) if kind == 2 else ((stat(), None) if kind == 1 and row_stats else (None, None))
+    if kind == 2:  # per key tile partials (dkv kernel) or the dq kernel's sums
+        row_lo, row_up = (stat(triton.cdiv(length, bn)), stat(triton.cdiv(length, bn))) if row_stats else (stat(), stat())
+    else:
+        row_lo, row_up = (stat() if kind == 1 and not row_stats else None), None
     dq_acc = torch.zeros(batch, length, heads, dk, device=q.device, dtype=torch.float32) if fused else None
-    bm, bn, warps, stages = _blocks(dk, dv, dtype, backward=True, fused=fused)
     dummy = q
     km = _key_mask(key_mask)
     common = dict(DK=dk, DV=dv, BM=bm, BN=bn, KIND=kind, HAS_C=c is not None, HAS_KM=km is not None,
@@ -587,7 +604,7 @@ def attention_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, f64: to
     _attn_bwd_dkv_kernel[(triton.cdiv(length, bn), batch * heads)](
         *inputs, dk_, dv_, pick(col_lo), pick(col_up), pick(dq_acc), pick(row_lo), pick(row_up), length, heads,
         *in_strides, *strides3(dk_), *strides3(dv_), sab, sah, sal, float(dropout_p),
-        seed if seed is not None else q, DQ_ATOMIC=fused, **common)
+        seed if seed is not None else q, DQ_ATOMIC=fused, ROW_STATS=row_stats, **common)
     if fused:
         dq_sum = dq_acc.transpose(1, 2)  # [B, H, L, DK] view of the token-major fp32 sum
         if accumulate:
@@ -597,13 +614,16 @@ def attention_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, f64: to
     else:
         _attn_bwd_dq_kernel[(triton.cdiv(length, bm), batch * heads)](
             *inputs, dq_, pick(row_lo), pick(row_up), length, heads, *in_strides, *strides3(dq_),
-            sab, sah, sal, float(dropout_p), seed if seed is not None else q, **common)
+            sab, sah, sal, float(dropout_p), seed if seed is not None else q,
+            STATS=kind > 0 and needs_decay_grad and not row_stats, **common)
+    if kind == 2 and row_stats:
+        row_lo, row_up = row_lo.sum(0), row_up.sum(0)
     dlog = None
     if kind == 2 and needs_decay_grad and return_stats:
         dlog = (row_lo, row_up, col_lo, col_up)
     elif kind > 0 and needs_decay_grad:
         if kind == 1:
-            dlog = log_decay_grad(log_decay, None, None, None, None, row_distance=col_lo if fused else row_lo)
+            dlog = log_decay_grad(log_decay, None, None, None, None, row_distance=col_lo if row_stats else row_lo)
         else:
             dlog = log_decay_grad(log_decay, row_lo, row_up, col_lo, col_up)
     return dq_, dk_, dv_, dlog

@@ -15,8 +15,8 @@ The backward, from ``g'`` and the row bias ``c`` of :mod:`lion_hf.kernels.triton
 i.e. one reduction pass over ``(q, g', c)`` building ``T`` and ``t`` and one pass writing ``dq``, ``dk`` and
 ``dv`` (each program of that pass computes one of the three, grid axis 2).
 
-Reductions (deterministic, no atomics): the sequence is split into pieces of ``P = launch("global_reduce")[0]``
-positions; each program reduces its piece into a partial fp32 state, and the partials are summed by
+Reductions (deterministic, no atomics): the sequence is split into as few pieces as fill the GPU
+(``launch("global_reduce")``: at least so many positions each, about so many programs per SM); each program reduces its piece into a partial fp32 state, and the partials are summed by
 ``torch.sum`` over the split dimension. The partials take ``ceil(L / P) * B * H * Dk * Dv * 4`` bytes. The
 passes that apply a state cover ``launch("global_apply")[0]`` positions per program (tiles of 64 rows), loading
 the state once.
@@ -32,6 +32,8 @@ Padded keys (``key_mask`` ``[B, L]`` bool, ``True`` = real key) are never loaded
 """
 
 from __future__ import annotations
+
+import functools
 
 import torch
 
@@ -246,17 +248,28 @@ def _key_mask(key_mask: torch.Tensor | None):
     return None if key_mask is None else key_mask.to(torch.uint8).contiguous()
 
 
-def _launch(dk: int, dv: int, name: str):
+def _launch(dk: int, dv: int, name: str, length: int = 0, programs: int = 1, device=None):
     """``(positions per program, rows per tile, num_warps)`` of the ``"global_reduce"`` or ``"global_apply"``
-    passes."""
+    passes; ``programs`` (batch * heads), ``length`` and ``device`` size the reduction's split."""
     if interpreter_enabled():
         positions, warps = INTERPRETER_LAUNCH
         return positions, INTERPRETER_TILE, warps
-    positions, warps = launch(name)[:2]
+    if name == "global_reduce":
+        # as few pieces as fill the GPU: fewer partial states to write and sum, no sum at all for one piece
+        min_positions, per_sm, warps = launch(name)
+        pieces = max(1, min(triton.cdiv(length, min_positions), triton.cdiv(per_sm * _sm_count(device), programs)))
+        positions = triton.cdiv(triton.cdiv(max(length, 1), pieces), TILE) * TILE
+    else:
+        positions, warps = launch(name)[:2]
     if max(dk, dv) >= 128:  # a [128, 128] fp32 state tile: twice the threads to hold it
         warps *= 2
     tile = min(TILE, positions)
     return max(positions // tile, 1) * tile, tile, warps
+
+
+@functools.lru_cache(maxsize=None)
+def _sm_count(device) -> int:
+    return torch.cuda.get_device_properties(device).multi_processor_count
 
 
 def _reduce(x, y, w, km, with_z: bool):
@@ -265,7 +278,7 @@ def _reduce(x, y, w, km, with_z: bool):
     batch, heads, length, dx = x.shape
     dy = y.shape[-1]
     bh = batch * heads
-    positions, tile, warps = _launch(dx, dy, "global_reduce")
+    positions, tile, warps = _launch(dx, dy, "global_reduce", length, bh, x.device)
     ns = triton.cdiv(length, positions)
     s_part = torch.empty(ns, bh, dx, dy, device=x.device, dtype=torch.float32)
     z_part = torch.empty(ns, bh, dx, device=x.device, dtype=torch.float32) if with_z else None

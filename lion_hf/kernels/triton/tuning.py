@@ -19,11 +19,22 @@ LAUNCH: dict[str, tuple[int, ...]] = {
     "attn_fwd_big": (64, 64, 4, 2),
     "attn_bwd_small": (64, 64, 4, 3),
     "attn_bwd_big": (64, 64, 8, 2),
+    # backward at lengths up to attn_bwd_short_length (BERT's 128): 32-row tiles at 8 warps, per mask
+    # (H200, sweep_attention.py bert128: LIT 0.141 vs 0.225 ms, D 0.252 vs 0.318, S 0.308 vs 0.423)
+    "attn_bwd_short_length": (128,),
+    "attn_bwd_short_lit": (32, 128, 8, 2),
+    "attn_bwd_short_decay": (32, 64, 8, 2),
+    "attn_bwd_short_selective": (32, 64, 8, 3),
     # backward: dq inside the key-tile kernel through fp32 atomics (1) or in its own launch (0), for lengths
-    # up to the second field; torch.use_deterministic_algorithms always takes the separate launch
-    "attn_bwd_fused": (1, 4096),
-    # the fused backward's tiles (bf16/fp16, heads <= 64): 32 query rows at 8 warps compile without spills
-    "attn_bwd_small_fused": (32, 64, 8, 2),
+    # up to the second field; torch.use_deterministic_algorithms always takes the separate launch. Off: in the
+    # H200 sweep it was slower at ViT 224/512 px and BERT L 512 (LIT 224 px 0.278 vs 0.246 ms, D 512 px 0.652
+    # vs 0.523, S BERT 512 1.326 vs 1.027) and faster only for D/S at L 128 (0.222 vs 0.252, 0.288 vs 0.308)
+    "attn_bwd_fused": (0, 0),
+    # backward, LION-D and LION-S: the d log_decay statistics formed in the key-tile kernel (1; the dq kernel
+    # then skips q k^T) or in the dq kernel (0)
+    "attn_bwd_row_stats": (1, 1),
+    # the fused backward's tiles (bf16/fp16, heads <= 64): its best in that sweep
+    "attn_bwd_small_fused": (32, 64, 4, 3),
     # the backward's row-gradient preparation of the normalised output, (rows per program, num_warps)
     "norm_grad": (64, 4),
     # feature-map prologue/epilogue of the fused layer, (rows per program, num_warps)
@@ -36,10 +47,12 @@ LAUNCH: dict[str, tuple[int, ...]] = {
     "chunk_grad": (4, 8, 1),
     # chunk form: keep the forward's chunk states for the backward (1) or recompute them (0)
     "chunk_keep_states": (1,),
-    # LIT global-state form, (positions per program, num_warps) of the state reduction (fp32 partial states,
-    # summed in torch) and of the passes that apply a state
-    "global_reduce": (256, 4),
-    "global_apply": (256, 4),
+    # LIT global-state form: the state reduction (fp32 partial states summed in torch) as (at least so many
+    # positions per program, about so many programs per SM, num_warps), and the passes that apply a state
+    # as (positions per program, num_warps). H200 (profile_kernels.py global, B8 H12 L 16384): reduction
+    # 0.128 ms at 4096 positions (4 pieces) vs 0.172 at 256, apply 0.126 ms at 128 vs 0.187 at 256
+    "global_reduce": (1024, 3, 4),
+    "global_apply": (128, 4),
 }
 
 #: the interpreter runs every program in NumPy: the smallest tiles that keep tl.dot legal
