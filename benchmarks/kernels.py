@@ -99,6 +99,9 @@ def main(argv=None):
     print(f"# {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {torch.cuda.get_device_name()}, "
           f"torch {torch.__version__}, B={b} H={h} D={d} bf16, layout {args.layout}", flush=True)
     rows = []
+    from models import warm_up_gpu  # noqa: E402  (benchmarks/ on the path)
+
+    warm_up_gpu()  # the first length otherwise meets a GPU still ramping its clocks
 
     def sdpa(q, k, v, a):
         with torch.nn.attention.sdpa_kernel(torch.nn.attention.SDPBackend.FLASH_ATTENTION):

@@ -14,7 +14,9 @@ variant (``--variants``) on every backend (``--backends``) and compile mode (``-
 peak memory at batch ``--infer-batch``; ``--mlm L`` MLM training steps at batch ``--mlm-batch`` with the
 presets' dropout (0.1, attention dropout included); ``--check`` the Triton and PyTorch backends on the
 same weights (logits and gradients). Timing: per-step CUDA events, median of ``--steps`` after
-``--warmup`` steps. A figure that cannot run (out of memory) is recorded as such, not skipped silently.
+``--warmup`` steps; with ``--rounds R`` every model of a training section stays in memory and all are timed
+again in turn R - 1 times (the figure is the median of the rounds), so that a drift of the GPU's clocks
+during the section does not land on one model. A figure that cannot run (out of memory) is recorded as such, not skipped silently.
 Needs a CUDA device.
 """
 
@@ -139,14 +141,36 @@ def training_step(model, inputs: dict, run=None):
     return step
 
 
-def train_ms(model, inputs: dict, steps: int, warmup: int, mode: str = "eager") -> tuple[float, float]:
-    """(median training-step ms, peak GB) of ``model`` on ``inputs`` (bf16 autocast, AdamW)."""
+def train_ms(model, inputs: dict, steps: int, warmup: int, mode: str = "eager", keep: list | None = None):
+    """(median training-step ms, peak GB) of ``model`` on ``inputs`` (bf16 autocast, AdamW). With ``keep``
+    the step is appended to it for later rounds (:func:`more_rounds`) and the peak counts only this
+    model's memory, not that of the models kept before it."""
+    resident = torch.cuda.memory_allocated() - _INPUT_BYTES[0] if keep is not None else 0
     step = training_step(model, inputs, compiled(model, mode))
     step()  # compile / first launch outside the peak-memory window's warm-up count
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
     ms = _events_median(step, steps, warmup)
-    return ms, torch.cuda.max_memory_allocated() / 2**30
+    if keep is not None:
+        keep.append(step)
+    return ms, (torch.cuda.max_memory_allocated() - resident) / 2**30
+
+
+#: bytes the section's inputs hold, so that ``train_ms(keep=...)`` can tell kept models' memory from them
+_INPUT_BYTES = [0]
+
+
+def more_rounds(rows: list[dict], steps: list, rounds: int, n_steps: int) -> None:
+    """Time every kept step again, ``rounds - 1`` more times in turn (baseline and variants interleaved,
+    so that a drift of the GPU's clocks reaches all of them alike); each row's ``ms`` becomes the median of
+    its rounds' medians and ``ms_rounds`` keeps them all."""
+    for row in rows:
+        row["ms_rounds"] = [row["ms"]]
+    for _ in range(rounds - 1):
+        for row, step in zip(rows, steps):
+            row["ms_rounds"].append(_events_median(step, n_steps, 1))
+    for row in rows:
+        row["ms"] = statistics.median(row["ms_rounds"])
 
 
 def infer_ms(model, inputs: dict, steps: int, warmup: int) -> tuple[float, float]:
@@ -224,6 +248,9 @@ def main() -> None:
     parser.add_argument("--compile", default="eager", help="comma list of eager, model, layers")
     parser.add_argument("--compile-variants", default=None, help="variants to compile (default: all)")
     parser.add_argument("--check", action="store_true", help="Triton vs PyTorch backend on the same weights")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="training sections: keep every model and time them all again in turn, so many rounds "
+                             "in all (the figure is the median of the rounds' medians)")
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--json", default=None)
@@ -268,15 +295,25 @@ def main() -> None:
     print(json.dumps(meta), flush=True)
     warm_up_gpu()
     torch.manual_seed(0)
+    def section_rounds(start: int, kept: list) -> None:
+        rows = [row for row in results[start:] if "ms" in row]
+        if args.rounds > 1 and len(rows) == len(kept):
+            more_rounds(rows, kept, args.rounds, args.steps)
+        kept.clear()
+        torch.cuda.empty_cache()
+
     for spec in args.train:
         resolution, batch = (int(x) for x in spec.split(":"))
         inputs = _vision_inputs(resolution, batch)
+        _INPUT_BYTES[0] = torch.cuda.memory_allocated()
         for mode in modes:
+            kept: list = [] if args.rounds > 1 else None
+            start = len(results)
             base = {"section": "train", "resolution": resolution, "batch": batch, "compile": mode,
                     "shape": args.vision_shape, "position_encoding": args.position_encoding}
             _record(results, {**base, "model": "vit-sdpa"},
                     lambda: dict(zip(("ms", "peak_gb"), train_ms(vit(resolution).cuda(), inputs, args.steps,
-                                                                  args.warmup, mode))))
+                                                                  args.warmup, mode, keep=kept))))
             for variant in variants:
                 if mode != "eager" and variant not in compile_variants:
                     continue
@@ -284,7 +321,9 @@ def main() -> None:
                     _record(results, {**base, "model": f"lion-{variant}", "backend": backend},
                             lambda: dict(zip(("ms", "peak_gb"), train_ms(
                                 lion_vision(variant, resolution, backend).cuda(), inputs, args.steps, args.warmup,
-                                mode))))
+                                mode, keep=kept))))
+            if kept is not None:
+                section_rounds(start, kept)
         if args.check:
             small = {k: v[: min(batch, 16)] for k, v in inputs.items()}
             for variant in variants:
@@ -304,14 +343,20 @@ def main() -> None:
                                                                  inputs, args.steps, args.warmup))))
     for length in args.mlm:
         inputs = _mlm_inputs(length, args.mlm_batch)
+        _INPUT_BYTES[0] = torch.cuda.memory_allocated()
+        kept = [] if args.rounds > 1 else None
+        start = len(results)
         base = {"section": "mlm", "length": length, "batch": args.mlm_batch}
         _record(results, {**base, "model": "bert-large-sdpa"},
-                lambda: dict(zip(("ms", "peak_gb"), train_ms(bert_mlm().cuda(), inputs, args.steps, args.warmup))))
+                lambda: dict(zip(("ms", "peak_gb"), train_ms(bert_mlm().cuda(), inputs, args.steps, args.warmup,
+                                                             keep=kept))))
         for variant in args.mlm_variants.split(","):
             for backend in backends:
                 _record(results, {**base, "model": f"lion-{variant}", "backend": backend},
                         lambda: dict(zip(("ms", "peak_gb"), train_ms(lion_mlm(variant, backend).cuda(), inputs,
-                                                                     args.steps, args.warmup))))
+                                                                     args.steps, args.warmup, keep=kept))))
+        if kept is not None:
+            section_rounds(start, kept)
     print_table(results)
     if args.json:
         with open(args.json, "w") as handle:
