@@ -1,8 +1,9 @@
 """The three figures of BENCHMARKS.md and the README from the benchmark json files (matplotlib).
 
-    python benchmarks/plot.py benchmarks/results/h200-2026-12-01 docs/figures
+    python benchmarks/plot.py benchmarks/results/h200-2026-12-01-s2 docs/figures
 
-Reads ``final_train_infer.json`` (``benchmarks/models.py --train ... --infer ...``) and
+Reads ``final_train_infer.json`` (``benchmarks/models.py --train ... --infer ...``), ``compile_model.json``
+if present (``--compile model``, drawn as crosses) and
 ``final_kernels.json`` (``benchmarks/kernels.py --json``) in the results folder and writes
 ``train_step_vs_resolution.png``, ``inference_vs_resolution.png`` and ``kernel_time_vs_length.png``.
 """
@@ -42,10 +43,17 @@ def main() -> None:
     for model, points in _series(rows, "train", "ms").items():
         xs = [r for r, _ in points]
         ax.plot(xs, [ms / base[r] for r, ms in points], marker="o", label=NAMES[model])
+    compiled_path = results / "compile_model.json"
+    if compiled_path.exists():  # torch.compile(model) of both, ratio to the compiled ViT of that run
+        comp = [r for r in json.loads(compiled_path.read_text())["results"] if "ms" in r and r.get("compile") == "model"]
+        comp_base = {r["resolution"]: r["ms"] for r in comp if r["model"] == "vit-sdpa"}
+        for i, r in enumerate(r for r in comp if r["model"] != "vit-sdpa" and r["resolution"] in comp_base):
+            ax.scatter([r["resolution"]], [r["ms"] / comp_base[r["resolution"]]], marker="x", color="black",
+                       label="compiled (torch.compile of the whole model,\nratio to compiled ViT-B)" if i == 0 else None)
     ax.axhline(1.0, color="grey", lw=0.8, ls="--")
     ax.set_xticks([224, 512, 1024], ["224 px\nbatch 128", "512 px\nbatch 16", "1024 px\nbatch 8"])
     ax.set_ylabel("training step / HF ViT-B (same run)")
-    ax.set_title(f"ViT-B/16-sized training step, eager\n{stamp}")
+    ax.set_title(f"ViT-B/16-sized training step, eager (x: compiled)\n{stamp}")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(target / "train_step_vs_resolution.png", dpi=110)
