@@ -390,7 +390,7 @@ def print_table(results: list[dict]) -> None:
 
 
 def _key(row: dict) -> tuple:
-    return (row["section"], row.get("shape", "vit-b"), row.get("resolution", row.get("length")), row["batch"],
+    return (row["section"], row.get("shape", "vit-b"), row.get("resolution", row.get("length")), row.get("batch"),
             row.get("compile", "eager"))
 
 
