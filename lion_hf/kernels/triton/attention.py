@@ -15,9 +15,12 @@ kernels therefore read the prefix sum kept in float64 and form, per tile, fp32 *
 The backward recomputes the tiles: ``dkv`` owns a key tile and walks the query tiles, ``dq`` owns a query
 tile and walks the key tiles (two kernels, deterministic, no atomics); or, where
 :func:`fused_dq` says so, the ``dkv`` kernel also adds each tile's ``dq`` into an fp32 buffer atomically
-(FlashAttention-2's scheme: five matrix products per tile pair instead of six, seven with a decay). Both also reduce
-``P = dA * A`` (the gradient of ``log M``) into per-row / per-column sums below and above the diagonal,
-from which :func:`lion_hf.kernels.triton.common.log_decay_grad` forms ``d log_decay``.
+(FlashAttention-2's scheme: five matrix products per tile pair instead of six; off by default, measured
+slower on the H200). With a decay, ``P = dA * A`` (the gradient of ``log M``) is reduced into per-row /
+per-column sums below and above the diagonal, from which :func:`lion_hf.kernels.triton.common.log_decay_grad`
+forms ``d log_decay``: the column sums in ``dkv``, the row sums in ``dq`` (which then recomputes ``q k^T``)
+or, as ``LAUNCH["attn_bwd_row_stats"]`` says per mask, in ``dkv`` too (LION-D: one distance-weighted sum per
+key; LION-S: one partial per key tile, summed in torch), leaving ``dq`` two matrix products.
 """
 
 from __future__ import annotations
@@ -249,7 +252,7 @@ if triton is not None:
         # ROW_STATS: the d log_decay statistics the dq kernel would otherwise form (it then needs no q k^T):
         # LION-D's distance-weighted sum per key in COL_LO (the head's total is the same), LION-S's row sums
         # as this key tile's partials ROW_LO / ROW_UP [key tiles, B*H, L] (summed in torch: deterministic).
-        # DQ_ATOMIC (implies ROW_STATS): also dq (as dq^T = k^T dS^T, whose transpose falls on a loaded
+        # DQ_ATOMIC (with a d log_decay to form, implies ROW_STATS): also dq (as dq^T = k^T dS^T, whose transpose falls on a loaded
         # operand, not on a dot result: the Hopper miscompile of tl.trans(acc)) added atomically into the
         # fp32 [B, L, H, DK] buffer DQ_ACC.
         i_n = tl.program_id(0)

@@ -19,24 +19,20 @@ LAUNCH: dict[str, tuple[int, ...]] = {
     "attn_fwd_big": (64, 64, 4, 2),
     "attn_bwd_small": (64, 64, 4, 3),
     "attn_bwd_big": (64, 64, 8, 2),
-    # backward at lengths up to attn_bwd_short_length (BERT's 128): 32-row tiles at 8 warps, per mask
-    # (H200, sweep_attention.py bert128, two runs: LIT 0.141 / 0.105 vs 0.225 / 0.204 ms at 64 x 64 x 4 x 3;
-    # D 0.201 vs 0.293 (statistics in the key-tile kernel); S 0.308 vs 0.423). These kernels last 0.1-0.4 ms
-    # and moved up to 2x between runs: only LIT's choice was stable
+    # backward at lengths up to attn_bwd_short_length (BERT's 128), per mask: 32-row tiles at 8 warps were
+    # faster there (clearly for LIT; D and S within the run-to-run spread of such short kernels; BENCHMARKS.md)
     "attn_bwd_short_length": (128,),
     "attn_bwd_short_lit": (32, 128, 8, 2),
     "attn_bwd_short_decay": (32, 64, 8, 3),
     "attn_bwd_short_selective": (32, 64, 8, 3),
     # backward: dq inside the key-tile kernel through fp32 atomics (1) or in its own launch (0), for lengths
-    # up to the second field; torch.use_deterministic_algorithms always takes the separate launch. Off: in the
-    # H200 sweep it was slower at ViT 224/512 px and BERT L 512 (LIT 224 px 0.278 vs 0.246 ms, D 512 px 0.652
-    # vs 0.523, S BERT 512 1.326 vs 1.027) and faster only for D/S at L 128 (0.222 vs 0.252, 0.288 vs 0.308)
+    # up to the second field; torch.use_deterministic_algorithms always takes the separate launch. Off: its
+    # extra accumulator spills and it measured slower at ViT and BERT-512 sizes (BENCHMARKS.md, second pass)
     "attn_bwd_fused": (0, 0),
     # backward, (LION-D, LION-S): the d log_decay statistics formed in the key-tile kernel (1; the dq kernel
-    # then skips q k^T) or in the dq kernel (0). H200 sweep: D 0.330 vs 0.349 ms at 224 px, 0.493 vs 0.523
-    # at 512 px; S the other way, 0.657 vs 0.614 and 1.124 vs 1.018 (its per-tile partials cost more)
+    # then skips q k^T) or in the dq kernel (0): faster for D, slower for S, whose per-tile partials cost more
     "attn_bwd_row_stats": (1, 0),
-    # the fused backward's tiles (bf16/fp16, heads <= 64): its best in that sweep
+    # the fused backward's tiles (bf16/fp16, heads <= 64): its best where it was measured
     "attn_bwd_small_fused": (32, 64, 4, 3),
     # the backward's row-gradient preparation of the normalised output, (rows per program, num_warps)
     "norm_grad": (64, 4),
@@ -52,8 +48,8 @@ LAUNCH: dict[str, tuple[int, ...]] = {
     "chunk_keep_states": (1,),
     # LIT global-state form: the state reduction (fp32 partial states summed in torch) as (at least so many
     # positions per program, about so many programs per SM, num_warps), and the passes that apply a state
-    # as (positions per program, num_warps). H200 (profile_kernels.py global, B8 H12 L 16384): reduction
-    # 0.128 ms at 4096 positions (4 pieces) vs 0.172 at 256, apply 0.126 ms at 128 vs 0.187 at 256
+    # as (positions per program, num_warps): fewer, longer pieces and 128-row applies were the fastest at
+    # L 16384 (profile_kernels.py global)
     "global_reduce": (1024, 3, 4),
     "global_apply": (128, 4),
 }
