@@ -1,14 +1,14 @@
 """End-to-end runs of examples/glue/run_glue.py (Trainer) on generated GLUE-style TSV files."""
 
-import importlib.util
 import json
 import os
 import random
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.scripts import load_script as load_file
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -21,11 +21,7 @@ TRAINER = ["--do_train", "--do_eval", "--max_steps", "4", "--per_device_train_ba
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("run_glue", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve string annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
+    return load_file(SCRIPT)
 
 
 script = load_script()

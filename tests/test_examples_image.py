@@ -1,6 +1,5 @@
 """End-to-end runs of examples/image_classification/run_image_classification.py on a generated imagefolder tree."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -10,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+
+from tests.scripts import load_script as load_file
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -22,11 +23,7 @@ TINY = ["--hidden_size", "16", "--num_hidden_layers", "2", "--num_attention_head
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("run_image_classification", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve string annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
+    return load_file(SCRIPT)
 
 
 script = load_script()

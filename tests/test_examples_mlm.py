@@ -1,7 +1,6 @@
 """End-to-end runs of examples/mlm/run_mlm.py on generated C4-style json.gz shards with a WordPiece tokenizer."""
 
 import gzip
-import importlib.util
 import json
 import os
 import random
@@ -10,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.scripts import load_script as load_file
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -23,11 +24,7 @@ TINY = ["--hidden_size", "16", "--num_hidden_layers", "2", "--num_attention_head
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("run_mlm", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve string annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
+    return load_file(SCRIPT)
 
 
 script = load_script()

@@ -1,25 +1,21 @@
 """examples/mlm/prepare_corpus.py on wheels built here in the real layout (zip, MediaWiki XML bz2, Lee corpus)."""
 
 import bz2
-import importlib.util
 import json
 import random
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
+
+from tests.scripts import load_script as load_file
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "examples" / "mlm" / "prepare_corpus.py"
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("prepare_corpus", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_file(SCRIPT)
 
 
 script = load_script()

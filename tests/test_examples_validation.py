@@ -1,25 +1,21 @@
 """examples/validation: the driver runs the example scripts and records each run; the report rebuilds records from
 logs, prints the tables and draws the learning curves."""
 
-import importlib.util
 import json
 import random
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from tests.scripts import load_script as load_file
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_file(path, name)
 
 
 driver = _load("run_validation", ROOT / "examples" / "validation" / "run_validation.py")

@@ -3,11 +3,9 @@
 Unit tests of lion_hf.training.checkpoints with a stand-in accelerator, then short runs of the real scripts.
 """
 
-import importlib.util
 import json
 import os
 import pickle
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +25,7 @@ from lion_hf.training import (
     save_checkpoint,
     validate_save_total_limit,
 )
+from tests.scripts import load_script as load_file
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,11 +35,7 @@ TINY = ["--hidden_size", "16", "--num_hidden_layers", "1", "--num_attention_head
 
 
 def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_file(path, name)
 
 
 image_script = _load("run_image_classification", ROOT / "examples" / "image_classification" / "run_image_classification.py")

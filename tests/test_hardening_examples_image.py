@@ -1,6 +1,5 @@
 """Bad data and flags for examples/image_classification/run_image_classification.py: clear errors, right numbers."""
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -10,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+
+from tests.scripts import load_script as load_file
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,11 +23,7 @@ COLOURS = {"bird": (200, 40, 40), "cat": (40, 200, 40), "dog": (40, 40, 200)}
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("run_image_classification", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_file(SCRIPT)
 
 
 script = _load()

@@ -1,20 +1,15 @@
 """examples/mlm: an offline tokenizer recipe, atomic checkpoints with a fall-back, and flags that would be ignored."""
 
-import importlib.util
-import sys
 
 import numpy as np
 import pytest
 
+from tests.scripts import load_script as load_file
 from tests.test_examples_mlm import ROOT, TINY, _data, _reset_accelerate, corpus, fresh_accelerate_state, script  # noqa: F401
 
 
 def _load_tokenizer_script():
-    spec = importlib.util.spec_from_file_location("train_tokenizer", ROOT / "examples" / "mlm" / "train_tokenizer.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_file(ROOT / "examples" / "mlm" / "train_tokenizer.py")
 
 
 train_tokenizer = _load_tokenizer_script()
