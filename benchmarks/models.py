@@ -259,6 +259,8 @@ def main() -> None:
     parser.add_argument("--report", nargs="*", default=None, metavar="JSON",
                         help="print the table of earlier runs' json files (later files replace equal rows)")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if args.report is not None:
         merged: dict = {}
         for path in args.report:
@@ -287,10 +289,18 @@ def main() -> None:
         from lion_hf.kernels.triton import tuning
 
         for item in args.launch:
-            name, values = item.split("=")
+            name, _, values = item.partition("=")
             if name not in tuning.LAUNCH:
                 sys.exit(f"--launch: {name!r} is not an entry of LAUNCH ({', '.join(tuning.LAUNCH)})")
-            tuning.LAUNCH[name] = tuple(int(x) for x in values.split(","))
+            try:
+                value = tuple(int(x) for x in values.split(","))
+            except ValueError:
+                sys.exit(f"--launch {item!r}: give NAME=V1,V2,... with integers, e.g. {name}="
+                         f"{','.join(map(str, tuning.LAUNCH[name]))}")
+            if len(value) != len(tuning.LAUNCH[name]):
+                sys.exit(f"--launch {item!r}: {name} takes {len(tuning.LAUNCH[name])} values "
+                         f"(now {','.join(map(str, tuning.LAUNCH[name]))})")
+            tuning.LAUNCH[name] = value
         meta["launch"] = args.launch
     print(json.dumps(meta), flush=True)
     warm_up_gpu()
