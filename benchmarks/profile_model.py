@@ -1,37 +1,107 @@
-"""Where a LION training step spends its GPU time: torch.profiler over a few steps, kernels grouped.
+"""Where a LION training step spends its time: torch.profiler over a few steps, kernels grouped.
 
     PYTHONPATH=. python benchmarks/profile_model.py --variant decay --resolution 224 --batch 128
+    PYTHONPATH=. python benchmarks/profile_model.py --variant lit --mlm 128 --batch 64 --host
 
 Prints the CUDA time per step of the top kernels (name, calls per step, ms per step) and the share of
-the LION kernels, matrix products and everything else; ``--model vit`` profiles HF ViT (SDPA) instead.
+the LION kernels, matrix products and everything else; ``--model vit`` (or ``bert`` with ``--mlm``)
+profiles the HF baseline (SDPA) instead. ``--host`` measures the host instead: the time the step takes to
+*issue* while the GPU is kept busy (so no wait on the GPU hides in it), the synchronising calls made (a
+host wait inside the step shows as an issue time near the busy spell), and the operators with the most
+CPU time. A step whose issue time is close to its wall time is host-bound.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
+import time
+import warnings
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from models import _vision_inputs, lion_vision, training_step, vit  # noqa: E402  (run from benchmarks/ or with it on the path)
+from models import (_events_median, _mlm_inputs, _vision_inputs, bert_mlm, lion_mlm, lion_vision,  # noqa: E402
+                    training_step, vit)  # (run from benchmarks/ or with it on the path)
+
+
+def _cycles_per_ms() -> float:
+    """GPU clock cycles per millisecond of ``torch.cuda._sleep`` (measured, the clock varies)."""
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    torch.cuda._sleep(1_000_000)
+    start.record()
+    torch.cuda._sleep(20_000_000)
+    end.record()
+    torch.cuda.synchronize()
+    return 20_000_000 / start.elapsed_time(end)
+
+
+def host_report(step, steps: int, top: int) -> None:
+    """Issue time of ``step`` with the GPU busy, synchronising calls, and the operators' CPU time."""
+    step_ms = _events_median(step, steps, 2)
+    busy_ms = max(200.0, 4 * step_ms)
+    cycles = _cycles_per_ms()
+    issue = []
+    for _ in range(steps):
+        torch.cuda.synchronize()
+        torch.cuda._sleep(int(busy_ms * cycles))  # the GPU is busy for busy_ms: launches only queue
+        t0 = time.perf_counter()
+        step()
+        issue.append((time.perf_counter() - t0) * 1e3)
+        torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("warn")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        step()
+        torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode(0)
+    syncs = [str(w.message).splitlines()[0][:100] for w in caught if "synchroniz" in str(w.message)]
+    issue_ms = statistics.median(issue)
+    print(f"step {step_ms:.2f} ms (GPU-timed), issue {issue_ms:.2f} ms with the GPU busy "
+          f"({100 * issue_ms / step_ms:.0f} % of the step; a host wait would read ~{busy_ms:.0f} ms); "
+          f"{len(syncs)} synchronising calls seen by torch per step")
+    for line in sorted(set(syncs)):
+        print(f"  sync: {line}")
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            step()
+        torch.cuda.synchronize()
+    rows = prof.key_averages()
+    launches = sum(e.count for e in rows if "LaunchKernel" in e.key) / steps
+    print(f"kernel launches per step (runtime + driver API): {launches:.0f}")
+    print("| operator | calls/step | self CPU ms/step |")
+    print("|---|---|---|")
+    for e in sorted(rows, key=lambda e: -e.self_cpu_time_total)[:top]:
+        print(f"| {e.key[:70]} | {e.count // steps} | {e.self_cpu_time_total / steps / 1e3:.3f} |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--model", default="lion", choices=["lion", "vit"])
+    parser.add_argument("--model", default="lion", choices=["lion", "vit", "bert"])
     parser.add_argument("--variant", default="decay")
     parser.add_argument("--backend", default="triton")
     parser.add_argument("--resolution", type=int, default=224)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--mlm", type=int, default=0, metavar="LENGTH",
+                        help="BERT-large-size masked LM at this length instead of the ViT-B-size classifier")
+    parser.add_argument("--host", action="store_true", help="host-side report instead of the kernels' (module doc)")
     args = parser.parse_args()
-    model = (vit(args.resolution) if args.model == "vit" else lion_vision(args.variant, args.resolution,
-                                                                           args.backend)).cuda()
-    step = training_step(model, _vision_inputs(args.resolution, args.batch))
+    if args.mlm:
+        model = bert_mlm() if args.model == "bert" else lion_mlm(args.variant, args.backend)
+        inputs, size = _mlm_inputs(args.mlm, args.batch), f"L{args.mlm}"
+    else:
+        model = vit(args.resolution) if args.model == "vit" else lion_vision(args.variant, args.resolution, args.backend)
+        inputs, size = _vision_inputs(args.resolution, args.batch), f"{args.resolution}px"
+    step = training_step(model.cuda(), inputs)
     for _ in range(3):
         step()
     torch.cuda.synchronize()
+    if args.host:
+        print(f"{args.model} {args.variant if args.model == 'lion' else ''} {size} b{args.batch}, host:")
+        host_report(step, args.steps, args.top)
+        return
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
         for _ in range(args.steps):
             step()
@@ -49,7 +119,7 @@ def main() -> None:
             groups["matrix products"] += ms
         else:
             groups["other"] += ms
-    print(f"{args.model} {args.variant if args.model == 'lion' else ''} {args.resolution}px b{args.batch}: "
+    print(f"{args.model} {args.variant if args.model == 'lion' else ''} {size} b{args.batch}: "
           f"{total:.2f} ms of GPU time per step")
     for name, ms in groups.items():
         print(f"  {name}: {ms:.2f} ms ({100 * ms / total:.0f} %)")
