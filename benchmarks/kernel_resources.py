@@ -1,6 +1,7 @@
 """Registers, spills and shared memory of the chunk kernels, compiled for an H100 on any machine (no GPU).
 
     PYTHONPATH=. python benchmarks/kernel_resources.py [--arch 90] [--chunk 64 128] [--warps 4 8]
+    PYTHONPATH=. python benchmarks/kernel_resources.py --attention   # the attention form at the table's tiles
 
 Compiles each launch of ``lion_hf.kernels.triton.chunk`` ahead of time for ``sm_<arch>`` through Triton
 (bf16 inputs, head dim 64) and reads the resource report of the cubin with the ``cuobjdump`` that Triton
@@ -21,7 +22,9 @@ import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
+from lion_hf.kernels.triton import attention as tat
 from lion_hf.kernels.triton import chunk as tch
+from lion_hf.kernels.triton.tuning import launch
 
 
 def _signature(kernel, pointers: dict[str, str], constexprs: dict) -> dict[str, str]:
@@ -32,7 +35,7 @@ def _signature(kernel, pointers: dict[str, str], constexprs: dict) -> dict[str, 
             sig[name] = "constexpr"
         elif name in pointers:
             sig[name] = pointers[name]
-        elif name in ("scale", "eps"):
+        elif name in ("scale", "eps", "p_drop"):
             sig[name] = "fp32"
         else:
             sig[name] = "i32"
@@ -56,14 +59,42 @@ def resources(kernel, pointers, constexprs, arch: int, warps: int, stages: int) 
     return f"regs {reg:>3}  stack {stack:>5}  local {local:>5}  shared {compiled.metadata.shared:>6}"
 
 
+def attention_report(arch: int, d: int) -> None:
+    """The attention-form kernels of each mask at the tiles of the launch table (bf16, no padding, one order)."""
+    bf16, f32 = "*bf16", "*fp32"
+    names = ("lit", "decay", "selective")
+    for kind, name in enumerate(names):
+        common = dict(DK=d, DV=d, KIND=kind, HAS_KM=False, HAS_IDX=False, ACCUM=False, DROPOUT=False, F16=False,
+                      PREC="tf32")
+        ptrs = {n: bf16 for n in ("Q", "K", "V", "G", "NUM", "DK_OUT", "DV_OUT", "DQ_OUT")}
+        ptrs.update({n: f32 for n in ("A", "DEN", "PREV", "C", "COL_LO", "COL_UP", "DQ_ACC", "ROW_LO", "ROW_UP")})
+        ptrs.update(F="*fp64", KM="*u8", IDX="*i32", SEED="*i64")
+        bm, bn, warps, stages = launch("attn_fwd_small_decay" if kind else "attn_fwd_small")
+        fwd = resources(tat._attn_fwd_kernel, ptrs, dict(common, BM=bm, BN=bn, OUT_MODE=1, HAS_DEN=True),
+                        arch, warps, stages)
+        print(f"{name:>9} forward {bm}x{bn} w{warps} s{stages}: {fwd}", flush=True)
+        for tiles in ("attn_bwd_small", f"attn_bwd_short_{name}"):
+            bm, bn, warps, stages = launch(tiles)
+            row_stats = kind > 0 and bool(launch("attn_bwd_row_stats")[kind - 1])
+            dkv = resources(tat._attn_bwd_dkv_kernel, ptrs, dict(common, BM=bm, BN=bn, HAS_C=True, DQ_ATOMIC=False,
+                                                                 ROW_STATS=row_stats), arch, warps, stages)
+            dq = resources(tat._attn_bwd_dq_kernel, ptrs, dict(common, BM=bm, BN=bn, HAS_C=True,
+                                                               STATS=kind > 0 and not row_stats), arch, warps, stages)
+            print(f"{name:>9} {tiles} {bm}x{bn} w{warps} s{stages}:\n  dkv: {dkv}\n  dq:  {dq}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", type=int, default=90)
     parser.add_argument("--chunk", type=int, nargs="+", default=[64, 128])
     parser.add_argument("--warps", type=int, nargs="+", default=[4, 8])
     parser.add_argument("--head-dim", type=int, default=64)
+    parser.add_argument("--attention", action="store_true", help="the attention-form kernels instead")
     args = parser.parse_args()
     d = args.head_dim
+    if args.attention:
+        attention_report(args.arch, d)
+        return
     bf16, f32 = "*bf16", "*fp32"
     for chunk in args.chunk:
         for warps in args.warps:

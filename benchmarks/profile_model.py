@@ -38,37 +38,47 @@ def _cycles_per_ms() -> float:
 
 def host_report(step, steps: int, top: int) -> None:
     """Issue time of ``step`` with the GPU busy, synchronising calls, and the operators' CPU time."""
-    step_ms = _events_median(step, steps, 2)
-    busy_ms = max(200.0, 4 * step_ms)
-    cycles = _cycles_per_ms()
-    issue = []
-    for _ in range(steps):
-        torch.cuda.synchronize()
-        torch.cuda._sleep(int(busy_ms * cycles))  # the GPU is busy for busy_ms: launches only queue
-        t0 = time.perf_counter()
-        step()
-        issue.append((time.perf_counter() - t0) * 1e3)
-        torch.cuda.synchronize()
-    torch.cuda.set_sync_debug_mode("warn")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        step()
-        torch.cuda.synchronize()
-    torch.cuda.set_sync_debug_mode(0)
-    syncs = [str(w.message).splitlines()[0][:100] for w in caught if "synchroniz" in str(w.message)]
-    issue_ms = statistics.median(issue)
-    print(f"step {step_ms:.2f} ms (GPU-timed), issue {issue_ms:.2f} ms with the GPU busy "
-          f"({100 * issue_ms / step_ms:.0f} % of the step; a host wait would read ~{busy_ms:.0f} ms); "
-          f"{len(syncs)} synchronising calls seen by torch per step")
-    for line in sorted(set(syncs)):
-        print(f"  sync: {line}")
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(steps):
             step()
         torch.cuda.synchronize()
     rows = prof.key_averages()
     launches = sum(e.count for e in rows if "LaunchKernel" in e.key) / steps
-    print(f"kernel launches per step (runtime + driver API): {launches:.0f}")
+    step_ms = _events_median(step, steps, 2)
+    cpu_ms = 0.0
+    for _ in range(steps):
+        torch.cuda.synchronize()
+        t0 = time.process_time()
+        step()
+        torch.cuda.synchronize()
+        cpu_ms += (time.process_time() - t0) * 1e3 / steps
+    # the launch queue holds about a thousand launches: past that, launches wait for the GPU whatever the host
+    issue_ms = None
+    if launches < 900:
+        busy_ms = max(200.0, 4 * step_ms)
+        cycles = _cycles_per_ms()
+        issue = []
+        for _ in range(steps):
+            torch.cuda.synchronize()
+            torch.cuda._sleep(int(busy_ms * cycles))  # the GPU is busy for busy_ms: launches only queue
+            t0 = time.perf_counter()
+            step()
+            issue.append((time.perf_counter() - t0) * 1e3)
+            torch.cuda.synchronize()
+        issue_ms = statistics.median(issue)
+    torch.cuda.set_sync_debug_mode("warn")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        step()
+        torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode(0)
+    syncs = [f"{w.filename}:{w.lineno}" for w in caught if "synchroniz" in str(w.message)]
+    issued = (f"issue {issue_ms:.2f} ms with the GPU busy ({100 * issue_ms / step_ms:.0f} % of the step)"
+              if issue_ms is not None else "issue time not measurable (more launches than the queue holds)")
+    print(f"step {step_ms:.2f} ms (GPU-timed), {issued}; process CPU time {cpu_ms:.2f} ms per step (all threads, "
+          f"spinning included); {launches:.0f} kernel launches and {len(syncs)} synchronising calls per step")
+    for line in sorted(set(syncs)):
+        print(f"  synchronising call made from {line}")
     print("| operator | calls/step | self CPU ms/step |")
     print("|---|---|---|")
     for e in sorted(rows, key=lambda e: -e.self_cpu_time_total)[:top]:
