@@ -257,3 +257,30 @@ def test_bad_inputs_raise_clear_errors():
     # Without a position table, LION-D/S text models take any length.
     long = LionForMaskedLM(text_config("decay"))(input_ids=torch.zeros(1, 100, dtype=torch.long))
     assert long.logits.shape == (1, 100, 40)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_default_segment_equals_explicit_zero_segments(seed):
+    # without token_type_ids the text embeddings add segment 0's row: same logits and gradients as zeros passed in
+    torch.manual_seed(seed)
+    model = LionForMaskedLM(text_config("selective", type_vocab_size=2))
+    model.lion.embeddings.token_type_embeddings.weight.data.normal_()
+    ids = torch.randint(0, 40, (2, 7))
+    results = []
+    for segments in (None, torch.zeros_like(ids)):
+        model.zero_grad(set_to_none=True)
+        out = model(input_ids=ids, token_type_ids=segments)
+        out.logits.square().mean().backward()
+        results.append((out.logits.detach(), model.lion.embeddings.token_type_embeddings.weight.grad.clone(),
+                        model.lion.embeddings.word_embeddings.weight.grad.clone()))
+    for default, explicit in zip(*results):
+        torch.testing.assert_close(default, explicit, rtol=1e-5, atol=1e-6)
+    assert results[0][1][0].abs().sum() > 0 and results[0][1][1].abs().sum() == 0
+
+
+def test_token_ids_on_cpu_are_checked_on_every_call():
+    text = LionForMaskedLM(text_config("lit"))
+    for _ in range(10):  # the accelerator-only limit on checked calls does not apply to CPU tensors
+        text(input_ids=torch.tensor([[1, 2]]))
+    with pytest.raises(ValueError, match=r"input_ids must lie in \[0, 40\)"):
+        text(input_ids=torch.tensor([[1, 40]]))

@@ -148,18 +148,21 @@ class LionTextEmbeddings(nn.Module):
             if input_ids.dim() != 2:
                 raise ValueError(f"input_ids must be [batch, length], got shape {tuple(input_ids.shape)}; "
                                  f"for one sequence use input_ids[None] (or the tokenizer's return_tensors='pt')")
-            _check_token_ids(input_ids, self.config.vocab_size, "input_ids", "config.vocab_size")
+            _check_token_ids(input_ids, self.config.vocab_size, "input_ids", "config.vocab_size", module=self)
             inputs_embeds = self.word_embeddings(input_ids)
         if inputs_embeds.dim() != 3 or inputs_embeds.shape[-1] != self.config.hidden_size:
             raise ValueError(f"inputs_embeds must be [batch, length, hidden_size={self.config.hidden_size}], got shape "
                              f"{tuple(inputs_embeds.shape)}")
         batch, length = inputs_embeds.shape[:2]
         if token_type_ids is None:
-            token_type_ids = torch.zeros(batch, length, dtype=torch.long, device=inputs_embeds.device)
+            # segment 0 everywhere: its row broadcast, the same values and gradient as looking up a zeros tensor
+            # without the zeros and the embedding's scatter backward
+            embeddings = inputs_embeds + self.token_type_embeddings.weight[0]
         else:
             self._check_shape(token_type_ids, (batch, length), "token_type_ids")
-            _check_token_ids(token_type_ids, self.config.type_vocab_size, "token_type_ids", "config.type_vocab_size")
-        embeddings = inputs_embeds + self.token_type_embeddings(token_type_ids)
+            _check_token_ids(token_type_ids, self.config.type_vocab_size, "token_type_ids", "config.type_vocab_size",
+                             module=self)
+            embeddings = inputs_embeds + self.token_type_embeddings(token_type_ids)
         if position_ids is not None and self.position_embeddings is None:
             logger.warning_once("position_ids are ignored: this LION model has no position table (with a decay mask "
                                 "position comes from the mask; config.use_position_embeddings=False)")
@@ -175,18 +178,29 @@ class LionTextEmbeddings(nn.Module):
             else:
                 _check_token_ids(position_ids, self.config.max_position_embeddings, "position_ids",
                                  "config.max_position_embeddings",
-                                 "Pass positions below that limit, or leave position_ids out (0, 1, 2, ...)")
+                                 "Pass positions below that limit, or leave position_ids out (0, 1, 2, ...)", module=self)
             embeddings = embeddings + self.position_embeddings(position_ids)
         return self.dropout(self.LayerNorm(embeddings))
 
 
+#: forward calls whose ids are checked on an accelerator, where reading min/max waits for the GPU (CPU: every call)
+_DEVICE_ID_CHECKS = 8
+
+
 def _check_token_ids(ids: torch.Tensor, limit: int, name: str, field: str,
-                     fix: str = "Use the tokenizer the model was trained with") -> None:
+                     fix: str = "Use the tokenizer the model was trained with", module: nn.Module | None = None) -> None:
     # An out-of-range id crashes deep inside the embedding (a device assert on GPU): name it here.
     # Tensors without data (meta device, e.g. shape tracing or init_empty_weights) cannot be read: skipped.
+    # On an accelerator, reading the range synchronises: a training loop would lose its overlap of host and GPU
+    # on every step, so only the first calls of a module (where a wrong tokenizer shows) are checked there.
     if torch.compiler.is_compiling() or ids.numel() == 0 or ids.is_meta:
         return
-    low, high = int(ids.min()), int(ids.max())
+    if ids.device.type != "cpu" and module is not None:
+        seen = module.__dict__.setdefault("_device_id_checks", {})
+        if seen.get(name, 0) >= _DEVICE_ID_CHECKS:
+            return
+        seen[name] = seen.get(name, 0) + 1
+    low, high = torch.stack([ids.min(), ids.max()]).tolist()
     if low < 0 or high >= limit:
         raise ValueError(f"{name} must lie in [0, {limit}) ({field}); got values in [{low}, {high}]. {fix}")
 
