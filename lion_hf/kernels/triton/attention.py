@@ -29,6 +29,7 @@ import torch
 
 from .common import NORMALIZED, PARTS, SCALED, grad_inputs, log_decay_grad
 from .tuning import INTERPRETER_ATTENTION_TILES, launch
+from .launcher import run_kernel
 from .utils import decay_strides, empty_blhd, interpreter_enabled, kernel_dtype, row_major_last, strides3
 
 try:  # optional dependency: the module imports without Triton, its functions need it
@@ -548,15 +549,15 @@ def attention_forward(q, k, v, log_decay, mode: int, with_den: bool, scale: floa
     km = _key_mask(key_mask)
     bm, bn, warps, stages = _blocks(dk, dv, dtype, backward=False, has_decay=kind > 0)
     grid = (triton.cdiv(length, bm), batch * heads)
-    _attn_fwd_kernel[grid](q, k, v, a if a is not None else q, f64 if f64 is not None else q,
-                           km if km is not None else q, order if order is not None else q, out,
-                           den if den is not None else out, prev_num, length, heads,
-                           *strides3(q), *strides3(k), *strides3(v), *strides3(out), *strides3(prev_num),
-                           sab, sah, sal, float(scale), float(eps), float(dropout_p), seed if seed is not None else q,
-                           DK=dk, DV=dv, BM=bm, BN=bn, KIND=kind, OUT_MODE=mode, HAS_DEN=has_den,
-                           HAS_KM=km is not None, HAS_IDX=order is not None, ACCUM=prev is not None,
-                           DROPOUT=dropout_p > 0, F16=dtype == torch.float16, PREC=_precision(dtype),
-                           num_warps=warps, num_stages=stages)
+    run_kernel(_attn_fwd_kernel, grid, q, k, v, a if a is not None else q, f64 if f64 is not None else q,
+               km if km is not None else q, order if order is not None else q, out,
+               den if den is not None else out, prev_num, length, heads,
+               *strides3(q), *strides3(k), *strides3(v), *strides3(out), *strides3(prev_num),
+               sab, sah, sal, float(scale), float(eps), float(dropout_p), seed if seed is not None else q,
+               DK=dk, DV=dv, BM=bm, BN=bn, KIND=kind, OUT_MODE=mode, HAS_DEN=has_den,
+               HAS_KM=km is not None, HAS_IDX=order is not None, ACCUM=prev is not None,
+               DROPOUT=dropout_p > 0, F16=dtype == torch.float16, PREC=_precision(dtype),
+               num_warps=warps, num_stages=stages)
     return out, den
 
 
@@ -604,7 +605,7 @@ def attention_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, f64: to
     pick = lambda t: t if t is not None else dummy  # noqa: E731
     inputs = (q, k, v, pick(a), pick(f64), g, pick(c), pick(km), pick(order))
     in_strides = (*strides3(q), *strides3(k), *strides3(v), *strides3(g))
-    _attn_bwd_dkv_kernel[(triton.cdiv(length, bn), batch * heads)](
+    run_kernel(_attn_bwd_dkv_kernel, (triton.cdiv(length, bn), batch * heads),
         *inputs, dk_, dv_, pick(col_lo), pick(col_up), pick(dq_acc), pick(row_lo), pick(row_up), length, heads,
         *in_strides, *strides3(dk_), *strides3(dv_), sab, sah, sal, float(dropout_p),
         seed if seed is not None else q, DQ_ATOMIC=fused, ROW_STATS=row_stats, **common)
@@ -615,7 +616,7 @@ def attention_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, f64: to
         else:
             dq_.copy_(dq_sum)
     else:
-        _attn_bwd_dq_kernel[(triton.cdiv(length, bm), batch * heads)](
+        run_kernel(_attn_bwd_dq_kernel, (triton.cdiv(length, bm), batch * heads),
             *inputs, dq_, pick(row_lo), pick(row_up), length, heads, *in_strides, *strides3(dq_),
             sab, sah, sal, float(dropout_p), seed if seed is not None else q,
             STATS=kind > 0 and needs_decay_grad and not row_stats, **common)

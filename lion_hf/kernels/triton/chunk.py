@@ -50,6 +50,7 @@ import torch
 
 from .common import NORMALIZED, PARTS, grad_inputs, log_decay_grad
 from .tuning import launch
+from .launcher import run_kernel
 from .utils import decay_strides, empty_blhd, kernel_dtype, row_major_last, strides3
 
 try:  # optional dependency
@@ -513,9 +514,9 @@ def chunk_states(x, z, a_info, chunk: int, *, vec: bool, vec_bias=None, transpos
     if pre_w:
         w = torch.empty(bh, 2, nt * chunk, device=x.device, dtype=torch.float32)
         dec = torch.empty(bh, nt, device=x.device, dtype=torch.float32)
-        _weights_kernel[(nt, bh)](a, w, dec, length, heads, nt, sab, sah, sal, BT=chunk, TRANSPOSED=transposed,
-                                  num_warps=2)
-    _state_kernel[(dz // bv, bh, 2)](
+        run_kernel(_weights_kernel, (nt, bh), a, w, dec, length, heads, nt, sab, sah, sal, BT=chunk,
+                   TRANSPOSED=transposed, num_warps=2)
+    run_kernel(_state_kernel, (dz // bv, bh, 2),
         x, z, vec_bias if vec_bias is not None else dummy, a if a is not None else dummy, w, dec, s,
         s_vec if vec else dummy, s_mom if moment else dummy, s_mom_vec if s_mom_vec is not None else dummy,
         key_mask if key_mask is not None else dummy, order if order is not None else dummy,
@@ -572,7 +573,7 @@ def chunk_forward(q, k, v, log_decay, mode: int, with_den: bool, scale: float, e
     warps = small_warps if chunk <= 64 or a_info[-1] == 0 else big_warps
     bv = dv  # one value slice: den (stored by slice 0) is read back by no other program
     a = a_info[0]
-    _output_kernel[(nt, dv // bv, batch * heads)](
+    run_kernel(_output_kernel, (nt, dv // bv, batch * heads),
         q, k, v, a if a is not None else q, h, h_vec if has_den else h, out, den if has_den else out,
         km if km is not None else q, idx if idx is not None else q, prev_num, prev_den,
         length, heads, nt, *strides3(q), *strides3(k), *strides3(v), *strides3(out), *strides3(prev_num),
@@ -641,7 +642,7 @@ def chunk_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, chunk: int,
             km if km is not None else dummy, idx if idx is not None else dummy,
             length, heads, nt, *strides3(q), *strides3(k), *strides3(v), *strides3(g),
             *(st for buf in grads for st in strides3(buf)), *a_info[1:4])
-    _grad_kernel[(nt, batch * heads)](
+    run_kernel(_grad_kernel, (nt, batch * heads),
         *args, DK=dk, DV=dv, BT=chunk, HAS_DECAY=kind > 0, HAS_C=has_c, STATS=stats, MOMENT=moment,
         HAS_KM=km is not None, HAS_IDX=idx is not None, ACCUM=bool(accumulate),
         STATE_F32=h.dtype == torch.float32, PREC=_precision(dtype), F16=dtype == torch.float16, num_warps=warps,

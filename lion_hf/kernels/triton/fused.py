@@ -23,6 +23,7 @@ from .chunk import chunk_backward, chunk_forward, keep_forward_states
 from .common import NORMALIZED, PARTS, grad_inputs
 from .global_state import global_backward, global_forward, global_state
 from .tuning import launch
+from .launcher import run_kernel
 from .utils import empty_blhd, interpreter_enabled, strides3
 
 try:  # optional dependency
@@ -174,9 +175,9 @@ def selective_decay(gate: torch.Tensor, order_index: int, heads: int, perm: torc
     a = torch.empty(batch, heads, length, device=gate.device, dtype=torch.float32)
     prefix = torch.empty(batch * heads, length + 1, device=gate.device, dtype=torch.float64)
     block = 16 if interpreter_enabled() else 256
-    _selective_decay_kernel[(batch * heads,)](gate, perm if perm is not None else gate, a, prefix, length, heads,
-                                              gate.stride(0), gate.stride(1), order_index * heads, BL=block,
-                                              HAS_IDX=perm is not None, CLS_ZERO=cls_zero)
+    run_kernel(_selective_decay_kernel, (batch * heads,), gate, perm if perm is not None else gate, a, prefix,
+               length, heads, gate.stride(0), gate.stride(1), order_index * heads, BL=block,
+               HAS_IDX=perm is not None, CLS_ZERO=cls_zero)
     return a, prefix
 
 
@@ -185,7 +186,7 @@ def selective_decay_grad(gate: torch.Tensor, order_index: int, heads: int, perm:
     """Write ``d gate[..., order_index*H : (order_index+1)*H]`` from the attention kernels' statistics."""
     batch, length, _ = gate.shape
     block = 16 if interpreter_enabled() else 256
-    _selective_decay_grad_kernel[(batch * heads,)](
+    run_kernel(_selective_decay_grad_kernel, (batch * heads,),
         gate, perm if perm is not None else gate, *stats, d_gate, length, heads, gate.stride(0), gate.stride(1),
         d_gate.stride(0), d_gate.stride(1), order_index * heads, BL=block, HAS_IDX=perm is not None,
         CLS_ZERO=cls_zero)
@@ -204,7 +205,7 @@ def feature_forward(q_raw: torch.Tensor, k_raw: torch.Tensor, fmap: int):
     yq = empty_blhd(batch, heads, length, dim, q_raw.dtype, q_raw.device)
     yk = empty_blhd(batch, heads, length, dim, k_raw.dtype, k_raw.device)
     rows, warps = _rows_per_program(dim)
-    _feature_fwd_kernel[(triton.cdiv(length, rows), batch * heads, 2)](
+    run_kernel(_feature_fwd_kernel, (triton.cdiv(length, rows), batch * heads, 2),
         q_raw, k_raw, yq, yk, length, heads, *strides3(q_raw), *strides3(yq), D=dim, BR=rows, FMAP=fmap,
         num_warps=warps)
     return yq, yk
@@ -215,7 +216,7 @@ def feature_backward(q_raw, k_raw, dyq, dyk, dq_out, dk_out, fmap: int) -> None:
     ``dq_out``/``dk_out`` share their strides)."""
     batch, heads, length, dim = q_raw.shape
     rows, warps = _rows_per_program(dim)
-    _feature_bwd_kernel[(triton.cdiv(length, rows), batch * heads, 2)](
+    run_kernel(_feature_bwd_kernel, (triton.cdiv(length, rows), batch * heads, 2),
         q_raw, k_raw, dyq, dyk, dq_out, dk_out, length, heads, *strides3(q_raw), *strides3(dyq), *strides3(dyk),
         *strides3(dq_out), D=dim, BR=rows, FMAP=fmap, num_warps=warps)
 

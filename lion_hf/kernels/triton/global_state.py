@@ -39,6 +39,7 @@ import torch
 
 from .common import NORMALIZED, PARTS, SCALED, grad_inputs
 from .tuning import launch
+from .launcher import run_kernel
 from .utils import empty_blhd, interpreter_enabled, kernel_dtype, row_major_last, strides3
 
 try:  # optional dependency: the module imports without Triton, its functions need it
@@ -283,7 +284,7 @@ def _reduce(x, y, w, km, with_z: bool):
     s_part = torch.empty(ns, bh, dx, dy, device=x.device, dtype=torch.float32)
     z_part = torch.empty(ns, bh, dx, device=x.device, dtype=torch.float32) if with_z else None
     if ns and bh:
-        _state_kernel[(ns, bh)](x, y, w if w is not None else x, km if km is not None else x, s_part,
+        run_kernel(_state_kernel, (ns, bh), x, y, w if w is not None else x, km if km is not None else x, s_part,
                                 z_part if z_part is not None else s_part, length, heads,
                                 *strides3(x), *strides3(y), DX=dx, DY=dy, BL=positions, BC=tile,
                                 HAS_Z=with_z, HAS_W=w is not None, HAS_KM=km is not None,
@@ -327,7 +328,7 @@ def global_forward(q, k, v, mode: int, with_den: bool, scale: float, eps: float,
     den = torch.empty(batch, heads, length, device=q.device, dtype=torch.float32) if has_den else None
     positions, tile, warps = _launch(dk, dv, "global_apply")
     if length and batch * heads:
-        _global_fwd_kernel[(triton.cdiv(length, positions), batch * heads)](
+        run_kernel(_global_fwd_kernel, (triton.cdiv(length, positions), batch * heads),
             q, s, z if z is not None else s, out, den if den is not None else out, length, heads,
             *strides3(q), *strides3(out), float(scale), float(eps), DK=dk, DV=dv, BL=positions, BM=tile,
             OUT_MODE=mode,
@@ -361,7 +362,7 @@ def global_backward(q, k, v, g, c, key_mask: torch.Tensor | None = None, state: 
     positions, tile, warps = _launch(dk, dv, "global_apply")
     if length and batch * heads:
         dummy = s
-        _global_bwd_kernel[(triton.cdiv(length, positions), batch * heads, 3)](
+        run_kernel(_global_bwd_kernel, (triton.cdiv(length, positions), batch * heads, 3),
             k, v, g, c if c is not None else dummy, km if km is not None else dummy, s,
             z if z is not None else dummy, t_mat, t_vec if t_vec is not None else dummy, dq, dk_, dv_,
             length, heads, *strides3(k), *strides3(v), *strides3(g), *strides3(dq), *strides3(dk_),

@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 
 from .common import NORMALIZED, PARTS
+from .launcher import run_kernel
 from .utils import contiguous, decay_strides, interpreter_enabled, kernel_dtype
 
 try:  # optional dependency
@@ -101,11 +102,11 @@ def recurrent_forward(q, k, v, log_decay, mode: int, with_den: bool, scale: floa
     dummy = q
     a_arg = a if a is not None else dummy
     meta = dict(DK=dk, DV=dv, BV=bv, HAS_DECAY=kind > 0, HAS_DEN=has_den, num_warps=4 if dk * bv >= 2048 else 2)
-    _recurrent_kernel[grid](q, k, v, a_arg, dummy, dummy, part, den1 if has_den else dummy, length, heads,
-                            sab, sah, sal, 1.0, 0.0, REVERSE=False, ACCUM=False, OUT_MODE=PARTS, **meta)
-    _recurrent_kernel[grid](q, k, v, a_arg, part, den1 if has_den else dummy, out, den if has_den else dummy,
-                            length, heads, sab, sah, sal, float(scale), float(eps), REVERSE=True, ACCUM=True,
-                            OUT_MODE=mode, **meta)
+    run_kernel(_recurrent_kernel, grid, q, k, v, a_arg, dummy, dummy, part, den1 if has_den else dummy, length,
+               heads, sab, sah, sal, 1.0, 0.0, REVERSE=False, ACCUM=False, OUT_MODE=PARTS, **meta)
+    run_kernel(_recurrent_kernel, grid, q, k, v, a_arg, part, den1 if has_den else dummy, out,
+               den if has_den else dummy, length, heads, sab, sah, sal, float(scale), float(eps), REVERSE=True,
+               ACCUM=True, OUT_MODE=mode, **meta)
     return out, den
 
 

@@ -1,0 +1,90 @@
+"""Launching the Triton kernels with less host time per launch.
+
+``kernel[grid](*args, **meta)`` makes Triton bind and specialise every argument (about 45 for the
+attention kernels), build its cache key and read its settings on each launch: ~30 us of host time on the
+H200 machine's CPU, against ~7 us for calling the compiled kernel directly (``benchmarks/launch_overhead.py``).
+A model step launches the fused layer's kernels 6-8 times per layer, and at 512 px or BERT's 128 tokens
+the step waits on the host (BENCHMARKS.md). :func:`run_kernel` takes Triton's path once per distinct
+launch and then calls the compiled kernel itself.
+
+The key of a launch holds what Triton specialises on, conservatively: every non-tensor argument by value
+(so a new length or stride is a new entry, compiled or found by Triton as usual), every tensor's dtype and
+16-byte alignment, the device, and the keyword arguments (constexprs, ``num_warps``, ``num_stages``).
+Anything unexpected (the interpreter, a Triton whose launch internals differ, a launch hook such as a
+profiler's) takes Triton's own path.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .utils import interpreter_enabled
+
+try:  # optional dependency
+    import triton
+    from triton.runtime import driver
+except ImportError:  # pragma: no cover
+    triton = None
+    driver = None
+
+#: entries per kernel before its cache is emptied (a model uses a handful; varying lengths add one each)
+_MAX_ENTRIES = 512
+_CACHE_ATTRIBUTE = "_lion_hf_launches"  # per kernel: launch key -> (compiled kernel, constexpr values)
+
+
+def _hook_active(hook) -> bool:
+    # Triton >= 3.5 keeps a (usually empty) chain of hooks where older versions keep None
+    return hook is not None and (not hasattr(hook, "calls") or bool(hook.calls))
+
+
+def _launch_hooks_set() -> bool:
+    runtime = getattr(getattr(triton, "knobs", None), "runtime", None)
+    return runtime is not None and (_hook_active(getattr(runtime, "launch_enter_hook", None))
+                                    or _hook_active(getattr(runtime, "launch_exit_hook", None)))
+
+
+def _current_stream(device: int):
+    return driver.active.get_current_stream(device)
+
+
+def _key(args: tuple, meta: dict) -> tuple:
+    parts = []
+    device = None
+    for a in args:
+        if isinstance(a, torch.Tensor):
+            if device is None:
+                device = a.device.index
+            parts.append((a.dtype, a.data_ptr() % 16 == 0))
+        else:
+            parts.append((type(a), a))
+    return device, tuple(parts), tuple(meta.items())
+
+
+def run_kernel(kernel, grid: tuple, *args, **meta) -> None:
+    """``kernel[grid](*args, **meta)``, through the compiled kernel when this launch was seen before."""
+    cache = kernel.__dict__.setdefault(_CACHE_ATTRIBUTE, {})
+    if cache is None or interpreter_enabled() or _launch_hooks_set():
+        kernel[grid](*args, **meta)
+        return
+    key = _key(args, meta)
+    entry = cache.get(key)
+    if entry is None:
+        compiled = kernel[grid](*args, **meta)
+        names = getattr(kernel, "arg_names", None)
+        if compiled is None or not all(hasattr(compiled, n) for n in ("run", "function", "packed_metadata")) \
+                or names is None or any(n not in meta for n in names[len(args):]):
+            kernel.__dict__[_CACHE_ATTRIBUTE] = None  # not the launch internals known here: Triton's path from now on
+            return
+        if len(cache) >= _MAX_ENTRIES:
+            cache.clear()
+        # the compiled kernel takes every argument of the signature in order, constexprs included
+        cache[key] = (compiled, tuple(meta[n] for n in names[len(args):]))
+        return
+    compiled, constexprs = entry
+    grid0, grid1, grid2 = (tuple(grid) + (1, 1))[:3]
+    device = key[0] if key[0] is not None else torch.cuda.current_device()
+    compiled.run(grid0, grid1, grid2, _current_stream(device), compiled.function,
+                 compiled.packed_metadata, None, None, None, *args, *constexprs)
+
+
+__all__ = ["run_kernel"]
