@@ -83,9 +83,8 @@ def _fused_form(qkv: torch.Tensor, form: str, backend: str, dropout_p: float, ke
     """The form the fused Triton layer runs, or ``None`` when the unfused path must (see module doc)."""
     if torch.compiler.is_compiling():
         return None
-    _, length, _, _, dim = qkv.shape
-    probe = qkv[:, :, 0].transpose(1, 2)
-    if resolve_backend(backend, probe, probe, dropout_p) != "triton":
+    length = qkv.shape[1]
+    if resolve_backend(backend, qkv, qkv, dropout_p) != "triton":  # it reads the device, dtype and head dim
         return None
     concrete = resolve_form(form, length, qkv.device, "triton")
     if concrete == "recurrent":

@@ -258,8 +258,9 @@ class LionAttention(nn.Module):
         log_decays = None if gate_logits is not None else self._log_decays(hidden_states)
         form = self.config.attention_form
         backend = self.config.attention_backend
-        form, dropout_p = dropout_form(form, backend, self.config.attention_probs_dropout_prob if self.training else 0.0,
-                                       qkv[:, :, 0].transpose(1, 2))
+        dropout_p = self.config.attention_probs_dropout_prob if self.training else 0.0
+        if dropout_p:
+            form, dropout_p = dropout_form(form, backend, dropout_p, qkv[:, :, 0].transpose(1, 2))
         key_padding_mask = None if attention_mask is None else attention_mask.bool()
         scale = self.head_dim ** -0.5
         orders = None

@@ -548,7 +548,7 @@ def chunk_forward(q, k, v, log_decay, mode: int, with_den: bool, scale: float, e
     batch, heads, length, dk = q.shape
     dv = v.shape[-1]
     dtype = kernel_dtype(q.dtype)
-    q, k, v = (row_major_last(t.to(dtype)) for t in (q, k, v))
+    q, k, v = (row_major_last(t, dtype) for t in (q, k, v))
     a_info = decay_strides(log_decay, batch, heads, length)
     has_den = with_den or mode == NORMALIZED or prev is not None
     km = _key_mask(key_mask)
@@ -601,7 +601,7 @@ def chunk_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, chunk: int,
     batch, heads, length, dk = q.shape
     dv = v.shape[-1]
     dtype = kernel_dtype(q.dtype)
-    q, k, v, g = (row_major_last(t.to(dtype)) for t in (q, k, v, g))
+    q, k, v, g = (row_major_last(t, dtype) for t in (q, k, v, g))
     if c is not None:
         c = c.float().contiguous()
     a_info = decay_strides(log_decay, batch, heads, length)

@@ -66,7 +66,7 @@ def grad_inputs(mode: int, grad_out: torch.Tensor | None, grad_den: torch.Tensor
     ``g'`` comes back in token-major memory (``empty_blhd``) or in ``grad_out``'s own strides; the
     kernels read either."""
     if mode == PARTS:
-        g = torch.zeros_like(like, dtype=dtype) if grad_out is None else row_major_last(grad_out.to(dtype))
+        g = torch.zeros_like(like, dtype=dtype) if grad_out is None else row_major_last(grad_out, dtype)
         c = None if grad_den is None else grad_den.float().contiguous()
         return g, c
     if grad_out is None:

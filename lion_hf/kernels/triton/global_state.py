@@ -299,7 +299,7 @@ def global_state(k, v, key_mask: torch.Tensor | None = None, with_z: bool = True
     """The forward's states ``(S = K^T V [B*H, Dk, Dv], z = sum_j k_j [B*H, Dk] or None)``, fp32,
     over the real keys (``key_mask`` ``[B, L]`` bool, ``True`` = real)."""
     dtype = kernel_dtype(k.dtype)
-    k, v = (row_major_last(t.to(dtype)) for t in (k, v))
+    k, v = (row_major_last(t, dtype) for t in (k, v))
     return _reduce(k, v, None, _key_mask(key_mask), with_z)
 
 
@@ -323,7 +323,7 @@ def global_forward(q, k, v, mode: int, with_den: bool, scale: float, eps: float,
     s, z = state
     if has_den and z is None:
         raise ValueError("global_forward: a denominator needs the state z (global_state(..., with_z=True))")
-    q = row_major_last(q.to(dtype))
+    q = row_major_last(q, dtype)
     out = empty_blhd(batch, heads, length, dv, torch.float32 if mode == PARTS else dtype, q.device)
     den = torch.empty(batch, heads, length, device=q.device, dtype=torch.float32) if has_den else None
     positions, tile, warps = _launch(dk, dv, "global_apply")
@@ -347,7 +347,7 @@ def global_backward(q, k, v, g, c, key_mask: torch.Tensor | None = None, state: 
     batch, heads, length, dk = q.shape
     dv = v.shape[-1]
     dtype = kernel_dtype(q.dtype)
-    q, k, v, g = (row_major_last(t.to(dtype)) for t in (q, k, v, g))
+    q, k, v, g = (row_major_last(t, dtype) for t in (q, k, v, g))
     km = _key_mask(key_mask)
     if state is None or (c is not None and state[1] is None):
         state = _reduce(k, v, None, km, with_z=c is not None)
