@@ -20,8 +20,8 @@ slower on the H200). With a decay, ``P = dA * A`` (the gradient of ``log M``) is
 per-column sums below and above the diagonal, from which :func:`lion_hf.kernels.triton.common.log_decay_grad`
 forms ``d log_decay``: the column sums in ``dkv``, the row sums in ``dq`` (which then recomputes ``q k^T``)
 or, as ``LAUNCH["attn_bwd_row_stats"]`` says per mask, in ``dkv`` too (LION-D: one distance-weighted sum per
-key; LION-S: one partial per key tile, summed in torch), leaving ``dq`` two matrix products. LION-S by default
-(``LAUNCH["attn_bwd_selective_dot_stats"]``) forms P only on the tiles crossing the diagonal: over a tile wholly
+key; LION-S: one partial per key tile, summed in torch), leaving ``dq`` two matrix products. LION-S can instead
+(``LAUNCH["attn_bwd_selective_dot_stats"]``, off: measured slower) form P only on the tiles crossing the diagonal: over a tile wholly
 below or above it, ``sum_j P_ij = q_i . (sum_j dS_ij k_j)``, the tile's part of ``dq_i`` (and ``k_j . dk_j`` for
 columns), so the kernels read those sums off their accumulators where the tiles change from before to after
 the diagonal (the products of ``dq`` and ``dk`` in bf16, which leaves ``d log_decay`` ~1.6e-3 off float64, less
