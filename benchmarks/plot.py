@@ -1,10 +1,11 @@
 """The three figures of BENCHMARKS.md and the README from the benchmark json files (matplotlib).
 
-    python benchmarks/plot.py benchmarks/results/h200-2026-12-01-s2 docs/figures
+    python benchmarks/plot.py benchmarks/results/h200-2026-12-01-s3 docs/figures [KERNELS_FOLDER]
 
 Reads ``final_train_infer.json`` (``benchmarks/models.py --train ... --infer ...``), ``compile_model.json``
 if present (``--compile model``, drawn as crosses) and
-``final_kernels.json`` (``benchmarks/kernels.py --json``) in the results folder and writes
+``final_kernels.json`` (``benchmarks/kernels.py --json``) in the results folder (or in ``KERNELS_FOLDER``, when
+the kernels were last timed in another run) and writes
 ``train_step_vs_resolution.png``, ``inference_vs_resolution.png`` and ``kernel_time_vs_length.png``.
 """
 
@@ -33,6 +34,7 @@ def _series(rows, section, key):
 
 def main() -> None:
     results, target = Path(sys.argv[1]), Path(sys.argv[2])
+    kernels_folder = Path(sys.argv[3]) if len(sys.argv) > 3 else results
     target.mkdir(parents=True, exist_ok=True)
     data = json.loads((results / "final_train_infer.json").read_text())
     rows, device = data["results"], data["meta"]["device"]
@@ -74,7 +76,7 @@ def main() -> None:
     fig.tight_layout()
     fig.savefig(target / "inference_vs_resolution.png", dpi=110)
 
-    kernels = json.loads((results / "final_kernels.json").read_text())
+    kernels = json.loads((kernels_folder / "final_kernels.json").read_text())
     fig, ax = plt.subplots(figsize=(7, 4.2))
     curves = {}
     for row in kernels:
