@@ -76,12 +76,10 @@ def attention_report(arch: int, d: int) -> None:
         for tiles in ("attn_bwd_small", f"attn_bwd_short_{name}"):
             bm, bn, warps, stages = launch(tiles)
             row_stats = kind > 0 and bool(launch("attn_bwd_row_stats")[kind - 1])
-            dot = kind == 2 and not row_stats and bool(launch("attn_bwd_selective_dot_stats")[0])
             dkv = resources(tat._attn_bwd_dkv_kernel, ptrs, dict(common, BM=bm, BN=bn, HAS_C=True, DQ_ATOMIC=False,
-                                                                 ROW_STATS=row_stats, DOT_STATS=dot), arch, warps, stages)
-            dq = resources(tat._attn_bwd_dq_kernel, ptrs, dict(common, BM=bm, BN=bn, HAS_C=True, DOT_STATS=dot,
-                                                               STATS=kind > 0 and not row_stats and not dot),
-                           arch, warps, stages)
+                                                                 ROW_STATS=row_stats), arch, warps, stages)
+            dq = resources(tat._attn_bwd_dq_kernel, ptrs, dict(common, BM=bm, BN=bn, HAS_C=True,
+                                                               STATS=kind > 0 and not row_stats), arch, warps, stages)
             print(f"{name:>9} {tiles} {bm}x{bn} w{warps} s{stages}:\n  dkv: {dkv}\n  dq:  {dq}", flush=True)
 
 

@@ -1,7 +1,6 @@
-"""The attention-form backward's arrangements (``LAUNCH["attn_bwd_fused"]``, ``["attn_bwd_row_stats"]``,
-``["attn_bwd_selective_dot_stats"]``): ``dq`` inside the key-tile kernel through fp32 atomics; ``dq`` in its own
-launch with LION-D/S's d log_decay statistics formed in the key-tile kernel; or both in the dq launch, LION-S's
-statistics there read off the gradient accumulators (off-diagonal tiles) or formed entry by entry.
+"""The attention-form backward's three arrangements (``LAUNCH["attn_bwd_fused"]``, ``["attn_bwd_row_stats"]``):
+``dq`` inside the key-tile kernel through fp32 atomics; ``dq`` in its own launch with LION-D/S's d log_decay
+statistics formed in the key-tile kernel; or both in the dq launch.
 
 Each is compared with autograd through the float64 reference (every mask, padding, odd lengths,
 non-contiguous inputs) and with the others where no reference exists in this form (two scan orders
@@ -29,16 +28,14 @@ pytestmark = [pytest.mark.skipif(not triton_available(), reason="triton is not i
 
 FUSED = (1, 1 << 30)
 SEPARATE = (0, 0)
-#: attn_bwd_fused, attn_bwd_row_stats, attn_bwd_selective_dot_stats: the backward's arrangements
-SETTINGS = {"fused": (FUSED, (1, 1), (1,)), "stats-in-dkv": (SEPARATE, (1, 1), (1,)),
-            "stats-in-dq": (SEPARATE, (0, 0), (1,)), "stats-in-dq-per-entry": (SEPARATE, (0, 0), (0,))}
+#: attn_bwd_fused, attn_bwd_row_stats: the backward's three arrangements
+SETTINGS = {"fused": (FUSED, (1, 1)), "stats-in-dkv": (SEPARATE, (1, 1)), "stats-in-dq": (SEPARATE, (0, 0))}
 
 
 def use(monkeypatch, name):
-    fused, stats, dot = SETTINGS[name]
+    fused, stats = SETTINGS[name]
     monkeypatch.setitem(tuning.LAUNCH, "attn_bwd_fused", fused)
     monkeypatch.setitem(tuning.LAUNCH, "attn_bwd_row_stats", stats)
-    monkeypatch.setitem(tuning.LAUNCH, "attn_bwd_selective_dot_stats", dot)
 
 
 def rel(x: torch.Tensor, ref: torch.Tensor) -> float:
@@ -69,14 +66,8 @@ def grads(fn, tensors, seed=7):
     return out, [t.grad for t in leaves if t is not None]
 
 
-@pytest.mark.parametrize("setting", list(SETTINGS))
-@pytest.mark.parametrize("mask", ["lit", "decay", "selective"])
-@pytest.mark.parametrize("length", [21, 37])
-def test_every_backward_matches_the_reference(setting, mask, length, seed, monkeypatch):
-    use(monkeypatch, setting)
-    q, k, v, a = inputs(2, 2, length, 32, mask)  # 32: the smallest head dim the kernels take
-    pad = torch.ones(2, length, dtype=torch.bool)
-    pad[1, length - 5:] = False
+def gradients_vs_reference(q, k, v, a, pad):
+    """Relative differences of (dq, dk, dv[, dlog_decay]) of the Triton attention form against float64 autograd."""
 
     def kernel(q, k, v, a):
         assert resolve_backend("triton", q, v) == "triton"  # not the PyTorch fallback
@@ -88,17 +79,28 @@ def test_every_backward_matches_the_reference(setting, mask, length, seed, monke
 
     _, got = grads(kernel, (q, k, v, a))
     _, want = grads(reference, (q, k, v, a))
-    for name, g, r in zip(["dq", "dk", "dv", "dlog_decay"], got, want):
+    return {name: rel(g, r) for name, g, r in zip(["dq", "dk", "dv", "dlog_decay"], got, want)}
+
+
+@pytest.mark.parametrize("setting", list(SETTINGS))
+@pytest.mark.parametrize("mask", ["lit", "decay", "selective"])
+@pytest.mark.parametrize("length", [21, 37])
+def test_every_backward_matches_the_reference(setting, mask, length, seed, monkeypatch):
+    use(monkeypatch, setting)
+    q, k, v, a = inputs(2, 2, length, 32, mask)  # 32: the smallest head dim the kernels take
+    pad = torch.ones(2, length, dtype=torch.bool)
+    pad[1, length - 5:] = False
+    for name, err in gradients_vs_reference(q, k, v, a, pad).items():
         # LION-D's [H] gradient sums signed position-weighted statistics (see test_kernels_triton)
         bound = 1e-4 if name == "dlog_decay" and mask == "decay" else 2e-5
-        assert rel(g, r) < bound, (name, rel(g, r))
+        assert err < bound, (name, err)
 
 
 @pytest.mark.parametrize("tiles", [(16, 32), (32, 16)])
-@pytest.mark.parametrize("setting", ["stats-in-dq", "stats-in-dq-per-entry"])
+@pytest.mark.parametrize("setting", ["stats-in-dq", "stats-in-dkv"])
 def test_selective_statistics_with_unequal_tiles(tiles, setting, seed, monkeypatch):
     """LION-S's statistics where query and key tiles differ in size: two tiles cross the diagonal per tile of the
-    other kind, and the boundaries where the accumulators are read fall inside the walk or past its end."""
+    other kind (and the key-tile kernel's row partials cover query tiles of another width)."""
     from lion_hf.kernels.triton import attention as tat
 
     use(monkeypatch, setting)
@@ -107,18 +109,8 @@ def test_selective_statistics_with_unequal_tiles(tiles, setting, seed, monkeypat
     q, k, v, a = inputs(2, 2, length, 32, "selective")
     pad = torch.ones(2, length, dtype=torch.bool)
     pad[0, length - 7:] = False
-
-    def kernel(q, k, v, a):
-        assert resolve_backend("triton", q, v) == "triton"  # not the PyTorch fallback
-        return lion_attention(q, k, v, a, form="attention", key_padding_mask=pad, eps=1e-3, backend="triton")
-
-    def reference(q, k, v, a):
-        return naive_lion_attention(q.double(), k.double(), v.double(), a.double(), key_padding_mask=pad, eps=1e-3)
-
-    _, got = grads(kernel, (q, k, v, a))
-    _, want = grads(reference, (q, k, v, a))
-    for name, g, r in zip(["dq", "dk", "dv", "dlog_decay"], got, want):
-        assert rel(g, r) < 2e-5, (name, rel(g, r))
+    for name, err in gradients_vs_reference(q, k, v, a, pad).items():
+        assert err < 2e-5, (name, err)
 
 
 def _backward(setting, monkeypatch, q, k, v, a, g, c, **kw):

@@ -159,22 +159,27 @@ class LionVisionModelTest(_LabelsMixin, ModelTesterMixin, unittest.TestCase):
         pass
 
 
-# LightNet (LionConfig(attention_type="lightnet")): the same models with LightNet's mixer in every layer.
+# LightNet (LionConfig(attention_type="lightnet")): the same models with LightNet's mixer in every layer;
+# ``extra_config``: further config fields of a subclass (the positional encodings below).
 class LightNetTextModelTester(LionTextModelTester):
+    extra_config: dict = {}
+
     def get_config(self):
         return LionConfig(modality="text", attention_type="lightnet", vocab_size=self.vocab_size,
                           hidden_size=self.hidden_size, num_hidden_layers=self.num_hidden_layers,
                           num_attention_heads=self.num_attention_heads, intermediate_size=self.intermediate_size,
                           max_position_embeddings=64, num_labels=self.num_labels,
-                          hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+                          hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, **self.extra_config)
 
 
 class LightNetVisionModelTester(LionVisionModelTester):
+    extra_config: dict = {}
+
     def get_config(self):
         return LionConfig(modality="vision", attention_type="lightnet", image_size=self.image_size,
                           patch_size=self.patch_size, num_channels=self.num_channels, hidden_size=self.hidden_size,
                           num_hidden_layers=self.num_hidden_layers, num_attention_heads=self.num_attention_heads,
-                          intermediate_size=self.intermediate_size, num_labels=self.num_labels)
+                          intermediate_size=self.intermediate_size, num_labels=self.num_labels, **self.extra_config)
 
 
 class LightNetTextModelTest(LionTextModelTest):
@@ -197,22 +202,12 @@ _POSITIONAL = {"position_encoding": "md_lrpe_tpe", "lrpe_learnable_theta": True,
                "tpe_num_layers": 1}
 
 
-class LightNetPositionalTextModelTester(LionTextModelTester):
-    def get_config(self):
-        return LionConfig(modality="text", attention_type="lightnet", vocab_size=self.vocab_size,
-                          hidden_size=self.hidden_size, num_hidden_layers=self.num_hidden_layers,
-                          num_attention_heads=self.num_attention_heads, intermediate_size=self.intermediate_size,
-                          max_position_embeddings=64, num_labels=self.num_labels,
-                          hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, **_POSITIONAL)
+class LightNetPositionalTextModelTester(LightNetTextModelTester):
+    extra_config = _POSITIONAL
 
 
-class LightNetPositionalVisionModelTester(LionVisionModelTester):
-    def get_config(self):
-        return LionConfig(modality="vision", attention_type="lightnet", image_size=self.image_size,
-                          patch_size=self.patch_size, num_channels=self.num_channels, hidden_size=self.hidden_size,
-                          num_hidden_layers=self.num_hidden_layers, num_attention_heads=self.num_attention_heads,
-                          intermediate_size=self.intermediate_size, num_labels=self.num_labels,
-                          position_scaling="interpolate", **_POSITIONAL)
+class LightNetPositionalVisionModelTester(LightNetVisionModelTester):
+    extra_config = {"position_scaling": "interpolate", **_POSITIONAL}
 
 
 class LightNetPositionalTextModelTest(LionTextModelTest):

@@ -20,12 +20,7 @@ slower on the H200). With a decay, ``P = dA * A`` (the gradient of ``log M``) is
 per-column sums below and above the diagonal, from which :func:`lion_hf.kernels.triton.common.log_decay_grad`
 forms ``d log_decay``: the column sums in ``dkv``, the row sums in ``dq`` (which then recomputes ``q k^T``)
 or, as ``LAUNCH["attn_bwd_row_stats"]`` says per mask, in ``dkv`` too (LION-D: one distance-weighted sum per
-key; LION-S: one partial per key tile, summed in torch), leaving ``dq`` two matrix products. LION-S can instead
-(``LAUNCH["attn_bwd_selective_dot_stats"]``, off: measured slower) form P only on the tiles crossing the diagonal: over a tile wholly
-below or above it, ``sum_j P_ij = q_i . (sum_j dS_ij k_j)``, the tile's part of ``dq_i`` (and ``k_j . dk_j`` for
-columns), so the kernels read those sums off their accumulators where the tiles change from before to after
-the diagonal (the products of ``dq`` and ``dk`` in bf16, which leaves ``d log_decay`` ~1.6e-3 off float64, less
-than ``dq`` itself).
+key; LION-S: one partial per key tile, summed in torch), leaving ``dq`` two matrix products.
 """
 
 from __future__ import annotations
@@ -80,82 +75,57 @@ if triton is not None:
         return a_h, f, a, lo_row, up_row, lo_col, up_col, f_s, f_e
 
     @triton.jit
-    def _mask_lower(m0, n0, a_h, r_lo, r_fs, c_lo, c_fe, BN: tl.constexpr, KIND: tl.constexpr, TRANS: tl.constexpr):
-        # keys wholly before the queries: log M_ij = (F_i - F_r0) + (F_r0 - F_E) + (F_E - F_j), rank one
-        if KIND == 1:
-            w = tl.exp(a_h * (m0 - n0 - BN).to(tl.float32))
-        else:
-            w = tl.exp((r_fs - c_fe).to(tl.float32))
-        if TRANS:
-            msk = c_lo[:, None] * (r_lo * w)[None, :]
-        else:
-            msk = (r_lo * w)[:, None] * c_lo[None, :]
-        return msk
-
-    @triton.jit
-    def _mask_upper(m0, n0, a_h, r_up, r_fe, c_up, c_fs, BM: tl.constexpr, KIND: tl.constexpr, TRANS: tl.constexpr):
-        # keys wholly after the queries: log M_ij = (G_j - F_c0) + (F_c0 - F_R) + (F_R - G_i), rank one
-        if KIND == 1:
-            w = tl.exp(a_h * (n0 - m0 - BM).to(tl.float32))
-        else:
-            w = tl.exp((c_fs - r_fe).to(tl.float32))
-        if TRANS:
-            msk = c_up[:, None] * (r_up * w)[None, :]
-        else:
-            msk = (r_up * w)[:, None] * c_up[None, :]
-        return msk
-
-    @triton.jit
-    def _mask_diagonal(offs_m, offs_n, a_h, rf, ra, r_fs, cf, ca, c_fs, KIND: tl.constexpr, TRANS: tl.constexpr):
-        # a tile crossing the diagonal: one exp per entry
-        if TRANS:
-            i_idx = offs_m[None, :]
-            j_idx = offs_n[:, None]
-            rf2 = rf[None, :]
-            ra2 = ra[None, :]
-            cf2 = cf[:, None]
-            ca2 = ca[:, None]
-        else:
-            i_idx = offs_m[:, None]
-            j_idx = offs_n[None, :]
-            rf2 = rf[:, None]
-            ra2 = ra[:, None]
-            cf2 = cf[None, :]
-            ca2 = ca[None, :]
-        if KIND == 1:
-            logm = a_h * tl.abs((i_idx - j_idx).to(tl.float32))
-        else:
-            d = rf2 - cf2 + (r_fs - c_fs).to(tl.float32)  # F_i - F_j
-            logm = tl.where(i_idx > j_idx, d, ca2 - ra2 - d)  # G_j - G_i above the diagonal
-            logm = tl.where(i_idx == j_idx, 0.0, logm)
-        # exponents are <= 0 in exact arithmetic; the clamp keeps tail entries (read as zeros)
-        # from giving exp(+big) = inf and then 0 * inf = NaN
-        return tl.exp(tl.minimum(logm, 0.0))
-
-    @triton.jit
     def _mask(m0, n0, offs_m, offs_n, a_h, rf, ra, r_lo, r_up, r_fs, r_fe, cf, ca, c_lo, c_up, c_fs, c_fe,
-              BM: tl.constexpr, BN: tl.constexpr, KIND: tl.constexpr, TRANS: tl.constexpr, REGION: tl.constexpr):
+              BM: tl.constexpr, BN: tl.constexpr, KIND: tl.constexpr, TRANS: tl.constexpr):
         """Tile of ``M`` (``[BM, BN]``, or ``M^T`` as ``[BN, BM]`` if ``TRANS``), entries in [0, 1].
 
         A tile strictly below the diagonal has ``log M_ij = (F_i - F_r0) + (F_r0 - F_E) + (F_E - F_j)``
         (``E`` the end of the key tile), a product of three factors each <= 1: rank one, no per-entry
         ``exp``. Strictly above, ``G_j - G_i = (G_j - F_c0) + (F_c0 - F_R) + (F_R - G_i)``. Only tiles
-        crossing the diagonal take the per-entry path. ``REGION``: 1 below, 2 above, 3 crossing, known to the
-        caller (a walk over one kind of tile), or 0: decided here from the tiles' positions.
+        crossing the diagonal take the per-entry path.
         """
-        if REGION == 1:
-            msk = _mask_lower(m0, n0, a_h, r_lo, r_fs, c_lo, c_fe, BN, KIND, TRANS)
-        elif REGION == 2:
-            msk = _mask_upper(m0, n0, a_h, r_up, r_fe, c_up, c_fs, BM, KIND, TRANS)
-        elif REGION == 3:
-            msk = _mask_diagonal(offs_m, offs_n, a_h, rf, ra, r_fs, cf, ca, c_fs, KIND, TRANS)
-        else:
-            if n0 + BN <= m0:
-                msk = _mask_lower(m0, n0, a_h, r_lo, r_fs, c_lo, c_fe, BN, KIND, TRANS)
-            elif m0 + BM <= n0:
-                msk = _mask_upper(m0, n0, a_h, r_up, r_fe, c_up, c_fs, BM, KIND, TRANS)
+        if n0 + BN <= m0:
+            if KIND == 1:
+                w = tl.exp(a_h * (m0 - n0 - BN).to(tl.float32))
             else:
-                msk = _mask_diagonal(offs_m, offs_n, a_h, rf, ra, r_fs, cf, ca, c_fs, KIND, TRANS)
+                w = tl.exp((r_fs - c_fe).to(tl.float32))
+            if TRANS:
+                msk = c_lo[:, None] * (r_lo * w)[None, :]
+            else:
+                msk = (r_lo * w)[:, None] * c_lo[None, :]
+        elif m0 + BM <= n0:
+            if KIND == 1:
+                w = tl.exp(a_h * (n0 - m0 - BM).to(tl.float32))
+            else:
+                w = tl.exp((c_fs - r_fe).to(tl.float32))
+            if TRANS:
+                msk = c_up[:, None] * (r_up * w)[None, :]
+            else:
+                msk = (r_up * w)[:, None] * c_up[None, :]
+        else:
+            if TRANS:
+                i_idx = offs_m[None, :]
+                j_idx = offs_n[:, None]
+                rf2 = rf[None, :]
+                ra2 = ra[None, :]
+                cf2 = cf[:, None]
+                ca2 = ca[:, None]
+            else:
+                i_idx = offs_m[:, None]
+                j_idx = offs_n[None, :]
+                rf2 = rf[:, None]
+                ra2 = ra[:, None]
+                cf2 = cf[None, :]
+                ca2 = ca[None, :]
+            if KIND == 1:
+                logm = a_h * tl.abs((i_idx - j_idx).to(tl.float32))
+            else:
+                d = rf2 - cf2 + (r_fs - c_fs).to(tl.float32)  # F_i - F_j
+                logm = tl.where(i_idx > j_idx, d, ca2 - ra2 - d)  # G_j - G_i above the diagonal
+                logm = tl.where(i_idx == j_idx, 0.0, logm)
+            # exponents are <= 0 in exact arithmetic; the clamp keeps tail entries (read as zeros)
+            # from giving exp(+big) = inf and then 0 * inf = NaN
+            msk = tl.exp(tl.minimum(logm, 0.0))
         return msk
 
     @triton.jit
@@ -238,7 +208,7 @@ if triton is not None:
                 c_x0, cf, ca, c_x1, c_x2, c_lo, c_up, c_fs, c_fe = _tile_data(
                     A, F, i_b, i_h, i_bh, n0, offs_n, n_valid, L, sab, sah, sal, BN, KIND)
                 s = s * _mask(m0, n0, offs_m, offs_n, a_h, rf, ra, r_lo, r_up, r_fs, r_fe, cf, ca, c_lo, c_up,
-                              c_fs, c_fe, BM, BN, KIND, False, 0)
+                              c_fs, c_fe, BM, BN, KIND, False)
             if HAS_DEN:
                 den += tl.sum(s, 1)
             if DROPOUT:  # on the masked scores, after the denominator (as the PyTorch forms do)
@@ -270,91 +240,6 @@ if triton is not None:
             tl.store(DEN + i_bh * L + tok_m, den, mask=m_valid)
 
     @triton.jit
-    def _dkv_step(q_base, g_base, A, F, C, IDX, DQ_ACC, ROW_LO, ROW_UP, L, H, i_b, i_h, i_bh, m0, n0, offs_n, tok_n,
-                  offs_dk, offs_dv, k, v, a_h, cf, ca, c_lo, c_up, c_fs, c_fe, sql, sgl, sab, sah, sal, seed, p_drop,
-                  row_part, dk, dv, col_lo, col_up,
-                  DK: tl.constexpr, DV: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr, KIND: tl.constexpr,
-                  HAS_C: tl.constexpr, HAS_IDX: tl.constexpr, DROPOUT: tl.constexpr, F16: tl.constexpr,
-                  PREC: tl.constexpr, DQ_ATOMIC: tl.constexpr, ROW_STATS: tl.constexpr, DOT_STATS: tl.constexpr,
-                  REGION: tl.constexpr):
-        """One query tile ``m0`` of the key-tile kernel: returns the updated ``(dk, dv, col_lo, col_up)``.
-        ``REGION`` (:func:`_mask`) is 0 where the tile's place relative to the diagonal is decided at run time."""
-        offs_m = m0 + tl.arange(0, BM)
-        m_valid = offs_m < L
-        tok_m = _tokens(IDX, offs_m, m_valid, HAS_IDX)
-        q = tl.load(q_base + tok_m[:, None] * sql + offs_dk[None, :], mask=m_valid[:, None], other=0.0)
-        g = tl.load(g_base + tok_m[:, None] * sgl + offs_dv[None, :], mask=m_valid[:, None], other=0.0)
-        s_t = tl.dot(k, tl.trans(q), input_precision=PREC)  # [BN, BM] = S^T
-        dp_t = tl.dot(v, tl.trans(g), input_precision=PREC)  # dA^T without the row bias
-        if KIND > 0:
-            r_x2, rf, ra, r_lo, r_up, r_x0, r_x1, r_fs, r_fe = _tile_data(
-                A, F, i_b, i_h, i_bh, m0, offs_m, m_valid, L, sab, sah, sal, BM, KIND)
-            msk = _mask(m0, n0, offs_m, offs_n, a_h, rf, ra, r_lo, r_up, r_fs, r_fe, cf, ca, c_lo, c_up,
-                        c_fs, c_fe, BM, BN, KIND, True, REGION)
-            att_t = s_t * msk
-        else:
-            att_t = s_t
-        if DROPOUT:
-            if HAS_IDX:
-                keep_t = _keep_scale(seed, i_bh, tok_n, tok_m, L, p_drop, True)
-            else:
-                keep_t = tl.trans(_keep_scale_tile(seed, i_bh, tok_m, n0, L, p_drop, BN))
-            dp_t = dp_t * keep_t
-            att_v = att_t * keep_t
-        else:
-            att_v = att_t
-        if F16:  # scores (and their gradients) can leave fp16's range where the results do not
-            dv += tl.dot(att_v, g.to(tl.float32), input_precision=PREC)
-        else:
-            dv += tl.dot(att_v.to(g.dtype), g, input_precision=PREC)
-        if HAS_C:
-            c = tl.load(C + i_bh * L + tok_m, mask=m_valid, other=0.0)
-            dp_t += c[None, :]
-        if KIND > 0:
-            ds_t = dp_t * msk
-        else:
-            ds_t = dp_t
-        if F16:
-            dk += tl.dot(ds_t, q.to(tl.float32), input_precision=PREC)
-        else:
-            dk += tl.dot(ds_t.to(q.dtype), q, input_precision=PREC)
-        if DQ_ATOMIC:
-            if F16:
-                dq_t = tl.dot(tl.trans(k).to(tl.float32), ds_t, input_precision=PREC)  # [DK, BM]
-            else:
-                dq_t = tl.dot(tl.trans(k), ds_t.to(k.dtype), input_precision=PREC)
-            dq_ptrs = DQ_ACC + (i_b.to(tl.int64) * L + tok_m[None, :]) * (H * DK) + i_h * DK + offs_dk[:, None]
-            tl.atomic_add(dq_ptrs, dq_t, mask=m_valid[None, :], sem="relaxed")
-        if KIND == 1 and ROW_STATS:
-            col_lo += tl.sum(dp_t * att_t * tl.abs((offs_m[None, :] - offs_n[:, None]).to(tl.float32)), 1)
-        if KIND == 2 and DOT_STATS:
-            if REGION == 3:  # only a tile crossing the diagonal forms P
-                p = dp_t * att_t
-                col_lo += tl.sum(tl.where(offs_m[None, :] > offs_n[:, None], p, 0.0), 1)
-                col_up += tl.sum(tl.where(offs_m[None, :] < offs_n[:, None], p, 0.0), 1)
-        elif KIND == 2:
-            p = dp_t * att_t
-            if n0 + BN <= m0:  # queries all after the keys
-                col_lo += tl.sum(p, 1)
-                if ROW_STATS:
-                    tl.store(ROW_LO + row_part + offs_m, tl.sum(p, 0), mask=m_valid)
-                    tl.store(ROW_UP + row_part + offs_m, tl.zeros([BM], dtype=tl.float32), mask=m_valid)
-            elif m0 + BM <= n0:
-                col_up += tl.sum(p, 1)
-                if ROW_STATS:
-                    tl.store(ROW_LO + row_part + offs_m, tl.zeros([BM], dtype=tl.float32), mask=m_valid)
-                    tl.store(ROW_UP + row_part + offs_m, tl.sum(p, 0), mask=m_valid)
-            else:
-                p_lo = tl.where(offs_m[None, :] > offs_n[:, None], p, 0.0)
-                p_up = tl.where(offs_m[None, :] < offs_n[:, None], p, 0.0)
-                col_lo += tl.sum(p_lo, 1)
-                col_up += tl.sum(p_up, 1)
-                if ROW_STATS:
-                    tl.store(ROW_LO + row_part + offs_m, tl.sum(p_lo, 0), mask=m_valid)
-                    tl.store(ROW_UP + row_part + offs_m, tl.sum(p_up, 0), mask=m_valid)
-        return dk, dv, col_lo, col_up
-
-    @triton.jit
     def _attn_bwd_dkv_kernel(Q, K, V, A, F, G, C, KM, IDX, DK_OUT, DV_OUT, COL_LO, COL_UP, DQ_ACC, ROW_LO, ROW_UP,
                              L, H, sqb, sqh, sql, skb, skh, skl, svb, svh, svl, sgb, sgh, sgl,
                              sdkb, sdkh, sdkl, sdvb, sdvh, sdvl, sab, sah, sal, p_drop, SEED,
@@ -362,18 +247,15 @@ if triton is not None:
                              KIND: tl.constexpr, HAS_C: tl.constexpr, HAS_KM: tl.constexpr,
                              HAS_IDX: tl.constexpr, ACCUM: tl.constexpr, DROPOUT: tl.constexpr,
                              F16: tl.constexpr, PREC: tl.constexpr, DQ_ATOMIC: tl.constexpr,
-                             ROW_STATS: tl.constexpr, DOT_STATS: tl.constexpr):
+                             ROW_STATS: tl.constexpr):
         # Works on transposed tiles ([keys, queries]) so that every matrix product takes its
         # operands straight from memory: no register transposes. Statistics are stored by scan position.
         # ROW_STATS: the d log_decay statistics the dq kernel would otherwise form (it then needs no q k^T):
         # LION-D's distance-weighted sum per key in COL_LO (the head's total is the same), LION-S's row sums
         # as this key tile's partials ROW_LO / ROW_UP [key tiles, B*H, L] (summed in torch: deterministic).
-        # DQ_ATOMIC (with a d log_decay to form, implies ROW_STATS): also dq (as dq^T = k^T dS^T, whose transpose
-        # falls on a loaded operand, not on a dot result: the Hopper miscompile of tl.trans(acc)) added
-        # atomically into the fp32 [B, L, H, DK] buffer DQ_ACC.
-        # DOT_STATS (LION-S without ROW_STATS): three walks, over the query tiles wholly before the keys, those
-        # crossing the diagonal and those wholly after; a key's column sum of P over the first (last) walk is
-        # k . (that walk's part of dk), read off the accumulator between walks; only the middle one forms P.
+        # DQ_ATOMIC (with a d log_decay to form, implies ROW_STATS): also dq (as dq^T = k^T dS^T, whose transpose falls on a loaded
+        # operand, not on a dot result: the Hopper miscompile of tl.trans(acc)) added atomically into the
+        # fp32 [B, L, H, DK] buffer DQ_ACC.
         i_n = tl.program_id(0)
         i_bh = tl.program_id(1)
         i_b = i_bh // H
@@ -400,45 +282,83 @@ if triton is not None:
         if KIND > 0:
             a_h, cf, ca, c_x1, c_x2, c_lo, c_up, c_fs, c_fe = _tile_data(A, F, i_b, i_h, i_bh, n0, offs_n, n_valid, L,
                                                                    sab, sah, sal, BN, KIND)
-        else:
-            a_h, cf, ca, c_lo, c_up, c_fs, c_fe = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
         dk = tl.zeros([BN, DK], dtype=tl.float32)
         dv = tl.zeros([BN, DV], dtype=tl.float32)
-        # P = dA * A summed below / above the diagonal (LION-S), or sum_i P_ij |i - j| per key (LION-D, ROW_STATS)
-        col_lo = tl.zeros([BN], dtype=tl.float32)
-        col_up = tl.zeros([BN], dtype=tl.float32)
+        if KIND == 2:  # P = dA * A summed below / above the diagonal, one reduction per tile
+            col_lo = tl.zeros([BN], dtype=tl.float32)
+            col_up = tl.zeros([BN], dtype=tl.float32)
+        if KIND == 1 and ROW_STATS:  # sum_i P_ij |i - j| per key
+            col_lo = tl.zeros([BN], dtype=tl.float32)
         row_part = (i_n.to(tl.int64) * tl.num_programs(1) + i_bh) * L  # this key tile's row partials
-        if DOT_STATS:
-            up_end = (n0 // BM) * BM  # query tiles before this one lie wholly before the keys
-            lo_start = tl.minimum(tl.cdiv(n0 + BN, BM) * BM, L)  # from this one on wholly after them
-            for m0 in range(0, up_end, BM):
-                dk, dv, col_lo, col_up = _dkv_step(
-                    q_base, g_base, A, F, C, IDX, DQ_ACC, ROW_LO, ROW_UP, L, H, i_b, i_h, i_bh, m0, n0, offs_n, tok_n,
-                    offs_dk, offs_dv, k, v, a_h, cf, ca, c_lo, c_up, c_fs, c_fe, sql, sgl, sab, sah, sal, seed, p_drop,
-                    row_part, dk, dv, col_lo, col_up, DK, DV, BM, BN, KIND, HAS_C, HAS_IDX, DROPOUT, F16, PREC,
-                    DQ_ATOMIC, ROW_STATS, DOT_STATS, 2)
-            col_up += tl.sum(k.to(tl.float32) * dk, 1)
-            for m0 in range(up_end, lo_start, BM):
-                dk, dv, col_lo, col_up = _dkv_step(
-                    q_base, g_base, A, F, C, IDX, DQ_ACC, ROW_LO, ROW_UP, L, H, i_b, i_h, i_bh, m0, n0, offs_n, tok_n,
-                    offs_dk, offs_dv, k, v, a_h, cf, ca, c_lo, c_up, c_fs, c_fe, sql, sgl, sab, sah, sal, seed, p_drop,
-                    row_part, dk, dv, col_lo, col_up, DK, DV, BM, BN, KIND, HAS_C, HAS_IDX, DROPOUT, F16, PREC,
-                    DQ_ATOMIC, ROW_STATS, DOT_STATS, 3)
-            lo_base = tl.sum(k.to(tl.float32) * dk, 1)
-            for m0 in range(lo_start, L, BM):
-                dk, dv, col_lo, col_up = _dkv_step(
-                    q_base, g_base, A, F, C, IDX, DQ_ACC, ROW_LO, ROW_UP, L, H, i_b, i_h, i_bh, m0, n0, offs_n, tok_n,
-                    offs_dk, offs_dv, k, v, a_h, cf, ca, c_lo, c_up, c_fs, c_fe, sql, sgl, sab, sah, sal, seed, p_drop,
-                    row_part, dk, dv, col_lo, col_up, DK, DV, BM, BN, KIND, HAS_C, HAS_IDX, DROPOUT, F16, PREC,
-                    DQ_ATOMIC, ROW_STATS, DOT_STATS, 1)
-            col_lo += tl.sum(k.to(tl.float32) * dk, 1) - lo_base
-        else:
-            for m0 in range(0, L, BM):
-                dk, dv, col_lo, col_up = _dkv_step(
-                    q_base, g_base, A, F, C, IDX, DQ_ACC, ROW_LO, ROW_UP, L, H, i_b, i_h, i_bh, m0, n0, offs_n, tok_n,
-                    offs_dk, offs_dv, k, v, a_h, cf, ca, c_lo, c_up, c_fs, c_fe, sql, sgl, sab, sah, sal, seed, p_drop,
-                    row_part, dk, dv, col_lo, col_up, DK, DV, BM, BN, KIND, HAS_C, HAS_IDX, DROPOUT, F16, PREC,
-                    DQ_ATOMIC, ROW_STATS, DOT_STATS, 0)
+        for m0 in range(0, L, BM):
+            offs_m = m0 + tl.arange(0, BM)
+            m_valid = offs_m < L
+            tok_m = _tokens(IDX, offs_m, m_valid, HAS_IDX)
+            q = tl.load(q_base + tok_m[:, None] * sql + offs_dk[None, :], mask=m_valid[:, None], other=0.0)
+            g = tl.load(g_base + tok_m[:, None] * sgl + offs_dv[None, :], mask=m_valid[:, None], other=0.0)
+            s_t = tl.dot(k, tl.trans(q), input_precision=PREC)  # [BN, BM] = S^T
+            dp_t = tl.dot(v, tl.trans(g), input_precision=PREC)  # dA^T without the row bias
+            if KIND > 0:
+                r_x2, rf, ra, r_lo, r_up, r_x0, r_x1, r_fs, r_fe = _tile_data(
+                    A, F, i_b, i_h, i_bh, m0, offs_m, m_valid, L, sab, sah, sal, BM, KIND)
+                msk = _mask(m0, n0, offs_m, offs_n, a_h, rf, ra, r_lo, r_up, r_fs, r_fe, cf, ca, c_lo, c_up,
+                            c_fs, c_fe, BM, BN, KIND, True)
+                att_t = s_t * msk
+            else:
+                att_t = s_t
+            if DROPOUT:
+                if HAS_IDX:
+                    keep_t = _keep_scale(seed, i_bh, tok_n, tok_m, L, p_drop, True)
+                else:
+                    keep_t = tl.trans(_keep_scale_tile(seed, i_bh, tok_m, n0, L, p_drop, BN))
+                dp_t = dp_t * keep_t
+                att_v = att_t * keep_t
+            else:
+                att_v = att_t
+            if F16:  # scores (and their gradients) can leave fp16's range where the results do not
+                dv += tl.dot(att_v, g.to(tl.float32), input_precision=PREC)
+            else:
+                dv += tl.dot(att_v.to(g.dtype), g, input_precision=PREC)
+            if HAS_C:
+                c = tl.load(C + i_bh * L + tok_m, mask=m_valid, other=0.0)
+                dp_t += c[None, :]
+            if KIND > 0:
+                ds_t = dp_t * msk
+            else:
+                ds_t = dp_t
+            if F16:
+                dk += tl.dot(ds_t, q.to(tl.float32), input_precision=PREC)
+            else:
+                dk += tl.dot(ds_t.to(q.dtype), q, input_precision=PREC)
+            if DQ_ATOMIC:
+                if F16:
+                    dq_t = tl.dot(tl.trans(k).to(tl.float32), ds_t, input_precision=PREC)  # [DK, BM]
+                else:
+                    dq_t = tl.dot(tl.trans(k), ds_t.to(k.dtype), input_precision=PREC)
+                dq_ptrs = DQ_ACC + (i_b.to(tl.int64) * L + tok_m[None, :]) * (H * DK) + i_h * DK + offs_dk[:, None]
+                tl.atomic_add(dq_ptrs, dq_t, mask=m_valid[None, :], sem="relaxed")
+            if KIND == 1 and ROW_STATS:
+                col_lo += tl.sum(dp_t * att_t * tl.abs((offs_m[None, :] - offs_n[:, None]).to(tl.float32)), 1)
+            if KIND == 2:
+                p = dp_t * att_t
+                if n0 + BN <= m0:  # queries all after the keys
+                    col_lo += tl.sum(p, 1)
+                    if ROW_STATS:
+                        tl.store(ROW_LO + row_part + offs_m, tl.sum(p, 0), mask=m_valid)
+                        tl.store(ROW_UP + row_part + offs_m, tl.zeros([BM], dtype=tl.float32), mask=m_valid)
+                elif m0 + BM <= n0:
+                    col_up += tl.sum(p, 1)
+                    if ROW_STATS:
+                        tl.store(ROW_LO + row_part + offs_m, tl.zeros([BM], dtype=tl.float32), mask=m_valid)
+                        tl.store(ROW_UP + row_part + offs_m, tl.sum(p, 0), mask=m_valid)
+                else:
+                    p_lo = tl.where(offs_m[None, :] > offs_n[:, None], p, 0.0)
+                    p_up = tl.where(offs_m[None, :] < offs_n[:, None], p, 0.0)
+                    col_lo += tl.sum(p_lo, 1)
+                    col_up += tl.sum(p_up, 1)
+                    if ROW_STATS:
+                        tl.store(ROW_LO + row_part + offs_m, tl.sum(p_lo, 0), mask=m_valid)
+                        tl.store(ROW_UP + row_part + offs_m, tl.sum(p_up, 0), mask=m_valid)
         # a padded key gets no gradient (it is an exact zero in the function)
         dk = tl.where(kv_valid[:, None], dk, 0.0)
         dv = tl.where(kv_valid[:, None], dv, 0.0)
@@ -456,73 +376,14 @@ if triton is not None:
             tl.store(COL_LO + i_bh * L + offs_n, col_lo, mask=n_valid)
 
     @triton.jit
-    def _dq_step(k_base, v_base, A, F, KM, IDX, L, i_b, i_h, i_bh, m0, n0, offs_m, tok_m, offs_dk, offs_dv, q, g, c,
-                 a_h, rf, ra, r_lo, r_up, r_fs, r_fe, skl, svl, sab, sah, sal, seed, p_drop, dq, row_lo, row_up,
-                 BM: tl.constexpr, BN: tl.constexpr, KIND: tl.constexpr, HAS_C: tl.constexpr,
-                 HAS_KM: tl.constexpr, HAS_IDX: tl.constexpr, DROPOUT: tl.constexpr, F16: tl.constexpr,
-                 PREC: tl.constexpr, STATS: tl.constexpr, DOT_STATS: tl.constexpr, REGION: tl.constexpr):
-        """One key tile ``n0`` of the query-tile kernel: returns the updated ``(dq, row_lo, row_up)``."""
-        offs_n = n0 + tl.arange(0, BN)
-        n_valid = offs_n < L
-        tok_n = _tokens(IDX, offs_n, n_valid, HAS_IDX)
-        kv_valid = n_valid
-        if HAS_KM:
-            kv_valid = kv_valid & (tl.load(KM + i_b * L + tok_n, mask=n_valid, other=0) != 0)
-        k = tl.load(k_base + tok_n[:, None] * skl + offs_dk[None, :], mask=kv_valid[:, None], other=0.0)
-        v = tl.load(v_base + tok_n[:, None] * svl + offs_dv[None, :], mask=kv_valid[:, None], other=0.0)
-        dp = tl.dot(g, tl.trans(v), input_precision=PREC)
-        if DROPOUT:
-            if HAS_IDX:
-                dp = dp * _keep_scale(seed, i_bh, tok_m, tok_n, L, p_drop, False)
-            else:
-                dp = dp * _keep_scale_tile(seed, i_bh, tok_m, n0, L, p_drop, BN)
-        if HAS_C:
-            dp += c[:, None]
-        if KIND > 0:
-            c_x0, cf, ca, c_x1, c_x2, c_lo, c_up, c_fs, c_fe = _tile_data(
-                A, F, i_b, i_h, i_bh, n0, offs_n, n_valid, L, sab, sah, sal, BN, KIND)
-            msk = _mask(m0, n0, offs_m, offs_n, a_h, rf, ra, r_lo, r_up, r_fs, r_fe, cf, ca, c_lo, c_up,
-                        c_fs, c_fe, BM, BN, KIND, False, REGION)
-            ds = dp * msk
-            if DOT_STATS:
-                if REGION == 3:  # only a tile crossing the diagonal forms P (and so needs q k^T)
-                    p = ds * tl.dot(q, tl.trans(k), input_precision=PREC)
-                    row_lo += tl.sum(tl.where(offs_m[:, None] > offs_n[None, :], p, 0.0), 1)
-                    row_up += tl.sum(tl.where(offs_m[:, None] < offs_n[None, :], p, 0.0), 1)
-            elif STATS:
-                s = tl.dot(q, tl.trans(k), input_precision=PREC)
-                p = ds * s  # dA * A: the gradient of log M
-                if KIND == 1:
-                    row_lo += tl.sum(p * tl.abs((offs_m[:, None] - offs_n[None, :]).to(tl.float32)), 1)
-                else:
-                    if n0 + BN <= m0:
-                        row_lo += tl.sum(p, 1)
-                    elif m0 + BM <= n0:
-                        row_up += tl.sum(p, 1)
-                    else:
-                        row_lo += tl.sum(tl.where(offs_m[:, None] > offs_n[None, :], p, 0.0), 1)
-                        row_up += tl.sum(tl.where(offs_m[:, None] < offs_n[None, :], p, 0.0), 1)
-        else:
-            ds = dp
-        if F16:
-            dq += tl.dot(ds, k.to(tl.float32), input_precision=PREC)
-        else:
-            dq += tl.dot(ds.to(k.dtype), k, input_precision=PREC)
-        return dq, row_lo, row_up
-
-    @triton.jit
     def _attn_bwd_dq_kernel(Q, K, V, A, F, G, C, KM, IDX, DQ_OUT, ROW_LO, ROW_UP, L, H,
                             sqb, sqh, sql, skb, skh, skl, svb, svh, svl, sgb, sgh, sgl,
                             sdqb, sdqh, sdql, sab, sah, sal, p_drop, SEED,
                             DK: tl.constexpr, DV: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
                             KIND: tl.constexpr, HAS_C: tl.constexpr, HAS_KM: tl.constexpr,
                             HAS_IDX: tl.constexpr, ACCUM: tl.constexpr, DROPOUT: tl.constexpr,
-                            F16: tl.constexpr, PREC: tl.constexpr, STATS: tl.constexpr,
-                            DOT_STATS: tl.constexpr):
-        # STATS: also the row statistics of d log_decay (else the dkv kernel forms them: no q k^T here).
-        # DOT_STATS (LION-S): three walks, over the key tiles wholly before the queries, those crossing the
-        # diagonal and those wholly after; a row's sum of P over the first (last) walk is q . (that walk's part
-        # of dq), read off the accumulator between walks; only the middle walk recomputes q k^T for P.
+                            F16: tl.constexpr, PREC: tl.constexpr, STATS: tl.constexpr):
+        # STATS: also the row statistics of d log_decay (else the dkv kernel forms them: no q k^T here)
         i_m = tl.program_id(0)
         i_bh = tl.program_id(1)
         i_b = i_bh // H
@@ -545,48 +406,62 @@ if triton is not None:
                     mask=m_valid[:, None], other=0.0)
         if HAS_C:
             c = tl.load(C + i_bh * L + tok_m, mask=m_valid, other=0.0)
-        else:
-            c = 0.0
         if KIND > 0:
             a_h, rf, ra, r_lo, r_up, r_x0, r_x1, r_fs, r_fe = _tile_data(A, F, i_b, i_h, i_bh, m0, offs_m, m_valid, L,
                                                                    sab, sah, sal, BM, KIND)
-        else:
-            a_h, rf, ra, r_lo, r_up, r_fs, r_fe = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
         dq = tl.zeros([BM, DK], dtype=tl.float32)
-        row_lo = tl.zeros([BM], dtype=tl.float32)
-        row_up = tl.zeros([BM], dtype=tl.float32)
-        if DOT_STATS:
-            lo_end = (m0 // BN) * BN  # key tiles before this one lie wholly before the queries
-            up_start = tl.minimum(tl.cdiv(m0 + BM, BN) * BN, L)  # from this one on wholly after them
-            for n0 in range(0, lo_end, BN):
-                dq, row_lo, row_up = _dq_step(
-                    k_base, v_base, A, F, KM, IDX, L, i_b, i_h, i_bh, m0, n0, offs_m, tok_m, offs_dk, offs_dv, q, g, c,
-                    a_h, rf, ra, r_lo, r_up, r_fs, r_fe, skl, svl, sab, sah, sal, seed, p_drop, dq, row_lo, row_up,
-                    BM, BN, KIND, HAS_C, HAS_KM, HAS_IDX, DROPOUT, F16, PREC, STATS, DOT_STATS, 1)
-            row_lo += tl.sum(q.to(tl.float32) * dq, 1)
-            for n0 in range(lo_end, up_start, BN):
-                dq, row_lo, row_up = _dq_step(
-                    k_base, v_base, A, F, KM, IDX, L, i_b, i_h, i_bh, m0, n0, offs_m, tok_m, offs_dk, offs_dv, q, g, c,
-                    a_h, rf, ra, r_lo, r_up, r_fs, r_fe, skl, svl, sab, sah, sal, seed, p_drop, dq, row_lo, row_up,
-                    BM, BN, KIND, HAS_C, HAS_KM, HAS_IDX, DROPOUT, F16, PREC, STATS, DOT_STATS, 3)
-            up_base = tl.sum(q.to(tl.float32) * dq, 1)
-            for n0 in range(up_start, L, BN):
-                dq, row_lo, row_up = _dq_step(
-                    k_base, v_base, A, F, KM, IDX, L, i_b, i_h, i_bh, m0, n0, offs_m, tok_m, offs_dk, offs_dv, q, g, c,
-                    a_h, rf, ra, r_lo, r_up, r_fs, r_fe, skl, svl, sab, sah, sal, seed, p_drop, dq, row_lo, row_up,
-                    BM, BN, KIND, HAS_C, HAS_KM, HAS_IDX, DROPOUT, F16, PREC, STATS, DOT_STATS, 2)
-            row_up += tl.sum(q.to(tl.float32) * dq, 1) - up_base  # before an earlier scan order's dq is added
-        else:
-            for n0 in range(0, L, BN):
-                dq, row_lo, row_up = _dq_step(
-                    k_base, v_base, A, F, KM, IDX, L, i_b, i_h, i_bh, m0, n0, offs_m, tok_m, offs_dk, offs_dv, q, g, c,
-                    a_h, rf, ra, r_lo, r_up, r_fs, r_fe, skl, svl, sab, sah, sal, seed, p_drop, dq, row_lo, row_up,
-                    BM, BN, KIND, HAS_C, HAS_KM, HAS_IDX, DROPOUT, F16, PREC, STATS, DOT_STATS, 0)
+        if KIND == 1:
+            row_lo = tl.zeros([BM], dtype=tl.float32)
+        if KIND == 2:
+            row_lo = tl.zeros([BM], dtype=tl.float32)
+            row_up = tl.zeros([BM], dtype=tl.float32)
+        for n0 in range(0, L, BN):
+            offs_n = n0 + tl.arange(0, BN)
+            n_valid = offs_n < L
+            tok_n = _tokens(IDX, offs_n, n_valid, HAS_IDX)
+            kv_valid = n_valid
+            if HAS_KM:
+                kv_valid = kv_valid & (tl.load(KM + i_b * L + tok_n, mask=n_valid, other=0) != 0)
+            k = tl.load(k_base + tok_n[:, None] * skl + offs_dk[None, :], mask=kv_valid[:, None], other=0.0)
+            v = tl.load(v_base + tok_n[:, None] * svl + offs_dv[None, :], mask=kv_valid[:, None], other=0.0)
+            dp = tl.dot(g, tl.trans(v), input_precision=PREC)
+            if DROPOUT:
+                if HAS_IDX:
+                    dp = dp * _keep_scale(seed, i_bh, tok_m, tok_n, L, p_drop, False)
+                else:
+                    dp = dp * _keep_scale_tile(seed, i_bh, tok_m, n0, L, p_drop, BN)
+            if HAS_C:
+                dp += c[:, None]
+            if KIND > 0:
+                c_x0, cf, ca, c_x1, c_x2, c_lo, c_up, c_fs, c_fe = _tile_data(
+                    A, F, i_b, i_h, i_bh, n0, offs_n, n_valid, L, sab, sah, sal, BN, KIND)
+                msk = _mask(m0, n0, offs_m, offs_n, a_h, rf, ra, r_lo, r_up, r_fs, r_fe, cf, ca, c_lo, c_up,
+                            c_fs, c_fe, BM, BN, KIND, False)
+                ds = dp * msk
+                if STATS:
+                    s = tl.dot(q, tl.trans(k), input_precision=PREC)
+                    p = ds * s  # dA * A: the gradient of log M
+                    if KIND == 1:
+                        row_lo += tl.sum(p * tl.abs((offs_m[:, None] - offs_n[None, :]).to(tl.float32)), 1)
+                    else:
+                        if n0 + BN <= m0:
+                            row_lo += tl.sum(p, 1)
+                        elif m0 + BM <= n0:
+                            row_up += tl.sum(p, 1)
+                        else:
+                            row_lo += tl.sum(tl.where(offs_m[:, None] > offs_n[None, :], p, 0.0), 1)
+                            row_up += tl.sum(tl.where(offs_m[:, None] < offs_n[None, :], p, 0.0), 1)
+            else:
+                ds = dp
+            if F16:
+                dq += tl.dot(ds, k.to(tl.float32), input_precision=PREC)
+            else:
+                dq += tl.dot(ds.to(k.dtype), k, input_precision=PREC)
         dq_ptrs = DQ_OUT + i_b.to(tl.int64) * sdqb + i_h * sdqh + tok_m[:, None] * sdql + offs_dk[None, :]
         if ACCUM:
             dq += tl.load(dq_ptrs, mask=m_valid[:, None], other=0.0).to(tl.float32)
         tl.store(dq_ptrs, dq.to(DQ_OUT.dtype.element_ty), mask=m_valid[:, None])
-        if not (STATS or DOT_STATS):
+        if not STATS:
             return
         if KIND == 1:
             tl.store(ROW_LO + i_bh * L + offs_m, row_lo, mask=m_valid)
@@ -714,8 +589,6 @@ def attention_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, f64: to
     bm, bn, warps, stages = _blocks(dk, dv, dtype, backward=True, fused=fused, length=length, kind=kind)
     # where the d log_decay statistics are formed: the dq kernel (0) or the dkv kernel (1, module doc)
     row_stats = kind > 0 and needs_decay_grad and (fused or bool(launch("attn_bwd_row_stats")[kind - 1]))
-    # LION-S's statistics over whole tiles from the gradient accumulators (module doc), unless formed per key tile
-    dot_stats = kind == 2 and not row_stats and bool(launch("attn_bwd_selective_dot_stats")[0])
     stat = lambda *lead: torch.empty(*lead, batch, heads, length, device=q.device, dtype=torch.float32)  # noqa: E731
     col_lo, col_up = (stat(), stat()) if kind == 2 else ((stat(), None) if kind == 1 and row_stats else (None, None))
     if kind == 2:  # per key tile partials (dkv kernel) or the dq kernel's sums
@@ -735,7 +608,7 @@ def attention_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, f64: to
     run_kernel(_attn_bwd_dkv_kernel, (triton.cdiv(length, bn), batch * heads),
         *inputs, dk_, dv_, pick(col_lo), pick(col_up), pick(dq_acc), pick(row_lo), pick(row_up), length, heads,
         *in_strides, *strides3(dk_), *strides3(dv_), sab, sah, sal, float(dropout_p),
-        seed if seed is not None else q, DQ_ATOMIC=fused, ROW_STATS=row_stats, DOT_STATS=dot_stats, **common)
+        seed if seed is not None else q, DQ_ATOMIC=fused, ROW_STATS=row_stats, **common)
     if fused:
         dq_sum = dq_acc.transpose(1, 2)  # [B, H, L, DK] view of the token-major fp32 sum
         if accumulate:
@@ -746,8 +619,7 @@ def attention_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, f64: to
         run_kernel(_attn_bwd_dq_kernel, (triton.cdiv(length, bm), batch * heads),
             *inputs, dq_, pick(row_lo), pick(row_up), length, heads, *in_strides, *strides3(dq_),
             sab, sah, sal, float(dropout_p), seed if seed is not None else q,
-            STATS=kind > 0 and needs_decay_grad and not row_stats and not dot_stats,
-            DOT_STATS=dot_stats and needs_decay_grad, **common)
+            STATS=kind > 0 and needs_decay_grad and not row_stats, **common)
     if kind == 2 and row_stats:
         row_lo, row_up = row_lo.sum(0), row_up.sum(0)
     dlog = None

@@ -32,11 +32,6 @@ LAUNCH: dict[str, tuple[int, ...]] = {
     # backward, (LION-D, LION-S): the d log_decay statistics formed in the key-tile kernel (1; the dq kernel
     # then skips q k^T) or in the dq kernel (0): faster for D, slower for S, whose per-tile partials cost more
     "attn_bwd_row_stats": (1, 0),
-    # backward, LION-S: its d log_decay statistics over tiles wholly off the diagonal read from the dq / dk
-    # accumulators (1; P formed only on diagonal tiles, no q k^T in the dq kernel elsewhere) or from P per entry
-    # (0). Off: its three walks per program spill more and the whole model trained slower with it (S 224 px
-    # 56.8 vs 54.1 ms, 512 px 51.3 vs 47.0; BENCHMARKS.md, third pass)
-    "attn_bwd_selective_dot_stats": (0,),
     # the fused backward's tiles (bf16/fp16, heads <= 64): its best where it was measured
     "attn_bwd_small_fused": (32, 64, 4, 3),
     # the backward's row-gradient preparation of the normalised output, (rows per program, num_warps)
