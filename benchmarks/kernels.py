@@ -5,9 +5,9 @@
 Prints one table: for each length, SDPA (non-causal, flash backend) forward and forward+backward
 milliseconds, then each LION form and mask (lit / decay / selective) with its ratio to SDPA.
 Times are medians of ``triton.testing.do_bench`` (CUDA events, warm-up first, fresh gradients
-each backward). ``--crossover`` adds attention-vs-chunk fwd+bwd at intermediate lengths (the choice
-of ``AUTO_ATTENTION_MAX_LENGTH_TRITON``); ``--recurrent`` adds the recurrent form's forward time and
-peak extra memory. Needs a CUDA device.
+each backward). ``--crossover`` adds attention-vs-chunk fwd+bwd at ``--crossover-lengths``, per mask
+of ``--masks`` (the choice of ``AUTO_ATTENTION_MAX_LENGTH_TRITON``); ``--recurrent`` adds the recurrent
+form's forward time and peak extra memory. Needs a CUDA device.
 """
 
 from __future__ import annotations
@@ -87,6 +87,7 @@ def main(argv=None):
     parser.add_argument("--chunk-size", type=int, default=None,
                         help="chunk length of the chunk form (default: the library's choice)")
     parser.add_argument("--crossover", action="store_true")
+    parser.add_argument("--crossover-lengths", type=int, nargs="+", default=[256, 512, 768, 1024, 1536, 2048, 4096])
     parser.add_argument("--recurrent", action="store_true")
     parser.add_argument("--json", type=str, default=None, help="also write the rows to this file")
     parser.add_argument("--layout", choices=["blhd", "bhld"], default="blhd",
@@ -134,16 +135,17 @@ def main(argv=None):
                 print(f"{length:>6} {form:>10} {mask:>9} {t_fwd:8.3f} {t_all:8.3f} {t_fwd / s_fwd:8.2f} "
                       f"{t_all / s_all:8.2f}", flush=True)
     if args.crossover:
-        print("\n# crossover: fwd+bwd ms, attention vs chunk (LION-S)", flush=True)
-        for length in (256, 512, 768, 1024, 1536, 2048, 4096):
-            q, k, v, a = _inputs(b, h, length, d, "selective", device, dtype, layout=args.layout)
-            res = {}
-            for form in ("attention", "chunk"):
-                res[form] = _time_pair(lambda q, k, v, a, form=form: lion_attention(
-                    q, k, v, a, form=form, backend="triton", chunk_size=chunk_size(form)), q, k, v, a)
-            rows.append(dict(L=length, crossover=True, attention=res["attention"], chunk=res["chunk"]))
-            print(f"{length:>6} attention {res['attention'][0]:.3f}/{res['attention'][1]:.3f}  "
-                  f"chunk {res['chunk'][0]:.3f}/{res['chunk'][1]:.3f}", flush=True)
+        print("\n# crossover: fwd / fwd+bwd ms, attention vs chunk form, per mask", flush=True)
+        for mask in args.masks:
+            for length in args.crossover_lengths:
+                q, k, v, a = _inputs(b, h, length, d, mask, device, dtype, layout=args.layout)
+                res = {}
+                for form in ("attention", "chunk"):
+                    res[form] = _time_pair(lambda q, k, v, a, form=form: lion_attention(
+                        q, k, v, a, form=form, backend="triton", chunk_size=chunk_size(form)), q, k, v, a)
+                rows.append(dict(L=length, mask=mask, crossover=True, attention=res["attention"], chunk=res["chunk"]))
+                print(f"{length:>6} {mask:>9} attention {res['attention'][0]:.3f}/{res['attention'][1]:.3f}  "
+                      f"chunk {res['chunk'][0]:.3f}/{res['chunk'][1]:.3f}", flush=True)
     if args.recurrent:
         print("\n# recurrent form (inference): fwd ms and peak extra memory", flush=True)
         for length in args.lengths:

@@ -52,7 +52,7 @@ def vit(resolution: int):
     return ViTForImageClassification(config)
 
 
-def lion_vision(variant: str, resolution: int, backend: str):
+def lion_vision(variant: str, resolution: int, backend: str, form: str = "auto"):
     from lion_hf import LionConfig, LionForImageClassification
 
     if variant in ATTENTION_TYPES:
@@ -63,7 +63,8 @@ def lion_vision(variant: str, resolution: int, backend: str):
         mask, order = VARIANTS[variant]
         config = LionConfig(modality="vision", mask_type=mask, patch_order=order, image_size=resolution,
                             num_labels=VISION["labels"], attention_backend=backend,
-                            position_encoding=VISION["position_encoding"], **VISION["shape"])
+                            position_encoding=VISION["position_encoding"], attention_form=form,
+                            **VISION["shape"])
     return LionForImageClassification(config)
 
 
@@ -243,6 +244,9 @@ def main() -> None:
                         help="model size of --train/--infer (cifar: the CIFAR-10 validation models)")
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"of {', '.join([*VARIANTS, *ATTENTION_TYPES])}")
     parser.add_argument("--position-encoding", default="none", help="LION/LightNet vision models' position_encoding")
+    parser.add_argument("--attention-form", default="auto",
+                        help="comma list of the LION vision models' attention_form (auto, attention, chunk: all "
+                             "compute the same function); with several, each variant is timed in each (model@form)")
     parser.add_argument("--mlm-variants", default="lit,decay,selective")
     parser.add_argument("--backends", default="triton")
     parser.add_argument("--compile", default="eager", help="comma list of eager, model, layers")
@@ -271,13 +275,17 @@ def main() -> None:
         return
     VISION["shape"], VISION["labels"] = VISION_SHAPES[args.vision_shape]
     VISION["position_encoding"] = args.position_encoding
+    forms = args.attention_form.split(",")
+    if any(f not in ("auto", "attention", "chunk") for f in forms):
+        parser.error("--attention-form takes auto, attention and chunk")
     variants = args.variants.split(",")
     backends = args.backends.split(",")
     modes = args.compile.split(",")
     compile_variants = args.compile_variants.split(",") if args.compile_variants else variants
     results: list[dict] = []
     meta = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="minutes"),
-            "device": torch.cuda.get_device_name(), "torch": torch.__version__}
+            "device": torch.cuda.get_device_name(), "torch": torch.__version__,
+            "attention_form": args.attention_form}
     try:
         import transformers
         import triton
@@ -328,10 +336,12 @@ def main() -> None:
                 if mode != "eager" and variant not in compile_variants:
                     continue
                 for backend in backends:
-                    _record(results, {**base, "model": f"lion-{variant}", "backend": backend},
-                            lambda: dict(zip(("ms", "peak_gb"), train_ms(
-                                lion_vision(variant, resolution, backend).cuda(), inputs, args.steps, args.warmup,
-                                mode, keep=kept))))
+                    for form in forms:
+                        _record(results, {**base, "model": _lion_name(variant, form, forms), "backend": backend,
+                                          "attention_form": form},
+                                lambda: dict(zip(("ms", "peak_gb"), train_ms(
+                                    lion_vision(variant, resolution, backend, form).cuda(), inputs, args.steps,
+                                    args.warmup, mode, keep=kept))))
             if kept is not None:
                 section_rounds(start, kept)
         if args.check:
@@ -348,9 +358,12 @@ def main() -> None:
         _record(results, {**base, "model": "vit-sdpa"},
                 lambda: dict(zip(("ms", "peak_gb"), infer_ms(vit(resolution).cuda(), inputs, args.steps, args.warmup))))
         for variant in variants:
-            _record(results, {**base, "model": f"lion-{variant}", "backend": backends[0]},
-                    lambda: dict(zip(("ms", "peak_gb"), infer_ms(lion_vision(variant, resolution, backends[0]).cuda(),
-                                                                 inputs, args.steps, args.warmup))))
+            for form in forms:
+                _record(results, {**base, "model": _lion_name(variant, form, forms), "backend": backends[0],
+                                  "attention_form": form},
+                        lambda: dict(zip(("ms", "peak_gb"), infer_ms(
+                            lion_vision(variant, resolution, backends[0], form).cuda(), inputs, args.steps,
+                            args.warmup))))
     for length in args.mlm:
         inputs = _mlm_inputs(length, args.mlm_batch)
         _INPUT_BYTES[0] = torch.cuda.memory_allocated()
@@ -371,6 +384,11 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"meta": meta, "results": results}, handle, indent=1)
+
+
+def _lion_name(variant: str, form: str, forms: list[str]) -> str:
+    """A LION row's model name: ``lion-<variant>``, with ``@<form>`` when several forms are timed."""
+    return f"lion-{variant}" + (f"@{form}" if len(forms) > 1 else "")
 
 
 def print_table(results: list[dict]) -> None:

@@ -29,7 +29,7 @@ def _series(rows, section, key):
     for row in rows:
         if row["section"] == section and "ms" in row and row.get("compile", "eager") == "eager":
             out.setdefault(row["model"], []).append((row["resolution"], row[key]))
-    return out
+    return {model: sorted(points) for model, points in out.items()}  # merged files need not come in order
 
 
 def main() -> None:
@@ -55,7 +55,7 @@ def main() -> None:
     ax.axhline(1.0, color="grey", lw=0.8, ls="--")
     ax.set_xticks([224, 512, 1024], ["224 px\nbatch 128", "512 px\nbatch 16", "1024 px\nbatch 8"])
     ax.set_ylabel("training step / HF ViT-B (same run)")
-    ax.set_title(f"ViT-B/16-sized training step, eager (x: compiled)\n{stamp}")
+    ax.set_title(f"ViT-B/16-sized training step, eager{' (x: compiled)' if compiled_path.exists() else ''}\n{stamp}")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(target / "train_step_vs_resolution.png", dpi=110)
