@@ -21,13 +21,17 @@ def rel(x, ref):
     return ((x - ref).norm() / ref.norm()).item()
 
 
-@pytest.mark.parametrize("length, form", [(197, "attention"), (1025, "attention"), (4097, "chunk"),
+@pytest.mark.parametrize("length, form", [(197, "attention"), (1025, "attention"), (1025, "chunk"), (4097, "chunk"),
                                           (16385, "chunk")])
-@pytest.mark.parametrize("mask", ["lit", "decay", "selective"])
+@pytest.mark.parametrize("mask", ["lit", "decay", "selective", "gate"])
 @pytest.mark.parametrize("natural", [False, True])
 def test_gpu_fused_layer_bf16(length, form, mask, natural, seed):
-    if natural and (form != "attention" or mask == "lit"):
-        pytest.skip("the natural variants have a decay and run the attention form fused")
+    """``gate``: LION-S from its gate's raw logits (the models' path: log-decays, prefix sums and d logits in
+    the kernels, zero decay on the class token)."""
+    from lion_hf.kernels.fused import selective_log_decays
+
+    if natural and (mask == "lit" or length > 5000):
+        pytest.skip("the natural variants have a decay; their float64 reference at 16385 tokens takes too long")
     batch, heads, dim = (2, 4, 64) if length > 2000 else (4, 6, 64)
     qkv = torch.randn(batch, length, 3, heads, dim, device="cuda", dtype=torch.bfloat16)
     orders, n = None, 1
@@ -40,12 +44,14 @@ def test_gpu_fused_layer_bf16(length, form, mask, natural, seed):
             decays.append(None)
         elif mask == "decay":
             decays.append(F.logsigmoid(torch.randn(heads, device="cuda") + 2))
-        else:
+        elif mask == "selective":
             decays.append(F.logsigmoid(-torch.randn(batch, heads, length, device="cuda") + 2))
+    gate = (torch.randn(batch, length, n * heads, device="cuda") - 2).to(torch.bfloat16) if mask == "gate" else None
     fmap = "elu_plus_one" if mask == "lit" else "silu_l2"
     options = dict(feature_map=fmap, normalize=True, scale=dim ** -0.5, eps=1e-6 * dim ** 0.5, chunk_size=None,
                    key_padding_mask=None, dropout_p=0.0, orders=orders)
     leaves = [qkv.detach().requires_grad_()] + [a.detach().requires_grad_() for a in decays if a is not None]
+    leaves += [gate.detach().requires_grad_()] if gate is not None else []
     ref_leaves = [t.detach().double().requires_grad_() for t in leaves]
 
     def split(ts):
@@ -53,8 +59,14 @@ def test_gpu_fused_layer_bf16(length, form, mask, natural, seed):
         return ts[0], [None if a is None else next(it) for a in decays]
 
     x, a = split(leaves)
-    out = lion_fused_attention(x, a, form=form, backend="triton", **options)
+    if gate is not None:
+        out = lion_fused_attention(x, None, form=form, backend="triton", gate_logits=leaves[1], cls_zero=True,
+                                   **options)
+    else:
+        out = lion_fused_attention(x, a, form=form, backend="triton", **options)
     xr, ar = split(ref_leaves)
+    if gate is not None:
+        ar = selective_log_decays(ref_leaves[1], n, True)
     ref = unfused_attention(xr, ar, form="chunk" if length > 2000 else "attention", backend="torch", **options)
     assert out.dtype == torch.bfloat16
     assert rel(out, ref) < 2e-2

@@ -588,7 +588,7 @@ def chunk_forward(q, k, v, log_decay, mode: int, with_den: bool, scale: float, e
 
 
 def chunk_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, chunk: int, states=None, key_mask=None,
-                   order=None, grads=None, accumulate: bool = False):
+                   order=None, grads=None, accumulate: bool = False, return_stats: bool = False):
     """``(dq, dk, dv, dlog_decay)``: two state passes and the chunk-parallel gradient kernel.
 
     ``states``: the forward's ``(S, S_vec, S_mom, S_mom_vec)`` of ``(k, [v | 1])`` (``keep_states``, with
@@ -597,7 +597,10 @@ def chunk_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, chunk: int,
     ``key_mask``/``order`` as for :func:`chunk_forward` (padded keys get zero dk, dv). ``grads``:
     ``(dq, dk, dv)`` buffers to write (any strides, last dim contiguous; contiguous new ones otherwise);
     with ``accumulate`` the kernel adds to what they hold (an earlier scan order's gradients).
-    ``dlog_decay`` follows ``log_decay``'s positions (scan order when ``order`` is given)."""
+    ``dlog_decay`` follows ``log_decay``'s positions (scan order when ``order`` is given). With
+    ``return_stats`` (LION-S) it is instead the row/column sums ``(row_lower, row_upper, col_lower,
+    col_upper)`` of ``P = dA * A`` by scan position, as :func:`~lion_hf.kernels.triton.attention.attention_backward`
+    returns them, for a caller that fuses :func:`~lion_hf.kernels.triton.common.log_decay_grad` with its own step."""
     batch, heads, length, dk = q.shape
     dv = v.shape[-1]
     dtype = kernel_dtype(q.dtype)
@@ -650,6 +653,8 @@ def chunk_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, chunk: int,
     dlog = None
     if moment:  # LION-D: d a_h = sum_{b,i,j} P_ij |i - j|
         dlog = mom.double().sum(dim=(0, 2)).to(log_decay.dtype)
+    elif stats and return_stats:
+        dlog = (row_lo, row_up, col_lo, col_up)
     elif stats:
         dlog = log_decay_grad(log_decay, row_lo, row_up, col_lo, col_up)
     return (*grads, dlog)

@@ -339,15 +339,11 @@ class LionLayerFunction(torch.autograd.Function):
                 kept = tuple(states[4 * i:4 * i + 4]) if states else None
                 _, _, _, dlog = chunk_backward(q, k, v, kernel_decays[i], g, c, needs[i], chunk, states=kept,
                                                key_mask=key_mask, order=perm, grads=(dq_f, dk_f, dv_slot),
-                                               accumulate=i > 0)
-                if dlog is not None and dlog.dim() == 3 and orders is not None:
-                    dlog = dlog.index_select(-1, orders[i][1])  # scan order -> token order
-                if gate_grad:  # long sequences: the few [B, L, H] operations of d logsigmoid(-z) are cheap here
-                    cols = slice(i * heads, (i + 1) * heads)
-                    dz = -torch.sigmoid(gate[..., cols].float()) * dlog.transpose(1, 2)
-                    if cls_zero:
-                        dz[:, 0] = 0.0
-                    d_gate[..., cols].copy_(dz)
+                                               accumulate=i > 0, return_stats=gate is not None)
+                if gate_grad:  # the statistics are by scan position: one launch turns them into d gate by token
+                    selective_decay_grad(gate, i, heads, perm, cls_zero, dlog, d_gate)
+                elif dlog is not None and dlog.dim() == 3 and orders is not None:
+                    dlogs[i] = dlog.index_select(-1, orders[i][1])  # scan order -> token order
                 else:
                     dlogs[i] = dlog
         if fmap:
