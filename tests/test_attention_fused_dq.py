@@ -158,16 +158,21 @@ def test_arrangements_agree_with_orders_dropout_and_accumulation(mask, seed, mon
                     assert rel(xi, yi) < 1e-5
 
 
-def test_fused_dq_is_skipped_under_deterministic_algorithms(monkeypatch):
+def test_fused_dq_follows_the_table_and_is_skipped_under_deterministic_algorithms(monkeypatch):
     from lion_hf.kernels.triton.attention import fused_dq
 
     monkeypatch.setitem(tuning.LAUNCH, "attn_bwd_fused", FUSED)
     assert fused_dq(1024)
     monkeypatch.setitem(tuning.LAUNCH, "attn_bwd_fused", (1, 512))
     assert not fused_dq(1024) and fused_dq(512)
+    monkeypatch.setitem(tuning.LAUNCH, "attn_bwd_fused", SEPARATE)
+    monkeypatch.setitem(tuning.LAUNCH, "attn_bwd_fused_dropout", (256,))
+    assert not fused_dq(256) and fused_dq(256, dropout=True) and not fused_dq(257, dropout=True)
     previous = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True)
     try:
+        assert not fused_dq(256, dropout=True)
+        monkeypatch.setitem(tuning.LAUNCH, "attn_bwd_fused", (1, 512))
         assert not fused_dq(512)
     finally:
         torch.use_deterministic_algorithms(previous)

@@ -21,7 +21,6 @@ Tolerances (relative Frobenius error ``|x - ref| / |ref|``):
 from __future__ import annotations
 
 import os
-import sys
 
 import pytest
 import torch
@@ -400,6 +399,30 @@ def test_gpu_bf16_attention_backward_both_dq_paths(fused, mask, length, seed, mo
     assert rel(outs[0][rows], ref_outs[0][rows]) < 2e-2
     for name, g, r in zip(["dq", "dk", "dv", "dlog"], grads, ref_grads):
         assert rel(g, r) < 4e-2, (name, rel(g, r))
+
+
+@pytest.mark.gpu
+@needs_cuda
+@pytest.mark.parametrize("mask", ["lit", "decay", "selective"])
+@pytest.mark.parametrize("length", [128, 512])
+def test_gpu_bf16_dropout_backward_both_dq_paths(mask, length, seed, monkeypatch):
+    """With attention dropout (BERT's lengths, where ``LAUNCH["attn_bwd_fused_dropout"]`` puts dq in the
+    key-tile kernel) both dq paths regenerate the forward's mask: same seed, same output, gradients equal to
+    bf16 rounding (the text models' unnormalised output, token-major inputs, padding)."""
+    from lion_hf.kernels.triton import tuning
+
+    q, k, v, a = make_inputs(4, 3, length, 64, 64, mask, dtype=torch.bfloat16, device="cuda")
+    q, k, v = (t.transpose(1, 2).contiguous().transpose(1, 2) for t in (q, k, v))
+    kw = dict(key_padding_mask=padding(4, length, device="cuda"), normalize=False, form="attention", dropout_p=0.1)
+    results = []
+    for fused_up_to in (512, 0):
+        monkeypatch.setitem(tuning.LAUNCH, "attn_bwd_fused_dropout", (fused_up_to,))
+        torch.manual_seed(seed)
+        results.append(run_and_grad(lambda q, k, v, a: lion_attention(q, k, v, a, **kw), leaves(q, k, v, a)))
+    (out_f, grads_f), (out_s, grads_s) = results
+    assert torch.equal(out_f[0], out_s[0])  # the same dropout mask in both forwards
+    for name, g, r in zip(["dq", "dk", "dv", "dlog"], grads_f, grads_s):
+        assert rel(g, r) < 1e-2, (name, rel(g, r))
 
 
 @pytest.mark.gpu

@@ -490,12 +490,15 @@ def _blocks(dk: int, dv: int, dtype: torch.dtype, backward: bool, has_decay: boo
     return launch(f"attn_{'bwd' if backward else 'fwd'}_small")
 
 
-def fused_dq(length: int) -> bool:
+def fused_dq(length: int, dropout: bool = False) -> bool:
     """Whether the backward computes ``dq`` inside the key-tile kernel (one launch, fp32 atomics: its sums'
     order, hence its last bits, vary from run to run) instead of in its own deterministic launch, as
-    ``launch("attn_bwd_fused")`` says for this length; never under ``torch.use_deterministic_algorithms``."""
+    ``launch("attn_bwd_fused")`` says for this length (``launch("attn_bwd_fused_dropout")`` with attention
+    dropout); never under ``torch.use_deterministic_algorithms``."""
+    if torch.are_deterministic_algorithms_enabled():
+        return False
     on, max_length = launch("attn_bwd_fused")
-    return bool(on) and length <= max_length and not torch.are_deterministic_algorithms_enabled()
+    return (bool(on) and length <= max_length) or (dropout and length <= launch("attn_bwd_fused_dropout")[0])
 
 
 def _precision(dtype: torch.dtype) -> str:
@@ -585,7 +588,7 @@ def attention_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, f64: to
                  empty_blhd(batch, heads, length, dk, dtype, q.device),
                  empty_blhd(batch, heads, length, dv, dtype, q.device))
     dq_, dk_, dv_ = grads
-    fused = fused_dq(length)
+    fused = fused_dq(length, dropout=dropout_p > 0)
     bm, bn, warps, stages = _blocks(dk, dv, dtype, backward=True, fused=fused, length=length, kind=kind)
     # where the d log_decay statistics are formed: the dq kernel (0) or the dkv kernel (1, module doc)
     row_stats = kind > 0 and needs_decay_grad and (fused or bool(launch("attn_bwd_row_stats")[kind - 1]))

@@ -29,6 +29,10 @@ LAUNCH: dict[str, tuple[int, ...]] = {
     # up to the second field; torch.use_deterministic_algorithms always takes the separate launch. Off: its
     # extra accumulator spills and it measured slower at ViT and BERT-512 sizes (BENCHMARKS.md, second pass)
     "attn_bwd_fused": (0, 0),
+    # ... and with attention dropout, up to this length: the dq launch would draw the dropout mask a third time.
+    # BERT-large MLM with the presets' dropout 0.1 (H200, BENCHMARKS.md fourth pass, two runs on one machine):
+    # LION-S at L 128 77.0 -> 67.7 ms, LIT and LION-D there unchanged, L 512 about 2 % faster for every mask
+    "attn_bwd_fused_dropout": (512,),
     # backward, (LION-D, LION-S): the d log_decay statistics formed in the key-tile kernel (1; the dq kernel
     # then skips q k^T) or in the dq kernel (0): faster for D, slower for S, whose per-tile partials cost more
     "attn_bwd_row_stats": (1, 0),
