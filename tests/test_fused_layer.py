@@ -274,7 +274,7 @@ def test_compiled_model_trains_like_eager(modality, mask, order, seed):
 
 @pytest.mark.parametrize("form, natural, cls_zero", [("attention", False, True), ("attention", False, False),
                                                      ("attention", True, True), ("chunk", False, True),
-                                                     ("chunk", True, True)])
+                                                     ("chunk", False, False), ("chunk", True, True)])
 def test_fused_layer_from_gate_logits(form, natural, cls_zero, seed):
     """LION-S given by its gate's raw logits: the kernels form logsigmoid(-z) (zero decay on the class token)
     and the float64 prefix sums in one launch per order and return d z from their statistics; values and
@@ -304,3 +304,37 @@ def test_fused_layer_from_gate_logits(form, natural, cls_zero, seed):
         assert rel(g, r) < 2e-5, (name, rel(g, r))
     if cls_zero:
         assert grads[1][:, 0].abs().max() == 0  # the class token's logits do not act
+
+
+@pytest.mark.parametrize("mask", ["lit", "decay", "selective"])
+def test_auto_form_of_a_layer_follows_the_layer_table(mask, monkeypatch, seed):
+    """``form="auto"`` of a model's layer on the kernels takes the form ``LAUNCH["layer_attention_max_length"]``
+    names for its length and mask (the attention form up to the limit, the chunk form beyond); attention
+    dropout, an explicit form and the PyTorch backend keep their own rules; the output is the same either way."""
+    from lion_hf.kernels.fused import layer_form
+    from lion_hf.kernels.triton import fused as triton_fused
+    from lion_hf.kernels.triton.tuning import LAUNCH
+
+    monkeypatch.setitem(LAUNCH, "layer_attention_max_length", (9, 20))
+    has_decay = mask != "lit"
+    limit = 20 if has_decay else 9
+    for length, expected in ((limit, "attention"), (limit + 1, "chunk")):
+        qkv = make_qkv(1, length, 2, 32)
+        assert layer_form("auto", qkv, "triton", 0.0, has_decay) == expected
+        assert layer_form("attention", qkv, "triton", 0.0, has_decay) == "attention"
+        assert layer_form("auto", qkv, "triton", 0.1, has_decay) == "auto"  # dropout: the operator decides
+        assert layer_form("auto", qkv, "torch", 0.0, has_decay) == "auto"
+
+    seen = []
+    original = triton_fused.lion_layer
+    monkeypatch.setattr(triton_fused, "lion_layer", lambda *a, **k: seen.append(a[3]) or original(*a, **k))
+    length = limit + 1
+    qkv = make_qkv(2, length, 2, 32)
+    decays = make_decays(mask, 2, 2, length)
+    fmap = "elu_plus_one" if mask == "lit" else "silu_l2"
+    options = dict(feature_map=fmap, normalize=True, scale=32 ** -0.5, eps=1e-4, chunk_size=16)
+    with torch.no_grad():
+        auto = lion_fused_attention(qkv, decays, backend="triton", form="auto", **options)
+        attention = lion_fused_attention(qkv, decays, backend="triton", form="attention", **options)
+    assert seen == ["chunk", "attention"]
+    assert rel(auto, attention) < 2e-5

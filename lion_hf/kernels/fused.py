@@ -78,6 +78,21 @@ def unfused_attention(qkv: torch.Tensor, log_decays: Sequence[torch.Tensor | Non
     return context.transpose(1, 2).reshape(batch, length, heads * dim)
 
 
+def layer_form(form: str, qkv: torch.Tensor, backend: str, dropout_p: float, has_decay: bool) -> str:
+    """``form`` as one model layer runs it: ``"auto"`` on the Triton backend without attention dropout becomes
+    the form the whole-model measurements chose for this length and mask
+    (``LAUNCH["layer_attention_max_length"]``, :mod:`lion_hf.kernels.triton.tuning`, measured on the fused
+    layer); otherwise, and under ``torch.compile`` (whose graphs call the operator), ``form`` is returned as
+    given and the operator's own crossover applies (:func:`resolve_form`)."""
+    if form != "auto" or dropout_p or torch.compiler.is_compiling() \
+            or resolve_backend(backend, qkv, qkv, dropout_p) != "triton":
+        return form
+    from .triton.tuning import launch
+
+    limit = launch("layer_attention_max_length")[1 if has_decay else 0]
+    return "attention" if qkv.shape[1] <= limit else "chunk"
+
+
 def _fused_form(qkv: torch.Tensor, form: str, backend: str, dropout_p: float, key_padding_mask, orders,
                 grad_enabled: bool, has_decay: bool = True) -> str | None:
     """The form the fused Triton layer runs, or ``None`` when the unfused path must (see module doc)."""
@@ -129,6 +144,7 @@ def lion_fused_attention(qkv: torch.Tensor, log_decays: Sequence[torch.Tensor | 
     if feature_map not in FEATURE_MAP_FUNCTIONS:
         raise ValueError(f"feature_map must be one of {sorted(FEATURE_MAP_FUNCTIONS)}, got {feature_map!r}")
     has_decay = gate_logits is not None or (log_decays is not None and log_decays[0] is not None)
+    form = layer_form(form, qkv, backend, dropout_p, has_decay)
     fused = _fused_form(qkv, form, backend, dropout_p, key_padding_mask, orders, torch.is_grad_enabled(), has_decay)
     if gate_logits is not None and (fused is None or qkv.shape[1] == 0 or qkv.shape[0] == 0):
         log_decays = selective_log_decays(gate_logits, 1 if orders is None else len(orders), cls_zero)
@@ -151,5 +167,5 @@ def lion_fused_attention(qkv: torch.Tensor, log_decays: Sequence[torch.Tensor | 
     return context.transpose(1, 2).reshape(batch, length, heads * dim)
 
 
-__all__ = ["FEATURE_MAP_FUNCTIONS", "elu_plus_one", "identity", "lion_fused_attention", "selective_log_decays",
-           "silu_l2", "unfused_attention"]
+__all__ = ["FEATURE_MAP_FUNCTIONS", "elu_plus_one", "identity", "layer_form", "lion_fused_attention",
+           "selective_log_decays", "silu_l2", "unfused_attention"]

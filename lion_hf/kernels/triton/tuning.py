@@ -50,6 +50,12 @@ LAUNCH: dict[str, tuple[int, ...]] = {
     "chunk_grad": (4, 8, 1),
     # chunk form: keep the forward's chunk states for the backward (1) or recompute them (0)
     "chunk_keep_states": (1,),
+    # a model layer's form="auto" on these kernels without attention dropout: the attention form up to so many
+    # tokens, (LIT, with a decay), the chunk form (LIT: its global state) beyond. ViT-B training steps, both
+    # forms in one process (H200, BENCHMARKS.md fourth pass): with a decay the chunk form wins at 1025 tokens
+    # (LION-S 1.01 vs 1.22 of ViT-B, the natural LION-D 1.07 vs 1.27, S 1.28 vs 1.64), the attention form at 197
+    # and 577 (D 0.95 vs 1.02 at 197); LIT's two forms tied at 197 and 1025, so it keeps the operator's crossover
+    "layer_attention_max_length": (1152, 768),
     # LIT global-state form: the state reduction (fp32 partial states summed in torch) as (at least so many
     # positions per program, about so many programs per SM, num_warps), and the passes that apply a state
     # as (positions per program, num_warps): fewer, longer pieces and 128-row applies were the fastest at
