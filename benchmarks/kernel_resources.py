@@ -1,13 +1,22 @@
-"""Registers, spills and shared memory of the chunk kernels, compiled for an H100 on any machine (no GPU).
+"""Registers, spills and shared memory of the Triton kernels, compiled for an H100/H200 on any machine (no GPU).
 
+    PYTHONPATH=. python benchmarks/kernel_resources.py --layer selective --length 1025 --batch 16 [--natural]
+        [--form chunk]   # every launch of one fused LION layer (forward + backward), as the device compiles it
     PYTHONPATH=. python benchmarks/kernel_resources.py [--arch 90] [--chunk 64 128] [--warps 4 8]
     PYTHONPATH=. python benchmarks/kernel_resources.py --attention   # the attention form at the table's tiles
 
-Compiles each launch of ``lion_hf.kernels.triton.chunk`` ahead of time for ``sm_<arch>`` through Triton
-(bf16 inputs, head dim 64) and reads the resource report of the cubin with the ``cuobjdump`` that Triton
-ships. Spilled registers (``STACK`` > 0 / local memory) explain slow launches without spending device
-time (METHOD.md of the device tool: "read what costs no device time"). The local Triton version may
-differ from the GPU machine's, so treat the figures as leads.
+Compiles kernels ahead of time for ``sm_<arch>`` through Triton and reads the resource report of the cubin
+with the ``cuobjdump`` that Triton ships. Spilled registers (``STACK`` > 0 / local memory) explain slow
+launches without spending device time (METHOD.md of the device tool: "read what costs no device time").
+
+``--layer`` runs the fused layer's host code on CPU tensors with every launch recorded instead of run, and
+compiles each distinct launch with the specialisation Triton's launcher gives its arguments (integers divisible
+by 16 or equal to 1, 16-byte aligned pointers): what the GPU compiles for that shape. It also counts the tensor
+loads inside loops that Triton's pipeliner left synchronous (``sync``) against those it made asynchronous copies
+(``async``). The other two modes compile from a signature without that specialisation (no stride is known to
+be divisible by 16), which costs registers: they overstate spills (LION-S's attention key-tile kernel at 64 x 64,
+4 warps: 152 bytes of stack there, none in ``--layer`` at 512 px). The local Triton version may differ from the
+GPU machine's (pass the device's on PYTHONPATH), so treat the figures as leads.
 """
 
 from __future__ import annotations
@@ -83,6 +92,103 @@ def attention_report(arch: int, d: int) -> None:
             print(f"{name:>9} {tiles} {bm}x{bn} w{warps} s{stages}:\n  dkv: {dkv}\n  dq:  {dq}", flush=True)
 
 
+def _specialised_source(kernel, args: tuple, meta: dict):
+    """The ``ASTSource`` Triton's launcher would compile for ``kernel[grid](*args, **meta)``."""
+    from triton._C.libtriton import native_specialize_impl  # Triton >= 3.4: the launcher's own specialisation
+    from triton.backends.compiler import BaseBackend
+
+    signature, constexprs, attrs = {}, {}, {}
+    for i, name in enumerate(kernel.arg_names):
+        if i >= len(args):
+            signature[name], constexprs[name] = "constexpr", meta[name]
+            continue
+        kind, spec = native_specialize_impl(BaseBackend, args[i], False, True, True)
+        if kind == "constexpr":  # an integer equal to 1
+            signature[name], constexprs[name] = "constexpr", spec
+        else:
+            signature[name] = kind
+            if spec == "D":
+                attrs[(i,)] = [["tt.divisibility", 16]]
+    return ASTSource(kernel, signature, constexprs, attrs)
+
+
+def _loads_in_loops(ttgir: str) -> tuple[int, int]:
+    """(synchronous tensor loads, asynchronous copies) inside ``scf.for`` bodies of a TTGIR module."""
+    depth, loops, sync, asynchronous = 0, [], 0, 0
+    for line in ttgir.splitlines():
+        inside = bool(loops)
+        if inside and re.search(r"= tt\.load .*: tensor<", line):
+            sync += 1
+        if inside and ("async_copy_global_to_local" in line or "async_tma_copy" in line):
+            asynchronous += 1
+        if "scf.for" in line:
+            loops.append(depth)
+        depth += line.count("{") - line.count("}")
+        while loops and depth <= loops[-1]:
+            loops.pop()
+    return sync, asynchronous
+
+
+def layer_report(mask: str, natural: bool, length: int, batch: int, heads: int, dim: int, form: str,
+                 arch: int) -> None:
+    """Every distinct launch of one fused layer's forward and backward (bf16), compiled as the device would."""
+    import sys
+
+    import torch
+
+    from lion_hf.kernels.triton.common import NORMALIZED
+    from lion_hf.kernels.triton.fused import FEATURE_MAPS, lion_layer
+    from lion_hf.kernels.triton.utils import triton_chunk_size
+
+    launches = []
+    modules = [m for n, m in list(sys.modules.items()) if n.startswith("lion_hf.kernels.triton.")
+               and hasattr(m, "run_kernel")]
+    saved = {m: m.run_kernel for m in modules}
+    for m in modules:
+        m.run_kernel = lambda kernel, grid, *args, **meta: launches.append((kernel, grid, args, meta))
+    try:
+        qkv = torch.randn(batch, length, 3, heads, dim, dtype=torch.bfloat16, requires_grad=True)
+        orders = None
+        if natural:
+            perm = torch.randperm(length)
+            orders = ((torch.arange(length), torch.arange(length)), (perm, torch.argsort(perm)))
+        n = 2 if natural else 1
+        gate, decays = None, [None]
+        if mask == "selective":
+            gate = torch.randn(batch, length, n * heads, dtype=torch.bfloat16, requires_grad=True)
+        elif mask == "decay":
+            decays = [torch.full((heads,), -0.1, requires_grad=True) for _ in range(n)]
+        fmap = FEATURE_MAPS["elu_plus_one" if mask == "lit" else "silu_l2"]
+        chunk = triton_chunk_size(None, mask != "lit", dim)
+        out = lion_layer(qkv, decays, fmap, form, NORMALIZED, 1.0, 1e-6, chunk, None, 0.0, orders, gate=gate,
+                         cls_zero=gate is not None)
+        out.float().sum().backward()
+    finally:
+        for m, fn in saved.items():
+            m.run_kernel = fn
+    cuobjdump = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
+    seen = set()
+    print(f"# {mask}{' natural' if natural else ''}, {form} form, B={batch} L={length} H={heads} D={dim} bf16, "
+          f"sm_{arch}, triton {triton.__version__}")
+    for kernel, grid, args, meta in launches:
+        src = _specialised_source(kernel, args, meta)
+        key = src.hash()
+        if key in seen:
+            continue
+        seen.add(key)
+        options = {k: meta[k] for k in ("num_warps", "num_stages") if k in meta}
+        compiled = triton.compile(src, target=GPUTarget("cuda", arch, 32), options=options)
+        with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
+            f.write(compiled.asm["cubin"])
+            f.flush()
+            report = subprocess.run([cuobjdump, "--dump-resource-usage", f.name], capture_output=True,
+                                    text=True).stdout
+        usage = re.search(r"REG:(\d+) STACK:(\d+)", report)
+        sync, asynchronous = _loads_in_loops(compiled.asm["ttgir"])
+        print(f"{kernel.__name__:30s} grid {str(tuple(grid)):16s} regs {usage[1]:>3}  stack {usage[2]:>4}  "
+              f"shared {compiled.metadata.shared:>6}  loop loads: sync {sync}, async {asynchronous}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", type=int, default=90)
@@ -90,8 +196,18 @@ def main() -> None:
     parser.add_argument("--warps", type=int, nargs="+", default=[4, 8])
     parser.add_argument("--head-dim", type=int, default=64)
     parser.add_argument("--attention", action="store_true", help="the attention-form kernels instead")
+    parser.add_argument("--layer", choices=["lit", "decay", "selective"], default=None,
+                        help="every launch of one fused layer of this mask, with the launcher's specialisation")
+    parser.add_argument("--natural", action="store_true", help="--layer: two scan orders")
+    parser.add_argument("--form", choices=["attention", "chunk"], default="attention", help="--layer: the form")
+    parser.add_argument("--length", type=int, default=1025, help="--layer: tokens")
+    parser.add_argument("--batch", type=int, default=16, help="--layer: batch")
+    parser.add_argument("--heads", type=int, default=12, help="--layer: heads")
     args = parser.parse_args()
     d = args.head_dim
+    if args.layer:
+        layer_report(args.layer, args.natural, args.length, args.batch, args.heads, d, args.form, args.arch)
+        return
     if args.attention:
         attention_report(args.arch, d)
         return
