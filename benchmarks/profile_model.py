@@ -91,6 +91,8 @@ def main() -> None:
     parser.add_argument("--variant", default="decay")
     parser.add_argument("--backend", default="triton")
     parser.add_argument("--resolution", type=int, default=224)
+    parser.add_argument("--attention-form", default="auto", choices=["auto", "attention", "chunk"],
+                        help="the LION vision model's attention_form")
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--top", type=int, default=25)
@@ -102,7 +104,8 @@ def main() -> None:
         model = bert_mlm() if args.model == "bert" else lion_mlm(args.variant, args.backend)
         inputs, size = _mlm_inputs(args.mlm, args.batch), f"L{args.mlm}"
     else:
-        model = vit(args.resolution) if args.model == "vit" else lion_vision(args.variant, args.resolution, args.backend)
+        model = vit(args.resolution) if args.model == "vit" else lion_vision(args.variant, args.resolution, args.backend,
+                                                                             args.attention_form)
         inputs, size = _vision_inputs(args.resolution, args.batch), f"{args.resolution}px"
     step = training_step(model.cuda(), inputs)
     for _ in range(3):
