@@ -340,6 +340,20 @@ def _torch_reference(q, k, v, a, pad=None, form="chunk", **kw):
     return lion_attention(*up, form=form, backend="torch", key_padding_mask=pad, **kw)
 
 
+def assert_bf16_matches_float64(q, k, v, a, pad=None, **options):
+    """``lion_attention(..., **options)`` on the kernels against the float64 PyTorch chunk form (same ``eps``):
+    output on the real rows within 2e-2, every gradient within 4e-2 (relative)."""
+    outs, grads = run_and_grad(lambda *t: lion_attention(*t, key_padding_mask=pad, **options), leaves(q, k, v, a))
+    ref_options = {name: value for name, value in options.items() if name not in ("form", "chunk_size")}
+    ref_outs, ref_grads = run_and_grad(
+        lambda *t: lion_attention(*t, form="chunk", backend="torch", key_padding_mask=pad, **ref_options),
+        leaves(q, k, v, a, dtype=torch.float64))
+    rows = slice(None) if pad is None else pad[:, None, :, None].expand_as(outs[0])
+    assert rel(outs[0][rows], ref_outs[0][rows]) < 2e-2
+    for name, g, r in zip(["dq", "dk", "dv", "dlog"], grads, ref_grads):
+        assert rel(g, r) < 4e-2, (name, rel(g, r))
+
+
 @pytest.mark.gpu
 @needs_cuda
 @pytest.mark.parametrize("form", ["attention", "chunk", "recurrent"])
@@ -367,12 +381,7 @@ def test_gpu_bf16_forward_long(form, mask, length, seed):
 @pytest.mark.parametrize("length", [333, 4096])
 def test_gpu_bf16_gradients_vs_torch(form, mask, length, seed):
     q, k, v, a = make_inputs(2, 3, length, 64, 64, mask, dtype=torch.bfloat16, device="cuda")
-    outs, grads = run_and_grad(lambda q, k, v, a: lion_attention(q, k, v, a, form=form), leaves(q, k, v, a))
-    ref_outs, ref_grads = run_and_grad(lambda q, k, v, a: lion_attention(q, k, v, a, form="chunk", backend="torch"),
-                                       leaves(q, k, v, a, dtype=torch.float64))
-    assert rel(outs[0], ref_outs[0]) < 2e-2
-    for name, g, r in zip(["dq", "dk", "dv", "dlog"], grads, ref_grads):
-        assert rel(g, r) < 4e-2, (name, rel(g, r))
+    assert_bf16_matches_float64(q, k, v, a, form=form)
 
 
 @pytest.mark.gpu
@@ -389,16 +398,7 @@ def test_gpu_bf16_attention_backward_both_dq_paths(fused, mask, length, seed, mo
     monkeypatch.setitem(tuning.LAUNCH, "attn_bwd_fused", (1, 1 << 30) if fused else (0, 0))
     q, k, v, a = make_inputs(4, 3, length, 64, 64, mask, dtype=torch.bfloat16, device="cuda")
     q, k, v = (t.transpose(1, 2).contiguous().transpose(1, 2) for t in (q, k, v))
-    pad = padding(4, length, device="cuda")
-    kw = dict(key_padding_mask=pad, eps=1e-3)
-    outs, grads = run_and_grad(lambda q, k, v, a: lion_attention(q, k, v, a, form="attention", **kw),
-                               leaves(q, k, v, a))
-    ref_outs, ref_grads = run_and_grad(lambda q, k, v, a: lion_attention(q, k, v, a, form="chunk", backend="torch",
-                                                                         **kw), leaves(q, k, v, a, dtype=torch.float64))
-    rows = pad[:, None, :, None].expand_as(outs[0])
-    assert rel(outs[0][rows], ref_outs[0][rows]) < 2e-2
-    for name, g, r in zip(["dq", "dk", "dv", "dlog"], grads, ref_grads):
-        assert rel(g, r) < 4e-2, (name, rel(g, r))
+    assert_bf16_matches_float64(q, k, v, a, pad=padding(4, length, device="cuda"), form="attention", eps=1e-3)
 
 
 @pytest.mark.gpu
@@ -433,17 +433,9 @@ def test_gpu_bf16_dropout_backward_both_dq_paths(mask, length, seed, monkeypatch
 def test_gpu_bf16_chunk_sizes_and_head_dims(dim, chunk, mask, seed):
     """The chunk kernels' launch settings depend on the chunk size and head dim: every combination, bf16."""
     q, k, v, a = make_inputs(2, 2, 1000, dim, dim, mask, dtype=torch.bfloat16, device="cuda")
-    pad = padding(2, 1000, device="cuda")
     # eps: padded query rows far from every real key have den ~ 0 (see test_gpu_bf16_forward_long)
-    outs, grads = run_and_grad(lambda q, k, v, a: lion_attention(q, k, v, a, form="chunk", chunk_size=chunk,
-                                                                 key_padding_mask=pad, eps=1e-3), leaves(q, k, v, a))
-    ref_outs, ref_grads = run_and_grad(
-        lambda q, k, v, a: lion_attention(q, k, v, a, form="chunk", backend="torch", key_padding_mask=pad, eps=1e-3),
-        leaves(q, k, v, a, dtype=torch.float64))
-    rows = pad[:, None, :, None].expand_as(outs[0])
-    assert rel(outs[0][rows], ref_outs[0][rows]) < 2e-2
-    for name, g, r in zip(["dq", "dk", "dv", "dlog"], grads, ref_grads):
-        assert rel(g, r) < 4e-2, (name, rel(g, r))
+    assert_bf16_matches_float64(q, k, v, a, pad=padding(2, 1000, device="cuda"), form="chunk", chunk_size=chunk,
+                                eps=1e-3)
 
 
 @pytest.mark.gpu
