@@ -8,7 +8,9 @@ the LION kernels, matrix products and everything else; ``--model vit`` (or ``ber
 profiles the HF baseline (SDPA) instead. ``--host`` measures the host instead: the time the step takes to
 *issue* while the GPU is kept busy (so no wait on the GPU hides in it), the synchronising calls made (a
 host wait inside the step shows as an issue time near the busy spell), and the operators with the most
-CPU time. A step whose issue time is close to its wall time is host-bound.
+CPU time. A step whose issue time is close to its wall time is host-bound. ``--ops`` attributes the GPU time
+to the operators that launched it instead (name, input shapes and the innermost Python frames of this
+project or transformers), to tell which copies and casts are the model's own.
 """
 
 from __future__ import annotations
@@ -85,6 +87,41 @@ def host_report(step, steps: int, top: int) -> None:
         print(f"| {e.key[:70]} | {e.count // steps} | {e.self_cpu_time_total / steps / 1e3:.3f} |")
 
 
+def _caller(event) -> str:
+    """Where ``event`` came from: the innermost two frames of this project or transformers' models, or
+    for the backward (no Python stack) the autograd node that ran it."""
+    mine = [f for f in event.stack if ("lion_hf" in f or "transformers/models" in f)]
+    if mine:
+        return " < ".join(f.split("/")[-1] for f in mine[:2])
+    parent = event.cpu_parent
+    while parent is not None:
+        if parent.name.startswith("autograd::engine::evaluate_function: "):
+            return parent.name.split(": ", 1)[1]
+        parent = parent.cpu_parent
+    return "-"
+
+
+def ops_report(step, steps: int, top: int) -> None:
+    """GPU time of ``step`` per (operator, input shapes, caller): the kernels each operator launched itself."""
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA], record_shapes=True, with_stack=True) as prof:
+        for _ in range(steps):
+            step()
+        torch.cuda.synchronize()
+    totals: dict[tuple[str, str, str], list[float]] = {}
+    for e in prof.events():
+        ms = getattr(e, "self_device_time_total", 0.0)
+        if e.device_type.name != "CPU" or not ms or not e.name.startswith("aten::"):
+            continue
+        key = (e.name, str(e.input_shapes)[:60], _caller(e))
+        row = totals.setdefault(key, [0, 0.0])
+        row[0] += 1
+        row[1] += ms / 1e3
+    print("| operator | input shapes | caller | calls/step | GPU ms/step |")
+    print("|---|---|---|---|---|")
+    for (name, shapes, caller), (count, ms) in sorted(totals.items(), key=lambda kv: -kv[1][1])[:top]:
+        print(f"| {name} | {shapes} | {caller[:90]} | {count // steps} | {ms / steps:.3f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="lion", choices=["lion", "vit", "bert"])
@@ -99,6 +136,7 @@ def main() -> None:
     parser.add_argument("--mlm", type=int, default=0, metavar="LENGTH",
                         help="BERT-large-size masked LM at this length instead of the ViT-B-size classifier")
     parser.add_argument("--host", action="store_true", help="host-side report instead of the kernels' (module doc)")
+    parser.add_argument("--ops", action="store_true", help="GPU time by launching operator and caller (module doc)")
     args = parser.parse_args()
     if args.mlm:
         model = bert_mlm() if args.model == "bert" else lion_mlm(args.variant, args.backend)
@@ -114,6 +152,10 @@ def main() -> None:
     if args.host:
         print(f"{args.model} {args.variant if args.model == 'lion' else ''} {size} b{args.batch}, host:")
         host_report(step, args.steps, args.top)
+        return
+    if args.ops:
+        print(f"{args.model} {args.variant if args.model == 'lion' else ''} {size} b{args.batch}, by operator:")
+        ops_report(step, args.steps, args.top)
         return
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
         for _ in range(args.steps):
