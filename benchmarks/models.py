@@ -142,12 +142,27 @@ def training_step(model, inputs: dict, run=None):
     return step
 
 
-def train_ms(model, inputs: dict, steps: int, warmup: int, mode: str = "eager", keep: list | None = None):
+def _under(settings: dict | None, step):
+    """``step`` run with these entries of the launch table set first (``--compare``), or ``step`` itself."""
+    if not settings:
+        return step
+    from lion_hf.kernels.triton import tuning
+
+    def run():
+        tuning.LAUNCH.update(settings)
+        step()
+
+    return run
+
+
+def train_ms(model, inputs: dict, steps: int, warmup: int, mode: str = "eager", keep: list | None = None,
+             settings: dict | None = None):
     """(median training-step ms, peak GB) of ``model`` on ``inputs`` (bf16 autocast, AdamW). With ``keep``
     the step is appended to it for later rounds (:func:`more_rounds`) and the peak counts only this
-    model's memory, not that of the models kept before it."""
+    model's memory, not that of the models kept before it. ``settings``: launch-table entries every step
+    sets before it runs (``--compare``)."""
     resident = torch.cuda.memory_allocated() - _INPUT_BYTES[0] if keep is not None else 0
-    step = training_step(model, inputs, compiled(model, mode))
+    step = _under(settings, training_step(model, inputs, compiled(model, mode)))
     step()  # compile / first launch outside the peak-memory window's warm-up count
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
@@ -260,6 +275,9 @@ def main() -> None:
     parser.add_argument("--json", default=None)
     parser.add_argument("--launch", nargs="*", default=[], metavar="NAME=V1,V2",
                         help="override entries of lion_hf.kernels.triton.tuning.LAUNCH in this process (recorded)")
+    parser.add_argument("--compare", default=None, metavar="NAME=V1:V2",
+                        help="training sections: time every LION model once per value of this LAUNCH entry, in one "
+                             "process and interleaved by --rounds (rows lion-<variant>[NAME=V]; values comma-separated)")
     parser.add_argument("--report", nargs="*", default=None, metavar="JSON",
                         help="print the table of earlier runs' json files (later files replace equal rows)")
     args = parser.parse_args()
@@ -310,6 +328,17 @@ def main() -> None:
                          f"(now {','.join(map(str, tuning.LAUNCH[name]))})")
             tuning.LAUNCH[name] = value
         meta["launch"] = args.launch
+    settings: list[dict | None] = [None]
+    if args.compare:
+        from lion_hf.kernels.triton import tuning
+
+        name, _, values = args.compare.partition("=")
+        if name not in tuning.LAUNCH or ":" not in values:
+            sys.exit(f"--compare takes NAME=V1:V2 with NAME an entry of LAUNCH ({', '.join(tuning.LAUNCH)})")
+        settings = [{name: tuple(int(x) for x in v.split(","))} for v in values.split(":")]
+        if any(len(s[name]) != len(tuning.LAUNCH[name]) for s in settings):
+            sys.exit(f"--compare: {name} takes {len(tuning.LAUNCH[name])} values per setting")
+        meta["compare"] = args.compare
     print(json.dumps(meta), flush=True)
     warm_up_gpu()
     torch.manual_seed(0)
@@ -337,11 +366,12 @@ def main() -> None:
                     continue
                 for backend in backends:
                     for form in forms:
-                        _record(results, {**base, "model": _lion_name(variant, form, forms), "backend": backend,
-                                          "attention_form": form},
-                                lambda: dict(zip(("ms", "peak_gb"), train_ms(
-                                    lion_vision(variant, resolution, backend, form).cuda(), inputs, args.steps,
-                                    args.warmup, mode, keep=kept))))
+                        for setting in settings:
+                            _record(results, {**base, "model": _lion_name(variant, form, forms, setting),
+                                              "backend": backend, "attention_form": form},
+                                    lambda: dict(zip(("ms", "peak_gb"), train_ms(
+                                        lion_vision(variant, resolution, backend, form).cuda(), inputs, args.steps,
+                                        args.warmup, mode, keep=kept, settings=setting))))
             if kept is not None:
                 section_rounds(start, kept)
         if args.check:
@@ -375,9 +405,11 @@ def main() -> None:
                                                              keep=kept))))
         for variant in args.mlm_variants.split(","):
             for backend in backends:
-                _record(results, {**base, "model": f"lion-{variant}", "backend": backend},
-                        lambda: dict(zip(("ms", "peak_gb"), train_ms(lion_mlm(variant, backend).cuda(), inputs,
-                                                                     args.steps, args.warmup, keep=kept))))
+                for setting in settings:
+                    _record(results, {**base, "model": _lion_name(variant, "auto", [], setting), "backend": backend},
+                            lambda: dict(zip(("ms", "peak_gb"), train_ms(lion_mlm(variant, backend).cuda(), inputs,
+                                                                         args.steps, args.warmup, keep=kept,
+                                                                         settings=setting))))
         if kept is not None:
             section_rounds(start, kept)
     print_table(results)
@@ -386,9 +418,13 @@ def main() -> None:
             json.dump({"meta": meta, "results": results}, handle, indent=1)
 
 
-def _lion_name(variant: str, form: str, forms: list[str]) -> str:
-    """A LION row's model name: ``lion-<variant>``, with ``@<form>`` when several forms are timed."""
-    return f"lion-{variant}" + (f"@{form}" if len(forms) > 1 else "")
+def _lion_name(variant: str, form: str, forms: list[str], setting: dict | None = None) -> str:
+    """A LION row's model name: ``lion-<variant>``, with ``@<form>`` when several forms are timed and
+    ``[NAME=V]`` for a ``--compare`` setting."""
+    name = f"lion-{variant}" + (f"@{form}" if len(forms) > 1 else "")
+    for key, value in (setting or {}).items():
+        name += f"[{key}={','.join(map(str, value))}]"
+    return name
 
 
 def print_table(results: list[dict]) -> None:
