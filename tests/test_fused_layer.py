@@ -306,6 +306,76 @@ def test_fused_layer_from_gate_logits(form, natural, cls_zero, seed):
         assert grads[1][:, 0].abs().max() == 0  # the class token's logits do not act
 
 
+@pytest.mark.parametrize("form, natural", [("attention", False), ("attention", True), ("chunk", True)])
+def test_fused_layer_from_one_projection(form, natural, monkeypatch, seed):
+    """q, k, v and LION-S's gate logits as column slices of one projection ``[B, L, W]`` (``projection=``):
+    the fused layer differentiates the projection in one buffer, equal to the float64 reference in the q, k,
+    v and gate columns and exactly zero in the columns it does not use; it does take that path."""
+    from lion_hf.kernels.fused import selective_log_decays
+    from lion_hf.kernels.triton import fused as triton_fused
+
+    rows, cols, heads, dim = 3, 5, 2, 32
+    length, n = 1 + rows * cols, 2 if natural else 1
+    qkv_width, gate_width = 3 * heads * dim, n * heads
+    width = qkv_width + gate_width + 5  # unused columns after the gate
+    orders = natural_scan_orders(rows, cols) if natural else None
+    options = dict(feature_map="silu_l2", normalize=True, scale=dim ** -0.5, eps=1e-4, form=form, chunk_size=16,
+                   key_padding_mask=None, dropout_p=0.0, orders=orders)
+    packings = []
+    original = triton_fused.lion_layer
+    monkeypatch.setattr(triton_fused, "lion_layer", lambda *a, **k: packings.append(k["packing"]) or original(*a, **k))
+
+    def split(p):
+        return p[..., :qkv_width].unflatten(-1, (3, heads, dim)), p[..., qkv_width:qkv_width + gate_width]
+
+    def fused(p, _):
+        qkv, gate = split(p)
+        return lion_fused_attention(qkv, None, backend="triton", gate_logits=gate, cls_zero=True, projection=p,
+                                    **options)
+
+    def reference(p, _):
+        qkv, gate = split(p.double())
+        return unfused_attention(qkv, selective_log_decays(gate, n, True), backend="torch", **options)
+
+    projection = torch.randn(2, length, width)
+    out, (grad,) = run(fused, projection, [])
+    assert packings == [(0, qkv_width, gate_width, heads, dim)]
+    ref, (ref_grad,) = run(reference, projection, [])
+    assert rel(out, ref) < 2e-5
+    assert rel(grad[..., :qkv_width], ref_grad[..., :qkv_width]) < 2e-5
+    assert rel(grad[..., qkv_width:qkv_width + gate_width], ref_grad[..., qkv_width:qkv_width + gate_width]) < 2e-5
+    assert (grad[..., qkv_width + gate_width:] == 0).all()
+    # slices of another tensor than the one given: not a packing, the slices' own path
+    other = torch.randn(2, length, width)
+    qkv, gate = split(projection)
+    lion_fused_attention(qkv, None, backend="triton", gate_logits=gate, cls_zero=True, projection=other, **options)
+    assert packings[-1] is None
+
+
+@pytest.mark.parametrize("qkv_bias", [True, False])
+def test_selective_model_packs_its_gate_only_for_plain_linears(qkv_bias, seed):
+    """LION-S's attention computes q, k, v and the gate in one product (the state dict keeps both Linears);
+    with a hook on one of them (an adapter, a sharding wrapper) it calls the modules, and the result is the same."""
+    model = _one_layer("vision", "selective")
+    if not qkv_bias:
+        from lion_hf import LionForImageClassification
+
+        model = LionForImageClassification(model.config.__class__(**{**model.config.to_dict(), "qkv_bias": False}))
+    model.eval()
+    attention = model.lion.layers[0].attention
+    assert (attention.qkv.bias is not None) == qkv_bias
+    hidden = torch.randn(2, 26, 64)
+    qkv, gate, projection = attention._projections(hidden)
+    assert projection is not None and projection.shape[-1] % 16 == 0
+    calls = []
+    handle = attention.gate.register_forward_hook(lambda *_: calls.append("gate"))
+    qkv2, gate2, projection2 = attention._projections(hidden)
+    handle.remove()
+    assert projection2 is None and calls == ["gate"]
+    assert rel(qkv, qkv2) < 1e-6 and rel(gate, gate2) < 1e-6
+    assert "lion.layers.0.attention.gate.weight" in model.state_dict()
+
+
 @pytest.mark.parametrize("mask", ["lit", "decay", "selective"])
 def test_auto_form_of_a_layer_follows_the_layer_table(mask, monkeypatch, seed):
     """``form="auto"`` of a model's layer on the kernels takes the form ``LAUNCH["layer_attention_max_length"]``

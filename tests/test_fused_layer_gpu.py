@@ -75,3 +75,42 @@ def test_gpu_fused_layer_bf16(length, form, mask, natural, seed):
     ref.backward(g)
     for t, r in zip(leaves, ref_leaves):
         assert rel(t.grad, r.grad) < 4e-2
+
+
+@pytest.mark.parametrize("length, form", [(197, "attention"), (1025, "chunk")])
+@pytest.mark.parametrize("natural", [False, True])
+def test_gpu_fused_layer_from_one_projection_bf16(length, form, natural, seed):
+    """LION-S as the models run it: q, k, v and the gate logits as column slices of one bf16 projection
+    (``projection=``, padded to a multiple of 16 columns); its gradient in the used columns against float64,
+    zero in the padding."""
+    from lion_hf.kernels.fused import selective_log_decays
+
+    batch, heads, dim = 4, 6, 64
+    n = 2 if natural else 1
+    rows = int((length - 1) ** 0.5)
+    orders = natural_scan_orders(rows, rows, "cuda") if natural else None
+    qkv_width, gate_width = 3 * heads * dim, n * heads
+    width = qkv_width + gate_width + (-(qkv_width + gate_width) % 16)
+    projection = torch.randn(batch, length, width, device="cuda").to(torch.bfloat16)
+    projection[..., qkv_width:] -= 2
+    options = dict(feature_map="silu_l2", normalize=True, scale=dim ** -0.5, eps=1e-6 * dim ** 0.5, chunk_size=None,
+                   key_padding_mask=None, dropout_p=0.0, orders=orders)
+
+    def split(p):
+        return p[..., :qkv_width].unflatten(-1, (3, heads, dim)), p[..., qkv_width:qkv_width + gate_width]
+
+    leaf = projection.detach().requires_grad_()
+    ref_leaf = projection.detach().double().requires_grad_()
+    qkv, gate = split(leaf)
+    out = lion_fused_attention(qkv, None, form=form, backend="triton", gate_logits=gate, cls_zero=True,
+                               projection=leaf, **options)
+    ref_qkv, ref_gate = split(ref_leaf)
+    ref = unfused_attention(ref_qkv, selective_log_decays(ref_gate, n, True), form="attention", backend="torch",
+                            **options)
+    assert rel(out, ref) < 2e-2
+    g = torch.randn_like(ref)
+    out.backward(g.to(out.dtype))
+    ref.backward(g)
+    for cols in (slice(0, qkv_width), slice(qkv_width, qkv_width + gate_width)):
+        assert rel(leaf.grad[..., cols], ref_leaf.grad[..., cols]) < 4e-2
+    assert (leaf.grad[..., qkv_width + gate_width:] == 0).all()

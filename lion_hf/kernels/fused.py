@@ -111,11 +111,38 @@ def _fused_form(qkv: torch.Tensor, form: str, backend: str, dropout_p: float, ke
     return concrete
 
 
+def _column_slice(projection: torch.Tensor, part: torch.Tensor, width: int) -> int | None:
+    """The first column of ``projection [B, L, W]`` (contiguous) that ``part`` (``[B, L, ...]``, ``width``
+    columns in row-major order) starts at, if ``part`` is that slice of it; else ``None``."""
+    if part.untyped_storage().data_ptr() != projection.untyped_storage().data_ptr() \
+            or part.shape[:2] != projection.shape[:2] or part.stride()[:2] != projection.stride()[:2] \
+            or part[0, 0].numel() != width or part.stride(-1) != 1:
+        return None
+    column = part.storage_offset() - projection.storage_offset()
+    return column if 0 <= column and column + width <= projection.shape[-1] else None
+
+
+def _packing(projection: torch.Tensor | None, qkv: torch.Tensor, gate_logits: torch.Tensor | None):
+    """``LionLayerFunction``'s packing of ``qkv`` and ``gate_logits`` as column slices of ``projection``, or
+    ``None`` (no projection, or they are not disjoint column slices of it)."""
+    if projection is None or gate_logits is None or projection.dim() != 3 or not projection.is_contiguous() \
+            or projection.dtype != qkv.dtype or gate_logits.dtype != qkv.dtype:
+        return None
+    _, _, _, heads, dim = qkv.shape
+    qkv_col = _column_slice(projection, qkv, 3 * heads * dim)
+    gate_col = _column_slice(projection, gate_logits, gate_logits.shape[-1])
+    if qkv_col is None or gate_col is None or qkv.stride()[2:] != (heads * dim, dim, 1) \
+            or (gate_col < qkv_col + 3 * heads * dim and qkv_col < gate_col + gate_logits.shape[-1]):
+        return None
+    return qkv_col, gate_col, gate_logits.shape[-1], heads, dim
+
+
 def lion_fused_attention(qkv: torch.Tensor, log_decays: Sequence[torch.Tensor | None], *, feature_map: str,
                          normalize: bool, scale: float, eps: float, form: str = "auto",
                          chunk_size: int | None = None, key_padding_mask: torch.Tensor | None = None,
                          dropout_p: float = 0.0, backend: str = "auto", orders=None,
-                         gate_logits: torch.Tensor | None = None, cls_zero: bool = False) -> torch.Tensor:
+                         gate_logits: torch.Tensor | None = None, cls_zero: bool = False,
+                         projection: torch.Tensor | None = None) -> torch.Tensor:
     """LION attention of one layer from its fused projection.
 
     Args:
@@ -130,6 +157,9 @@ def lion_fused_attention(qkv: torch.Tensor, log_decays: Sequence[torch.Tensor | 
         gate_logits, cls_zero: LION-S given by its gate's raw output ``[B, L, orders*H]`` instead of
             ``log_decays`` (see :func:`selective_log_decays`); the fused path then forms the log-decays and
             their prefix sums in one launch per order and differentiates them in one more.
+        projection: the contiguous ``[B, L, W]`` tensor whose column slices ``qkv`` and ``gate_logits`` are (one
+            matrix product for both): the fused path then takes its gradient in one buffer instead of one
+            per slice. Ignored elsewhere, or when they are not its slices.
 
     Returns:
         ``[B, L, H*D]`` in ``qkv``'s dtype.
@@ -157,13 +187,18 @@ def lion_fused_attention(qkv: torch.Tensor, log_decays: Sequence[torch.Tensor | 
     from .triton.utils import triton_chunk_size
 
     batch, length, _, heads, dim = qkv.shape
-    qkv = qkv if qkv.is_contiguous() else qkv.contiguous()
     chunk = triton_chunk_size(chunk_size, has_decay, dim,
                               fp32=qkv.is_cuda and qkv.dtype not in (torch.float16, torch.bfloat16))
-    gate = None if gate_logits is None else (gate_logits if gate_logits.stride(-1) == 1 else gate_logits.contiguous())
+    packing = _packing(projection, qkv, gate_logits)
+    if packing is not None:
+        qkv, gate = projection, None
+    else:
+        qkv = qkv if qkv.is_contiguous() else qkv.contiguous()
+        gate = None if gate_logits is None else (gate_logits if gate_logits.stride(-1) == 1
+                                                 else gate_logits.contiguous())
     context = lion_layer(qkv, list(log_decays) if log_decays is not None else [None], FEATURE_MAPS[feature_map],
                          fused, NORMALIZED if normalize else SCALED, scale, eps, chunk, key_padding_mask, dropout_p,
-                         orders, gate=gate, cls_zero=cls_zero)
+                         orders, gate=gate, cls_zero=cls_zero, packing=packing)
     return context.transpose(1, 2).reshape(batch, length, heads * dim)
 
 

@@ -226,6 +226,25 @@ def _views(qkv: torch.Tensor):
     return tuple(t.transpose(1, 2) for t in qkv.unbind(2))
 
 
+def _unpack(projection: torch.Tensor, packing: tuple[int, int, int, int, int]):
+    """``(qkv [B, L, 3, H, D], gate [B, L, width])`` as views of the columns of ``projection [B, L, W]`` that
+    ``packing = (qkv column, gate column, gate width, heads, head dim)`` names."""
+    qkv_col, gate_col, gate_width, heads, dim = packing
+    qkv = projection[..., qkv_col:qkv_col + 3 * heads * dim].unflatten(-1, (3, heads, dim))
+    return qkv, projection[..., gate_col:gate_col + gate_width]
+
+
+def _zero_unpacked_columns(d_projection: torch.Tensor, packing) -> None:
+    """Zero the gradient of the columns of the projection that neither q, k, v nor the gate use (padding)."""
+    qkv_col, gate_col, gate_width, heads, dim = packing
+    used = sorted([(qkv_col, qkv_col + 3 * heads * dim), (gate_col, gate_col + gate_width)])
+    start = 0
+    for lo, hi in used + [(d_projection.shape[-1], d_projection.shape[-1])]:
+        if lo > start:
+            d_projection[..., start:lo].zero_()
+        start = max(start, hi)
+
+
 class LionLayerFunction(torch.autograd.Function):
     """``context [B,H,L,D]`` (token-major memory) of LION from ``qkv [B, L, 3, H, D]`` (module doc).
 
@@ -233,11 +252,16 @@ class LionLayerFunction(torch.autograd.Function):
     raw gate logits ``gate [B, L, orders*H]`` (``a = logsigmoid(-gate)``, zero on the class token with
     ``cls_zero``), turned into log-decays and their prefix sums by one launch per order and differentiated
     by one more. ``orders``: ``None`` (one order, the token order) or ``((perm, inverse), ...)`` (two scan
-    orders; ``perm`` int32). ``mode`` is ``NORMALIZED`` or ``SCALED``."""
+    orders; ``perm`` int32). ``mode`` is ``NORMALIZED`` or ``SCALED``.
+    ``packing``: ``qkv`` is instead one projection ``[B, L, W]`` holding q, k, v and the gate logits as column
+    slices (:func:`_unpack`); its gradient is then written in one buffer, not one per slice."""
 
     @staticmethod
     def forward(ctx, qkv, log_decay_1, log_decay_2, gate, cls_zero: bool, fmap: int, form: str, mode: int,
-                scale: float, eps: float, chunk: int, key_mask, dropout_p: float, seed, orders):
+                scale: float, eps: float, chunk: int, key_mask, dropout_p: float, seed, orders, packing=None):
+        projection = qkv
+        if packing is not None:
+            qkv, gate = _unpack(projection, packing)
         q_raw, k_raw, v = _views(qkv)
         if fmap:
             q, k = feature_forward(q_raw, k_raw, fmap)
@@ -289,21 +313,29 @@ class LionLayerFunction(torch.autograd.Function):
                 prev = (out, den)
                 states.extend(kept[0] if keep else ())
             states = tuple(states)
-        ctx.save_for_backward(qkv, q if fmap else None, k if fmap else None, out, den, key_mask, seed, gate,
-                              *kernel_decays, *prefixes, *states)
-        ctx.meta = (fmap, form, mode, scale, eps, chunk, dropout_p, orders, n_orders, cls_zero)
+        ctx.save_for_backward(projection, q if fmap else None, k if fmap else None, out, den, key_mask, seed,
+                              gate if packing is None else None, *kernel_decays, *prefixes, *states)
+        ctx.meta = (fmap, form, mode, scale, eps, chunk, dropout_p, orders, n_orders, cls_zero, packing)
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
-        fmap, form, mode, scale, eps, chunk, dropout_p, orders, n_orders, cls_zero = ctx.meta
+        fmap, form, mode, scale, eps, chunk, dropout_p, orders, n_orders, cls_zero, packing = ctx.meta
         qkv, q, k, out, den, key_mask, seed, gate, *rest = ctx.saved_tensors
+        if packing is not None:
+            projection = qkv
+            qkv, gate = _unpack(projection, packing)
         kernel_decays, prefixes, states = rest[:n_orders], rest[n_orders:2 * n_orders], rest[2 * n_orders:]
         q_raw, k_raw, v = _views(qkv)
         if not fmap:
             q, k = q_raw, k_raw
         g, c = grad_inputs(mode, grad_out, None, out, den, scale, eps, v, qkv.dtype)
-        d_qkv = torch.empty_like(qkv)
+        if packing is not None:
+            d_projection = torch.empty_like(projection)
+            _zero_unpacked_columns(d_projection, packing)
+            d_qkv, d_gate = _unpack(d_projection, packing)
+        else:
+            d_qkv = torch.empty_like(qkv)
         dq_slot, dk_slot, dv_slot = _views(d_qkv)
         if fmap:
             batch, heads, length, dim = q.shape
@@ -312,8 +344,11 @@ class LionLayerFunction(torch.autograd.Function):
         else:
             dq_f, dk_f = dq_slot, dk_slot
         heads = q.shape[1]
-        gate_grad = gate is not None and ctx.needs_input_grad[3]
-        d_gate = torch.empty_like(gate) if gate_grad else None
+        if packing is not None:
+            gate_grad = True  # backward runs because the projection needs its gradient, gate columns included
+        else:
+            gate_grad = gate is not None and ctx.needs_input_grad[3]
+            d_gate = torch.empty_like(gate) if gate_grad else None
         needs = [kernel_decays[i] is not None and (gate_grad if gate is not None else ctx.needs_input_grad[1 + i])
                  for i in range(n_orders)]
         dlogs = [None, None]
@@ -348,7 +383,9 @@ class LionLayerFunction(torch.autograd.Function):
                     dlogs[i] = dlog
         if fmap:
             feature_backward(q_raw, k_raw, dq_f, dk_f, dq_slot, dk_slot, fmap)
-        return (d_qkv, dlogs[0], dlogs[1], d_gate) + (None,) * 11
+        if packing is not None:
+            return (d_projection, dlogs[0], dlogs[1], None) + (None,) * 12
+        return (d_qkv, dlogs[0], dlogs[1], d_gate) + (None,) * 12
 
 
 _INT32_ORDERS: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -366,18 +403,19 @@ def _int32(perm: torch.Tensor) -> torch.Tensor:
 
 def lion_layer(qkv: torch.Tensor, log_decays: list, fmap: int, form: str, mode: int, scale: float, eps: float,
                chunk: int, key_mask: torch.Tensor | None, dropout_p: float, orders=None,
-               gate: torch.Tensor | None = None, cls_zero: bool = False) -> torch.Tensor:
+               gate: torch.Tensor | None = None, cls_zero: bool = False, packing=None) -> torch.Tensor:
     """Run :class:`LionLayerFunction`; returns the context ``[B, H, L, D]`` (token-major memory).
-    ``gate`` (LION-S's raw logits ``[B, L, orders*H]``) replaces ``log_decays``."""
+    ``gate`` (LION-S's raw logits ``[B, L, orders*H]``) replaces ``log_decays``; with ``packing``, ``qkv`` is
+    the projection holding both (``LionLayerFunction``)."""
     # one seed per scan order, from torch's generator (interface.dropout_seed draws the single-order one)
     seed = torch.randint(0, 2**31 - 1, (2,), device=qkv.device, dtype=torch.int64) if dropout_p > 0 else None
     if orders is not None:
         orders = tuple((_int32(perm), inverse) for perm, inverse in orders)
-    if gate is not None:
+    if gate is not None or packing is not None:
         log_decays = [None, None]
     log_decay_2 = log_decays[1] if len(log_decays) > 1 else None
     return LionLayerFunction.apply(qkv, log_decays[0], log_decay_2, gate, bool(cls_zero), fmap, form, mode,
-                                   float(scale), float(eps), chunk, key_mask, float(dropout_p), seed, orders)
+                                   float(scale), float(eps), chunk, key_mask, float(dropout_p), seed, orders, packing)
 
 
 __all__ = ["FEATURE_MAPS", "LionLayerFunction", "feature_backward", "feature_forward", "lion_layer",

@@ -56,6 +56,10 @@ LAUNCH: dict[str, tuple[int, ...]] = {
     # (LION-S 1.01 vs 1.22 of ViT-B, the natural LION-D 1.07 vs 1.27, S 1.28 vs 1.64), the attention form at 197
     # and 577 (D 0.95 vs 1.02 at 197); LIT's two forms tied at 197 and 1025, so it keeps the operator's crossover
     "layer_attention_max_length": (1152, 768),
+    # LION-S's gate logits from the q/k/v projection's matrix product (1) or from their own Linear call (0),
+    # read by LionAttention._projections. H200, BENCHMARKS.md fifth pass, same-process A/B: BERT-large MLM at
+    # L 512 250.3 vs 255.5 ms and 1.5 GB less; ViT-B at 224 px, a host-bound step, ~1 % slower
+    "layer_packed_gate": (1,),
     # LIT global-state form: the state reduction (fp32 partial states summed in torch) as (at least so many
     # positions per program, about so many programs per SM, num_warps), and the passes that apply a state
     # as (positions per program, num_warps): fewer, longer pieces and 128-row applies were the fastest at
