@@ -11,6 +11,7 @@ kernels' registered custom operators.
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Sequence
 
 import torch
@@ -84,24 +85,30 @@ def layer_form(form: str, qkv: torch.Tensor, backend: str, dropout_p: float, has
     (``LAUNCH["layer_attention_max_length"]``, :mod:`lion_hf.kernels.triton.tuning`, measured on the fused
     layer); otherwise, and under ``torch.compile`` (whose graphs call the operator), ``form`` is returned as
     given and the operator's own crossover applies (:func:`resolve_form`)."""
-    if form != "auto" or dropout_p or torch.compiler.is_compiling() \
-            or resolve_backend(backend, qkv, qkv, dropout_p) != "triton":
+    return _layer_form(form, qkv.shape[1], _concrete_backend(backend, qkv, dropout_p), dropout_p, has_decay)
+
+
+def _concrete_backend(backend: str, qkv: torch.Tensor, dropout_p: float) -> str | None:
+    """:func:`resolve_backend` for ``qkv`` (it reads the device, dtype and head dim), or ``None`` while
+    ``torch.compile`` traces (its graphs call the operator, never the fused layer)."""
+    return None if torch.compiler.is_compiling() else resolve_backend(backend, qkv, qkv, dropout_p)
+
+
+def _layer_form(form: str, length: int, concrete_backend: str | None, dropout_p: float, has_decay: bool) -> str:
+    if form != "auto" or dropout_p or concrete_backend != "triton":
         return form
     from .triton.tuning import launch
 
     limit = launch("layer_attention_max_length")[1 if has_decay else 0]
-    return "attention" if qkv.shape[1] <= limit else "chunk"
+    return "attention" if length <= limit else "chunk"
 
 
-def _fused_form(qkv: torch.Tensor, form: str, backend: str, dropout_p: float, key_padding_mask, orders,
-                grad_enabled: bool, has_decay: bool = True) -> str | None:
+def _fused_form(qkv: torch.Tensor, form: str, concrete_backend: str | None, dropout_p: float,
+                grad_enabled: bool) -> str | None:
     """The form the fused Triton layer runs, or ``None`` when the unfused path must (see module doc)."""
-    if torch.compiler.is_compiling():
+    if concrete_backend != "triton":
         return None
-    length = qkv.shape[1]
-    if resolve_backend(backend, qkv, qkv, dropout_p) != "triton":  # it reads the device, dtype and head dim
-        return None
-    concrete = resolve_form(form, length, qkv.device, "triton")
+    concrete = resolve_form(form, qkv.shape[1], qkv.device, "triton")
     if concrete == "recurrent":
         if not grad_enabled:
             return None  # the memory-lean inference kernel runs through the operator
@@ -116,7 +123,7 @@ def _column_slice(projection: torch.Tensor, part: torch.Tensor, width: int) -> i
     columns in row-major order) starts at, if ``part`` is that slice of it; else ``None``."""
     if part.untyped_storage().data_ptr() != projection.untyped_storage().data_ptr() \
             or part.shape[:2] != projection.shape[:2] or part.stride()[:2] != projection.stride()[:2] \
-            or part[0, 0].numel() != width or part.stride(-1) != 1:
+            or math.prod(part.shape[2:]) != width or part.stride(-1) != 1:
         return None
     column = part.storage_offset() - projection.storage_offset()
     return column if 0 <= column and column + width <= projection.shape[-1] else None
@@ -174,8 +181,9 @@ def lion_fused_attention(qkv: torch.Tensor, log_decays: Sequence[torch.Tensor | 
     if feature_map not in FEATURE_MAP_FUNCTIONS:
         raise ValueError(f"feature_map must be one of {sorted(FEATURE_MAP_FUNCTIONS)}, got {feature_map!r}")
     has_decay = gate_logits is not None or (log_decays is not None and log_decays[0] is not None)
-    form = layer_form(form, qkv, backend, dropout_p, has_decay)
-    fused = _fused_form(qkv, form, backend, dropout_p, key_padding_mask, orders, torch.is_grad_enabled(), has_decay)
+    concrete_backend = _concrete_backend(backend, qkv, dropout_p)
+    form = _layer_form(form, qkv.shape[1], concrete_backend, dropout_p, has_decay)
+    fused = _fused_form(qkv, form, concrete_backend, dropout_p, torch.is_grad_enabled())
     if gate_logits is not None and (fused is None or qkv.shape[1] == 0 or qkv.shape[0] == 0):
         log_decays = selective_log_decays(gate_logits, 1 if orders is None else len(orders), cls_zero)
     if fused is None or qkv.shape[1] == 0 or qkv.shape[0] == 0:
