@@ -5,8 +5,8 @@
 For each mask (and the ♮ scan orders) prints the host microseconds of one fused layer's forward, and of
 forward + backward, at B=1, L=64, H=12, D=64 bf16 (the GPU work is a few microseconds, so the figure is
 what the host spends per layer at any size); then the host time of single launches. ``--profile`` adds a
-cProfile of the LION-LIT layer's forward + backward (top functions by own time). A whole ViT-B step
-makes 12 such layers, BERT-large 24: multiply to see what the layer costs a step's host.
+cProfile of one layer's forward + backward (``--profile-mask``, ``--natural``; top functions by own time). A
+whole ViT-B step makes 12 such layers, BERT-large 24: multiply to see what the layer costs a step's host.
 """
 
 from __future__ import annotations
@@ -94,6 +94,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--profile-mask", default="lit", choices=["lit", "decay", "selective"],
+                        help="the layer --profile profiles")
+    parser.add_argument("--natural", action="store_true", help="--profile the ♮ scan orders")
     args = parser.parse_args()
     print(f"# {torch.cuda.get_device_name()}, torch {torch.__version__}; host us per call (median of 5 x {args.calls})")
     print("| layer | forward | forward + backward |")
@@ -110,7 +113,7 @@ def main() -> None:
     print(f"| the same, compiled kernel called directly | {_host_us(_direct_feature_launch(x), args.calls):.0f} | - |")
     print(f"| torch.empty alone | {_host_us(lambda: torch.empty(8, device='cuda'), args.calls):.1f} | - |")
     if args.profile:
-        _, both = _layer("lit", False)
+        _, both = _layer(args.profile_mask, args.natural)
         both()
         profiler = cProfile.Profile()
         profiler.enable()

@@ -8,7 +8,11 @@ the LION kernels, matrix products and everything else; ``--model vit`` (or ``ber
 profiles the HF baseline (SDPA) instead. ``--host`` measures the host instead: the time the step takes to
 *issue* while the GPU is kept busy (so no wait on the GPU hides in it), the synchronising calls made (a
 host wait inside the step shows as an issue time near the busy spell), and the operators with the most
-CPU time. A step whose issue time is close to its wall time is host-bound. ``--ops`` attributes the GPU time
+CPU time. A step whose issue time is close to its wall time is host-bound. ``--python`` profiles the host's
+Python instead (cProfile over the steps: the functions with the most own time, and this project's functions
+by cumulative time); run it at a small batch, where the step is all host. ``--gaps`` finds where the GPU waits
+for the host: the idle spells between consecutive kernels of a step, summed by the kernel that ends each spell
+(its launch came late), with the step's GPU busy time and wall time. ``--ops`` attributes the GPU time
 to the operators that launched it instead (name, input shapes and the innermost Python frames of this
 project or transformers), to tell which copies and casts are the model's own.
 """
@@ -16,6 +20,9 @@ project or transformers), to tell which copies and casts are the model's own.
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
+import pstats
 import statistics
 import time
 import warnings
@@ -87,6 +94,61 @@ def host_report(step, steps: int, top: int) -> None:
         print(f"| {e.key[:70]} | {e.count // steps} | {e.self_cpu_time_total / steps / 1e3:.3f} |")
 
 
+def python_report(step, steps: int, top: int) -> None:
+    """Wall time per step, then cProfile of ``steps`` steps: top functions by own time, and this project's by
+    cumulative time (what each of its calls costs the host, callees included)."""
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    torch.cuda.synchronize()
+    print(f"wall {(time.perf_counter() - t0) * 1e3 / steps:.2f} ms per step (no profiler)")
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(steps):
+        step()
+    torch.cuda.synchronize()
+    profiler.disable()
+    for sort, restrict in (("tottime", ()), ("cumtime", ("lion_hf",))):
+        text = io.StringIO()
+        stats = pstats.Stats(profiler, stream=text).sort_stats(sort)
+        stats.print_stats(*restrict, top)
+        lines = text.getvalue().splitlines()
+        start = next((i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls")), 0)
+        print(f"by {sort}{' (lion_hf)' if restrict else ''}, over {steps} steps:")
+        print("\n".join(lines[start:start + top + 1]))
+
+
+def gaps_report(step, steps: int, top: int) -> None:
+    """GPU idle time of ``step`` between consecutive kernels, by the kernel after each idle spell."""
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(steps):
+            step()
+        torch.cuda.synchronize()
+    kernels = sorted((e for e in prof.events() if e.device_type.name == "CUDA"),
+                     key=lambda e: e.time_range.start)
+    step_ms = _events_median(step, steps, 2)
+    busy = sum(e.time_range.end - e.time_range.start for e in kernels) / steps / 1e3
+    idle: dict[str, list[float]] = {}
+    spells = []
+    for before, after in zip(kernels, kernels[1:]):
+        gap = after.time_range.start - before.time_range.end
+        if gap <= 0:
+            continue
+        spells.append(gap)
+        row = idle.setdefault(after.name[:80], [0, 0.0])
+        row[0] += 1
+        row[1] += gap / 1e3
+    # the spells between the profiled steps (the host finishing one step and starting the next) count too
+    total = sum(spells) / steps / 1e3
+    print(f"step {step_ms:.2f} ms (GPU-timed, no profiler); kernels busy {busy:.2f} ms per step; idle between "
+          f"kernels {total:.2f} ms per step ({sum(g > 20 for g in spells) // steps} spells over 20 us per step)")
+    print("| kernel after the idle spell | spells/step | idle ms/step |")
+    print("|---|---|---|")
+    for name, (count, ms) in sorted(idle.items(), key=lambda kv: -kv[1][1])[:top]:
+        print(f"| {name} | {count // steps} | {ms / steps:.3f} |")
+
+
 def _caller(event) -> str:
     """Where ``event`` came from: the innermost two frames of this project or transformers' models, or
     for the backward (no Python stack) the autograd node that ran it."""
@@ -137,6 +199,8 @@ def main() -> None:
                         help="BERT-large-size masked LM at this length instead of the ViT-B-size classifier")
     parser.add_argument("--host", action="store_true", help="host-side report instead of the kernels' (module doc)")
     parser.add_argument("--ops", action="store_true", help="GPU time by launching operator and caller (module doc)")
+    parser.add_argument("--python", action="store_true", help="cProfile of the host's Python (module doc)")
+    parser.add_argument("--gaps", action="store_true", help="where the GPU waits for the host (module doc)")
     args = parser.parse_args()
     if args.mlm:
         model = bert_mlm() if args.model == "bert" else lion_mlm(args.variant, args.backend)
@@ -152,6 +216,14 @@ def main() -> None:
     if args.host:
         print(f"{args.model} {args.variant if args.model == 'lion' else ''} {size} b{args.batch}, host:")
         host_report(step, args.steps, args.top)
+        return
+    if args.gaps:
+        print(f"{args.model} {args.variant if args.model == 'lion' else ''} {size} b{args.batch}, GPU idle spells:")
+        gaps_report(step, args.steps, args.top)
+        return
+    if args.python:
+        print(f"{args.model} {args.variant if args.model == 'lion' else ''} {size} b{args.batch}, host Python:")
+        python_report(step, args.steps, args.top)
         return
     if args.ops:
         print(f"{args.model} {args.variant if args.model == 'lion' else ''} {size} b{args.batch}, by operator:")
