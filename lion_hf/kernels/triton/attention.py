@@ -30,7 +30,7 @@ import torch
 from .common import NORMALIZED, PARTS, SCALED, grad_inputs, log_decay_grad
 from .tuning import INTERPRETER_ATTENTION_TILES, launch
 from .launcher import run_kernel
-from .utils import decay_strides, empty_blhd, interpreter_enabled, kernel_dtype, row_major_last, strides3
+from .utils import cdiv, decay_strides, empty_blhd, interpreter_enabled, kernel_dtype, row_major_last, strides3
 
 try:  # optional dependency: the module imports without Triton, its functions need it
     import triton
@@ -551,7 +551,7 @@ def attention_forward(q, k, v, log_decay, mode: int, with_den: bool, scale: floa
     prev_num = prev[0] if prev is not None else out
     km = _key_mask(key_mask)
     bm, bn, warps, stages = _blocks(dk, dv, dtype, backward=False, has_decay=kind > 0)
-    grid = (triton.cdiv(length, bm), batch * heads)
+    grid = (cdiv(length, bm), batch * heads)
     run_kernel(_attn_fwd_kernel, grid, q, k, v, a if a is not None else q, f64 if f64 is not None else q,
                km if km is not None else q, order if order is not None else q, out,
                den if den is not None else out, prev_num, length, heads,
@@ -595,7 +595,7 @@ def attention_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, f64: to
     stat = lambda *lead: torch.empty(*lead, batch, heads, length, device=q.device, dtype=torch.float32)  # noqa: E731
     col_lo, col_up = (stat(), stat()) if kind == 2 else ((stat(), None) if kind == 1 and row_stats else (None, None))
     if kind == 2:  # per key tile partials (dkv kernel) or the dq kernel's sums
-        row_lo, row_up = (stat(triton.cdiv(length, bn)), stat(triton.cdiv(length, bn))) if row_stats else (stat(), stat())
+        row_lo, row_up = (stat(cdiv(length, bn)), stat(cdiv(length, bn))) if row_stats else (stat(), stat())
     else:
         row_lo, row_up = (stat() if kind == 1 and not row_stats else None), None
     dq_acc = torch.zeros(batch, length, heads, dk, device=q.device, dtype=torch.float32) if fused else None
@@ -608,7 +608,7 @@ def attention_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, f64: to
     pick = lambda t: t if t is not None else dummy  # noqa: E731
     inputs = (q, k, v, pick(a), pick(f64), g, pick(c), pick(km), pick(order))
     in_strides = (*strides3(q), *strides3(k), *strides3(v), *strides3(g))
-    run_kernel(_attn_bwd_dkv_kernel, (triton.cdiv(length, bn), batch * heads),
+    run_kernel(_attn_bwd_dkv_kernel, (cdiv(length, bn), batch * heads),
         *inputs, dk_, dv_, pick(col_lo), pick(col_up), pick(dq_acc), pick(row_lo), pick(row_up), length, heads,
         *in_strides, *strides3(dk_), *strides3(dv_), sab, sah, sal, float(dropout_p),
         seed if seed is not None else q, DQ_ATOMIC=fused, ROW_STATS=row_stats, **common)
@@ -619,7 +619,7 @@ def attention_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, f64: to
         else:
             dq_.copy_(dq_sum)
     else:
-        run_kernel(_attn_bwd_dq_kernel, (triton.cdiv(length, bm), batch * heads),
+        run_kernel(_attn_bwd_dq_kernel, (cdiv(length, bm), batch * heads),
             *inputs, dq_, pick(row_lo), pick(row_up), length, heads, *in_strides, *strides3(dq_),
             sab, sah, sal, float(dropout_p), seed if seed is not None else q,
             STATS=kind > 0 and needs_decay_grad and not row_stats, **common)

@@ -51,7 +51,7 @@ import torch
 from .common import NORMALIZED, PARTS, grad_inputs, log_decay_grad
 from .tuning import launch
 from .launcher import run_kernel
-from .utils import decay_strides, empty_blhd, kernel_dtype, row_major_last, strides3
+from .utils import cdiv, decay_strides, empty_blhd, kernel_dtype, row_major_last, strides3
 
 try:  # optional dependency
     import triton
@@ -496,7 +496,7 @@ def chunk_states(x, z, a_info, chunk: int, *, vec: bool, vec_bias=None, transpos
     batch, heads, length, dx = x.shape
     dz = z.shape[-1]
     a, sab, sah, sal, kind = a_info
-    nt = triton.cdiv(length, chunk)
+    nt = cdiv(length, chunk)
     bh = batch * heads
     # measured on an H100 (benchmarks/profile_kernels.py state, BENCHMARKS.md): one program per head and
     # direction; with a decay, the per-position weights computed beforehand by a parallel launch (the

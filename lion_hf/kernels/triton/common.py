@@ -29,7 +29,7 @@ except ImportError:  # pragma: no cover
 
 from .tuning import launch
 from .launcher import run_kernel
-from .utils import empty_blhd, row_major_last, strides3
+from .utils import cdiv, empty_blhd, row_major_last, strides3
 
 PARTS, NORMALIZED, SCALED = 0, 1, 2
 
@@ -81,7 +81,7 @@ def grad_inputs(mode: int, grad_out: torch.Tensor | None, grad_den: torch.Tensor
     block, warps = launch("norm_grad")
     if dv > 64:
         block = max(16, block // 2)
-    run_kernel(_normalized_grad_kernel, (triton.cdiv(length, block), batch * heads),
+    run_kernel(_normalized_grad_kernel, (cdiv(length, block), batch * heads),
         grad_out, out, den, g, c, length, heads, *strides3(grad_out), *strides3(out), *strides3(g), float(eps),
         D=dv, BR=block, num_warps=warps)
     return g, c

@@ -24,7 +24,7 @@ from .common import NORMALIZED, PARTS, grad_inputs
 from .global_state import global_backward, global_forward, global_state
 from .tuning import launch
 from .launcher import run_kernel
-from .utils import empty_blhd, interpreter_enabled, strides3
+from .utils import cdiv, empty_blhd, interpreter_enabled, strides3
 
 try:  # optional dependency
     import triton
@@ -205,7 +205,7 @@ def feature_forward(q_raw: torch.Tensor, k_raw: torch.Tensor, fmap: int):
     yq = empty_blhd(batch, heads, length, dim, q_raw.dtype, q_raw.device)
     yk = empty_blhd(batch, heads, length, dim, k_raw.dtype, k_raw.device)
     rows, warps = _rows_per_program(dim)
-    run_kernel(_feature_fwd_kernel, (triton.cdiv(length, rows), batch * heads, 2),
+    run_kernel(_feature_fwd_kernel, (cdiv(length, rows), batch * heads, 2),
         q_raw, k_raw, yq, yk, length, heads, *strides3(q_raw), *strides3(yq), D=dim, BR=rows, FMAP=fmap,
         num_warps=warps)
     return yq, yk
@@ -216,7 +216,7 @@ def feature_backward(q_raw, k_raw, dyq, dyk, dq_out, dk_out, fmap: int) -> None:
     ``dq_out``/``dk_out`` share their strides)."""
     batch, heads, length, dim = q_raw.shape
     rows, warps = _rows_per_program(dim)
-    run_kernel(_feature_bwd_kernel, (triton.cdiv(length, rows), batch * heads, 2),
+    run_kernel(_feature_bwd_kernel, (cdiv(length, rows), batch * heads, 2),
         q_raw, k_raw, dyq, dyk, dq_out, dk_out, length, heads, *strides3(q_raw), *strides3(dyq), *strides3(dyk),
         *strides3(dq_out), D=dim, BR=rows, FMAP=fmap, num_warps=warps)
 

@@ -40,7 +40,7 @@ import torch
 from .common import NORMALIZED, PARTS, SCALED, grad_inputs
 from .tuning import launch
 from .launcher import run_kernel
-from .utils import empty_blhd, interpreter_enabled, kernel_dtype, row_major_last, strides3
+from .utils import cdiv, empty_blhd, interpreter_enabled, kernel_dtype, row_major_last, strides3
 
 try:  # optional dependency: the module imports without Triton, its functions need it
     import triton
@@ -258,8 +258,8 @@ def _launch(dk: int, dv: int, name: str, length: int = 0, programs: int = 1, dev
     if name == "global_reduce":
         # as few pieces as fill the GPU: fewer partial states to write and sum, no sum at all for one piece
         min_positions, per_sm, warps = launch(name)
-        pieces = max(1, min(triton.cdiv(length, min_positions), triton.cdiv(per_sm * _sm_count(device), programs)))
-        positions = triton.cdiv(triton.cdiv(max(length, 1), pieces), TILE) * TILE
+        pieces = max(1, min(cdiv(length, min_positions), cdiv(per_sm * _sm_count(device), programs)))
+        positions = cdiv(cdiv(max(length, 1), pieces), TILE) * TILE
     else:
         positions, warps = launch(name)[:2]
     if max(dk, dv) >= 128:  # a [128, 128] fp32 state tile: twice the threads to hold it
@@ -280,7 +280,7 @@ def _reduce(x, y, w, km, with_z: bool):
     dy = y.shape[-1]
     bh = batch * heads
     positions, tile, warps = _launch(dx, dy, "global_reduce", length, bh, x.device)
-    ns = triton.cdiv(length, positions)
+    ns = cdiv(length, positions)
     s_part = torch.empty(ns, bh, dx, dy, device=x.device, dtype=torch.float32)
     z_part = torch.empty(ns, bh, dx, device=x.device, dtype=torch.float32) if with_z else None
     if ns and bh:
@@ -328,7 +328,7 @@ def global_forward(q, k, v, mode: int, with_den: bool, scale: float, eps: float,
     den = torch.empty(batch, heads, length, device=q.device, dtype=torch.float32) if has_den else None
     positions, tile, warps = _launch(dk, dv, "global_apply")
     if length and batch * heads:
-        run_kernel(_global_fwd_kernel, (triton.cdiv(length, positions), batch * heads),
+        run_kernel(_global_fwd_kernel, (cdiv(length, positions), batch * heads),
             q, s, z if z is not None else s, out, den if den is not None else out, length, heads,
             *strides3(q), *strides3(out), float(scale), float(eps), DK=dk, DV=dv, BL=positions, BM=tile,
             OUT_MODE=mode,
@@ -362,7 +362,7 @@ def global_backward(q, k, v, g, c, key_mask: torch.Tensor | None = None, state: 
     positions, tile, warps = _launch(dk, dv, "global_apply")
     if length and batch * heads:
         dummy = s
-        run_kernel(_global_bwd_kernel, (triton.cdiv(length, positions), batch * heads, 3),
+        run_kernel(_global_bwd_kernel, (cdiv(length, positions), batch * heads, 3),
             k, v, g, c if c is not None else dummy, km if km is not None else dummy, s,
             z if z is not None else dummy, t_mat, t_vec if t_vec is not None else dummy, dq, dk_, dv_,
             length, heads, *strides3(k), *strides3(v), *strides3(g), *strides3(dq), *strides3(dk_),

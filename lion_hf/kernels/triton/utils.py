@@ -60,6 +60,12 @@ def interpreter_enabled() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
+def cdiv(a: int, b: int) -> int:
+    """``ceil(a / b)`` for host-side grids: ``triton.cdiv`` is a constexpr function in Triton >= 3.5, whose
+    host calls cost ~2 us each (its argument unwrapping), a few per launch."""
+    return -(-a // b)
+
+
 def head_dims_supported(dk: int, dv: int) -> bool:
     return dk in SUPPORTED_HEAD_DIMS and dv in SUPPORTED_HEAD_DIMS
 
