@@ -12,7 +12,9 @@ CPU time. A step whose issue time is close to its wall time is host-bound. ``--p
 Python instead (cProfile over the steps: the functions with the most own time, and this project's functions
 by cumulative time); run it at a small batch, where the step is all host. ``--gaps`` finds where the GPU waits
 for the host: the idle spells between consecutive kernels of a step, summed by the kernel that ends each spell
-(its launch came late), with the step's GPU busy time and wall time. ``--ops`` attributes the GPU time
+(its launch came late), with the step's GPU busy time and wall time. ``--timers`` times the host spent inside
+the fused layer's own functions (wrapped with wall-clock timers, no profiler; inclusive of what they call) per
+call and per step; at a small batch nothing in them waits for the GPU. ``--ops`` attributes the GPU time
 to the operators that launched it instead (name, input shapes and the innermost Python frames of this
 project or transformers), to tell which copies and casts are the model's own.
 """
@@ -149,6 +151,86 @@ def gaps_report(step, steps: int, top: int) -> None:
         print(f"| {name} | {count // steps} | {ms / steps:.3f} |")
 
 
+#: (module, attribute path) of the host functions ``--timers`` wraps: the fused layer from the model's call in
+TIMED_FUNCTIONS = (
+    ("lion_hf.modeling.modeling_lion", "LionAttention.forward"),
+    ("lion_hf.modeling.modeling_lion", "LionAttention._projections"),
+    ("lion_hf.kernels.fused", "lion_fused_attention"),
+    ("lion_hf.kernels.triton.fused", "LionLayerFunction.forward"),
+    ("lion_hf.kernels.triton.fused", "LionLayerFunction.backward"),
+    ("lion_hf.kernels.triton.fused", "feature_forward"),
+    ("lion_hf.kernels.triton.fused", "feature_backward"),
+    ("lion_hf.kernels.triton.fused", "selective_decay"),
+    ("lion_hf.kernels.triton.fused", "selective_decay_grad"),
+    ("lion_hf.kernels.triton.attention", "attention_forward"),
+    ("lion_hf.kernels.triton.attention", "attention_backward"),
+    ("lion_hf.kernels.triton.chunk", "chunk_forward"),
+    ("lion_hf.kernels.triton.chunk", "chunk_backward"),
+    ("lion_hf.kernels.triton.common", "grad_inputs"),
+    ("lion_hf.kernels.triton.common", "log_decay_grad"),
+    ("lion_hf.kernels.triton.launcher", "run_kernel"),
+)
+
+
+def timers_report(step, steps: int) -> None:
+    """Host microseconds inside each of :data:`TIMED_FUNCTIONS` (inclusive), per call and per step."""
+    import functools
+    import importlib
+    import sys
+
+    totals: dict[str, list[float]] = {}
+    undo = []
+
+    def wrap(name, fn):
+        row = totals.setdefault(name, [0, 0.0])
+
+        @functools.wraps(fn)
+        def timed(*args, **kwargs):
+            t0 = time.perf_counter_ns()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                row[0] += 1
+                row[1] += (time.perf_counter_ns() - t0) / 1e3
+        return timed
+
+    for module_name, path in TIMED_FUNCTIONS:
+        module = importlib.import_module(module_name)
+        class_name, _, attr = path.rpartition(".")
+        owner = getattr(module, class_name) if class_name else module
+        original = owner.__dict__[attr]
+        fn = original.__func__ if isinstance(original, staticmethod) else original
+        timed = wrap(path, fn)
+        setattr(owner, attr, staticmethod(timed) if isinstance(original, staticmethod) else timed)
+        undo.append((owner, attr, original))
+        if not class_name:  # the modules that imported the function by name call their own reference
+            for other in list(sys.modules.values()):
+                if other is not module and getattr(other, "__name__", "").startswith("lion_hf") \
+                        and other.__dict__.get(attr) is fn:
+                    setattr(other, attr, timed)
+                    undo.append((other, attr, fn))
+    try:
+        for _ in range(2):
+            step()
+        torch.cuda.synchronize()
+        for row in totals.values():
+            row[0], row[1] = 0, 0.0
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        torch.cuda.synchronize()
+        wall = (time.perf_counter() - t0) * 1e3 / steps
+    finally:
+        for owner, attr, fn in reversed(undo):
+            setattr(owner, attr, fn)
+    print(f"wall {wall:.2f} ms per step (timers on)")
+    print("| function | calls/step | host us/call | host ms/step |")
+    print("|---|---|---|---|")
+    for name, (count, us) in totals.items():
+        if count:
+            print(f"| {name} | {count // steps} | {us / count:.1f} | {us / steps / 1e3:.3f} |")
+
+
 def _caller(event) -> str:
     """Where ``event`` came from: the innermost two frames of this project or transformers' models, or
     for the backward (no Python stack) the autograd node that ran it."""
@@ -201,6 +283,7 @@ def main() -> None:
     parser.add_argument("--ops", action="store_true", help="GPU time by launching operator and caller (module doc)")
     parser.add_argument("--python", action="store_true", help="cProfile of the host's Python (module doc)")
     parser.add_argument("--gaps", action="store_true", help="where the GPU waits for the host (module doc)")
+    parser.add_argument("--timers", action="store_true", help="host time inside the fused layer's functions")
     args = parser.parse_args()
     if args.mlm:
         model = bert_mlm() if args.model == "bert" else lion_mlm(args.variant, args.backend)
@@ -216,6 +299,10 @@ def main() -> None:
     if args.host:
         print(f"{args.model} {args.variant if args.model == 'lion' else ''} {size} b{args.batch}, host:")
         host_report(step, args.steps, args.top)
+        return
+    if args.timers:
+        print(f"{args.model} {args.variant if args.model == 'lion' else ''} {size} b{args.batch}, host timers:")
+        timers_report(step, args.steps)
         return
     if args.gaps:
         print(f"{args.model} {args.variant if args.model == 'lion' else ''} {size} b{args.batch}, GPU idle spells:")
