@@ -376,6 +376,29 @@ def test_selective_model_packs_its_gate_only_for_plain_linears(qkv_bias, seed):
     assert "lion.layers.0.attention.gate.weight" in model.state_dict()
 
 
+def test_packed_projection_trains_after_an_inference_mode_call(seed):
+    """The packed product's zero padding is a cached constant: made during an ``inference_mode`` forward it still
+    serves a later training step, whose gradients match the unpacked product's."""
+    from lion_hf.kernels.triton.tuning import LAUNCH
+
+    model = _one_layer("vision", "selective")
+    pixels = torch.randn(2, 3, 24, 24)
+    with torch.inference_mode():
+        model(pixel_values=pixels)
+    grads = []
+    for packed in (1, 0):
+        LAUNCH["layer_packed_gate"], saved = (packed,), LAUNCH["layer_packed_gate"]
+        try:
+            model.zero_grad(set_to_none=True)
+            model(pixel_values=pixels, labels=torch.tensor([0, 1])).loss.backward()
+        finally:
+            LAUNCH["layer_packed_gate"] = saved
+        attention = model.lion.layers[0].attention
+        grads.append([p.grad.clone() for p in (attention.qkv.weight, attention.gate.weight, attention.gate.bias)])
+    for packed_grad, own_grad in zip(*grads):
+        assert rel(packed_grad, own_grad) < 1e-5
+
+
 @pytest.mark.parametrize("mask", ["lit", "decay", "selective"])
 def test_auto_form_of_a_layer_follows_the_layer_table(mask, monkeypatch, seed):
     """``form="auto"`` of a model's layer on the kernels takes the form ``LAUNCH["layer_attention_max_length"]``

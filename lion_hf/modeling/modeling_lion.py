@@ -206,6 +206,22 @@ def _check_token_ids(ids: torch.Tensor, limit: int, name: str, field: str,
         raise ValueError(f"{name} must lie in [0, {limit}) ({field}); got values in [{low}, {high}]. {fix}")
 
 
+_ZEROS: dict[tuple, torch.Tensor] = {}
+
+
+def _zeros(like: torch.Tensor, *shape: int) -> torch.Tensor:
+    """A zero tensor of ``shape`` with ``like``'s dtype and device, made once (a constant operand: never written)."""
+    if torch.compiler.is_compiling() or like.device.type == "meta":
+        return like.new_zeros(shape)
+    key = (like.device, like.dtype, shape)
+    zeros = _ZEROS.get(key)
+    if zeros is None:
+        if len(_ZEROS) >= 64:
+            _ZEROS.clear()
+        zeros = _ZEROS[key] = like.new_zeros(shape)
+    return zeros
+
+
 def _plain_linear(module: nn.Module) -> bool:
     """``module`` is an ``nn.Linear`` whose weights can be read and multiplied directly: no subclass (adapter,
     quantised layer) and no forward hooks (e.g. a sharding wrapper's gathers), its own or global ones."""
@@ -269,11 +285,14 @@ class LionAttention(nn.Module):
             return qkv, (self.gate(hidden_states) if self.gate is not None else None), None
         qkv_width, gate_width = self.qkv.out_features, self.gate.out_features
         pad = -(qkv_width + gate_width) % 16
-        qkv_bias = self.qkv.bias if self.qkv.bias is not None else self.qkv.weight.new_zeros(qkv_width)
-        gate_bias = self.gate.bias if self.gate.bias is not None else self.gate.weight.new_zeros(gate_width)
-        weight = torch.cat([self.qkv.weight, F.pad(self.gate.weight, (0, 0, 0, pad))])
-        bias = torch.cat([qkv_bias, F.pad(gate_bias, (0, pad))])
-        projection = F.linear(hidden_states, weight, bias)
+        weight_like = self.qkv.weight
+        # one concatenation per tensor, its zero padding a cached constant: the step is host-bound at ViT-B sizes,
+        # and the two F.pad calls cost six more operators and two backward nodes per layer (BENCHMARKS.md, sixth pass)
+        weights = [weight_like, self.gate.weight, _zeros(weight_like, pad, weight_like.shape[1])]
+        biases = [self.qkv.bias if self.qkv.bias is not None else _zeros(weight_like, qkv_width),
+                  self.gate.bias if self.gate.bias is not None else _zeros(weight_like, gate_width),
+                  _zeros(weight_like, pad)]
+        projection = F.linear(hidden_states, torch.cat(weights), torch.cat(biases))
         qkv = projection[..., :qkv_width].view(heads_view)
         return qkv, projection[..., qkv_width:qkv_width + gate_width], projection
 
