@@ -62,7 +62,8 @@ def test_first_launch_through_triton_then_the_compiled_kernel_in_signature_order
     assert len(kernel.log) == 3
 
 
-@pytest.mark.parametrize("change", ["length", "stride_one", "dtype", "alignment", "constexpr", "warps", "int_type"])
+@pytest.mark.parametrize("change", ["length", "stride_one", "dtype", "alignment", "constexpr", "warps", "int_type",
+                                    "tensor_for_int", "second_tensor_dtype"])
 def test_anything_triton_specialises_on_is_a_new_entry(fast, change):
     kernel = FakeKernel()
     x = torch.zeros(64)
@@ -81,12 +82,20 @@ def test_anything_triton_specialises_on_is_a_new_entry(fast, change):
         meta["BLOCK"] = 32
     elif change == "warps":
         meta["num_warps"] = 8
-    else:
+    elif change == "int_type":
         args[3] = 1  # an int where a float was
+    elif change == "tensor_for_int":
+        args[1] = x  # the arguments' kinds differ: the tensors are found anew
+    else:
+        args[2] = torch.zeros(8, dtype=torch.int32)  # a second tensor, and its dtype then
+        launcher.run_kernel(kernel, (1,), *args, **meta)
+        assert kernel.compiles == 2
+        args[2] = torch.zeros(8, dtype=torch.int64)
     launcher.run_kernel(kernel, (1,), *args, **meta)
-    assert kernel.compiles == 2 and kernel.log[-1][0] == "triton"
+    compiles = 3 if change == "second_tensor_dtype" else 2
+    assert kernel.compiles == compiles and kernel.log[-1][0] == "triton"
     launcher.run_kernel(kernel, (1,), *args, **meta)
-    assert kernel.compiles == 2 and kernel.log[-1][0] == "direct"
+    assert kernel.compiles == compiles and kernel.log[-1][0] == "direct"
 
 
 def test_launch_hooks_and_unknown_internals_take_tritons_path(fast, monkeypatch):
