@@ -272,23 +272,32 @@ def test_compiled_model_trains_like_eager(modality, mask, order, seed):
         assert rel(grads[name], eager_grads[name]) < 1e-4, name
 
 
-@pytest.mark.parametrize("form, natural, cls_zero", [("attention", False, True), ("attention", False, False),
-                                                     ("attention", True, True), ("chunk", False, True),
-                                                     ("chunk", False, False), ("chunk", True, True)])
-def test_fused_layer_from_gate_logits(form, natural, cls_zero, seed):
+@pytest.mark.parametrize("form, natural, cls_zero, feature_map", [
+    ("attention", False, True, "silu_l2"), ("attention", False, False, "silu_l2"), ("attention", True, True, "silu_l2"),
+    ("chunk", False, True, "silu_l2"), ("chunk", False, False, "silu_l2"), ("chunk", True, True, "silu_l2"),
+    ("attention", False, False, "identity"), ("chunk", False, True, "identity")])
+def test_fused_layer_from_gate_logits(form, natural, cls_zero, feature_map, monkeypatch, seed):
     """LION-S given by its gate's raw logits: the kernels form logsigmoid(-z) (zero decay on the class token)
-    and the float64 prefix sums in one launch per order and return d z from their statistics; values and
-    gradients (qkv and the logits) equal the reference built with ``selective_log_decays`` in float64."""
+    and the float64 prefix sums, and return d z from their statistics, inside the feature map's launches (both
+    scan orders in one) or, without a feature map, in their own launches; values and gradients (qkv and the
+    logits) equal the reference built with ``selective_log_decays`` in float64."""
     from lion_hf.kernels.fused import selective_log_decays
+    from lion_hf.kernels.triton import fused as triton_fused
 
+    own_launches = []
+    for name in ("selective_decay", "selective_decay_grad"):
+        original = getattr(triton_fused, name)
+        monkeypatch.setattr(triton_fused, name,
+                            lambda *a, _name=name, _original=original: own_launches.append(_name) or _original(*a))
     rows, cols, heads, dim = 4, 6, 2, 32
     length = 1 + rows * cols
     orders = natural_scan_orders(rows, cols) if natural else None
     n = 2 if natural else 1
     qkv = make_qkv(2, length, heads, dim)
     gate = torch.randn(2, length + 3, n * heads)[:, 2:length + 2] * 2  # a strided view, as from a slice
-    options = dict(feature_map="silu_l2", normalize=True, scale=dim ** -0.5, eps=1e-4, form=form, chunk_size=16,
-                   key_padding_mask=None, dropout_p=0.0, orders=orders)
+    # without a feature map (the text models) the output is scaled, not normalised: q . k has either sign
+    options = dict(feature_map=feature_map, normalize=feature_map != "identity", scale=dim ** -0.5, eps=1e-4,
+                   form=form, chunk_size=16, key_padding_mask=None, dropout_p=0.0, orders=orders)
 
     def fused(x, z):
         return lion_fused_attention(x, None, backend="triton", gate_logits=z[0], cls_zero=cls_zero, **options)
@@ -298,6 +307,7 @@ def test_fused_layer_from_gate_logits(form, natural, cls_zero, seed):
         return unfused_attention(x.double(), [a.double() for a in decays], backend="torch", **options)
 
     out, grads = run(fused, qkv, [gate])
+    assert own_launches == ([] if feature_map != "identity" else ["selective_decay"] * n + ["selective_decay_grad"] * n)
     ref, ref_grads = run(reference, qkv, [gate])
     assert rel(out, ref) < 2e-5
     for name, g, r in zip(["dqkv", "dgate"], grads, ref_grads):

@@ -163,7 +163,8 @@ def lion_fused_attention(qkv: torch.Tensor, log_decays: Sequence[torch.Tensor | 
             the two orders' parts are summed before normalising (``normalize`` must be ``True``).
         gate_logits, cls_zero: LION-S given by its gate's raw output ``[B, L, orders*H]`` instead of
             ``log_decays`` (see :func:`selective_log_decays`); the fused path then forms the log-decays and
-            their prefix sums in one launch per order and differentiates them in one more.
+            their prefix sums, and their gradient, inside the feature map's launches (without a feature map, in
+            one launch per order each way).
         projection: the contiguous ``[B, L, W]`` tensor whose column slices ``qkv`` and ``gate_logits`` are (one
             matrix product for both): the fused path then takes its gradient in one buffer instead of one
             per slice. Ignored elsewhere, or when they are not its slices.

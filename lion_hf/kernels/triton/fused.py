@@ -5,11 +5,14 @@
 ``[B, L, H, D]`` in memory, so ``out_proj`` reads it as ``[B, L, H*D]`` without a copy:
 
 * one launch applies the feature map to q and k (:data:`FEATURE_MAPS`; ``identity`` needs none: the
-  kernels then read q and k straight from ``qkv`` through their strides), v is always read in place;
+  kernels then read q and k straight from ``qkv`` through their strides), and for LION-S also forms every
+  scan order's log-decays from the gate logits (a launch of the glue costs ~40 us of host time on the
+  H200 machines, and ViT-B-size steps are host-bound there); v is always read in place;
 * the attention form (one launch; a second one adds the other scan order of the natural variants, its
   parts summed in registers) or the chunk form runs on those views, padded keys masked as they load;
 * the backward writes ``d qkv`` in one buffer: the kernels store ``dv`` (and ``dq``, ``dk`` without a
-  feature map) straight into its slices, and one launch turns the feature gradients into ``dq``, ``dk``.
+  feature map) straight into its slices, and one launch turns the feature gradients into ``dq``, ``dk``
+  (and LION-S's statistics into the gate logits' gradient).
 
 The PyTorch reference of this layer is the unfused path of :func:`lion_hf.kernels.fused.lion_fused_attention`.
 """
@@ -60,18 +63,35 @@ if triton is not None:
 
     @triton.jit
     def _feature_fwd_kernel(XQ, XK, YQ, YK, L, H, sxb, sxh, sxl, syb, syh, syl,
-                            D: tl.constexpr, BR: tl.constexpr, FMAP: tl.constexpr):
-        # program_id(2): 0 for q, 1 for k (both read with the same strides from the one qkv buffer)
+                            Z, IDX1, IDX2, A, F, szb, szl, D: tl.constexpr, BR: tl.constexpr, FMAP: tl.constexpr,
+                            DECAY: tl.constexpr, BL: tl.constexpr, HAS_IDX: tl.constexpr, CLS_ZERO: tl.constexpr):
+        # program_id(2): 0 for q, 1 for k (both read with the same strides from the one qkv buffer); 2 + o for
+        # LION-S's decay of scan order o (one program per head, the rest of that row of the grid returns): the
+        # layer's forward then makes one launch before the attention kernels, not one per step of the glue
         i_bh = tl.program_id(1)
         i_b = i_bh // H
         i_h = i_bh % H
+        role = tl.program_id(2)
+        if DECAY and role >= 2:
+            if tl.program_id(0) == 0:
+                order = role - 2
+                n_bh = tl.num_programs(1)
+                a_out = A + order.to(tl.int64) * n_bh * L
+                f_out = F + order.to(tl.int64) * n_bh * (L + 1)
+                if order == 0:
+                    _selective_decay_row(Z, IDX1, a_out, f_out, i_bh, i_b, i_h, L, szb, szl, order * H, BL, HAS_IDX,
+                                         CLS_ZERO)
+                else:
+                    _selective_decay_row(Z, IDX2, a_out, f_out, i_bh, i_b, i_h, L, szb, szl, order * H, BL, HAS_IDX,
+                                         CLS_ZERO)
+            return
         rows = tl.program_id(0) * BR + tl.arange(0, BR)
         valid = rows < L
         offs = tl.arange(0, D)
         r64 = rows.to(tl.int64)[:, None]
         src = i_b.to(tl.int64) * sxb + i_h * sxh + r64 * sxl + offs[None, :]
         dst = i_b.to(tl.int64) * syb + i_h * syh + r64 * syl + offs[None, :]
-        if tl.program_id(2) == 0:
+        if role == 0:
             x = tl.load(XQ + src, mask=valid[:, None], other=0.0).to(tl.float32)
             tl.store(YQ + dst, _feature(x, FMAP).to(YQ.dtype.element_ty), mask=valid[:, None])
         else:
@@ -80,18 +100,32 @@ if triton is not None:
 
     @triton.jit
     def _feature_bwd_kernel(XQ, XK, DYQ, DYK, DXQ, DXK, L, H, sxb, sxh, sxl, sdqb, sdqh, sdql,
-                            sdkb, sdkh, sdkl, sob, soh, sol, D: tl.constexpr, BR: tl.constexpr,
-                            FMAP: tl.constexpr):
+                            sdkb, sdkh, sdkl, sob, soh, sol,
+                            Z, IDX1, IDX2, RL1, RU1, CL1, CU1, RL2, RU2, CL2, CU2, DZ, szb, szl, sdb, sdl,
+                            D: tl.constexpr, BR: tl.constexpr, FMAP: tl.constexpr, DECAY: tl.constexpr,
+                            BL: tl.constexpr, HAS_IDX: tl.constexpr, CLS_ZERO: tl.constexpr):
+        # program_id(2): 0 for q, 1 for k; 2 + o for d z of LION-S's scan order o from its statistics (as above)
         i_bh = tl.program_id(1)
         i_b = i_bh // H
         i_h = i_bh % H
+        role = tl.program_id(2)
+        if DECAY and role >= 2:
+            if tl.program_id(0) == 0:
+                order = role - 2
+                if order == 0:
+                    _selective_decay_grad_row(Z, IDX1, RL1, RU1, CL1, CU1, DZ, i_bh, i_b, i_h, L, szb, szl, sdb, sdl,
+                                              order * H, BL, HAS_IDX, CLS_ZERO)
+                else:
+                    _selective_decay_grad_row(Z, IDX2, RL2, RU2, CL2, CU2, DZ, i_bh, i_b, i_h, L, szb, szl, sdb, sdl,
+                                              order * H, BL, HAS_IDX, CLS_ZERO)
+            return
         rows = tl.program_id(0) * BR + tl.arange(0, BR)
         valid = rows < L
         offs = tl.arange(0, D)
         r64 = rows.to(tl.int64)[:, None]
         src = i_b.to(tl.int64) * sxb + i_h * sxh + r64 * sxl + offs[None, :]
         dst = i_b.to(tl.int64) * sob + i_h * soh + r64 * sol + offs[None, :]
-        if tl.program_id(2) == 0:
+        if role == 0:
             x = tl.load(XQ + src, mask=valid[:, None], other=0.0).to(tl.float32)
             dy = tl.load(DYQ + i_b.to(tl.int64) * sdqb + i_h * sdqh + r64 * sdql + offs[None, :],
                          mask=valid[:, None], other=0.0).to(tl.float32)
@@ -102,16 +136,12 @@ if triton is not None:
                          mask=valid[:, None], other=0.0).to(tl.float32)
             tl.store(DXK + dst, _feature_grad(x, dy, FMAP).to(DXK.dtype.element_ty), mask=valid[:, None])
 
-
     @triton.jit
-    def _selective_decay_kernel(Z, IDX, A, F, L, H, szb, szl, col0, BL: tl.constexpr, HAS_IDX: tl.constexpr,
-                                CLS_ZERO: tl.constexpr):
+    def _selective_decay_row(Z, IDX, A, F, i_bh, i_b, i_h, L, szb, szl, col0, BL: tl.constexpr,
+                             HAS_IDX: tl.constexpr, CLS_ZERO: tl.constexpr):
         """LION-S's decay of one (batch, head) from its gate logits ``z`` (``Z[b, token, col0 + h]``):
         ``a = logsigmoid(-z)`` (0 for the class token with ``CLS_ZERO``) in scan order, ``A [B*H, L]`` fp32,
         and its exclusive prefix sums ``F [B*H, L+1]`` in float64 (what the attention kernels read)."""
-        i_bh = tl.program_id(0)
-        i_b = i_bh // H
-        i_h = i_bh % H
         running = tl.zeros([1], dtype=tl.float64)
         tl.store(F + i_bh.to(tl.int64) * (L + 1) + tl.arange(0, 1), running)
         for p0 in range(0, L, BL):
@@ -133,14 +163,17 @@ if triton is not None:
             running += tl.sum(a64, 0)
 
     @triton.jit
-    def _selective_decay_grad_kernel(Z, IDX, RL, RU, CL, CU, DZ, L, H, szb, szl, sdb, sdl, col0,
-                                     BL: tl.constexpr, HAS_IDX: tl.constexpr, CLS_ZERO: tl.constexpr):
+    def _selective_decay_kernel(Z, IDX, A, F, L, H, szb, szl, col0, BL: tl.constexpr, HAS_IDX: tl.constexpr,
+                                CLS_ZERO: tl.constexpr):
+        i_bh = tl.program_id(0)
+        _selective_decay_row(Z, IDX, A, F, i_bh, i_bh // H, i_bh % H, L, szb, szl, col0, BL, HAS_IDX, CLS_ZERO)
+
+    @triton.jit
+    def _selective_decay_grad_row(Z, IDX, RL, RU, CL, CU, DZ, i_bh, i_b, i_h, L, szb, szl, sdb, sdl, col0,
+                                  BL: tl.constexpr, HAS_IDX: tl.constexpr, CLS_ZERO: tl.constexpr):
         """``d z`` from the attention kernels' row/column sums of ``P = dA * A`` (scan order): with
         ``d_F = row_lo - col_lo`` and ``d_G = col_up - row_up``, ``d a_m = sum_{t >= m} (d_F + d_G)_t - d_F_m``
         (float64, walked from the end), then ``d z = -sigmoid(z) d a`` (0 for the class token)."""
-        i_bh = tl.program_id(0)
-        i_b = i_bh // H
-        i_h = i_bh % H
         base = i_bh.to(tl.int64) * L
         running = tl.zeros([1], dtype=tl.float64)  # sum over the positions after this block
         n_blocks = tl.cdiv(L, BL)
@@ -167,6 +200,17 @@ if triton is not None:
                 dz = tl.where(tok == 0, 0.0, dz)
             tl.store(DZ + i_b.to(tl.int64) * sdb + tok * sdl + col0 + i_h, dz.to(DZ.dtype.element_ty), mask=valid)
 
+    @triton.jit
+    def _selective_decay_grad_kernel(Z, IDX, RL, RU, CL, CU, DZ, L, H, szb, szl, sdb, sdl, col0,
+                                     BL: tl.constexpr, HAS_IDX: tl.constexpr, CLS_ZERO: tl.constexpr):
+        i_bh = tl.program_id(0)
+        _selective_decay_grad_row(Z, IDX, RL, RU, CL, CU, DZ, i_bh, i_bh // H, i_bh % H, L, szb, szl, sdb, sdl,
+                                  col0, BL, HAS_IDX, CLS_ZERO)
+
+
+def _decay_block() -> int:
+    return 16 if interpreter_enabled() else 256
+
 
 def selective_decay(gate: torch.Tensor, order_index: int, heads: int, perm: torch.Tensor | None, cls_zero: bool):
     """``(a [B, H, L] fp32, F [B*H, L+1] float64)`` of scan order ``order_index`` from gate logits
@@ -174,7 +218,7 @@ def selective_decay(gate: torch.Tensor, order_index: int, heads: int, perm: torc
     batch, length, _ = gate.shape
     a = torch.empty(batch, heads, length, device=gate.device, dtype=torch.float32)
     prefix = torch.empty(batch * heads, length + 1, device=gate.device, dtype=torch.float64)
-    block = 16 if interpreter_enabled() else 256
+    block = _decay_block()
     run_kernel(_selective_decay_kernel, (batch * heads,), gate, perm if perm is not None else gate, a, prefix,
                length, heads, gate.stride(0), gate.stride(1), order_index * heads, BL=block,
                HAS_IDX=perm is not None, CLS_ZERO=cls_zero)
@@ -185,7 +229,7 @@ def selective_decay_grad(gate: torch.Tensor, order_index: int, heads: int, perm:
                          cls_zero: bool, stats, d_gate: torch.Tensor) -> None:
     """Write ``d gate[..., order_index*H : (order_index+1)*H]`` from the attention kernels' statistics."""
     batch, length, _ = gate.shape
-    block = 16 if interpreter_enabled() else 256
+    block = _decay_block()
     run_kernel(_selective_decay_grad_kernel, (batch * heads,),
         gate, perm if perm is not None else gate, *stats, d_gate, length, heads, gate.stride(0), gate.stride(1),
         d_gate.stride(0), d_gate.stride(1), order_index * heads, BL=block, HAS_IDX=perm is not None,
@@ -199,26 +243,53 @@ def _rows_per_program(dim: int) -> tuple[int, int]:
     return (rows if dim <= 64 else max(16, rows // 2)), warps
 
 
-def feature_forward(q_raw: torch.Tensor, k_raw: torch.Tensor, fmap: int):
-    """``(phi(q), phi(k))`` of two ``[B, H, L, D]`` views with equal strides, written token-major."""
+def feature_forward(q_raw: torch.Tensor, k_raw: torch.Tensor, fmap: int, decay=None):
+    """``(phi(q), phi(k), decays)`` of two ``[B, H, L, D]`` views with equal strides, written token-major.
+
+    ``decay``: ``None``, or LION-S's ``(gate [B, L, orders*H], perms, cls_zero)`` (``perms``: one int32 index
+    table or ``None`` per scan order), whose log-decays and prefix sums (as :func:`selective_decay` returns
+    them, one pair per order) the same launch forms; ``decays`` is then their list, else empty."""
     batch, heads, length, dim = q_raw.shape
     yq = empty_blhd(batch, heads, length, dim, q_raw.dtype, q_raw.device)
     yk = empty_blhd(batch, heads, length, dim, k_raw.dtype, k_raw.device)
     rows, warps = _rows_per_program(dim)
-    run_kernel(_feature_fwd_kernel, (cdiv(length, rows), batch * heads, 2),
-        q_raw, k_raw, yq, yk, length, heads, *strides3(q_raw), *strides3(yq), D=dim, BR=rows, FMAP=fmap,
+    if decay is None:
+        run_kernel(_feature_fwd_kernel, (cdiv(length, rows), batch * heads, 2),
+            q_raw, k_raw, yq, yk, length, heads, *strides3(q_raw), *strides3(yq), q_raw, q_raw, q_raw, q_raw, q_raw,
+            0, 0, D=dim, BR=rows, FMAP=fmap, DECAY=False, BL=16, HAS_IDX=False, CLS_ZERO=False, num_warps=warps)
+        return yq, yk, []
+    gate, perms, cls_zero = decay
+    orders = len(perms)
+    a = torch.empty(orders, batch, heads, length, device=gate.device, dtype=torch.float32)
+    prefix = torch.empty(orders, batch * heads, length + 1, device=gate.device, dtype=torch.float64)
+    has_idx = perms[0] is not None
+    run_kernel(_feature_fwd_kernel, (cdiv(length, rows), batch * heads, 2 + orders),
+        q_raw, k_raw, yq, yk, length, heads, *strides3(q_raw), *strides3(yq), gate,
+        perms[0] if has_idx else gate, perms[-1] if has_idx else gate, a, prefix, gate.stride(0), gate.stride(1),
+        D=dim, BR=rows, FMAP=fmap, DECAY=True, BL=_decay_block(), HAS_IDX=has_idx, CLS_ZERO=cls_zero,
         num_warps=warps)
-    return yq, yk
+    return yq, yk, list(zip(a.unbind(0), prefix.unbind(0)))
 
 
-def feature_backward(q_raw, k_raw, dyq, dyk, dq_out, dk_out, fmap: int) -> None:
+def feature_backward(q_raw, k_raw, dyq, dyk, dq_out, dk_out, fmap: int, decay_grad=None) -> None:
     """Write ``J_phi(q)^T dyq`` into ``dq_out`` and the same for k (all ``[B, H, L, D]``, any strides;
-    ``dq_out``/``dk_out`` share their strides)."""
+    ``dq_out``/``dk_out`` share their strides). ``decay_grad``: ``None``, or LION-S's ``(gate, perms, cls_zero,
+    stats, d_gate)`` (``stats``: each order's four statistics, see :func:`selective_decay_grad`), whose
+    ``d gate`` the same launch writes."""
     batch, heads, length, dim = q_raw.shape
     rows, warps = _rows_per_program(dim)
-    run_kernel(_feature_bwd_kernel, (cdiv(length, rows), batch * heads, 2),
-        q_raw, k_raw, dyq, dyk, dq_out, dk_out, length, heads, *strides3(q_raw), *strides3(dyq), *strides3(dyk),
-        *strides3(dq_out), D=dim, BR=rows, FMAP=fmap, num_warps=warps)
+    args = (q_raw, k_raw, dyq, dyk, dq_out, dk_out, length, heads, *strides3(q_raw), *strides3(dyq), *strides3(dyk),
+            *strides3(dq_out))
+    if decay_grad is None:
+        run_kernel(_feature_bwd_kernel, (cdiv(length, rows), batch * heads, 2), *args, *(q_raw,) * 12, 0, 0, 0, 0,
+                   D=dim, BR=rows, FMAP=fmap, DECAY=False, BL=16, HAS_IDX=False, CLS_ZERO=False, num_warps=warps)
+        return
+    gate, perms, cls_zero, stats, d_gate = decay_grad
+    has_idx = perms[0] is not None
+    run_kernel(_feature_bwd_kernel, (cdiv(length, rows), batch * heads, 2 + len(perms)), *args,
+               gate, perms[0] if has_idx else gate, perms[-1] if has_idx else gate, *stats[0], *stats[-1], d_gate,
+               gate.stride(0), gate.stride(1), d_gate.stride(0), d_gate.stride(1), D=dim, BR=rows, FMAP=fmap,
+               DECAY=True, BL=_decay_block(), HAS_IDX=has_idx, CLS_ZERO=cls_zero, num_warps=warps)
 
 
 def _views(qkv: torch.Tensor):
@@ -250,8 +321,8 @@ class LionLayerFunction(torch.autograd.Function):
 
     Decays, one per scan order: ``log_decay_1``/``log_decay_2`` (``None`` or LION-D's ``[H]``), or LION-S's
     raw gate logits ``gate [B, L, orders*H]`` (``a = logsigmoid(-gate)``, zero on the class token with
-    ``cls_zero``), turned into log-decays and their prefix sums by one launch per order and differentiated
-    by one more. ``orders``: ``None`` (one order, the token order) or ``((perm, inverse), ...)`` (two scan
+    ``cls_zero``), turned into log-decays and their prefix sums, and differentiated, by the feature map's
+    launches (both scan orders in one; without a feature map, by one launch per order each way). ``orders``: ``None`` (one order, the token order) or ``((perm, inverse), ...)`` (two scan
     orders; ``perm`` int32). ``mode`` is ``NORMALIZED`` or ``SCALED``.
     ``packing``: ``qkv`` is instead one projection ``[B, L, W]`` holding q, k, v and the gate logits as column
     slices (:func:`_unpack`); its gradient is then written in one buffer, not one per slice."""
@@ -263,17 +334,19 @@ class LionLayerFunction(torch.autograd.Function):
         if packing is not None:
             qkv, gate = _unpack(projection, packing)
         q_raw, k_raw, v = _views(qkv)
+        n_orders = 1 if orders is None else 2
+        perms = [None] if orders is None else [order[0] for order in orders]
+        gate_decays = []  # LION-S's, formed by the feature-map launch where there is one
         if fmap:
-            q, k = feature_forward(q_raw, k_raw, fmap)
+            q, k, gate_decays = feature_forward(q_raw, k_raw, fmap, None if gate is None else (gate, perms, cls_zero))
         else:
             q, k = q_raw, k_raw
-        n_orders = 1 if orders is None else 2
         heads = q.shape[1]
         kernel_decays, prefixes = [], []
         for i in range(n_orders):
-            perm = orders[i][0] if orders is not None else None
+            perm = perms[i]
             if gate is not None:
-                a, prefix = selective_decay(gate, i, heads, perm, cls_zero)
+                a, prefix = gate_decays[i] if gate_decays else selective_decay(gate, i, heads, perm, cls_zero)
             else:
                 a, prefix = (log_decay_1, log_decay_2)[i], None
                 if a is not None and a.dim() == 3 and perm is not None:
@@ -352,6 +425,7 @@ class LionLayerFunction(torch.autograd.Function):
         needs = [kernel_decays[i] is not None and (gate_grad if gate is not None else ctx.needs_input_grad[1 + i])
                  for i in range(n_orders)]
         dlogs = [None, None]
+        gate_stats = []  # LION-S: each order's statistics, turned into d gate by one launch at the end
         if form == "attention":
             for i in range(n_orders):
                 perm = orders[i][0] if orders is not None else None
@@ -361,7 +435,7 @@ class LionLayerFunction(torch.autograd.Function):
                     seed=seed[i:i + 1] if seed is not None and orders is not None else seed,
                     return_stats=gate is not None)
                 if gate_grad:
-                    selective_decay_grad(gate, i, heads, perm, cls_zero, dlog, d_gate)
+                    gate_stats.append(dlog)
                 elif dlog is not None and dlog.dim() == 3 and orders is not None:
                     dlogs[i] = dlog.index_select(-1, orders[i][1])  # scan order -> token order
                 else:
@@ -376,13 +450,18 @@ class LionLayerFunction(torch.autograd.Function):
                                                key_mask=key_mask, order=perm, grads=(dq_f, dk_f, dv_slot),
                                                accumulate=i > 0, return_stats=gate is not None)
                 if gate_grad:  # the statistics are by scan position: one launch turns them into d gate by token
-                    selective_decay_grad(gate, i, heads, perm, cls_zero, dlog, d_gate)
+                    gate_stats.append(dlog)
                 elif dlog is not None and dlog.dim() == 3 and orders is not None:
                     dlogs[i] = dlog.index_select(-1, orders[i][1])  # scan order -> token order
                 else:
                     dlogs[i] = dlog
-        if fmap:
-            feature_backward(q_raw, k_raw, dq_f, dk_f, dq_slot, dk_slot, fmap)
+        perms = [None] if orders is None else [order[0] for order in orders]
+        if fmap:  # d gate in the feature map's launch
+            feature_backward(q_raw, k_raw, dq_f, dk_f, dq_slot, dk_slot, fmap,
+                             (gate, perms, cls_zero, gate_stats, d_gate) if gate_stats else None)
+        else:
+            for i, stats in enumerate(gate_stats):
+                selective_decay_grad(gate, i, heads, perms[i], cls_zero, stats, d_gate)
         if packing is not None:
             return (d_projection, dlogs[0], dlogs[1], None) + (None,) * 12
         return (d_qkv, dlogs[0], dlogs[1], d_gate) + (None,) * 12
