@@ -99,7 +99,7 @@ def log_decay_grad(log_decay: torch.Tensor, row_lower: torch.Tensor | None, row_
     LION-D (``[H]``) instead gets ``sum_{b,i,j} P_ij |i - j|`` from ``row_distance``.
     """
     if log_decay.dim() == 1:
-        return row_distance.double().sum(dim=(0, 2)).to(log_decay.dtype)
+        return row_distance.sum(dim=(0, 2), dtype=torch.float64).to(log_decay.dtype)
     d_f = (row_lower - col_lower).double()
     d_g = (col_upper - row_upper).double()
     inclusive = (d_f + d_g).flip(-1).cumsum(-1).flip(-1)

@@ -32,6 +32,7 @@ except ImportError:  # pragma: no cover
 #: entries per kernel before its cache is emptied (a model uses a handful; varying lengths add one each)
 _MAX_ENTRIES = 512
 _CACHE_ATTRIBUTE = "_lion_hf_launches"  # per kernel: launch key -> (compiled kernel, constexpr values)
+_UNSEEN = object()
 
 
 def _hook_active(hook) -> bool:
@@ -39,8 +40,11 @@ def _hook_active(hook) -> bool:
     return hook is not None and (not hasattr(hook, "calls") or bool(hook.calls))
 
 
+_RUNTIME_KNOBS = getattr(getattr(triton, "knobs", None), "runtime", None)
+
+
 def _launch_hooks_set() -> bool:
-    runtime = getattr(getattr(triton, "knobs", None), "runtime", None)
+    runtime = _RUNTIME_KNOBS
     return runtime is not None and (_hook_active(getattr(runtime, "launch_enter_hook", None))
                                     or _hook_active(getattr(runtime, "launch_exit_hook", None)))
 
@@ -79,8 +83,11 @@ def _key(args: tuple, meta: dict) -> tuple:
 
 def run_kernel(kernel, grid: tuple, *args, **meta) -> None:
     """``kernel[grid](*args, **meta)``, through the compiled kernel when this launch was seen before."""
-    cache = kernel.__dict__.setdefault(_CACHE_ATTRIBUTE, {})
-    if cache is None or interpreter_enabled() or _launch_hooks_set():
+    cache = kernel.__dict__.get(_CACHE_ATTRIBUTE, _UNSEEN)
+    if cache is _UNSEEN:
+        # the interpreter is chosen when the kernels are defined: a kernel it runs always takes Triton's path
+        cache = kernel.__dict__[_CACHE_ATTRIBUTE] = None if interpreter_enabled() else {}
+    if cache is None or _launch_hooks_set():
         kernel[grid](*args, **meta)
         return
     key = _key(args, meta)
@@ -98,7 +105,10 @@ def run_kernel(kernel, grid: tuple, *args, **meta) -> None:
         cache[key] = (compiled, tuple(meta[n] for n in names[len(args):]))
         return
     compiled, constexprs = entry
-    grid0, grid1, grid2 = (tuple(grid) + (1, 1))[:3]
+    if len(grid) == 3:
+        grid0, grid1, grid2 = grid
+    else:
+        grid0, grid1, grid2 = (tuple(grid) + (1, 1))[:3]
     device = key[0] if key[0] >= 0 else torch.cuda.current_device()
     compiled.run(grid0, grid1, grid2, _current_stream(device), compiled.function,
                  compiled.packed_metadata, None, None, None, *args, *constexprs)
