@@ -80,7 +80,9 @@ def _direct_feature_launch(x: torch.Tensor):
     kernel._init_handles()
     y = torch.empty_like(x)
     rows = 64
-    args = (x, x, y, y, LENGTH, HEADS, *strides3(x), *strides3(y), DIM, rows, 1)
+    # as feature_forward passes them without a decay: dummy decay operands, then the constexprs in order
+    args = (x, x, y, y, LENGTH, HEADS, *strides3(x), *strides3(y), x, x, x, x, x, 0, 0, DIM, rows, 1, False, 16,
+            False, False)
     grid = ((LENGTH + rows - 1) // rows, HEADS, 2)
 
     def launch():

@@ -275,7 +275,8 @@ def test_compiled_model_trains_like_eager(modality, mask, order, seed):
 @pytest.mark.parametrize("form, natural, cls_zero, feature_map", [
     ("attention", False, True, "silu_l2"), ("attention", False, False, "silu_l2"), ("attention", True, True, "silu_l2"),
     ("chunk", False, True, "silu_l2"), ("chunk", False, False, "silu_l2"), ("chunk", True, True, "silu_l2"),
-    ("attention", False, False, "identity"), ("chunk", False, True, "identity")])
+    ("attention", False, False, "identity"), ("chunk", False, True, "identity"),
+    ("attention", True, True, "silu_l2-own-launches")])
 def test_fused_layer_from_gate_logits(form, natural, cls_zero, feature_map, monkeypatch, seed):
     """LION-S given by its gate's raw logits: the kernels form logsigmoid(-z) (zero decay on the class token)
     and the float64 prefix sums, and return d z from their statistics, inside the feature map's launches (both
@@ -283,7 +284,12 @@ def test_fused_layer_from_gate_logits(form, natural, cls_zero, feature_map, monk
     logits) equal the reference built with ``selective_log_decays`` in float64."""
     from lion_hf.kernels.fused import selective_log_decays
     from lion_hf.kernels.triton import fused as triton_fused
+    from lion_hf.kernels.triton.tuning import LAUNCH
 
+    own = feature_map == "identity" or feature_map.endswith("-own-launches")
+    if feature_map.endswith("-own-launches"):  # the launch table's other choice
+        feature_map = feature_map.removesuffix("-own-launches")
+        monkeypatch.setitem(LAUNCH, "layer_gate_in_feature_map", (0,))
     own_launches = []
     for name in ("selective_decay", "selective_decay_grad"):
         original = getattr(triton_fused, name)
@@ -307,7 +313,7 @@ def test_fused_layer_from_gate_logits(form, natural, cls_zero, feature_map, monk
         return unfused_attention(x.double(), [a.double() for a in decays], backend="torch", **options)
 
     out, grads = run(fused, qkv, [gate])
-    assert own_launches == ([] if feature_map != "identity" else ["selective_decay"] * n + ["selective_decay_grad"] * n)
+    assert own_launches == (["selective_decay"] * n + ["selective_decay_grad"] * n if own else [])
     ref, ref_grads = run(reference, qkv, [gate])
     assert rel(out, ref) < 2e-5
     for name, g, r in zip(["dqkv", "dgate"], grads, ref_grads):

@@ -337,8 +337,10 @@ class LionLayerFunction(torch.autograd.Function):
         n_orders = 1 if orders is None else 2
         perms = [None] if orders is None else [order[0] for order in orders]
         gate_decays = []  # LION-S's, formed by the feature-map launch where there is one
+        in_feature_launch = bool(fmap) and gate is not None and bool(launch("layer_gate_in_feature_map")[0])
         if fmap:
-            q, k, gate_decays = feature_forward(q_raw, k_raw, fmap, None if gate is None else (gate, perms, cls_zero))
+            q, k, gate_decays = feature_forward(q_raw, k_raw, fmap, (gate, perms, cls_zero) if in_feature_launch
+                                                else None)
         else:
             q, k = q_raw, k_raw
         heads = q.shape[1]
@@ -456,10 +458,11 @@ class LionLayerFunction(torch.autograd.Function):
                 else:
                     dlogs[i] = dlog
         perms = [None] if orders is None else [order[0] for order in orders]
+        in_feature_launch = bool(fmap) and bool(gate_stats) and bool(launch("layer_gate_in_feature_map")[0])
         if fmap:  # d gate in the feature map's launch
             feature_backward(q_raw, k_raw, dq_f, dk_f, dq_slot, dk_slot, fmap,
-                             (gate, perms, cls_zero, gate_stats, d_gate) if gate_stats else None)
-        else:
+                             (gate, perms, cls_zero, gate_stats, d_gate) if in_feature_launch else None)
+        if not in_feature_launch:
             for i, stats in enumerate(gate_stats):
                 selective_decay_grad(gate, i, heads, perms[i], cls_zero, stats, d_gate)
         if packing is not None:

@@ -60,6 +60,10 @@ LAUNCH: dict[str, tuple[int, ...]] = {
     # read by LionAttention._projections. H200, BENCHMARKS.md fifth pass, same-process A/B: BERT-large MLM at
     # L 512 250.3 vs 255.5 ms and 1.5 GB less; ViT-B at 224 px, a host-bound step, ~1 % slower
     "layer_packed_gate": (1,),
+    # LION-S's log-decays and their gradient formed by the feature map's launches (1: both scan orders in one)
+    # or by their own launches, one per order each way (0): a launch costs the host ~30-45 us on the H200
+    # machines, whose ViT-B steps at 224 and 512 px are host-bound (BENCHMARKS.md, sixth pass)
+    "layer_gate_in_feature_map": (1,),
     # LIT global-state form: the state reduction (fp32 partial states summed in torch) as (at least so many
     # positions per program, about so many programs per SM, num_warps), and the passes that apply a state
     # as (positions per program, num_warps): fewer, longer pieces and 128-row applies were the fastest at
