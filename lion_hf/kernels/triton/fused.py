@@ -322,8 +322,9 @@ class LionLayerFunction(torch.autograd.Function):
     Decays, one per scan order: ``log_decay_1``/``log_decay_2`` (``None`` or LION-D's ``[H]``), or LION-S's
     raw gate logits ``gate [B, L, orders*H]`` (``a = logsigmoid(-gate)``, zero on the class token with
     ``cls_zero``), turned into log-decays and their prefix sums, and differentiated, by the feature map's
-    launches (both scan orders in one; without a feature map, by one launch per order each way). ``orders``: ``None`` (one order, the token order) or ``((perm, inverse), ...)`` (two scan
-    orders; ``perm`` int32). ``mode`` is ``NORMALIZED`` or ``SCALED``.
+    launches (both scan orders in one; without a feature map, by one launch per order each way). ``orders``:
+    ``None`` (one order, the token order) or ``((perm, inverse), ...)`` (two scan orders; ``perm`` int32).
+    ``mode`` is ``NORMALIZED`` or ``SCALED``.
     ``packing``: ``qkv`` is instead one projection ``[B, L, W]`` holding q, k, v and the gate logits as column
     slices (:func:`_unpack`); its gradient is then written in one buffer, not one per slice."""
 
@@ -428,9 +429,10 @@ class LionLayerFunction(torch.autograd.Function):
                  for i in range(n_orders)]
         dlogs = [None, None]
         gate_stats = []  # LION-S: each order's statistics, turned into d gate by one launch at the end
+        perms = [None] if orders is None else [order[0] for order in orders]
         if form == "attention":
             for i in range(n_orders):
-                perm = orders[i][0] if orders is not None else None
+                perm = perms[i]
                 _, _, _, dlog = attention_backward(
                     q, k, v, kernel_decays[i], g, c, needs[i], f64=prefixes[i], key_mask=key_mask, order=perm,
                     grads=(dq_f, dk_f, dv_slot), accumulate=i > 0, dropout_p=dropout_p,
@@ -446,7 +448,7 @@ class LionLayerFunction(torch.autograd.Function):
             global_backward(q, k, v, g, c, key_mask=key_mask, state=tuple(states), grads=(dq_f, dk_f, dv_slot))
         else:
             for i in range(n_orders):
-                perm = orders[i][0] if orders is not None else None
+                perm = perms[i]
                 kept = tuple(states[4 * i:4 * i + 4]) if states else None
                 _, _, _, dlog = chunk_backward(q, k, v, kernel_decays[i], g, c, needs[i], chunk, states=kept,
                                                key_mask=key_mask, order=perm, grads=(dq_f, dk_f, dv_slot),
@@ -457,7 +459,6 @@ class LionLayerFunction(torch.autograd.Function):
                     dlogs[i] = dlog.index_select(-1, orders[i][1])  # scan order -> token order
                 else:
                     dlogs[i] = dlog
-        perms = [None] if orders is None else [order[0] for order in orders]
         in_feature_launch = bool(fmap) and bool(gate_stats) and bool(launch("layer_gate_in_feature_map")[0])
         if fmap:  # d gate in the feature map's launch
             feature_backward(q_raw, k_raw, dq_f, dk_f, dq_slot, dk_slot, fmap,
