@@ -296,26 +296,17 @@ def main() -> None:
     for _ in range(3):
         step()
     torch.cuda.synchronize()
-    if args.host:
-        print(f"{args.model} {args.variant if args.model == 'lion' else ''} {size} b{args.batch}, host:")
-        host_report(step, args.steps, args.top)
-        return
-    if args.timers:
-        print(f"{args.model} {args.variant if args.model == 'lion' else ''} {size} b{args.batch}, host timers:")
-        timers_report(step, args.steps)
-        return
-    if args.gaps:
-        print(f"{args.model} {args.variant if args.model == 'lion' else ''} {size} b{args.batch}, GPU idle spells:")
-        gaps_report(step, args.steps, args.top)
-        return
-    if args.python:
-        print(f"{args.model} {args.variant if args.model == 'lion' else ''} {size} b{args.batch}, host Python:")
-        python_report(step, args.steps, args.top)
-        return
-    if args.ops:
-        print(f"{args.model} {args.variant if args.model == 'lion' else ''} {size} b{args.batch}, by operator:")
-        ops_report(step, args.steps, args.top)
-        return
+    title = f"{args.model} {args.variant if args.model == 'lion' else ''} {size} b{args.batch}"
+    reports = {"host": ("host", lambda: host_report(step, args.steps, args.top)),
+               "timers": ("host timers", lambda: timers_report(step, args.steps)),
+               "gaps": ("GPU idle spells", lambda: gaps_report(step, args.steps, args.top)),
+               "python": ("host Python", lambda: python_report(step, args.steps, args.top)),
+               "ops": ("by operator", lambda: ops_report(step, args.steps, args.top))}
+    for flag, (heading, report) in reports.items():
+        if getattr(args, flag):
+            print(f"{title}, {heading}:")
+            report()
+            return
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
         for _ in range(args.steps):
             step()
@@ -333,8 +324,7 @@ def main() -> None:
             groups["matrix products"] += ms
         else:
             groups["other"] += ms
-    print(f"{args.model} {args.variant if args.model == 'lion' else ''} {size} b{args.batch}: "
-          f"{total:.2f} ms of GPU time per step")
+    print(f"{title}: {total:.2f} ms of GPU time per step")
     for name, ms in groups.items():
         print(f"  {name}: {ms:.2f} ms ({100 * ms / total:.0f} %)")
     print("| kernel | calls/step | ms/step |")
