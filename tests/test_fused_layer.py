@@ -392,7 +392,7 @@ def test_selective_model_packs_its_gate_only_for_plain_linears(qkv_bias, seed):
     assert "lion.layers.0.attention.gate.weight" in model.state_dict()
 
 
-def test_packed_projection_trains_after_an_inference_mode_call(seed):
+def test_packed_projection_trains_after_an_inference_mode_call(monkeypatch, seed):
     """The packed product's zero padding is a cached constant: made during an ``inference_mode`` forward it still
     serves a later training step, whose gradients match the unpacked product's."""
     from lion_hf.kernels.triton.tuning import LAUNCH
@@ -403,12 +403,9 @@ def test_packed_projection_trains_after_an_inference_mode_call(seed):
         model(pixel_values=pixels)
     grads = []
     for packed in (1, 0):
-        LAUNCH["layer_packed_gate"], saved = (packed,), LAUNCH["layer_packed_gate"]
-        try:
-            model.zero_grad(set_to_none=True)
-            model(pixel_values=pixels, labels=torch.tensor([0, 1])).loss.backward()
-        finally:
-            LAUNCH["layer_packed_gate"] = saved
+        monkeypatch.setitem(LAUNCH, "layer_packed_gate", (packed,))
+        model.zero_grad(set_to_none=True)
+        model(pixel_values=pixels, labels=torch.tensor([0, 1])).loss.backward()
         attention = model.lion.layers[0].attention
         grads.append([p.grad.clone() for p in (attention.qkv.weight, attention.gate.weight, attention.gate.bias)])
     for packed_grad, own_grad in zip(*grads):

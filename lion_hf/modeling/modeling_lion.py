@@ -286,8 +286,8 @@ class LionAttention(nn.Module):
         qkv_width, gate_width = self.qkv.out_features, self.gate.out_features
         pad = -(qkv_width + gate_width) % 16
         weight_like = self.qkv.weight
-        # one concatenation per tensor, its zero padding a cached constant: the step is host-bound at ViT-B sizes,
-        # and the two F.pad calls cost six more operators and two backward nodes per layer (BENCHMARKS.md, sixth pass)
+        # one concatenation per tensor, its zero padding a cached constant: ViT-B-size steps are host-bound, and
+        # two F.pad calls cost six more operators and two backward nodes per layer (BENCHMARKS.md, sixth pass)
         weights = [weight_like, self.gate.weight, _zeros(weight_like, pad, weight_like.shape[1])]
         biases = [self.qkv.bias if self.qkv.bias is not None else _zeros(weight_like, qkv_width),
                   self.gate.bias if self.gate.bias is not None else _zeros(weight_like, gate_width),
