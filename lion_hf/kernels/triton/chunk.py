@@ -652,7 +652,7 @@ def chunk_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, chunk: int,
         num_stages=stages)
     dlog = None
     if moment:  # LION-D: d a_h = sum_{b,i,j} P_ij |i - j|
-        dlog = mom.double().sum(dim=(0, 2)).to(log_decay.dtype)
+        dlog = log_decay_grad(log_decay, None, None, None, None, row_distance=mom)
     elif stats and return_stats:
         dlog = (row_lo, row_up, col_lo, col_up)
     elif stats:

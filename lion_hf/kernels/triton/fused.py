@@ -391,12 +391,14 @@ class LionLayerFunction(torch.autograd.Function):
             states = tuple(states)
         ctx.save_for_backward(projection, q if fmap else None, k if fmap else None, out, den, key_mask, seed,
                               gate if packing is None else None, *kernel_decays, *prefixes, *states)
-        ctx.meta = (fmap, form, mode, scale, eps, chunk, dropout_p, orders, n_orders, cls_zero, packing)
+        ctx.meta = (fmap, form, mode, scale, eps, chunk, dropout_p, orders, n_orders, cls_zero, packing, perms,
+                    in_feature_launch)
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
-        fmap, form, mode, scale, eps, chunk, dropout_p, orders, n_orders, cls_zero, packing = ctx.meta
+        (fmap, form, mode, scale, eps, chunk, dropout_p, orders, n_orders, cls_zero, packing, perms,
+         gate_in_feature_launch) = ctx.meta
         qkv, q, k, out, den, key_mask, seed, gate, *rest = ctx.saved_tensors
         if packing is not None:
             projection = qkv
@@ -429,7 +431,6 @@ class LionLayerFunction(torch.autograd.Function):
                  for i in range(n_orders)]
         dlogs = [None, None]
         gate_stats = []  # LION-S: each order's statistics, turned into d gate by one launch at the end
-        perms = [None] if orders is None else [order[0] for order in orders]
         if form == "attention":
             for i in range(n_orders):
                 perm = perms[i]
@@ -459,8 +460,9 @@ class LionLayerFunction(torch.autograd.Function):
                     dlogs[i] = dlog.index_select(-1, orders[i][1])  # scan order -> token order
                 else:
                     dlogs[i] = dlog
-        in_feature_launch = bool(fmap) and bool(gate_stats) and bool(launch("layer_gate_in_feature_map")[0])
-        if fmap:  # d gate in the feature map's launch
+        # d gate where the forward formed the decays: in the feature map's launch or in its own
+        in_feature_launch = gate_in_feature_launch and bool(gate_stats)
+        if fmap:
             feature_backward(q_raw, k_raw, dq_f, dk_f, dq_slot, dk_slot, fmap,
                              (gate, perms, cls_zero, gate_stats, d_gate) if in_feature_launch else None)
         if not in_feature_launch:
