@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -295,21 +296,28 @@ def test_triton_matches_torch_forward_and_backward(modality, variant, seed, monk
         inputs = {"input_ids": torch.randint(5, 50, (2, 9)), "attention_mask": torch.tensor([[1] * 9, [1] * 5 + [0] * 4])}
     runs = [("torch", "attention"), ("triton", "attention")] + ([("triton", "chunk")] if variant == "d" else [])
     results = {}
-    for backend, form in runs:
-        model.set_attention_form(form, backend=backend)
-        model.zero_grad()
+    for backend, form in [("float64", "attention"), *runs]:
+        run_model = copy.deepcopy(model).double() if backend == "float64" else model
+        run_model.set_attention_form(form, backend="torch" if backend == "float64" else backend)
+        run_model.zero_grad()
         calls.clear()
-        logits = model(**inputs).logits
+        logits = run_model(**inputs).logits
         (logits.square().mean()).backward()
         assert bool(calls) == (backend == "triton"), (backend, calls)  # the kernels really ran (or not)
-        results[backend, form] = (logits.detach(), {n: p.grad.clone() for n, p in model.named_parameters()
+        results[backend, form] = (logits.detach(), {n: p.grad.clone() for n, p in run_model.named_parameters()
                                                     if p.grad is not None})
-    ref_logits, ref_grads = results["torch", "attention"]
+    exact_logits, exact_grads = results.pop(("float64", "attention"))
+    fp32_grads = results["torch", "attention"][1]
     for key, (logits, grads) in results.items():
-        assert rel_err(logits, ref_logits) < 2e-5, key
-        assert grads.keys() == ref_grads.keys()
+        assert rel_err(logits, exact_logits) < 2e-5, key
+        assert grads.keys() == exact_grads.keys()
         for name, grad in grads.items():
-            assert rel_err(grad, ref_grads[name]) < 2e-4, (key, name)
+            # against float64; a gradient whose terms cancel (LION-D's decay logits: a sum over every token pair)
+            # may be off by up to a few times the fp32 torch path's own rounding
+            error = (grad.double() - exact_grads[name]).abs().max().item()
+            allowed = max(2e-4 * exact_grads[name].abs().max().item(),
+                          4 * (fp32_grads[name].double() - exact_grads[name]).abs().max().item())
+            assert error <= allowed, (key, name, error, allowed)
 
 
 @pytest.mark.parametrize("variant", ["d", "d-natural"])
