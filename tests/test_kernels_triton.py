@@ -91,18 +91,38 @@ def decay_grad_terms(q, k, v, log_decay, pad=None, eps=0.0, seed=123):
 
     The gradient is a sum of ``B L^2`` signed terms that cancel to a small fraction of their magnitudes (1/90 to
     1/1500 at ``B=4, H=3, L=1025``), so its error is bounded by those magnitudes, not by its own size."""
-    q, k, v, a = (t.detach().double() for t in (q, k, v, log_decay))
-    position = torch.arange(q.shape[2], device=q.device, dtype=torch.float64)
-    distance = (position[:, None] - position[None, :]).abs()
-    scores = (q @ k.transpose(-1, -2)) * torch.exp(a[None, :, None, None] * distance)
-    if pad is not None:
-        scores = scores * pad[:, None, None, :]
-    inv_den = 1.0 / (scores.sum(-1) + eps)
-    out = (scores @ v) * inv_den[..., None]
-    weight = torch.randn(out.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).to(q.device)
-    d_scores = (weight @ v.transpose(-1, -2) - (weight * out).sum(-1, keepdim=True)) * inv_den[..., None]
-    terms = d_scores * scores * distance
-    return terms.sum(dim=(0, 2, 3)), terms.abs().sum(dim=(0, 2, 3))
+    weight = torch.randn(q.shape[:-1] + v.shape[-1:], generator=torch.Generator().manual_seed(seed),
+                         dtype=torch.float64).to(q.device)
+    return decay_terms(q, k, v, [log_decay], weight, pad=pad, eps=eps)[0]
+
+
+def decay_terms(q, k, v, log_decays, weight, orders=None, pad=None, eps=0.0, rows=512):
+    """:func:`decay_grad_terms` of the loss ``sum(weight * out)`` for one scan order or the two of the natural
+    variants (``orders``: ``((perm, inverse), ...)``, ``out = sum of numerators / (sum of denominators + eps)``):
+    one ``(sum, magnitude)`` pair per order, each ``[H]``, the distances ``|i - j|`` taken in that order.
+    float64, ``rows`` queries at a time (every term of a query row needs only that row's output)."""
+    q, k, v, weight = (t.detach().double() for t in (q, k, v, weight))
+    log_decays = [a.detach().double() for a in log_decays]
+    length = q.shape[2]
+    token = torch.arange(length, device=q.device)
+    positions = [token] if orders is None else [inverse.to(q.device) for _, inverse in orders]
+    sums = [torch.zeros(q.shape[1], dtype=torch.float64, device=q.device) for _ in log_decays]
+    magnitudes = [torch.zeros_like(t) for t in sums]
+    for r0 in range(0, length, rows):
+        qr, wr = q[:, :, r0:r0 + rows], weight[:, :, r0:r0 + rows]
+        products = qr @ k.transpose(-1, -2)
+        if pad is not None:
+            products = products * pad[:, None, None, :]
+        distances = [(p[r0:r0 + rows, None] - p[None, :]).abs().double() for p in positions]
+        scores = [products * torch.exp(a[None, :, None, None] * d) for a, d in zip(log_decays, distances)]
+        inv_den = 1.0 / (sum(s.sum(-1) for s in scores) + eps)
+        out = sum(s @ v for s in scores) * inv_den[..., None]
+        d_scores = (wr @ v.transpose(-1, -2) - (wr * out).sum(-1, keepdim=True)) * inv_den[..., None]
+        for i, (s, d) in enumerate(zip(scores, distances)):
+            terms = d_scores * s * d
+            sums[i] += terms.sum(dim=(0, 2, 3))
+            magnitudes[i] += terms.abs().sum(dim=(0, 2, 3))
+    return list(zip(sums, magnitudes))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -355,6 +375,30 @@ def test_decay_grad_terms_add_up_to_the_gradient(with_pad, seed):
     signed, magnitude = decay_grad_terms(q, k, v, a, pad, 1e-3)
     assert rel(signed, grads[3]) < 1e-10
     assert (magnitude > 5 * signed.abs()).all()
+
+
+def test_decay_terms_of_two_scan_orders_add_up_to_the_gradient(seed):
+    """The same for the natural variants' two scan orders (the fused layer's GPU test bounds each order's
+    d log_decay by them), row-chunked as at 16385 tokens."""
+    from lion_hf.kernels.fused import silu_l2, unfused_attention
+    from lion_hf.modeling.scan_order import natural_scan_orders
+
+    batch, heads, length, dim = 2, 3, 26, 8  # a 5 x 5 grid and the class token
+    qkv = torch.randn(batch, length, 3, heads, dim, dtype=torch.float64)
+    decays = [F.logsigmoid(torch.randn(heads, dtype=torch.float64) + 1).requires_grad_() for _ in range(2)]
+    orders = natural_scan_orders(5, 5)
+    out = unfused_attention(qkv, decays, feature_map="silu_l2", normalize=True, scale=1.0, eps=1e-3,
+                            form="attention", chunk_size=None, key_padding_mask=None, dropout_p=0.0,
+                            backend="torch", orders=orders)
+    weight = torch.randn_like(out)
+    grads = torch.autograd.grad((out * weight).sum(), decays)
+    q, k, v = qkv.permute(2, 0, 3, 1, 4)
+    q, k = silu_l2(q), silu_l2(k)
+    per_order = decay_terms(q, k, v, decays, weight.unflatten(-1, (heads, dim)).transpose(1, 2), orders=orders,
+                            eps=1e-3, rows=7)
+    for (signed, magnitude), grad in zip(per_order, grads):
+        assert rel(signed, grad) < 1e-10
+        assert (magnitude > 2 * signed.abs()).all()
 
 
 def test_resolve_backend_auto_without_cuda_is_torch():
