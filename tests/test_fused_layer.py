@@ -322,6 +322,83 @@ def test_fused_layer_from_gate_logits(form, natural, cls_zero, feature_map, monk
         assert grads[1][:, 0].abs().max() == 0  # the class token's logits do not act
 
 
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+def test_padded_keys_do_not_act_in_either_scan_order(backend, seed):
+    """Two scan orders with a key padding mask: the padded tokens' q, k and v change nothing on the real rows
+    (the mask is by token; the PyTorch path once applied it to scan positions instead)."""
+    rows, cols, heads, dim = 3, 4, 2, 32
+    length = 1 + rows * cols
+    pad = torch.ones(2, length, dtype=torch.bool)
+    pad[0, 2] = pad[1, -3:] = False
+    qkv = make_qkv(2, length, heads, dim, strided=False)
+    other = qkv.clone()
+    other[~pad] = torch.randn_like(other[~pad]) * 3
+    options = dict(feature_map="silu_l2", normalize=True, scale=dim ** -0.5, eps=1e-4, form="attention",
+                   chunk_size=None, key_padding_mask=pad, dropout_p=0.0, orders=natural_scan_orders(rows, cols),
+                   backend=backend)
+    decays = make_decays("decay", 2, heads, length, 2)
+    out = lion_fused_attention(qkv, decays, **options)
+    moved = lion_fused_attention(other, decays, **options)
+    assert rel(moved[pad], out[pad]) < 1e-6
+    assert rel(moved[~pad], out[~pad]) > 1e-3  # the padded rows' own outputs do change
+
+
+@pytest.mark.parametrize("mask, natural", [("lit", False), ("decay", False), ("decay", True), ("gate", True),
+                                           ("gate-own-launches", False)])
+@pytest.mark.parametrize("in_attention", [1, 0, "atomic-dq"])
+def test_feature_map_backward_in_the_attention_epilogues(mask, natural, in_attention, monkeypatch, seed):
+    """``LAUNCH["layer_feature_grad_in_attention"]``: the attention form's dq and dkv kernels apply the feature
+    map's backward to their own parts (both scan orders' parts add up in raw space), and the feature map's
+    backward launch then runs only for LION-S's gate (its q/k programs left out), or not at all; the other
+    choice, and the backward whose dq is summed atomically (``fused_dq``), keep that launch. Either way the
+    gradients equal float64's, padding included."""
+    from lion_hf.kernels.fused import selective_log_decays
+    from lion_hf.kernels.triton import fused as triton_fused
+    from lion_hf.kernels.triton.tuning import LAUNCH
+
+    table, atomic = {1: (1, False), 0: (0, False), "atomic-dq": (1, True)}[in_attention]
+    monkeypatch.setitem(LAUNCH, "layer_feature_grad_in_attention", (table,))
+    if atomic:
+        monkeypatch.setitem(LAUNCH, "attn_bwd_fused", (1, 4096))
+    in_attention = table and not atomic
+    if mask == "gate-own-launches":
+        monkeypatch.setitem(LAUNCH, "layer_gate_in_feature_map", (0,))
+    launches = []
+    original = triton_fused.feature_backward
+    monkeypatch.setattr(triton_fused, "feature_backward",
+                        lambda *a, **k: launches.append(k.get("qk", True)) or original(*a, **k))
+    rows, cols, heads, dim = 3, 5, 2, 32
+    length = 1 + rows * cols
+    orders = natural_scan_orders(rows, cols) if natural else None
+    n = 2 if natural else 1
+    qkv = make_qkv(2, length, heads, dim)
+    pad = torch.ones(2, length, dtype=torch.bool)
+    pad[1, -4:] = False
+    options = dict(feature_map="elu_plus_one" if mask == "lit" else "silu_l2", normalize=True, scale=dim ** -0.5,
+                   eps=1e-4, form="attention", chunk_size=None, key_padding_mask=pad, dropout_p=0.0, orders=orders)
+    gated = mask.startswith("gate")
+    inputs = [torch.randn(2, length, n * heads)] if gated else make_decays(mask, 2, heads, length, n)
+
+    def fused(x, a):
+        if gated:
+            return lion_fused_attention(x, None, backend="triton", gate_logits=a[0], cls_zero=True, **options)
+        return lion_fused_attention(x, a, backend="triton", **options)
+
+    def reference(x, a):
+        decays = selective_log_decays(a[0].double(), n, True) if gated else [t if t is None else t.double()
+                                                                            for t in a]
+        return unfused_attention(x.double(), decays, backend="torch", **options)
+
+    out, grads = run(fused, qkv, inputs)
+    gate_launch = mask == "gate"  # d gate formed by the feature map's launch
+    assert launches == ([True] if not in_attention else ([False] if gate_launch else []))
+    ref, ref_grads = run(reference, qkv, inputs)
+    assert rel(out, ref) < 2e-5
+    assert len(grads) == len(ref_grads)
+    for name, g, r in zip(["dqkv", "d decay 1", "d decay 2"], grads, ref_grads):
+        assert rel(g, r) < 2e-5, (name, rel(g, r))
+
+
 @pytest.mark.parametrize("form, natural", [("attention", False), ("attention", True), ("chunk", True)])
 def test_fused_layer_from_one_projection(form, natural, monkeypatch, seed):
     """q, k, v and LION-S's gate logits as column slices of one projection ``[B, L, W]`` (``projection=``):

@@ -73,7 +73,9 @@ def unfused_attention(qkv: torch.Tensor, log_decays: Sequence[torch.Tensor | Non
         for (perm, inverse), log_decay in zip(orders, log_decays):
             if log_decay is not None and log_decay.dim() == 3:
                 log_decay = log_decay[..., perm]
-            num, den = lion_attention_parts(q[:, :, perm], k[:, :, perm], v[:, :, perm], log_decay, **options)
+            # the padding mask is by token: it moves with the keys into scan order
+            in_order = {**options, "key_padding_mask": None if key_padding_mask is None else key_padding_mask[:, perm]}
+            num, den = lion_attention_parts(q[:, :, perm], k[:, :, perm], v[:, :, perm], log_decay, **in_order)
             parts.append((num[:, :, inverse], den[:, :, inverse]))
         context = combine_parts(parts, eps=eps, out_dtype=q.dtype)
     return context.transpose(1, 2).reshape(batch, length, heads * dim)

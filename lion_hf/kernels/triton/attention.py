@@ -41,6 +41,7 @@ except ImportError:  # pragma: no cover - exercised where triton is missing
 
 
 if triton is not None:
+    from .common import _feature_grad  # the feature map's backward, in the epilogues (FMAP)
 
     @triton.jit
     def _tile_data(A, F, i_b, i_h, i_bh, start, offs, valid, L, sab, sah, sal, BLOCK: tl.constexpr,
@@ -241,12 +242,12 @@ if triton is not None:
 
     @triton.jit
     def _attn_bwd_dkv_kernel(Q, K, V, A, F, G, C, KM, IDX, DK_OUT, DV_OUT, COL_LO, COL_UP, DQ_ACC, ROW_LO, ROW_UP,
-                             L, H, sqb, sqh, sql, skb, skh, skl, svb, svh, svl, sgb, sgh, sgl,
-                             sdkb, sdkh, sdkl, sdvb, sdvh, sdvl, sab, sah, sal, p_drop, SEED,
+                             XR, L, H, sqb, sqh, sql, skb, skh, skl, svb, svh, svl, sgb, sgh, sgl,
+                             sdkb, sdkh, sdkl, sdvb, sdvh, sdvl, sab, sah, sal, sxb, sxh, sxl, p_drop, SEED,
                              DK: tl.constexpr, DV: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
                              KIND: tl.constexpr, HAS_C: tl.constexpr, HAS_KM: tl.constexpr,
                              HAS_IDX: tl.constexpr, ACCUM: tl.constexpr, DROPOUT: tl.constexpr,
-                             F16: tl.constexpr, PREC: tl.constexpr, DQ_ATOMIC: tl.constexpr,
+                             F16: tl.constexpr, PREC: tl.constexpr, FMAP: tl.constexpr, DQ_ATOMIC: tl.constexpr,
                              ROW_STATS: tl.constexpr):
         # Works on transposed tiles ([keys, queries]) so that every matrix product takes its
         # operands straight from memory: no register transposes. Statistics are stored by scan position.
@@ -256,6 +257,8 @@ if triton is not None:
         # DQ_ATOMIC (with a d log_decay to form, implies ROW_STATS): also dq (as dq^T = k^T dS^T, whose transpose falls on a loaded
         # operand, not on a dot result: the Hopper miscompile of tl.trans(acc)) added atomically into the
         # fp32 [B, L, H, DK] buffer DQ_ACC.
+        # FMAP > 0: q and k are features phi(x) of the raw keys XR ([B, H, L, DK] strides sx*); dk is then stored
+        # as J_phi(x)^T dk (linear in dk: a second scan order's part adds to the first's in raw space).
         i_n = tl.program_id(0)
         i_bh = tl.program_id(1)
         i_b = i_bh // H
@@ -359,6 +362,10 @@ if triton is not None:
                     if ROW_STATS:
                         tl.store(ROW_LO + row_part + offs_m, tl.sum(p_lo, 0), mask=m_valid)
                         tl.store(ROW_UP + row_part + offs_m, tl.sum(p_up, 0), mask=m_valid)
+        if FMAP > 0:
+            xk = tl.load(XR + i_b.to(tl.int64) * sxb + i_h * sxh + tok_n[:, None] * sxl + offs_dk[None, :],
+                         mask=n_valid[:, None], other=0.0).to(tl.float32)
+            dk = _feature_grad(xk, dk, FMAP)
         # a padded key gets no gradient (it is an exact zero in the function)
         dk = tl.where(kv_valid[:, None], dk, 0.0)
         dv = tl.where(kv_valid[:, None], dv, 0.0)
@@ -376,14 +383,15 @@ if triton is not None:
             tl.store(COL_LO + i_bh * L + offs_n, col_lo, mask=n_valid)
 
     @triton.jit
-    def _attn_bwd_dq_kernel(Q, K, V, A, F, G, C, KM, IDX, DQ_OUT, ROW_LO, ROW_UP, L, H,
+    def _attn_bwd_dq_kernel(Q, K, V, A, F, G, C, KM, IDX, DQ_OUT, ROW_LO, ROW_UP, XR, L, H,
                             sqb, sqh, sql, skb, skh, skl, svb, svh, svl, sgb, sgh, sgl,
-                            sdqb, sdqh, sdql, sab, sah, sal, p_drop, SEED,
+                            sdqb, sdqh, sdql, sab, sah, sal, sxb, sxh, sxl, p_drop, SEED,
                             DK: tl.constexpr, DV: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
                             KIND: tl.constexpr, HAS_C: tl.constexpr, HAS_KM: tl.constexpr,
                             HAS_IDX: tl.constexpr, ACCUM: tl.constexpr, DROPOUT: tl.constexpr,
-                            F16: tl.constexpr, PREC: tl.constexpr, STATS: tl.constexpr):
-        # STATS: also the row statistics of d log_decay (else the dkv kernel forms them: no q k^T here)
+                            F16: tl.constexpr, PREC: tl.constexpr, FMAP: tl.constexpr, STATS: tl.constexpr):
+        # STATS: also the row statistics of d log_decay (else the dkv kernel forms them: no q k^T here);
+        # FMAP > 0: dq stored as J_phi(x)^T dq of the raw queries XR (as the dkv kernel does for dk)
         i_m = tl.program_id(0)
         i_bh = tl.program_id(1)
         i_b = i_bh // H
@@ -457,6 +465,10 @@ if triton is not None:
                 dq += tl.dot(ds, k.to(tl.float32), input_precision=PREC)
             else:
                 dq += tl.dot(ds.to(k.dtype), k, input_precision=PREC)
+        if FMAP > 0:
+            xq = tl.load(XR + i_b.to(tl.int64) * sxb + i_h * sxh + tok_m[:, None] * sxl + offs_dk[None, :],
+                         mask=m_valid[:, None], other=0.0).to(tl.float32)
+            dq = _feature_grad(xq, dq, FMAP)
         dq_ptrs = DQ_OUT + i_b.to(tl.int64) * sdqb + i_h * sdqh + tok_m[:, None] * sdql + offs_dk[None, :]
         if ACCUM:
             dq += tl.load(dq_ptrs, mask=m_valid[:, None], other=0.0).to(tl.float32)
@@ -567,7 +579,7 @@ def attention_forward(q, k, v, log_decay, mode: int, with_den: bool, scale: floa
 def attention_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, f64: torch.Tensor | None = None,
                        key_mask: torch.Tensor | None = None, order: torch.Tensor | None = None,
                        grads: tuple | None = None, accumulate: bool = False, dropout_p: float = 0.0,
-                       seed: torch.Tensor | None = None, return_stats: bool = False):
+                       seed: torch.Tensor | None = None, return_stats: bool = False, feature: tuple | None = None):
     """``(dq, dk, dv, dlog_decay)`` from ``g' [B,H,L,Dv]`` and the row bias ``c [B,H,L]`` (or ``None``).
 
     ``grads``: ``(dq, dk, dv)`` buffers to write (any strides, e.g. slices of the fused projection's
@@ -575,7 +587,10 @@ def attention_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, f64: to
     ``dlog_decay`` follows ``log_decay``'s positions (scan order when ``order`` is given). With
     ``return_stats`` (LION-S) the fourth result is instead the row/column sums ``(row_lower, row_upper,
     col_lower, col_upper)`` of ``P = dA * A`` that :func:`~lion_hf.kernels.triton.common.log_decay_grad`
-    turns into ``d log_decay``, for a caller that fuses that step with its own."""
+    turns into ``d log_decay``, for a caller that fuses that step with its own. ``feature``: ``(fmap, q_raw,
+    k_raw)`` where q and k are features ``phi(q_raw)``, ``phi(k_raw)`` (``fmap`` an id of
+    :data:`~lion_hf.kernels.triton.fused.FEATURE_MAPS`): the kernels then return the gradients of the raw
+    inputs (the feature map's backward in their epilogues; needs the separate dq launch, ``fused_dq`` false)."""
     batch, heads, length, dk = q.shape
     dv = v.shape[-1]
     dtype = kernel_dtype(q.dtype)
@@ -589,6 +604,11 @@ def attention_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, f64: to
                  empty_blhd(batch, heads, length, dv, dtype, q.device))
     dq_, dk_, dv_ = grads
     fused = fused_dq(length, dropout=dropout_p > 0)
+    if feature is not None and fused:
+        raise ValueError("the feature map's backward runs in the separate dq launch; fused_dq() is on here")
+    fmap, q_raw, k_raw = feature if feature is not None else (0, None, None)
+    if fmap:
+        q_raw, k_raw = row_major_last(q_raw), row_major_last(k_raw)
     bm, bn, warps, stages = _blocks(dk, dv, dtype, backward=True, fused=fused, length=length, kind=kind)
     # where the d log_decay statistics are formed: the dq kernel (0) or the dkv kernel (1, module doc)
     row_stats = kind > 0 and needs_decay_grad and (fused or bool(launch("attn_bwd_row_stats")[kind - 1]))
@@ -603,15 +623,15 @@ def attention_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, f64: to
     km = _key_mask(key_mask)
     common = dict(DK=dk, DV=dv, BM=bm, BN=bn, KIND=kind, HAS_C=c is not None, HAS_KM=km is not None,
                   HAS_IDX=order is not None, ACCUM=accumulate, DROPOUT=dropout_p > 0, F16=dtype == torch.float16,
-                  PREC=_precision(dtype),
-                  num_warps=warps, num_stages=stages)
+                  PREC=_precision(dtype), FMAP=fmap, num_warps=warps, num_stages=stages)
     pick = lambda t: t if t is not None else dummy  # noqa: E731
     inputs = (q, k, v, pick(a), pick(f64), g, pick(c), pick(km), pick(order))
     in_strides = (*strides3(q), *strides3(k), *strides3(v), *strides3(g))
     run_kernel(_attn_bwd_dkv_kernel, (cdiv(length, bn), batch * heads),
-        *inputs, dk_, dv_, pick(col_lo), pick(col_up), pick(dq_acc), pick(row_lo), pick(row_up), length, heads,
-        *in_strides, *strides3(dk_), *strides3(dv_), sab, sah, sal, float(dropout_p),
-        seed if seed is not None else q, DQ_ATOMIC=fused, ROW_STATS=row_stats, **common)
+        *inputs, dk_, dv_, pick(col_lo), pick(col_up), pick(dq_acc), pick(row_lo), pick(row_up), pick(k_raw),
+        length, heads, *in_strides, *strides3(dk_), *strides3(dv_), sab, sah, sal,
+        *(strides3(k_raw) if fmap else (0, 0, 0)), float(dropout_p), seed if seed is not None else q,
+        DQ_ATOMIC=fused, ROW_STATS=row_stats, **common)
     if fused:
         dq_sum = dq_acc.transpose(1, 2)  # [B, H, L, DK] view of the token-major fp32 sum
         if accumulate:
@@ -620,8 +640,8 @@ def attention_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, f64: to
             dq_.copy_(dq_sum)
     else:
         run_kernel(_attn_bwd_dq_kernel, (cdiv(length, bm), batch * heads),
-            *inputs, dq_, pick(row_lo), pick(row_up), length, heads, *in_strides, *strides3(dq_),
-            sab, sah, sal, float(dropout_p), seed if seed is not None else q,
+            *inputs, dq_, pick(row_lo), pick(row_up), pick(q_raw), length, heads, *in_strides, *strides3(dq_),
+            sab, sah, sal, *(strides3(q_raw) if fmap else (0, 0, 0)), float(dropout_p), seed if seed is not None else q,
             STATS=kind > 0 and needs_decay_grad and not row_stats, **common)
     if kind == 2 and row_stats:
         row_lo, row_up = row_lo.sum(0), row_up.sum(0)

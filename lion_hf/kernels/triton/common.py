@@ -1,4 +1,4 @@
-"""Host-side pieces shared by the Triton forms: output modes and the gradient seen by the kernels.
+"""Pieces shared by the Triton forms: output modes, the gradient seen by the kernels, the feature maps.
 
 Every form computes ``A = (Q K^T) * M`` implicitly and returns one of three things (``OUT_MODE``):
 
@@ -34,6 +34,26 @@ from .utils import cdiv, empty_blhd, row_major_last, strides3
 PARTS, NORMALIZED, SCALED = 0, 1, 2
 
 if triton is not None:
+
+    @triton.jit
+    def _feature(x, FMAP: tl.constexpr):
+        """``phi(x)`` of a ``[rows, D]`` fp32 tile (row-wise for the L2-normalised map)."""
+        if FMAP == 1:
+            return tl.where(x > 0, x + 1.0, tl.exp(tl.minimum(x, 0.0)))
+        s = x * tl.sigmoid(x) + 0.5  # silu(x) + 0.5 >= 0.22: the norm never vanishes
+        return s / tl.sqrt(tl.sum(s * s, 1))[:, None]
+
+    @triton.jit
+    def _feature_grad(x, dy, FMAP: tl.constexpr):
+        """``J_phi(x)^T dy`` for a ``[rows, D]`` fp32 tile."""
+        if FMAP == 1:
+            return tl.where(x > 0, dy, dy * tl.exp(tl.minimum(x, 0.0)))
+        sig = tl.sigmoid(x)
+        s = x * sig + 0.5
+        inv_n = 1.0 / tl.sqrt(tl.sum(s * s, 1))
+        y = s * inv_n[:, None]
+        ds = (dy - y * tl.sum(y * dy, 1)[:, None]) * inv_n[:, None]
+        return ds * (sig + x * sig * (1.0 - sig))
 
     @triton.jit
     def _normalized_grad_kernel(DO, O, DEN, G, C, L, H, sdb, sdh, sdl, sob, soh, sol, sgb, sgh, sgl, eps,

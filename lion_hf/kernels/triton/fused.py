@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from .attention import attention_backward, attention_forward
+from .attention import attention_backward, attention_forward, fused_dq
 from .chunk import chunk_backward, chunk_forward, keep_forward_states
 from .common import NORMALIZED, PARTS, grad_inputs
 from .global_state import global_backward, global_forward, global_state
@@ -40,26 +40,7 @@ except ImportError:  # pragma: no cover
 FEATURE_MAPS = {"identity": 0, "elu_plus_one": 1, "silu_l2": 2}
 
 if triton is not None:
-
-    @triton.jit
-    def _feature(x, FMAP: tl.constexpr):
-        """``phi(x)`` of a ``[rows, D]`` fp32 tile (row-wise for the L2-normalised map)."""
-        if FMAP == 1:
-            return tl.where(x > 0, x + 1.0, tl.exp(tl.minimum(x, 0.0)))
-        s = x * tl.sigmoid(x) + 0.5  # silu(x) + 0.5 >= 0.22: the norm never vanishes
-        return s / tl.sqrt(tl.sum(s * s, 1))[:, None]
-
-    @triton.jit
-    def _feature_grad(x, dy, FMAP: tl.constexpr):
-        """``J_phi(x)^T dy`` for a ``[rows, D]`` fp32 tile."""
-        if FMAP == 1:
-            return tl.where(x > 0, dy, dy * tl.exp(tl.minimum(x, 0.0)))
-        sig = tl.sigmoid(x)
-        s = x * sig + 0.5
-        inv_n = 1.0 / tl.sqrt(tl.sum(s * s, 1))
-        y = s * inv_n[:, None]
-        ds = (dy - y * tl.sum(y * dy, 1)[:, None]) * inv_n[:, None]
-        return ds * (sig + x * sig * (1.0 - sig))
+    from .common import _feature, _feature_grad  # the feature maps (also the attention backward's epilogues)
 
     @triton.jit
     def _feature_fwd_kernel(XQ, XK, YQ, YK, L, H, sxb, sxh, sxl, syb, syh, syl,
@@ -103,12 +84,16 @@ if triton is not None:
                             sdkb, sdkh, sdkl, sob, soh, sol,
                             Z, IDX1, IDX2, RL1, RU1, CL1, CU1, RL2, RU2, CL2, CU2, DZ, szb, szl, sdb, sdl,
                             D: tl.constexpr, BR: tl.constexpr, FMAP: tl.constexpr, DECAY: tl.constexpr,
-                            BL: tl.constexpr, HAS_IDX: tl.constexpr, CLS_ZERO: tl.constexpr):
-        # program_id(2): 0 for q, 1 for k; 2 + o for d z of LION-S's scan order o from its statistics (as above)
+                            BL: tl.constexpr, HAS_IDX: tl.constexpr, CLS_ZERO: tl.constexpr, QK: tl.constexpr):
+        # program_id(2): 0 for q, 1 for k; 2 + o for d z of LION-S's scan order o from its statistics (as above);
+        # without QK (the attention backward applied the feature map's backward) only the d z programs
         i_bh = tl.program_id(1)
         i_b = i_bh // H
         i_h = i_bh % H
-        role = tl.program_id(2)
+        if QK:
+            role = tl.program_id(2)
+        else:
+            role = tl.program_id(2) + 2
         if DECAY and role >= 2:
             if tl.program_id(0) == 0:
                 order = role - 2
@@ -271,25 +256,29 @@ def feature_forward(q_raw: torch.Tensor, k_raw: torch.Tensor, fmap: int, decay=N
     return yq, yk, list(zip(a.unbind(0), prefix.unbind(0)))
 
 
-def feature_backward(q_raw, k_raw, dyq, dyk, dq_out, dk_out, fmap: int, decay_grad=None) -> None:
+def feature_backward(q_raw, k_raw, dyq, dyk, dq_out, dk_out, fmap: int, decay_grad=None, qk: bool = True) -> None:
     """Write ``J_phi(q)^T dyq`` into ``dq_out`` and the same for k (all ``[B, H, L, D]``, any strides;
     ``dq_out``/``dk_out`` share their strides). ``decay_grad``: ``None``, or LION-S's ``(gate, perms, cls_zero,
     stats, d_gate)`` (``stats``: each order's four statistics, see :func:`selective_decay_grad`), whose
-    ``d gate`` the same launch writes."""
+    ``d gate`` the same launch writes; with ``qk=False`` only that (``dyq``.. ``dk_out`` unused)."""
     batch, heads, length, dim = q_raw.shape
     rows, warps = _rows_per_program(dim)
+    if not qk:
+        dyq = dyk = dq_out = dk_out = q_raw
     args = (q_raw, k_raw, dyq, dyk, dq_out, dk_out, length, heads, *strides3(q_raw), *strides3(dyq), *strides3(dyk),
             *strides3(dq_out))
     if decay_grad is None:
         run_kernel(_feature_bwd_kernel, (cdiv(length, rows), batch * heads, 2), *args, *(q_raw,) * 12, 0, 0, 0, 0,
-                   D=dim, BR=rows, FMAP=fmap, DECAY=False, BL=16, HAS_IDX=False, CLS_ZERO=False, num_warps=warps)
+                   D=dim, BR=rows, FMAP=fmap, DECAY=False, BL=16, HAS_IDX=False, CLS_ZERO=False, QK=True,
+                   num_warps=warps)
         return
     gate, perms, cls_zero, stats, d_gate = decay_grad
     has_idx = perms[0] is not None
-    run_kernel(_feature_bwd_kernel, (cdiv(length, rows), batch * heads, 2 + len(perms)), *args,
+    grid = (cdiv(length, rows), batch * heads, 2 + len(perms)) if qk else (1, batch * heads, len(perms))
+    run_kernel(_feature_bwd_kernel, grid, *args,
                gate, perms[0] if has_idx else gate, perms[-1] if has_idx else gate, *stats[0], *stats[-1], d_gate,
                gate.stride(0), gate.stride(1), d_gate.stride(0), d_gate.stride(1), D=dim, BR=rows, FMAP=fmap,
-               DECAY=True, BL=_decay_block(), HAS_IDX=has_idx, CLS_ZERO=cls_zero, num_warps=warps)
+               DECAY=True, BL=_decay_block(), HAS_IDX=has_idx, CLS_ZERO=cls_zero, QK=qk, num_warps=warps)
 
 
 def _views(qkv: torch.Tensor):
@@ -415,7 +404,11 @@ class LionLayerFunction(torch.autograd.Function):
         else:
             d_qkv = torch.empty_like(qkv)
         dq_slot, dk_slot, dv_slot = _views(d_qkv)
-        if fmap:
+        # the feature map's backward in the attention kernels' epilogues (one launch and two buffers fewer) or
+        # in a launch of its own after the other forms and the atomic-dq backward
+        epilogue = bool(fmap) and form == "attention" and bool(launch("layer_feature_grad_in_attention")[0]) \
+            and not fused_dq(q.shape[2], dropout=dropout_p > 0)
+        if fmap and not epilogue:
             batch, heads, length, dim = q.shape
             dq_f = empty_blhd(batch, heads, length, dim, qkv.dtype, qkv.device)
             dk_f = empty_blhd(batch, heads, length, dim, qkv.dtype, qkv.device)
@@ -438,7 +431,7 @@ class LionLayerFunction(torch.autograd.Function):
                     q, k, v, kernel_decays[i], g, c, needs[i], f64=prefixes[i], key_mask=key_mask, order=perm,
                     grads=(dq_f, dk_f, dv_slot), accumulate=i > 0, dropout_p=dropout_p,
                     seed=seed[i:i + 1] if seed is not None and orders is not None else seed,
-                    return_stats=gate is not None)
+                    return_stats=gate is not None, feature=(fmap, q_raw, k_raw) if epilogue else None)
                 if gate_grad:
                     gate_stats.append(dlog)
                 elif dlog is not None and dlog.dim() == 3 and orders is not None:
@@ -462,9 +455,10 @@ class LionLayerFunction(torch.autograd.Function):
                     dlogs[i] = dlog
         # d gate where the forward formed the decays: in the feature map's launch or in its own
         in_feature_launch = gate_in_feature_launch and bool(gate_stats)
-        if fmap:
+        if fmap and (not epilogue or in_feature_launch):
             feature_backward(q_raw, k_raw, dq_f, dk_f, dq_slot, dk_slot, fmap,
-                             (gate, perms, cls_zero, gate_stats, d_gate) if in_feature_launch else None)
+                             (gate, perms, cls_zero, gate_stats, d_gate) if in_feature_launch else None,
+                             qk=not epilogue)
         if not in_feature_launch:
             for i, stats in enumerate(gate_stats):
                 selective_decay_grad(gate, i, heads, perms[i], cls_zero, stats, d_gate)

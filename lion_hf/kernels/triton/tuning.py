@@ -64,6 +64,9 @@ LAUNCH: dict[str, tuple[int, ...]] = {
     # or by their own launches, one per order each way (0): a launch costs the host ~30-45 us on the H200
     # machines, whose ViT-B steps at 224 and 512 px are host-bound (BENCHMARKS.md, sixth pass)
     "layer_gate_in_feature_map": (1,),
+    # the attention form's backward applies the feature map's backward in its dq and dkv kernels' epilogues (1)
+    # or leaves it to the feature map's own launch (0): one launch and two [B, L, H, D] buffers fewer per layer
+    "layer_feature_grad_in_attention": (1,),
     # LIT global-state form: the state reduction (fp32 partial states summed in torch) as (at least so many
     # positions per program, about so many programs per SM, num_warps), and the passes that apply a state
     # as (positions per program, num_warps): fewer, longer pieces and 128-row applies were the fastest at
