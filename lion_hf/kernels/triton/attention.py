@@ -613,9 +613,12 @@ def attention_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, f64: to
     # where the d log_decay statistics are formed: the dq kernel (0) or the dkv kernel (1, module doc)
     row_stats = kind > 0 and needs_decay_grad and (fused or bool(launch("attn_bwd_row_stats")[kind - 1]))
     stat = lambda *lead: torch.empty(*lead, batch, heads, length, device=q.device, dtype=torch.float32)  # noqa: E731
-    col_lo, col_up = (stat(), stat()) if kind == 2 else ((stat(), None) if kind == 1 and row_stats else (None, None))
-    if kind == 2:  # per key tile partials (dkv kernel) or the dq kernel's sums
-        row_lo, row_up = (stat(cdiv(length, bn)), stat(cdiv(length, bn))) if row_stats else (stat(), stat())
+    col_lo, col_up = (None, None) if kind == 2 else ((stat(), None) if kind == 1 and row_stats else (None, None))
+    if kind == 2:  # per key tile partials (dkv kernel) or the dq kernel's sums; one allocation per shape
+        if row_stats:
+            (col_lo, col_up), (row_lo, row_up) = stat(2).unbind(0), stat(2, cdiv(length, bn)).unbind(0)
+        else:
+            col_lo, col_up, row_lo, row_up = stat(4).unbind(0)
     else:
         row_lo, row_up = (stat() if kind == 1 and not row_stats else None), None
     dq_acc = torch.zeros(batch, length, heads, dk, device=q.device, dtype=torch.float32) if fused else None
