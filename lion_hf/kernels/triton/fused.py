@@ -282,8 +282,8 @@ def feature_backward(q_raw, k_raw, dyq, dyk, dq_out, dk_out, fmap: int, decay_gr
 
 
 def _views(qkv: torch.Tensor):
-    """q, k, v of ``[B, L, 3, H, D]`` as ``[B, H, L, D]`` views (no copy)."""
-    return tuple(t.transpose(1, 2) for t in qkv.unbind(2))
+    """q, k, v of ``[B, L, 3, H, D]`` as ``[B, H, L, D]`` views (no copy; two operators, not four)."""
+    return qkv.transpose(1, 3).unbind(2)
 
 
 def _unpack(projection: torch.Tensor, packing: tuple[int, int, int, int, int]):

@@ -100,7 +100,9 @@ def empty_blhd(batch: int, heads: int, length: int, dim: int, dtype: torch.dtype
 
     The kernels write their outputs this way: the models' ``out_proj`` reads ``[B, L, H*D]``, so
     ``x.transpose(1, 2).reshape(B, L, H * D)`` is a view, not a copy."""
-    return torch.empty(batch, length, heads, dim, device=device, dtype=dtype).transpose(1, 2)
+    # one operator (empty + transpose would be two: a host step counts, launcher.py)
+    return torch.empty_strided((batch, heads, length, dim), (length * heads * dim, dim, heads * dim, 1),
+                               device=device, dtype=dtype)
 
 
 def decay_strides(log_decay: torch.Tensor | None, batch: int, heads: int, length: int):
@@ -111,7 +113,8 @@ def decay_strides(log_decay: torch.Tensor | None, batch: int, heads: int, length
     """
     if log_decay is None:
         return None, 0, 0, 0, 0
-    a = log_decay.detach().to(torch.float32)
+    # no detach: the kernels read the data; callers run inside autograd Functions (one operator fewer)
+    a = log_decay if log_decay.dtype == torch.float32 else log_decay.to(torch.float32)
     if a.dim() == 1:
         a = a.contiguous()
         return a, 0, 1, 0, 1
