@@ -84,7 +84,7 @@ def chunk_section(length=16384):
 
 def state_section(length=16384):
     """The state pass alone, over its settings (``LAUNCH["chunk_state"]``: value slice, warps, stages,
-    decay weights precomputed)."""
+    decay weights by their own launch from so many chunks on)."""
     print(f"\n## chunk state pass, L={length}, B=8 H=12 D=64 bf16 (ms)")
     for mask in ("lit", "decay", "selective"):
         q, k, v, a = inputs(8, 12, length, 64, mask)

@@ -235,7 +235,8 @@ def test_fp16_and_wide_heads(form, seed):
 def test_chunk_backward_settings(keep_states, weights, mask, mode, seed, monkeypatch):
     """Every way the chunk form can run computes the same values and gradients: with the forward's states
     kept or recomputed (``LAUNCH["chunk_keep_states"]``), the state pass's decay weights computed in its
-    loop or beforehand (fourth value of ``LAUNCH["chunk_state"]``); with and without d log_decay."""
+    loop or beforehand (fourth value of ``LAUNCH["chunk_state"]``: 0 never, 1 from one chunk on); with and
+    without d log_decay."""
     from lion_hf.kernels.triton.tuning import LAUNCH
 
     monkeypatch.setitem(LAUNCH, "chunk_keep_states", (int(keep_states),))

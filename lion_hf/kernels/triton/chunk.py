@@ -500,10 +500,11 @@ def chunk_states(x, z, a_info, chunk: int, *, vec: bool, vec_bias=None, transpos
     bh = batch * heads
     # measured on an H100 (benchmarks/profile_kernels.py state, BENCHMARKS.md): one program per head and
     # direction; with a decay, the per-position weights computed beforehand by a parallel launch (the
-    # sequential loop then skips a scan and two exponentials per chunk: 0.58 vs 0.68 ms at L = 16384)
-    bv, warps, stages, pre_w = launch("chunk_state")
+    # sequential loop then skips a scan and two exponentials per chunk: 0.58 vs 0.68 ms at L = 16384), from
+    # so many chunks on: below, that launch's host time outweighs the ~0.4 us it saves per chunk
+    bv, warps, stages, weights_from = launch("chunk_state")
     bv = bv or dz
-    pre_w = bool(pre_w) and kind > 0
+    pre_w = kind > 0 and weights_from > 0 and nt >= weights_from
     key_mask, order = _key_mask(key_mask), _order(order, length)
     s = torch.empty(bh, 2, nt, dx, dz, device=x.device, dtype=_state_dtype(x.dtype))
     s_vec = torch.empty(bh, 2, nt, dx, device=x.device, dtype=torch.float32) if vec else None

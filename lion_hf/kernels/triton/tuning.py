@@ -42,8 +42,11 @@ LAUNCH: dict[str, tuple[int, ...]] = {
     "norm_grad": (64, 4),
     # feature-map prologue/epilogue of the fused layer, (rows per program, num_warps)
     "feature_map": (64, 4),
-    # chunk form: state pass (BV (0 = whole value width), num_warps, num_stages, decay weights first 0/1)
-    "chunk_state": (0, 4, 3, 1),
+    # chunk form: state pass (BV (0 = whole value width), num_warps, num_stages, decay weights by a launch of
+    # their own from so many chunks on (0: never)). That launch saved 0.10 ms of a 0.68 ms pass at 256 chunks
+    # (H100); it costs the host ~40 us on the H200 machines, whose steps at 1025 tokens (17 chunks) are
+    # host-bound: from 32 chunks on (set without a device A/B at 1025 tokens: BENCHMARKS.md, seventh pass)
+    "chunk_state": (0, 4, 3, 32),
     # chunk form: output kernel (num_warps for chunk <= 64 or LIT, for 128 with a decay, num_stages)
     "chunk_out": (4, 8, 2),
     # chunk form: gradient kernel (num_warps for chunk <= 64, for 128, num_stages)
