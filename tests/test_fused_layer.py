@@ -346,18 +346,25 @@ def test_padded_keys_do_not_act_in_either_scan_order(backend, seed):
 @pytest.mark.parametrize("mask, natural", [("lit", False), ("decay", False), ("decay", True), ("gate", True),
                                            ("gate-own-launches", False)])
 @pytest.mark.parametrize("in_attention", [1, 0, "atomic-dq"])
-def test_feature_map_backward_in_the_attention_epilogues(mask, natural, in_attention, monkeypatch, seed):
+@pytest.mark.parametrize("prep_in_dq", [1, 0])
+def test_feature_map_backward_in_the_attention_epilogues(mask, natural, in_attention, prep_in_dq, monkeypatch, seed):
     """``LAUNCH["layer_feature_grad_in_attention"]``: the attention form's dq and dkv kernels apply the feature
     map's backward to their own parts (both scan orders' parts add up in raw space), and the feature map's
     backward launch then runs only for LION-S's gate (its q/k programs left out), or not at all; the other
-    choice, and the backward whose dq is summed atomically (``fused_dq``), keep that launch. Either way the
-    gradients equal float64's, padding included."""
+    choice, and the backward whose dq is summed atomically (``fused_dq``), keep that launch.
+    ``LAUNCH["layer_grad_prep_in_dq"]``: the dq launch forms g' and c (before the dkv launch and the second scan
+    order read them) instead of ``grad_inputs``' launch. Either way the gradients equal float64's, padding
+    included."""
     from lion_hf.kernels.fused import selective_log_decays
     from lion_hf.kernels.triton import fused as triton_fused
     from lion_hf.kernels.triton.tuning import LAUNCH
 
     table, atomic = {1: (1, False), 0: (0, False), "atomic-dq": (1, True)}[in_attention]
     monkeypatch.setitem(LAUNCH, "layer_feature_grad_in_attention", (table,))
+    monkeypatch.setitem(LAUNCH, "layer_grad_prep_in_dq", (prep_in_dq,))
+    preparations = []
+    original_prep = triton_fused.grad_inputs
+    monkeypatch.setattr(triton_fused, "grad_inputs", lambda *a: preparations.append(1) or original_prep(*a))
     if atomic:
         monkeypatch.setitem(LAUNCH, "attn_bwd_fused", (1, 4096))
     in_attention = table and not atomic
@@ -392,6 +399,7 @@ def test_feature_map_backward_in_the_attention_epilogues(mask, natural, in_atten
     out, grads = run(fused, qkv, inputs)
     gate_launch = mask == "gate"  # d gate formed by the feature map's launch
     assert launches == ([True] if not in_attention else ([False] if gate_launch else []))
+    assert len(preparations) == (0 if prep_in_dq and not atomic else 1)
     ref, ref_grads = run(reference, qkv, inputs)
     assert rel(out, ref) < 2e-5
     assert len(grads) == len(ref_grads)

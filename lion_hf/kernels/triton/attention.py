@@ -383,15 +383,19 @@ if triton is not None:
             tl.store(COL_LO + i_bh * L + offs_n, col_lo, mask=n_valid)
 
     @triton.jit
-    def _attn_bwd_dq_kernel(Q, K, V, A, F, G, C, KM, IDX, DQ_OUT, ROW_LO, ROW_UP, XR, L, H,
+    def _attn_bwd_dq_kernel(Q, K, V, A, F, G, C, KM, IDX, DQ_OUT, ROW_LO, ROW_UP, XR, DO, O, DEN, L, H,
                             sqb, sqh, sql, skb, skh, skl, svb, svh, svl, sgb, sgh, sgl,
-                            sdqb, sdqh, sdql, sab, sah, sal, sxb, sxh, sxl, p_drop, SEED,
+                            sdqb, sdqh, sdql, sab, sah, sal, sxb, sxh, sxl, sdob, sdoh, sdol, sob, soh, sol,
+                            eps, p_drop, SEED,
                             DK: tl.constexpr, DV: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
                             KIND: tl.constexpr, HAS_C: tl.constexpr, HAS_KM: tl.constexpr,
                             HAS_IDX: tl.constexpr, ACCUM: tl.constexpr, DROPOUT: tl.constexpr,
-                            F16: tl.constexpr, PREC: tl.constexpr, FMAP: tl.constexpr, STATS: tl.constexpr):
+                            F16: tl.constexpr, PREC: tl.constexpr, FMAP: tl.constexpr, STATS: tl.constexpr,
+                            PREP: tl.constexpr):
         # STATS: also the row statistics of d log_decay (else the dkv kernel forms them: no q k^T here);
-        # FMAP > 0: dq stored as J_phi(x)^T dq of the raw queries XR (as the dkv kernel does for dk)
+        # FMAP > 0: dq stored as J_phi(x)^T dq of the raw queries XR (as the dkv kernel does for dk);
+        # PREP: this launch forms its rows' g' and c of the normalised output (common.py) from the output's
+        # gradient DO, the output O and DEN, and stores them for the dkv launch, which then runs after it
         i_m = tl.program_id(0)
         i_bh = tl.program_id(1)
         i_b = i_bh // H
@@ -410,10 +414,22 @@ if triton is not None:
         v_base = V + i_b.to(tl.int64) * svb + i_h * svh
         q = tl.load(Q + i_b.to(tl.int64) * sqb + i_h * sqh + tok_m[:, None] * sql + offs_dk[None, :],
                     mask=m_valid[:, None], other=0.0)
-        g = tl.load(G + i_b.to(tl.int64) * sgb + i_h * sgh + tok_m[:, None] * sgl + offs_dv[None, :],
-                    mask=m_valid[:, None], other=0.0)
-        if HAS_C:
-            c = tl.load(C + i_bh * L + tok_m, mask=m_valid, other=0.0)
+        g_ptrs = G + i_b.to(tl.int64) * sgb + i_h * sgh + tok_m[:, None] * sgl + offs_dv[None, :]
+        if PREP:  # as common._normalized_grad_kernel, for this tile's rows
+            do = tl.load(DO + i_b.to(tl.int64) * sdob + i_h * sdoh + tok_m[:, None] * sdol + offs_dv[None, :],
+                         mask=m_valid[:, None], other=0.0).to(tl.float32)
+            o = tl.load(O + i_b.to(tl.int64) * sob + i_h * soh + tok_m[:, None] * sol + offs_dv[None, :],
+                        mask=m_valid[:, None], other=0.0).to(tl.float32)
+            d = tl.load(DEN + i_bh * L + tok_m, mask=m_valid, other=1.0) + eps
+            r = tl.where(d != 0.0, 1.0 / tl.where(d != 0.0, d, 1.0), 0.0)
+            g = (do * r[:, None]).to(G.dtype.element_ty)
+            c = -r * tl.sum(do * o, 1)
+            tl.store(g_ptrs, g, mask=m_valid[:, None])
+            tl.store(C + i_bh * L + tok_m, c, mask=m_valid)
+        else:
+            g = tl.load(g_ptrs, mask=m_valid[:, None], other=0.0)
+            if HAS_C:
+                c = tl.load(C + i_bh * L + tok_m, mask=m_valid, other=0.0)
         if KIND > 0:
             a_h, rf, ra, r_lo, r_up, r_x0, r_x1, r_fs, r_fe = _tile_data(A, F, i_b, i_h, i_bh, m0, offs_m, m_valid, L,
                                                                    sab, sah, sal, BM, KIND)
@@ -579,7 +595,8 @@ def attention_forward(q, k, v, log_decay, mode: int, with_den: bool, scale: floa
 def attention_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, f64: torch.Tensor | None = None,
                        key_mask: torch.Tensor | None = None, order: torch.Tensor | None = None,
                        grads: tuple | None = None, accumulate: bool = False, dropout_p: float = 0.0,
-                       seed: torch.Tensor | None = None, return_stats: bool = False, feature: tuple | None = None):
+                       seed: torch.Tensor | None = None, return_stats: bool = False, feature: tuple | None = None,
+                       prep: tuple | None = None):
     """``(dq, dk, dv, dlog_decay)`` from ``g' [B,H,L,Dv]`` and the row bias ``c [B,H,L]`` (or ``None``).
 
     ``grads``: ``(dq, dk, dv)`` buffers to write (any strides, e.g. slices of the fused projection's
@@ -590,7 +607,11 @@ def attention_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, f64: to
     turns into ``d log_decay``, for a caller that fuses that step with its own. ``feature``: ``(fmap, q_raw,
     k_raw)`` where q and k are features ``phi(q_raw)``, ``phi(k_raw)`` (``fmap`` an id of
     :data:`~lion_hf.kernels.triton.fused.FEATURE_MAPS`): the kernels then return the gradients of the raw
-    inputs (the feature map's backward in their epilogues; needs the separate dq launch, ``fused_dq`` false)."""
+    inputs (the feature map's backward in their epilogues; needs the separate dq launch, ``fused_dq`` false).
+    ``prep``: ``(grad_out, out, den, eps)`` of the normalised output: the dq launch then forms ``g'`` and ``c``
+    from them and writes them into the given ``g`` and ``c`` buffers (``[B,H,L,Dv]`` in the kernels' dtype,
+    ``[B,H,L]`` fp32 contiguous) before the dkv launch reads them: :func:`~.common.grad_inputs` without a
+    launch of its own (also needs ``fused_dq`` false)."""
     batch, heads, length, dk = q.shape
     dv = v.shape[-1]
     dtype = kernel_dtype(q.dtype)
@@ -604,8 +625,9 @@ def attention_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, f64: to
                  empty_blhd(batch, heads, length, dv, dtype, q.device))
     dq_, dk_, dv_ = grads
     fused = fused_dq(length, dropout=dropout_p > 0)
-    if feature is not None and fused:
-        raise ValueError("the feature map's backward runs in the separate dq launch; fused_dq() is on here")
+    if (feature is not None or prep is not None) and fused:
+        raise ValueError("the feature map's backward and the gradient's preparation run in the separate dq launch; "
+                         "fused_dq() is on here")
     fmap, q_raw, k_raw = feature if feature is not None else (0, None, None)
     if fmap:
         q_raw, k_raw = row_major_last(q_raw), row_major_last(k_raw)
@@ -630,22 +652,34 @@ def attention_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, f64: to
     pick = lambda t: t if t is not None else dummy  # noqa: E731
     inputs = (q, k, v, pick(a), pick(f64), g, pick(c), pick(km), pick(order))
     in_strides = (*strides3(q), *strides3(k), *strides3(v), *strides3(g))
-    run_kernel(_attn_bwd_dkv_kernel, (cdiv(length, bn), batch * heads),
-        *inputs, dk_, dv_, pick(col_lo), pick(col_up), pick(dq_acc), pick(row_lo), pick(row_up), pick(k_raw),
-        length, heads, *in_strides, *strides3(dk_), *strides3(dv_), sab, sah, sal,
-        *(strides3(k_raw) if fmap else (0, 0, 0)), float(dropout_p), seed if seed is not None else q,
-        DQ_ATOMIC=fused, ROW_STATS=row_stats, **common)
+    dkv_args = (*inputs, dk_, dv_, pick(col_lo), pick(col_up), pick(dq_acc), pick(row_lo), pick(row_up), pick(k_raw),
+                length, heads, *in_strides, *strides3(dk_), *strides3(dv_), sab, sah, sal,
+                *(strides3(k_raw) if fmap else (0, 0, 0)), float(dropout_p), seed if seed is not None else q)
+    dkv_grid = (cdiv(length, bn), batch * heads)
     if fused:
+        run_kernel(_attn_bwd_dkv_kernel, dkv_grid, *dkv_args, DQ_ATOMIC=True, ROW_STATS=row_stats, **common)
         dq_sum = dq_acc.transpose(1, 2)  # [B, H, L, DK] view of the token-major fp32 sum
         if accumulate:
             dq_.add_(dq_sum)
         else:
             dq_.copy_(dq_sum)
     else:
+        if prep is None:  # the key-tile launch first, as always; with prep it reads what the dq launch writes
+            run_kernel(_attn_bwd_dkv_kernel, dkv_grid, *dkv_args, DQ_ATOMIC=False, ROW_STATS=row_stats, **common)
+            grad_out = out = den = None
+            eps = 0.0
+        else:
+            grad_out, out, den, eps = prep
+            grad_out, out, den = row_major_last(grad_out), row_major_last(out), den.contiguous()
         run_kernel(_attn_bwd_dq_kernel, (cdiv(length, bm), batch * heads),
-            *inputs, dq_, pick(row_lo), pick(row_up), pick(q_raw), length, heads, *in_strides, *strides3(dq_),
-            sab, sah, sal, *(strides3(q_raw) if fmap else (0, 0, 0)), float(dropout_p), seed if seed is not None else q,
-            STATS=kind > 0 and needs_decay_grad and not row_stats, **common)
+            *inputs, dq_, pick(row_lo), pick(row_up), pick(q_raw), pick(grad_out), pick(out), pick(den), length,
+            heads, *in_strides, *strides3(dq_), sab, sah, sal, *(strides3(q_raw) if fmap else (0, 0, 0)),
+            *(strides3(grad_out) if prep is not None else (0, 0, 0)),
+            *(strides3(out) if prep is not None else (0, 0, 0)), float(eps), float(dropout_p),
+            seed if seed is not None else q, STATS=kind > 0 and needs_decay_grad and not row_stats,
+            PREP=prep is not None, **common)
+        if prep is not None:
+            run_kernel(_attn_bwd_dkv_kernel, dkv_grid, *dkv_args, DQ_ATOMIC=False, ROW_STATS=row_stats, **common)
     if kind == 2 and row_stats:
         row_lo, row_up = row_lo.sum(0), row_up.sum(0)
     dlog = None

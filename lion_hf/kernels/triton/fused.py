@@ -396,7 +396,16 @@ class LionLayerFunction(torch.autograd.Function):
         q_raw, k_raw, v = _views(qkv)
         if not fmap:
             q, k = q_raw, k_raw
-        g, c = grad_inputs(mode, grad_out, None, out, den, scale, eps, v, qkv.dtype)
+        # the normalised output's g' and c formed by the attention form's dq launch (one launch fewer) or by
+        # a launch of their own (grad_inputs)
+        prep_in_dq = form == "attention" and mode == NORMALIZED and grad_out is not None \
+            and bool(launch("layer_grad_prep_in_dq")[0]) and not fused_dq(q_raw.shape[2], dropout=dropout_p > 0)
+        if prep_in_dq:
+            batch, heads, length, dv = v.shape
+            g = empty_blhd(batch, heads, length, dv, qkv.dtype, qkv.device)
+            c = torch.empty(batch, heads, length, device=qkv.device, dtype=torch.float32)
+        else:
+            g, c = grad_inputs(mode, grad_out, None, out, den, scale, eps, v, qkv.dtype)
         if packing is not None:
             d_projection = torch.empty_like(projection)
             _zero_unpacked_columns(d_projection, packing)
@@ -407,7 +416,7 @@ class LionLayerFunction(torch.autograd.Function):
         # the feature map's backward in the attention kernels' epilogues (one launch and two buffers fewer) or
         # in a launch of its own after the other forms and the atomic-dq backward
         epilogue = bool(fmap) and form == "attention" and bool(launch("layer_feature_grad_in_attention")[0]) \
-            and not fused_dq(q.shape[2], dropout=dropout_p > 0)
+            and not fused_dq(q_raw.shape[2], dropout=dropout_p > 0)
         if fmap and not epilogue:
             batch, heads, length, dim = q.shape
             dq_f = empty_blhd(batch, heads, length, dim, qkv.dtype, qkv.device)
@@ -431,7 +440,8 @@ class LionLayerFunction(torch.autograd.Function):
                     q, k, v, kernel_decays[i], g, c, needs[i], f64=prefixes[i], key_mask=key_mask, order=perm,
                     grads=(dq_f, dk_f, dv_slot), accumulate=i > 0, dropout_p=dropout_p,
                     seed=seed[i:i + 1] if seed is not None and orders is not None else seed,
-                    return_stats=gate is not None, feature=(fmap, q_raw, k_raw) if epilogue else None)
+                    return_stats=gate is not None, feature=(fmap, q_raw, k_raw) if epilogue else None,
+                    prep=(grad_out, out, den, eps) if prep_in_dq and i == 0 else None)
                 if gate_grad:
                     gate_stats.append(dlog)
                 elif dlog is not None and dlog.dim() == 3 and orders is not None:
