@@ -11,7 +11,7 @@ fused AdamW, as ``models.py`` times them) of HF ViT with SDPA and of the LION va
 kernels' outputs stay unwritten (their values do not matter here), and the compiled kernel's own launch (9-10 us
 on the lent machines, ``launch_overhead.py``) is not in the time but counted in the launches column.
 
-Per model: host ms per step (median of ``--steps``), its ratio to ViT-B's, the PyTorch operators dispatched per
+Per model: host ms per step (wall, median of ``--steps``), its ratio to ViT-B's, the PyTorch operators dispatched per
 step (``aten`` calls, counted in one step under a dispatch mode) and the Triton launches per step.
 """
 
@@ -33,6 +33,8 @@ from lion_hf.kernels.triton import attention, chunk, common, fused, global_state
 
 IMAGE = 32
 NARROW = dict(hidden_size=64, num_hidden_layers=12, num_attention_heads=2, intermediate_size=256, patch_size=16)
+#: wall time (the development VM's thread CPU time varied as much between processes)
+CLOCK = time.perf_counter
 KERNEL_MODULES = (attention, chunk, common, fused, global_state, recurrent)
 
 
@@ -93,13 +95,14 @@ def vit_model():
     return ViTForImageClassification(ViTConfig(image_size=IMAGE, num_labels=10, attn_implementation="sdpa", **NARROW))
 
 
-def lion_model(variant: str):
+def lion_model(variant: str, form: str = "auto"):
     from lion_hf import LionConfig, LionForImageClassification
     from models import VARIANTS
 
     mask, order = VARIANTS[variant]
     return LionForImageClassification(LionConfig(modality="vision", mask_type=mask, patch_order=order, image_size=IMAGE,
-                                                 num_labels=10, attention_backend="triton", **NARROW))
+                                                 num_labels=10, attention_backend="triton", attention_form=form,
+                                                 **NARROW))
 
 
 def training_step(model):
@@ -122,9 +125,9 @@ def measure(step, steps: int, counter: LaunchCounter) -> dict:
         step()
     times = []
     for _ in range(steps):
-        start = time.perf_counter()
+        start = CLOCK()
         step()
-        times.append(time.perf_counter() - start)
+        times.append(CLOCK() - start)
     before = counter.launches
     with OperatorCounter() as ops:
         step()
@@ -138,12 +141,14 @@ def main() -> None:
     parser.add_argument("--variants", default="lit,decay,selective,decay-natural,selective-natural")
     parser.add_argument("--rounds", type=int, default=2, help="time every model again in turn, so many rounds")
     parser.add_argument("--top", action="store_true", help="also print each model's most frequent operators")
+    parser.add_argument("--form", default="auto", help="the LION models' attention_form (auto: the attention form "
+                        "at these five tokens; chunk: the form of 1025 tokens and more with a decay)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     counter = LaunchCounter()
     counter.install()
     models = {"vit-sdpa": vit_model()}
-    models.update({f"lion-{v}": lion_model(v) for v in args.variants.split(",") if v})
+    models.update({f"lion-{v}": lion_model(v, args.form) for v in args.variants.split(",") if v})
     steps = {name: training_step(model) for name, model in models.items()}
     rows: dict[str, list[dict]] = {name: [] for name in models}
     for _ in range(args.rounds):
