@@ -191,6 +191,40 @@ def test_dropout_mask_keep_rate_and_gradients(seed):
                                           **options)) < 2e-5
 
 
+@pytest.mark.parametrize("in_dq_launch", [1, 0])
+def test_dropout_with_the_feature_map_and_the_normalised_output(in_dq_launch, monkeypatch, seed):
+    """Dropout on the separate dq launch's path (``attn_bwd_fused_dropout`` off), where the feature map's backward
+    and g'/c are formed in the dq and dkv launches or not (both launch-table choices): the gradients equal those of
+    the vision layer's function (dropped numerator, undropped denominator) with the kernels' mask fixed."""
+    from lion_hf.kernels.fused import silu_l2
+    from lion_hf.kernels.masks import distance_log_mask
+    from lion_hf.kernels.triton.tuning import LAUNCH
+
+    monkeypatch.setitem(LAUNCH, "attn_bwd_fused_dropout", (0,))
+    monkeypatch.setitem(LAUNCH, "layer_feature_grad_in_attention", (in_dq_launch,))
+    monkeypatch.setitem(LAUNCH, "layer_grad_prep_in_dq", (in_dq_launch,))
+    batch, length, heads, dim, p, eps = 2, 27, 2, 32, 0.3, 1e-4
+    qkv = make_qkv(batch, length, heads, dim, strided=False)
+    decays = make_decays("decay", batch, heads, length)
+    options = dict(feature_map="silu_l2", normalize=True, scale=dim ** -0.5, eps=eps, form="attention",
+                   chunk_size=None, key_padding_mask=None)
+    keep = (_dropped_matrix(qkv, decays, p, 99, options) != 0).double() / (1 - p)  # the features are positive
+    assert 0.5 < (keep != 0).double().mean().item() < 0.9
+
+    def fixed_mask(x, a):
+        q, k, v = (x.double()[:, :, i].transpose(1, 2) for i in range(3))
+        scores = (silu_l2(q) @ silu_l2(k).transpose(-1, -2)) * distance_log_mask(a[0], length, torch.float64).exp()
+        out = ((scores * keep) @ v) / (scores.sum(-1, keepdim=True) + eps)
+        return out.transpose(1, 2).reshape(batch, length, heads * dim)
+
+    torch.manual_seed(99)  # the probe's seed: the same mask
+    out, grads = run(lambda x, a: lion_fused_attention(x, a, backend="triton", dropout_p=p, **options), qkv, decays)
+    ref, ref_grads = run(fixed_mask, qkv, decays)
+    assert rel(out, ref) < 2e-5
+    for name, g, r in zip(["dqkv", "dlog_decay"], grads, ref_grads):
+        assert rel(g, r) < 2e-5, (name, rel(g, r))
+
+
 def test_kernels_see_the_projection_dtype_under_an_fp32_norm_policy(monkeypatch, seed):
     """CUDA autocast runs ``vector_norm`` in fp32; mimic that policy on CPU and check that the feature map
     still hands the operator q and k in the projection's dtype (fp16 here), and that the fused path's
