@@ -18,6 +18,7 @@ step (``aten`` calls, counted in one step under a dispatch mode) and the Triton 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import statistics
 import sys
@@ -29,13 +30,12 @@ os.environ.setdefault("TRITON_INTERPRET", "1")  # lets backend="triton" take CPU
 import torch  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
-from lion_hf.kernels.triton import attention, chunk, common, fused, global_state, launcher, recurrent  # noqa: E402
 
 IMAGE = 32
 NARROW = dict(hidden_size=64, num_hidden_layers=12, num_attention_heads=2, intermediate_size=256, patch_size=16)
 #: wall time (the development VM's thread CPU time varied as much between processes)
 CLOCK = time.perf_counter
-KERNEL_MODULES = (attention, chunk, common, fused, global_state, recurrent)
+KERNEL_MODULES = ("attention", "chunk", "common", "fused", "global_state", "recurrent")
 
 
 class _StandInCompiled:
@@ -57,26 +57,32 @@ class _StandInKernel:
 
 
 class LaunchCounter:
-    """Replaces ``run_kernel`` in the kernel modules by the real cache path onto stand-in kernels, counting."""
+    """Replaces ``run_kernel`` in the kernel modules of ``package`` (a copy of ``lion_hf.kernels.triton``) by
+    that package's own launch cache onto stand-in kernels, counting the launches."""
 
-    def __init__(self) -> None:
+    def __init__(self, package: str = "lion_hf.kernels.triton") -> None:
+        self.package = package
         self.launches = 0
         self._stand_ins: dict[int, _StandInKernel] = {}
+        self._run = importlib.import_module(f"{package}.launcher").run_kernel
 
     def __call__(self, kernel, grid, *args, **meta) -> None:
         self.launches += 1
         stand_in = self._stand_ins.get(id(kernel))
         if stand_in is None:
             stand_in = self._stand_ins[id(kernel)] = _StandInKernel(kernel)
-        launcher.run_kernel(stand_in, grid, *args, **meta)
+        self._run(stand_in, grid, *args, **meta)
 
-    def install(self) -> None:
+    def install(self) -> "LaunchCounter":
+        launcher = importlib.import_module(f"{self.package}.launcher")
         launcher.interpreter_enabled = lambda: False  # the cache path, as on a GPU
         launcher._current_stream = lambda device: 0
         torch.cuda.current_device = lambda: 0
-        for module in KERNEL_MODULES:
+        for name in KERNEL_MODULES:
+            module = importlib.import_module(f"{self.package}.{name}")
             if hasattr(module, "run_kernel"):
                 module.run_kernel = self
+        return self
 
 
 class OperatorCounter(TorchDispatchMode):
@@ -106,18 +112,10 @@ def lion_model(variant: str, form: str = "auto"):
 
 
 def training_step(model):
-    model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
+    from models import training_step as bf16_step
+
     inputs = {"pixel_values": torch.randn(1, 3, IMAGE, IMAGE), "labels": torch.tensor([1])}
-
-    def step() -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            loss = model(**inputs).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    return step
+    return bf16_step(model, inputs, device_type="cpu")
 
 
 def measure(step, steps: int, counter: LaunchCounter) -> dict:
@@ -145,8 +143,7 @@ def main() -> None:
                         "at these five tokens; chunk: the form of 1025 tokens and more with a decay)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    counter = LaunchCounter()
-    counter.install()
+    counter = LaunchCounter().install()
     models = {"vit-sdpa": vit_model()}
     models.update({f"lion-{v}": lion_model(v, args.form) for v in args.variants.split(",") if v})
     steps = {name: training_step(model) for name, model in models.items()}

@@ -25,7 +25,7 @@ os.environ.setdefault("TRITON_INTERPRET", "1")  # CPU tensors on backend="triton
 
 import torch  # noqa: E402
 
-from host_step import OperatorCounter, _StandInKernel  # noqa: E402
+from host_step import LaunchCounter, OperatorCounter  # noqa: E402
 
 VARIANTS = {  # name -> (feature map id, LION-D decays, LION-S gate, two scan orders)
     "lit": (1, False, False, False), "decay": (2, True, False, False), "selective": (2, False, True, False),
@@ -40,29 +40,6 @@ def load_tree(folder: str, name: str):
     sys.modules[name] = package
     spec.loader.exec_module(package)
     return package
-
-
-class StandInLaunches:
-    """Each kernel module's ``run_kernel`` -> that tree's own launch cache onto stand-in kernels, counted."""
-
-    def __init__(self, package_name: str) -> None:
-        self.count = 0
-        launcher = importlib.import_module(f"{package_name}.launcher")
-        launcher.interpreter_enabled = lambda: False
-        launcher._current_stream = lambda device: 0
-        self._run = launcher.run_kernel
-        self._stand_ins: dict[int, _StandInKernel] = {}
-        for module in ("attention", "chunk", "common", "fused", "global_state"):
-            module = importlib.import_module(f"{package_name}.{module}")
-            if hasattr(module, "run_kernel"):
-                module.run_kernel = self
-
-    def __call__(self, kernel, grid, *args, **meta) -> None:
-        self.count += 1
-        stand_in = self._stand_ins.get(id(kernel))
-        if stand_in is None:
-            stand_in = self._stand_ins[id(kernel)] = _StandInKernel(kernel)
-        self._run(stand_in, grid, *args, **meta)
 
 
 def layer_call(fused, variant: str, batch: int, rows: int, heads: int, dim: int, form: str):
@@ -94,11 +71,10 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS))
     args = parser.parse_args()
     torch.set_num_threads(1)
-    torch.cuda.current_device = lambda: 0
     import lion_hf.kernels.triton.fused as this_fused
 
     base_fused = importlib.import_module(f"{load_tree(args.base, 'base_triton').__name__}.fused")
-    counters = {"base": StandInLaunches("base_triton"), "this": StandInLaunches("lion_hf.kernels.triton")}
+    counters = {"base": LaunchCounter("base_triton").install(), "this": LaunchCounter().install()}
     print(f"fused layer forward + backward on the CPU (torch {torch.__version__}, one thread), {args.form} form, "
           f"B=2 L=17 H=2 D=32, stand-in kernels, {args.calls} calls per tree alternated; us per call (median)")
     print("| variant | base us | this tree us | this / base | launches base / this | operators base / this |")
@@ -110,10 +86,10 @@ def main() -> None:
         for tree, call in calls.items():
             for _ in range(5):
                 call()
-            before = counters[tree].count
+            before = counters[tree].launches
             with OperatorCounter() as ops:
                 call()
-            launches[tree], operators[tree] = counters[tree].count - before, sum(ops.calls.values())
+            launches[tree], operators[tree] = counters[tree].launches - before, sum(ops.calls.values())
         times = {tree: [] for tree in calls}
         for i in range(args.calls):
             for tree in (("base", "this") if i % 2 == 0 else ("this", "base")):

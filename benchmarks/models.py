@@ -125,15 +125,15 @@ def _events_median(step, steps: int, warmup: int) -> float:
     return statistics.median(times)
 
 
-def training_step(model, inputs: dict, run=None):
+def training_step(model, inputs: dict, run=None, device_type: str = "cuda"):
     """One bf16-autocast training step (forward, backward, fused AdamW) of ``model`` as a callable;
-    ``run`` (e.g. a compiled ``model``) is what the forward calls."""
+    ``run`` (e.g. a compiled ``model``) is what the forward calls; ``device_type``: autocast's."""
     model.train()
     run = model if run is None else run
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
 
     def step():
-        with torch.autocast("cuda", dtype=torch.bfloat16):
+        with torch.autocast(device_type, dtype=torch.bfloat16):
             loss = run(**inputs).loss
         loss.backward()
         optimizer.step()
