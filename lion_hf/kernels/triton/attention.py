@@ -20,7 +20,10 @@ slower on the H200). With a decay, ``P = dA * A`` (the gradient of ``log M``) is
 per-column sums below and above the diagonal, from which :func:`lion_hf.kernels.triton.common.log_decay_grad`
 forms ``d log_decay``: the column sums in ``dkv``, the row sums in ``dq`` (which then recomputes ``q k^T``)
 or, as ``LAUNCH["attn_bwd_row_stats"]`` says per mask, in ``dkv`` too (LION-D: one distance-weighted sum per
-key; LION-S: one partial per key tile, summed in torch), leaving ``dq`` two matrix products.
+key; LION-S: one partial per key tile, summed in torch), leaving ``dq`` two matrix products. For the fused
+layer the separate-dq backward also applies a feature map's backward to the ``dq`` and ``dk`` it stores
+(``feature``), and its dq kernel can form the normalised output's ``g'`` and ``c`` itself, running first
+(``prep``): no launch of their own.
 """
 
 from __future__ import annotations

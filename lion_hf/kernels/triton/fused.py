@@ -11,8 +11,11 @@
 * the attention form (one launch; a second one adds the other scan order of the natural variants, its
   parts summed in registers) or the chunk form runs on those views, padded keys masked as they load;
 * the backward writes ``d qkv`` in one buffer: the kernels store ``dv`` (and ``dq``, ``dk`` without a
-  feature map) straight into its slices, and one launch turns the feature gradients into ``dq``, ``dk``
-  (and LION-S's statistics into the gate logits' gradient).
+  feature map) straight into its slices. In the attention form the dq and dkv launches also apply the feature
+  map's backward to the ``dq``, ``dk`` they store, and the dq launch forms the normalised output's row gradients
+  (``g'``, ``c``) before the dkv launch reads them: LION-D's backward is two launches. Elsewhere (the chunk and
+  global-state forms, the atomic-dq backward) one launch turns the feature gradients into ``dq``, ``dk``; LION-S's
+  statistics become the gate logits' gradient in that launch (its gate programs alone in the attention form).
 
 The PyTorch reference of this layer is the unfused path of :func:`lion_hf.kernels.fused.lion_fused_attention`.
 """
