@@ -202,7 +202,7 @@ def test_dropout_with_the_feature_map_and_the_normalised_output(in_dq_launch, mo
 
     monkeypatch.setitem(LAUNCH, "attn_bwd_fused_dropout", (0,))
     monkeypatch.setitem(LAUNCH, "layer_feature_grad_in_attention", (in_dq_launch,))
-    monkeypatch.setitem(LAUNCH, "layer_grad_prep_in_dq", (in_dq_launch,))
+    monkeypatch.setitem(LAUNCH, "layer_grad_prep_in_backward", (in_dq_launch,))
     batch, length, heads, dim, p, eps = 2, 27, 2, 32, 0.3, 1e-4
     qkv = make_qkv(batch, length, heads, dim, strided=False)
     decays = make_decays("decay", batch, heads, length)
@@ -356,6 +356,49 @@ def test_fused_layer_from_gate_logits(form, natural, cls_zero, feature_map, monk
         assert grads[1][:, 0].abs().max() == 0  # the class token's logits do not act
 
 
+@pytest.mark.parametrize("mask, natural", [("decay", False), ("decay", True), ("gate", True), ("selective", False)])
+@pytest.mark.parametrize("in_state_pass", [1, 0])
+def test_chunk_form_forms_the_row_gradients_in_its_state_pass(mask, natural, in_state_pass, monkeypatch, seed):
+    """``LAUNCH["layer_grad_prep_in_backward"]`` in the chunk form: the query-side state pass of the first scan
+    order forms g' and c (the gradient kernels and the second order read them) instead of ``grad_inputs``' launch;
+    gradients equal float64's either way, padding included, over several chunks."""
+    from lion_hf.kernels.fused import selective_log_decays
+    from lion_hf.kernels.triton import fused as triton_fused
+    from lion_hf.kernels.triton.tuning import LAUNCH
+
+    monkeypatch.setitem(LAUNCH, "layer_grad_prep_in_backward", (in_state_pass,))
+    preparations = []
+    original = triton_fused.grad_inputs
+    monkeypatch.setattr(triton_fused, "grad_inputs", lambda *a: preparations.append(1) or original(*a))
+    rows, cols, heads, dim = 5, 6, 2, 32
+    length = 1 + rows * cols
+    orders = natural_scan_orders(rows, cols) if natural else None
+    n = 2 if natural else 1
+    qkv = make_qkv(2, length, heads, dim)
+    pad = torch.ones(2, length, dtype=torch.bool)
+    pad[0, -5:] = False
+    options = dict(feature_map="silu_l2", normalize=True, scale=dim ** -0.5, eps=1e-4, form="chunk", chunk_size=16,
+                   key_padding_mask=pad, dropout_p=0.0, orders=orders)
+    gated = mask == "gate"
+    inputs = [torch.randn(2, length, n * heads)] if gated else make_decays(mask, 2, heads, length, n)
+
+    def fused(x, a):
+        if gated:
+            return lion_fused_attention(x, None, backend="triton", gate_logits=a[0], cls_zero=True, **options)
+        return lion_fused_attention(x, a, backend="triton", **options)
+
+    def reference(x, a):
+        decays = selective_log_decays(a[0].double(), n, True) if gated else [t.double() for t in a]
+        return unfused_attention(x.double(), decays, backend="torch", **options)
+
+    out, grads = run(fused, qkv, inputs)
+    assert len(preparations) == 1 - in_state_pass
+    ref, ref_grads = run(reference, qkv, inputs)
+    assert rel(out, ref) < 2e-5
+    for name, g, r in zip(["dqkv", "d decay 1", "d decay 2"], grads, ref_grads):
+        assert rel(g, r) < 2e-5, (name, rel(g, r))
+
+
 @pytest.mark.parametrize("backend", ["torch", "triton"])
 def test_padded_keys_do_not_act_in_either_scan_order(backend, seed):
     """Two scan orders with a key padding mask: the padded tokens' q, k and v change nothing on the real rows
@@ -386,7 +429,7 @@ def test_feature_map_backward_in_the_attention_epilogues(mask, natural, in_atten
     map's backward to their own parts (both scan orders' parts add up in raw space), and the feature map's
     backward launch then runs only for LION-S's gate (its q/k programs left out), or not at all; the other
     choice, and the backward whose dq is summed atomically (``fused_dq``), keep that launch.
-    ``LAUNCH["layer_grad_prep_in_dq"]``: the dq launch forms g' and c (before the dkv launch and the second scan
+    ``LAUNCH["layer_grad_prep_in_backward"]``: the dq launch forms g' and c (before the dkv launch and the second scan
     order read them) instead of ``grad_inputs``' launch. Either way the gradients equal float64's, padding
     included."""
     from lion_hf.kernels.fused import selective_log_decays
@@ -395,7 +438,7 @@ def test_feature_map_backward_in_the_attention_epilogues(mask, natural, in_atten
 
     table, atomic = {1: (1, False), 0: (0, False), "atomic-dq": (1, True)}[in_attention]
     monkeypatch.setitem(LAUNCH, "layer_feature_grad_in_attention", (table,))
-    monkeypatch.setitem(LAUNCH, "layer_grad_prep_in_dq", (prep_in_dq,))
+    monkeypatch.setitem(LAUNCH, "layer_grad_prep_in_backward", (prep_in_dq,))
     preparations = []
     original_prep = triton_fused.grad_inputs
     monkeypatch.setattr(triton_fused, "grad_inputs", lambda *a: preparations.append(1) or original_prep(*a))

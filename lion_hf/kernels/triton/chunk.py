@@ -105,14 +105,17 @@ if triton is not None:
         return valid
 
     @triton.jit
-    def _state_kernel(X, Z, VB, A, W, DEC, S, SV, SM, SMV, KM, IDX, L, H, NT,
-                      sxb, sxh, sxl, szb, szh, szl, sab, sah, sal,
+    def _state_kernel(X, Z, VB, A, W, DEC, S, SV, SM, SMV, KM, IDX, O, DEN, G_OUT, L, H, NT,
+                      sxb, sxh, sxl, szb, szh, szl, sab, sah, sal, sob, soh, sol, sgb, sgh, sgl, eps,
                       DX: tl.constexpr, DZ: tl.constexpr, BT: tl.constexpr, BV: tl.constexpr,
                       HAS_DECAY: tl.constexpr, HAS_VEC: tl.constexpr, VEC_ONES: tl.constexpr,
                       TRANSPOSED: tl.constexpr, MOMENT: tl.constexpr, PRE_W: tl.constexpr,
-                      HAS_KM: tl.constexpr, HAS_IDX: tl.constexpr, PREC: tl.constexpr):
+                      HAS_KM: tl.constexpr, HAS_IDX: tl.constexpr, PREC: tl.constexpr, PREP: tl.constexpr):
         # The chunks walk scan positions (t); x, z and the vector bias are read at their tokens (IDX).
         # With a key mask (HAS_KM, the key-side pass only) padded rows load as exact zeros.
+        # PREP (the query-side pass of the normalised output, BV == DZ): Z is the output's gradient; each step
+        # forms its rows' g' = Z / (den + eps) and c = -(Z . O) / (den + eps) (common.py) as the pass's z and
+        # vector bias, and the forward direction stores them (G_OUT, VB) for the gradient kernel.
         i_v = tl.program_id(0)
         i_bh = tl.program_id(1)
         i_dir = tl.program_id(2)  # 0: forward (chunks in order), 1: backward (reverse order)
@@ -154,6 +157,18 @@ if triton is not None:
             # registers cost ~2.5x the whole pass on an H100)
             x_t = tl.load(x_base + tok[None, :] * sxl + offs_x[:, None], mask=real[None, :], other=0.0)
             z = tl.load(z_base + tok[:, None] * szl + offs_v[None, :], mask=real[:, None], other=0.0)
+            if PREP:
+                do = z.to(tl.float32)
+                o = tl.load(O + i_b.to(tl.int64) * sob + i_h.to(tl.int64) * soh + tok[:, None] * sol
+                            + offs_v[None, :], mask=valid[:, None], other=0.0).to(tl.float32)
+                d = tl.load(DEN + i_bh * L + tok, mask=valid, other=1.0) + eps
+                r = tl.where(d != 0.0, 1.0 / tl.where(d != 0.0, d, 1.0), 0.0)
+                z = (do * r[:, None]).to(G_OUT.dtype.element_ty)
+                vb = -r * tl.sum(do * o, 1)
+                if i_dir == 0:
+                    tl.store(G_OUT + i_b.to(tl.int64) * sgb + i_h.to(tl.int64) * sgh + tok[:, None] * sgl
+                             + offs_v[None, :], z, mask=valid[:, None])
+                    tl.store(VB + i_bh * L + tok, vb, mask=valid)
             if HAS_DECAY:
                 if PRE_W:  # from _weights_kernel
                     w = tl.load(W + (i_bh * 2 + i_dir).to(tl.int64) * NT * BT + t)
@@ -180,7 +195,8 @@ if triton is not None:
                 if VEC_ONES:
                     vec_in = tl.sum(xw, 1)
                 else:
-                    vb = tl.load(VB + i_bh * L + tok, mask=valid, other=0.0)
+                    if not PREP:
+                        vb = tl.load(VB + i_bh * L + tok, mask=valid, other=0.0)
                     vec_in = tl.sum(xw * vb[None, :], 1)
             if MOMENT:
                 # distance of each position to the edge the state is taken at, after this chunk
@@ -484,7 +500,7 @@ def _order(order: torch.Tensor | None, length: int):
 
 
 def chunk_states(x, z, a_info, chunk: int, *, vec: bool, vec_bias=None, transposed: bool = False,
-                 moment: bool = False, key_mask=None, order=None):
+                 moment: bool = False, key_mask=None, order=None, prep=None):
     """Entering states of every chunk from both sides (module doc).
 
     Returns ``(S [BH,2,NT,DX,DZ], S_vec [BH,2,NT,DX] fp32 | None, S_mom | None, S_mom_vec | None)``;
@@ -492,7 +508,9 @@ def chunk_states(x, z, a_info, chunk: int, *, vec: bool, vec_bias=None, transpos
     (``[B,H,L,D]``) are read through their strides (last dim contiguous), ``vec_bias`` ``[B,H,L]``
     contiguous by token. ``key_mask``: ``[B, L]`` (bool or the uint8 table of :func:`_key_mask`; rows it marks
     0 load as zeros: the key-side pass); ``order``: ``[L]`` scan order (:func:`_order`), the chunks then
-    walk scan positions (``a_info`` in scan order) and rows are read at their tokens."""
+    walk scan positions (``a_info`` in scan order) and rows are read at their tokens. ``prep``: ``(out, den, eps,
+    g)`` of the normalised output, with ``z`` its gradient and ``vec_bias`` a ``[B,H,L]`` fp32 buffer: the pass
+    forms ``g'`` (written into ``g``) and ``c`` (into ``vec_bias``) itself (:func:`~.common.grad_inputs`)."""
     batch, heads, length, dx = x.shape
     dz = z.shape[-1]
     a, sab, sah, sal, kind = a_info
@@ -503,7 +521,7 @@ def chunk_states(x, z, a_info, chunk: int, *, vec: bool, vec_bias=None, transpos
     # sequential loop then skips a scan and two exponentials per chunk: 0.58 vs 0.68 ms at L = 16384), from
     # so many chunks on: below, that launch's host time outweighs the ~0.4 us it saves per chunk
     bv, warps, stages, weights_from = launch("chunk_state")
-    bv = bv or dz
+    bv = dz if prep is not None else (bv or dz)  # the preparation's row sums need the whole value width
     pre_w = kind > 0 and weights_from > 0 and nt >= weights_from
     key_mask, order = _key_mask(key_mask), _order(order, length)
     s = torch.empty(bh, 2, nt, dx, dz, device=x.device, dtype=_state_dtype(x.dtype))
@@ -517,14 +535,19 @@ def chunk_states(x, z, a_info, chunk: int, *, vec: bool, vec_bias=None, transpos
         dec = torch.empty(bh, nt, device=x.device, dtype=torch.float32)
         run_kernel(_weights_kernel, (nt, bh), a, w, dec, length, heads, nt, sab, sah, sal, BT=chunk,
                    TRANSPOSED=transposed, num_warps=2)
+    out, den, eps, g = prep if prep is not None else (dummy, dummy, 0.0, dummy)
+    if prep is not None:
+        out, den = row_major_last(out), den.contiguous()
     run_kernel(_state_kernel, (dz // bv, bh, 2),
         x, z, vec_bias if vec_bias is not None else dummy, a if a is not None else dummy, w, dec, s,
         s_vec if vec else dummy, s_mom if moment else dummy, s_mom_vec if s_mom_vec is not None else dummy,
-        key_mask if key_mask is not None else dummy, order if order is not None else dummy,
+        key_mask if key_mask is not None else dummy, order if order is not None else dummy, out, den, g,
         length, heads, nt, *strides3(x), *strides3(z), sab, sah, sal,
-        DX=dx, DZ=dz, BT=chunk, BV=bv, HAS_DECAY=kind > 0, HAS_VEC=vec, VEC_ONES=vec_bias is None,
+        *(strides3(out) if prep is not None else (0, 0, 0)), *(strides3(g) if prep is not None else (0, 0, 0)),
+        float(eps), DX=dx, DZ=dz, BT=chunk, BV=bv, HAS_DECAY=kind > 0, HAS_VEC=vec, VEC_ONES=vec_bias is None,
         TRANSPOSED=transposed, MOMENT=moment, PRE_W=pre_w, HAS_KM=key_mask is not None,
-        HAS_IDX=order is not None, PREC=_precision(x.dtype), num_warps=warps, num_stages=stages)
+        HAS_IDX=order is not None, PREC=_precision(x.dtype), PREP=prep is not None, num_warps=warps,
+        num_stages=stages)
     return s, s_vec, s_mom, s_mom_vec
 
 
@@ -589,7 +612,7 @@ def chunk_forward(q, k, v, log_decay, mode: int, with_den: bool, scale: float, e
 
 
 def chunk_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, chunk: int, states=None, key_mask=None,
-                   order=None, grads=None, accumulate: bool = False, return_stats: bool = False):
+                   order=None, grads=None, accumulate: bool = False, return_stats: bool = False, prep=None):
     """``(dq, dk, dv, dlog_decay)``: two state passes and the chunk-parallel gradient kernel.
 
     ``states``: the forward's ``(S, S_vec, S_mom, S_mom_vec)`` of ``(k, [v | 1])`` (``keep_states``, with
@@ -601,13 +624,18 @@ def chunk_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, chunk: int,
     ``dlog_decay`` follows ``log_decay``'s positions (scan order when ``order`` is given). With
     ``return_stats`` (LION-S) it is instead the row/column sums ``(row_lower, row_upper, col_lower,
     col_upper)`` of ``P = dA * A`` by scan position, as :func:`~lion_hf.kernels.triton.attention.attention_backward`
-    returns them, for a caller that fuses :func:`~lion_hf.kernels.triton.common.log_decay_grad` with its own step."""
+    returns them, for a caller that fuses :func:`~lion_hf.kernels.triton.common.log_decay_grad` with its own step.
+    ``prep``: ``(grad_out, out, den, eps)`` of the normalised output: the query-side state pass then forms
+    ``g'`` and ``c`` into the given ``g`` (``[B,H,L,Dv]``, kernels' dtype) and ``c`` (``[B,H,L]`` fp32) buffers
+    before the gradient kernel reads them (:func:`~.common.grad_inputs` without a launch of its own)."""
     batch, heads, length, dk = q.shape
     dv = v.shape[-1]
     dtype = kernel_dtype(q.dtype)
     q, k, v, g = (row_major_last(t, dtype) for t in (q, k, v, g))
     if c is not None:
         c = c.float().contiguous()
+    if prep is not None and (c is None or not c.is_contiguous() or c.dtype != torch.float32):
+        raise ValueError("prep needs c as a [B, H, L] fp32 contiguous buffer to write")
     a_info = decay_strides(log_decay, batch, heads, length)
     kind = a_info[-1]
     stats = kind == 2 and needs_decay_grad
@@ -620,7 +648,12 @@ def chunk_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, chunk: int,
     else:
         h, h_vec, h_mom, h_mom_vec = chunk_states(k, v, a_info, chunk, vec=has_c, moment=moment, key_mask=km,
                                                   order=idx)
-    tq, tq_vec, _, _ = chunk_states(q, g, a_info, chunk, vec=has_c, vec_bias=c, transposed=True, order=idx)
+    if prep is not None:
+        grad_out, out, den, eps = prep
+        tq, tq_vec, _, _ = chunk_states(q, row_major_last(grad_out), a_info, chunk, vec=True, vec_bias=c,
+                                        transposed=True, order=idx, prep=(out, den, eps, g))
+    else:
+        tq, tq_vec, _, _ = chunk_states(q, g, a_info, chunk, vec=has_c, vec_bias=c, transposed=True, order=idx)
     nt = h.shape[2]
     if grads is None:
         if accumulate:

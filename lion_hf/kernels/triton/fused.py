@@ -11,11 +11,12 @@
 * the attention form (one launch; a second one adds the other scan order of the natural variants, its
   parts summed in registers) or the chunk form runs on those views, padded keys masked as they load;
 * the backward writes ``d qkv`` in one buffer: the kernels store ``dv`` (and ``dq``, ``dk`` without a
-  feature map) straight into its slices. In the attention form the dq and dkv launches also apply the feature
-  map's backward to the ``dq``, ``dk`` they store, and the dq launch forms the normalised output's row gradients
-  (``g'``, ``c``) before the dkv launch reads them: LION-D's backward is two launches. Elsewhere (the chunk and
-  global-state forms, the atomic-dq backward) one launch turns the feature gradients into ``dq``, ``dk``; LION-S's
-  statistics become the gate logits' gradient in that launch (its gate programs alone in the attention form).
+  feature map) straight into its slices. The normalised output's row gradients (``g'``, ``c``) are formed by
+  the attention form's dq launch, before the dkv launch reads them, or by the chunk form's query-side state
+  pass. In the attention form the dq and dkv launches also apply the feature map's backward to the ``dq``,
+  ``dk`` they store (LION-D's backward is two launches); elsewhere (the chunk and global-state forms, the
+  atomic-dq backward) one launch turns the feature gradients into ``dq``, ``dk``. LION-S's statistics become
+  the gate logits' gradient in the feature map's launch (its gate programs alone in the attention form).
 
 The PyTorch reference of this layer is the unfused path of :func:`lion_hf.kernels.fused.lion_fused_attention`.
 """
@@ -399,11 +400,13 @@ class LionLayerFunction(torch.autograd.Function):
         q_raw, k_raw, v = _views(qkv)
         if not fmap:
             q, k = q_raw, k_raw
-        # the normalised output's g' and c formed by the attention form's dq launch (one launch fewer) or by
-        # a launch of their own (grad_inputs)
-        prep_in_dq = form == "attention" and mode == NORMALIZED and grad_out is not None \
-            and bool(launch("layer_grad_prep_in_dq")[0]) and not fused_dq(q_raw.shape[2], dropout=dropout_p > 0)
-        if prep_in_dq:
+        # the normalised output's g' and c formed by the attention form's dq launch or the chunk form's query-side
+        # state pass (one launch fewer), or by a launch of their own (grad_inputs; the LIT global-state form)
+        in_kernels = not fused_dq(q_raw.shape[2], dropout=dropout_p > 0) if form == "attention" \
+            else kernel_decays[0] is not None
+        prep_in_kernels = in_kernels and mode == NORMALIZED and grad_out is not None \
+            and bool(launch("layer_grad_prep_in_backward")[0])
+        if prep_in_kernels:
             batch, heads, length, dv = v.shape
             g = empty_blhd(batch, heads, length, dv, qkv.dtype, qkv.device)
             c = torch.empty(batch, heads, length, device=qkv.device, dtype=torch.float32)
@@ -444,7 +447,7 @@ class LionLayerFunction(torch.autograd.Function):
                     grads=(dq_f, dk_f, dv_slot), accumulate=i > 0, dropout_p=dropout_p,
                     seed=seed[i:i + 1] if seed is not None and orders is not None else seed,
                     return_stats=gate is not None, feature=(fmap, q_raw, k_raw) if epilogue else None,
-                    prep=(grad_out, out, den, eps) if prep_in_dq and i == 0 else None)
+                    prep=(grad_out, out, den, eps) if prep_in_kernels and i == 0 else None)
                 if gate_grad:
                     gate_stats.append(dlog)
                 elif dlog is not None and dlog.dim() == 3 and orders is not None:
@@ -459,7 +462,9 @@ class LionLayerFunction(torch.autograd.Function):
                 kept = tuple(states[4 * i:4 * i + 4]) if states else None
                 _, _, _, dlog = chunk_backward(q, k, v, kernel_decays[i], g, c, needs[i], chunk, states=kept,
                                                key_mask=key_mask, order=perm, grads=(dq_f, dk_f, dv_slot),
-                                               accumulate=i > 0, return_stats=gate is not None)
+                                               accumulate=i > 0, return_stats=gate is not None,
+                                               prep=(grad_out, out, den, eps) if prep_in_kernels and i == 0
+                                               else None)
                 if gate_grad:  # the statistics are by scan position: one launch turns them into d gate by token
                     gate_stats.append(dlog)
                 elif dlog is not None and dlog.dim() == 3 and orders is not None:

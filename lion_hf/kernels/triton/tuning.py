@@ -70,9 +70,10 @@ LAUNCH: dict[str, tuple[int, ...]] = {
     # the attention form's backward applies the feature map's backward in its dq and dkv kernels' epilogues (1)
     # or leaves it to the feature map's own launch (0): one launch and two [B, L, H, D] buffers fewer per layer
     "layer_feature_grad_in_attention": (1,),
-    # ... and forms the normalised output's row gradients g' and c (common.py) in its dq launch, which then runs
-    # before the dkv launch (1), or leaves them to their own launch (0, "norm_grad"): one launch fewer per layer
-    "layer_grad_prep_in_dq": (1,),
+    # the backward's kernels form the normalised output's row gradients g' and c (common.py) themselves (1: the
+    # attention form's dq launch, which then runs before the dkv launch; the chunk form's query-side state pass),
+    # or a launch of their own does (0, "norm_grad"): one launch fewer per layer
+    "layer_grad_prep_in_backward": (1,),
     # LIT global-state form: the state reduction (fp32 partial states summed in torch) as (at least so many
     # positions per program, about so many programs per SM, num_warps), and the passes that apply a state
     # as (positions per program, num_warps): fewer, longer pieces and 128-row applies were the fastest at
