@@ -399,6 +399,21 @@ def test_chunk_form_forms_the_row_gradients_in_its_state_pass(mask, natural, in_
         assert rel(g, r) < 2e-5, (name, rel(g, r))
 
 
+def test_float64_projection_comes_back_in_float64(seed):
+    """The kernels compute float64 inputs in fp32; the fused layer still returns (and differentiates) qkv's dtype,
+    as its docstring says, within fp32's rounding of the float64 reference."""
+    qkv = torch.randn(2, 9, 3, 2, 32, dtype=torch.float64)
+    decays = [F.logsigmoid(torch.randn(2, dtype=torch.float64))]
+    options = dict(feature_map="silu_l2", normalize=True, scale=32 ** -0.5, eps=1e-4, form="attention",
+                   chunk_size=None, key_padding_mask=None, dropout_p=0.0)
+    out, grads = run(lambda x, a: lion_fused_attention(x, a, backend="triton", **options), qkv, decays)
+    ref, ref_grads = run(lambda x, a: unfused_attention(x, a, backend="torch", **options), qkv, decays)
+    assert out.dtype == torch.float64 and grads[0].dtype == torch.float64
+    assert rel(out, ref) < 2e-5
+    for g, r in zip(grads, ref_grads):
+        assert rel(g, r) < 2e-5
+
+
 @pytest.mark.parametrize("backend", ["torch", "triton"])
 def test_padded_keys_do_not_act_in_either_scan_order(backend, seed):
     """Two scan orders with a key padding mask: the padded tokens' q, k and v change nothing on the real rows

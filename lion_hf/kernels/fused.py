@@ -210,7 +210,9 @@ def lion_fused_attention(qkv: torch.Tensor, log_decays: Sequence[torch.Tensor | 
     context = lion_layer(qkv, list(log_decays) if log_decays is not None else [None], FEATURE_MAPS[feature_map],
                          fused, NORMALIZED if normalize else SCALED, scale, eps, chunk, key_padding_mask, dropout_p,
                          orders, gate=gate, cls_zero=cls_zero, packing=packing)
-    return context.transpose(1, 2).reshape(batch, length, heads * dim)
+    context = context.transpose(1, 2).reshape(batch, length, heads * dim)
+    # the kernels compute float64 inputs in fp32 (kernel_dtype): the result still comes back in qkv's dtype
+    return context if context.dtype == qkv.dtype else context.to(qkv.dtype)
 
 
 __all__ = ["FEATURE_MAP_FUNCTIONS", "elu_plus_one", "identity", "layer_form", "lion_fused_attention",

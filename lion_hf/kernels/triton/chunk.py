@@ -631,11 +631,14 @@ def chunk_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, chunk: int,
     batch, heads, length, dk = q.shape
     dv = v.shape[-1]
     dtype = kernel_dtype(q.dtype)
+    if prep is not None and (c is None or not c.is_contiguous() or c.dtype != torch.float32
+                             or g.dtype != dtype or g.stride(-1) != 1):
+        # the state pass writes g' and c into these buffers: a converted copy would leave them unwritten
+        raise ValueError("prep needs c as a [B, H, L] fp32 contiguous buffer and g in the kernels' dtype with a "
+                         "contiguous last dim")
     q, k, v, g = (row_major_last(t, dtype) for t in (q, k, v, g))
     if c is not None:
         c = c.float().contiguous()
-    if prep is not None and (c is None or not c.is_contiguous() or c.dtype != torch.float32):
-        raise ValueError("prep needs c as a [B, H, L] fp32 contiguous buffer to write")
     a_info = decay_strides(log_decay, batch, heads, length)
     kind = a_info[-1]
     stats = kind == 2 and needs_decay_grad

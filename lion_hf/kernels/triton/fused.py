@@ -31,7 +31,7 @@ from .common import NORMALIZED, PARTS, grad_inputs
 from .global_state import global_backward, global_forward, global_state
 from .tuning import launch
 from .launcher import run_kernel
-from .utils import cdiv, empty_blhd, interpreter_enabled, strides3
+from .utils import cdiv, empty_blhd, interpreter_enabled, kernel_dtype, strides3
 
 try:  # optional dependency
     import triton
@@ -408,7 +408,7 @@ class LionLayerFunction(torch.autograd.Function):
             and bool(launch("layer_grad_prep_in_backward")[0])
         if prep_in_kernels:
             batch, heads, length, dv = v.shape
-            g = empty_blhd(batch, heads, length, dv, qkv.dtype, qkv.device)
+            g = empty_blhd(batch, heads, length, dv, kernel_dtype(qkv.dtype), qkv.device)
             c = torch.empty(batch, heads, length, device=qkv.device, dtype=torch.float32)
         else:
             g, c = grad_inputs(mode, grad_out, None, out, den, scale, eps, v, qkv.dtype)
