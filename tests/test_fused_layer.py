@@ -83,6 +83,35 @@ def compare(options, qkv, decays, tol=2e-5):
         assert rel(g, r) < tol, (name, rel(g, r))
 
 
+def grid_inputs(rows: int, cols: int, heads: int, dim: int, natural: bool, padded: tuple[int, int]):
+    """``(orders, number of orders, qkv, key padding mask)`` for a ``rows x cols`` patch grid and its class token:
+    the natural scan orders or none, a strided projection, sequence ``padded[0]``'s last ``padded[1]`` keys padded."""
+    length = 1 + rows * cols
+    qkv = make_qkv(2, length, heads, dim)
+    pad = torch.ones(2, length, dtype=torch.bool)
+    pad[padded[0], -padded[1]:] = False
+    return (natural_scan_orders(rows, cols) if natural else None), (2 if natural else 1), qkv, pad
+
+
+def fused_and_reference(options: dict, gated: bool, orders: int):
+    """``(fused, reference)`` of ``run``: the Triton layer and the float64 PyTorch path on the same inputs, with
+    LION-S given by its gate logits (``gated``: one ``[B, L, orders*H]`` input, class token undecayed) or by the
+    log-decays (``None`` for LIT)."""
+    from lion_hf.kernels.fused import selective_log_decays
+
+    def fused(x, a):
+        if gated:
+            return lion_fused_attention(x, None, backend="triton", gate_logits=a[0], cls_zero=True, **options)
+        return lion_fused_attention(x, a, backend="triton", **options)
+
+    def reference(x, a):
+        decays = (selective_log_decays(a[0].double(), orders, True) if gated
+                  else [t if t is None else t.double() for t in a])
+        return unfused_attention(x.double(), decays, backend="torch", **options)
+
+    return fused, reference
+
+
 # positive features for the normalised (vision) outputs; identity features only unnormalised (text), where
 # a denominator that can cross zero is never formed
 CASES = [(mask, fmap, norm) for mask, fmap in (("lit", "elu_plus_one"), ("decay", "silu_l2"), ("selective", "silu_l2"))
@@ -362,7 +391,6 @@ def test_chunk_form_forms_the_row_gradients_in_its_state_pass(mask, natural, in_
     """``LAUNCH["layer_grad_prep_in_backward"]`` in the chunk form: the query-side state pass of the first scan
     order forms g' and c (the gradient kernels and the second order read them) instead of ``grad_inputs``' launch;
     gradients equal float64's either way, padding included, over several chunks."""
-    from lion_hf.kernels.fused import selective_log_decays
     from lion_hf.kernels.triton import fused as triton_fused
     from lion_hf.kernels.triton.tuning import LAUNCH
 
@@ -372,25 +400,12 @@ def test_chunk_form_forms_the_row_gradients_in_its_state_pass(mask, natural, in_
     monkeypatch.setattr(triton_fused, "grad_inputs", lambda *a: preparations.append(1) or original(*a))
     rows, cols, heads, dim = 5, 6, 2, 32
     length = 1 + rows * cols
-    orders = natural_scan_orders(rows, cols) if natural else None
-    n = 2 if natural else 1
-    qkv = make_qkv(2, length, heads, dim)
-    pad = torch.ones(2, length, dtype=torch.bool)
-    pad[0, -5:] = False
+    orders, n, qkv, pad = grid_inputs(rows, cols, heads, dim, natural, padded=(0, 5))
     options = dict(feature_map="silu_l2", normalize=True, scale=dim ** -0.5, eps=1e-4, form="chunk", chunk_size=16,
                    key_padding_mask=pad, dropout_p=0.0, orders=orders)
     gated = mask == "gate"
     inputs = [torch.randn(2, length, n * heads)] if gated else make_decays(mask, 2, heads, length, n)
-
-    def fused(x, a):
-        if gated:
-            return lion_fused_attention(x, None, backend="triton", gate_logits=a[0], cls_zero=True, **options)
-        return lion_fused_attention(x, a, backend="triton", **options)
-
-    def reference(x, a):
-        decays = selective_log_decays(a[0].double(), n, True) if gated else [t.double() for t in a]
-        return unfused_attention(x.double(), decays, backend="torch", **options)
-
+    fused, reference = fused_and_reference(options, gated, n)
     out, grads = run(fused, qkv, inputs)
     assert len(preparations) == 1 - in_state_pass
     ref, ref_grads = run(reference, qkv, inputs)
@@ -447,7 +462,6 @@ def test_feature_map_backward_in_the_attention_epilogues(mask, natural, in_atten
     ``LAUNCH["layer_grad_prep_in_backward"]``: the dq launch forms g' and c (before the dkv launch and the second scan
     order read them) instead of ``grad_inputs``' launch. Either way the gradients equal float64's, padding
     included."""
-    from lion_hf.kernels.fused import selective_log_decays
     from lion_hf.kernels.triton import fused as triton_fused
     from lion_hf.kernels.triton.tuning import LAUNCH
 
@@ -468,26 +482,12 @@ def test_feature_map_backward_in_the_attention_epilogues(mask, natural, in_atten
                         lambda *a, **k: launches.append(k.get("qk", True)) or original(*a, **k))
     rows, cols, heads, dim = 3, 5, 2, 32
     length = 1 + rows * cols
-    orders = natural_scan_orders(rows, cols) if natural else None
-    n = 2 if natural else 1
-    qkv = make_qkv(2, length, heads, dim)
-    pad = torch.ones(2, length, dtype=torch.bool)
-    pad[1, -4:] = False
+    orders, n, qkv, pad = grid_inputs(rows, cols, heads, dim, natural, padded=(1, 4))
     options = dict(feature_map="elu_plus_one" if mask == "lit" else "silu_l2", normalize=True, scale=dim ** -0.5,
                    eps=1e-4, form="attention", chunk_size=None, key_padding_mask=pad, dropout_p=0.0, orders=orders)
     gated = mask.startswith("gate")
     inputs = [torch.randn(2, length, n * heads)] if gated else make_decays(mask, 2, heads, length, n)
-
-    def fused(x, a):
-        if gated:
-            return lion_fused_attention(x, None, backend="triton", gate_logits=a[0], cls_zero=True, **options)
-        return lion_fused_attention(x, a, backend="triton", **options)
-
-    def reference(x, a):
-        decays = selective_log_decays(a[0].double(), n, True) if gated else [t if t is None else t.double()
-                                                                            for t in a]
-        return unfused_attention(x.double(), decays, backend="torch", **options)
-
+    fused, reference = fused_and_reference(options, gated, n)
     out, grads = run(fused, qkv, inputs)
     gate_launch = mask == "gate"  # d gate formed by the feature map's launch
     assert launches == ([True] if not in_attention else ([False] if gate_launch else []))
