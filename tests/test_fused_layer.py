@@ -74,13 +74,23 @@ def compare(options, qkv, decays, tol=2e-5):
         return unfused_attention(x.double(), [None if t is None else t.double() for t in a], backend="torch",
                                  **options)
 
+    def fp32_reference(x, a):
+        return unfused_attention(x.float(), [None if t is None else t.float() for t in a], backend="torch",
+                                 **options)
+
     out, grads = run(fused, qkv, decays)
     ref, ref_grads = run(reference, qkv, decays)
     assert out.shape == ref.shape and out.dtype == qkv.dtype
     assert rel(out, ref) < tol
     assert len(grads) == len(ref_grads)
-    for name, g, r in zip(["dqkv", "dlog_decay_1", "dlog_decay_2"], grads, ref_grads):
-        assert rel(g, r) < tol, (name, rel(g, r))
+    # LION-D's d log_decay is a sum over every token pair that cancels: its fp32 error may reach a few times the
+    # fp32 PyTorch path's own (a fresh seed put the chunk form at 4.8e-5 of it, the old code alike)
+    fp32_grads = run(fp32_reference, qkv, decays)[1] if any(a is not None and a.dim() == 1 for a in decays) else None
+    for i, (name, g, r) in enumerate(zip(["dqkv", "dlog_decay_1", "dlog_decay_2"], grads, ref_grads)):
+        allowed = tol
+        if i > 0 and fp32_grads is not None:
+            allowed = max(tol, 4 * rel(fp32_grads[i], r))
+        assert rel(g, r) < allowed, (name, rel(g, r), allowed)
 
 
 def grid_inputs(rows: int, cols: int, heads: int, dim: int, natural: bool, padded: tuple[int, int]):
@@ -447,7 +457,10 @@ def test_padded_keys_do_not_act_in_either_scan_order(backend, seed):
     out = lion_fused_attention(qkv, decays, **options)
     moved = lion_fused_attention(other, decays, **options)
     assert rel(moved[pad], out[pad]) < 1e-6
-    assert rel(moved[~pad], out[~pad]) > 1e-3  # the padded rows' own outputs do change
+    # without the mask the changed tokens do act on the real rows (the check above could fail)
+    unmasked = {**options, "key_padding_mask": None}
+    changed = lion_fused_attention(other, decays, **unmasked)[pad] - lion_fused_attention(qkv, decays, **unmasked)[pad]
+    assert changed.abs().max() > 1e-2 * out[pad].abs().max()
 
 
 @pytest.mark.parametrize("mask, natural", [("lit", False), ("decay", False), ("decay", True), ("gate", True),
