@@ -44,7 +44,7 @@ except ImportError:  # pragma: no cover - exercised where triton is missing
 
 
 if triton is not None:
-    from .common import _feature_grad  # the feature map's backward, in the epilogues (FMAP)
+    from .common import _feature_grad, _normalized_row_grads  # the epilogues (FMAP) and the preparation (PREP)
 
     @triton.jit
     def _tile_data(A, F, i_b, i_h, i_bh, start, offs, valid, L, sab, sah, sal, BLOCK: tl.constexpr,
@@ -423,10 +423,8 @@ if triton is not None:
                          mask=m_valid[:, None], other=0.0).to(tl.float32)
             o = tl.load(O + i_b.to(tl.int64) * sob + i_h * soh + tok_m[:, None] * sol + offs_dv[None, :],
                         mask=m_valid[:, None], other=0.0).to(tl.float32)
-            d = tl.load(DEN + i_bh * L + tok_m, mask=m_valid, other=1.0) + eps
-            r = tl.where(d != 0.0, 1.0 / tl.where(d != 0.0, d, 1.0), 0.0)
-            g = (do * r[:, None]).to(G.dtype.element_ty)
-            c = -r * tl.sum(do * o, 1)
+            g, c = _normalized_row_grads(do, o, tl.load(DEN + i_bh * L + tok_m, mask=m_valid, other=1.0) + eps)
+            g = g.to(G.dtype.element_ty)
             tl.store(g_ptrs, g, mask=m_valid[:, None])
             tl.store(C + i_bh * L + tok_m, c, mask=m_valid)
         else:

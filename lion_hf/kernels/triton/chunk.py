@@ -62,6 +62,7 @@ except ImportError:  # pragma: no cover
 
 
 if triton is not None:
+    from .common import _normalized_row_grads  # the query-side pass's preparation (PREP)
 
     @triton.jit
     def _chunk_decays(A, i_b, i_h, pos, valid, sab, sah, sal):
@@ -161,10 +162,8 @@ if triton is not None:
                 do = z.to(tl.float32)
                 o = tl.load(O + i_b.to(tl.int64) * sob + i_h.to(tl.int64) * soh + tok[:, None] * sol
                             + offs_v[None, :], mask=valid[:, None], other=0.0).to(tl.float32)
-                d = tl.load(DEN + i_bh * L + tok, mask=valid, other=1.0) + eps
-                r = tl.where(d != 0.0, 1.0 / tl.where(d != 0.0, d, 1.0), 0.0)
-                z = (do * r[:, None]).to(G_OUT.dtype.element_ty)
-                vb = -r * tl.sum(do * o, 1)
+                z, vb = _normalized_row_grads(do, o, tl.load(DEN + i_bh * L + tok, mask=valid, other=1.0) + eps)
+                z = z.to(G_OUT.dtype.element_ty)
                 if i_dir == 0:
                     tl.store(G_OUT + i_b.to(tl.int64) * sgb + i_h.to(tl.int64) * sgh + tok[:, None] * sgl
                              + offs_v[None, :], z, mask=valid[:, None])

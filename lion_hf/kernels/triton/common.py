@@ -56,6 +56,13 @@ if triton is not None:
         return ds * (sig + x * sig * (1.0 - sig))
 
     @triton.jit
+    def _normalized_row_grads(do, o, den_eps):
+        """``(g' = r * do, c = -r * (do . o))`` of fp32 ``[rows, D]`` tiles, ``r = 1 / den_eps`` (0 where that is
+        1/0): the normalised output's row gradients (module doc), shared by every launch that forms them."""
+        r = tl.where(den_eps != 0.0, 1.0 / tl.where(den_eps != 0.0, den_eps, 1.0), 0.0)
+        return do * r[:, None], -r * tl.sum(do * o, 1)
+
+    @triton.jit
     def _normalized_grad_kernel(DO, O, DEN, G, C, L, H, sdb, sdh, sdl, sob, soh, sol, sgb, sgh, sgl, eps,
                                 D: tl.constexpr, BR: tl.constexpr):
         """One pass over a block of rows of one (batch, head): ``r = 1/(den+eps)`` (0 where that is 1/0),
@@ -71,11 +78,10 @@ if triton is not None:
                      other=0.0).to(tl.float32)
         o = tl.load(O + i_b.to(tl.int64) * sob + i_h * soh + r64 * sol + offs[None, :], mask=valid[:, None],
                     other=0.0).to(tl.float32)
-        d = tl.load(DEN + i_bh * L + rows, mask=valid, other=1.0) + eps
-        r = tl.where(d != 0.0, 1.0 / tl.where(d != 0.0, d, 1.0), 0.0)
-        tl.store(G + i_b.to(tl.int64) * sgb + i_h * sgh + r64 * sgl + offs[None, :],
-                 (do * r[:, None]).to(G.dtype.element_ty), mask=valid[:, None])
-        tl.store(C + i_bh * L + rows, -r * tl.sum(do * o, 1), mask=valid)
+        g, c = _normalized_row_grads(do, o, tl.load(DEN + i_bh * L + rows, mask=valid, other=1.0) + eps)
+        tl.store(G + i_b.to(tl.int64) * sgb + i_h * sgh + r64 * sgl + offs[None, :], g.to(G.dtype.element_ty),
+                 mask=valid[:, None])
+        tl.store(C + i_bh * L + rows, c, mask=valid)
 
 
 def grad_inputs(mode: int, grad_out: torch.Tensor | None, grad_den: torch.Tensor | None,

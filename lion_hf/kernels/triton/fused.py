@@ -402,8 +402,9 @@ class LionLayerFunction(torch.autograd.Function):
             q, k = q_raw, k_raw
         # the normalised output's g' and c formed by the attention form's dq launch or the chunk form's query-side
         # state pass (one launch fewer), or by a launch of their own (grad_inputs; the LIT global-state form)
-        in_kernels = not fused_dq(q_raw.shape[2], dropout=dropout_p > 0) if form == "attention" \
-            else kernel_decays[0] is not None
+        # the attention form's backward with its own dq launch (the other one sums dq atomically in the dkv launch)
+        separate_dq = form == "attention" and not fused_dq(q_raw.shape[2], dropout=dropout_p > 0)
+        in_kernels = separate_dq if form == "attention" else kernel_decays[0] is not None
         prep_in_kernels = in_kernels and mode == NORMALIZED and grad_out is not None \
             and bool(launch("layer_grad_prep_in_backward")[0])
         if prep_in_kernels:
@@ -421,8 +422,7 @@ class LionLayerFunction(torch.autograd.Function):
         dq_slot, dk_slot, dv_slot = _views(d_qkv)
         # the feature map's backward in the attention kernels' epilogues (one launch and two buffers fewer) or
         # in a launch of its own after the other forms and the atomic-dq backward
-        epilogue = bool(fmap) and form == "attention" and bool(launch("layer_feature_grad_in_attention")[0]) \
-            and not fused_dq(q_raw.shape[2], dropout=dropout_p > 0)
+        epilogue = bool(fmap) and separate_dq and bool(launch("layer_feature_grad_in_attention")[0])
         if fmap and not epilogue:
             batch, heads, length, dim = q.shape
             dq_f = empty_blhd(batch, heads, length, dim, qkv.dtype, qkv.device)
