@@ -47,6 +47,10 @@ LAUNCH: dict[str, tuple[int, ...]] = {
     # (H100); it costs the host ~40 us on the H200 machines, whose steps at 1025 tokens (17 chunks) are
     # host-bound: from 32 chunks on (set without a device A/B at 1025 tokens: BENCHMARKS.md, seventh pass)
     "chunk_state": (0, 4, 3, 32),
+    # chunk form: the state pass split into segments of chunks (from so many chunks on (0: never), chunks per
+    # segment): a first launch gives each segment's own state, the second walks every segment in parallel from
+    # the states of the segments before it, instead of one program per head and direction walking every chunk
+    "chunk_state_segments": (64, 16),
     # chunk form: output kernel (num_warps for chunk <= 64 or LIT, for 128 with a decay, num_stages)
     "chunk_out": (4, 8, 2),
     # chunk form: gradient kernel (num_warps for chunk <= 64, for 128, num_stages)
@@ -68,8 +72,12 @@ LAUNCH: dict[str, tuple[int, ...]] = {
     # machines, whose ViT-B steps at 224 and 512 px are host-bound (BENCHMARKS.md, sixth pass)
     "layer_gate_in_feature_map": (1,),
     # the attention form's backward applies the feature map's backward in its dq and dkv kernels' epilogues (1)
-    # or leaves it to the feature map's own launch (0): one launch and two [B, L, H, D] buffers fewer per layer
-    "layer_feature_grad_in_attention": (1,),
+    # or leaves it to the feature map's own launch (0): one launch and two [B, L, H, D] buffers fewer per layer,
+    # but the epilogues cost the GPU more than they save the host. H200, same process (BENCHMARKS.md, eighth
+    # pass): ViT-B 224 px b128 LION-D 46.3 / 48.1 ms (own launch) vs 47.0 / 47.9, LION-S 50.4 / 51.9 vs 51.9 /
+    # 54.3, LION-D natural 55.6 / 55.8 vs 59.0 / 57.9; at 512 px b16 within the rounds' spread but LION-D natural
+    # (42.4 / 46.4 vs 44.9 / 49.9)
+    "layer_feature_grad_in_attention": (0,),
     # the backward's kernels form the normalised output's row gradients g' and c (common.py) themselves (1: the
     # attention form's dq launch, which then runs before the dkv launch; the chunk form's query-side state pass),
     # or a launch of their own does (0, "norm_grad"): one launch fewer per layer
