@@ -189,14 +189,16 @@ def more_rounds(rows: list[dict], steps: list, rounds: int, n_steps: int) -> Non
         row["ms"] = statistics.median(row["ms_rounds"])
 
 
-def infer_ms(model, inputs: dict, steps: int, warmup: int) -> tuple[float, float]:
+def infer_ms(model, inputs: dict, steps: int, warmup: int, settings: dict | None = None) -> tuple[float, float]:
+    """(median ms, peak GB) of a bf16-autocast forward without gradients; ``settings`` as for :func:`train_ms`."""
     model.eval()
 
     @torch.no_grad()
-    def step():
+    def forward():
         with torch.autocast("cuda", dtype=torch.bfloat16):
             model(**inputs)
 
+    step = _under(settings, forward)
     step()
     torch.cuda.synchronize()
     torch.cuda.empty_cache()
@@ -389,11 +391,12 @@ def main() -> None:
                 lambda: dict(zip(("ms", "peak_gb"), infer_ms(vit(resolution).cuda(), inputs, args.steps, args.warmup))))
         for variant in variants:
             for form in forms:
-                _record(results, {**base, "model": _lion_name(variant, form, forms), "backend": backends[0],
-                                  "attention_form": form},
-                        lambda: dict(zip(("ms", "peak_gb"), infer_ms(
-                            lion_vision(variant, resolution, backends[0], form).cuda(), inputs, args.steps,
-                            args.warmup))))
+                for setting in settings:
+                    _record(results, {**base, "model": _lion_name(variant, form, forms, setting),
+                                      "backend": backends[0], "attention_form": form},
+                            lambda: dict(zip(("ms", "peak_gb"), infer_ms(
+                                lion_vision(variant, resolution, backends[0], form).cuda(), inputs, args.steps,
+                                args.warmup, settings=setting))))
     for length in args.mlm:
         inputs = _mlm_inputs(length, args.mlm_batch)
         _INPUT_BYTES[0] = torch.cuda.memory_allocated()

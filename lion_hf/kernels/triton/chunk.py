@@ -622,7 +622,7 @@ def chunk_states(x, z, a_info, chunk: int, *, vec: bool, vec_bias=None, transpos
     grid = (dz // bv, bh, 2 * ns)
     if seg:
         run_kernel(_state_kernel, grid, *args, TOTALS=True, **meta)
-    run_kernel(_state_kernel, grid, *args, **meta)
+    run_kernel(_state_kernel, grid, *args, TOTALS=False, **meta)
     return s, s_vec, s_mom, s_mom_vec
 
 
