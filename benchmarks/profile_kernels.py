@@ -1,6 +1,6 @@
 """Break LION's Triton chunk-form time into its launches and try launch settings (CUDA only).
 
-    PYTHONPATH=. python benchmarks/profile_kernels.py [chunk] [state] [chunk-4096] [segments] [global]
+    PYTHONPATH=. python benchmarks/profile_kernels.py [chunk] [state] [chunk-4096] [global]
 
 Prints medians (ms) of the chunk form's state pass, output and gradient kernels under several entries
 of :data:`lion_hf.kernels.triton.tuning.LAUNCH` (changed in this process only), to choose the defaults
@@ -103,40 +103,6 @@ def state_section(length=16384):
                   f"(q,g') {t_t:.3f}", flush=True)
 
 
-def segments_section(lengths=(4097, 16384), batch=8):
-    """The state pass whole or split into segments (``LAUNCH["chunk_state_segments"]``: from so many chunks on,
-    chunks per segment), alone and inside the chunk form's forward and forward + backward (token-major inputs,
-    normalised output, d log_decay)."""
-    from lion_hf.kernels import lion_attention
-
-    cfgs = ((0, 16), (2, 8), (2, 16), (2, 32), (2, 64))
-    for length in lengths:
-        print(f"\n## chunk state segments, L={length}, B={batch} H=12 D=64 bf16, token-major (ms)", flush=True)
-        for mask in ("decay", "selective"):
-            q, k, v, a = (t.transpose(1, 2).contiguous().transpose(1, 2) if t is not None and t.dim() == 4 else t
-                          for t in inputs(batch, 12, length, 64, mask))
-            chunk = triton_chunk_size(None, True, 64)
-            a_info = decay_strides(a, batch, 12, length)
-            c = torch.randn(batch, 12, length, device="cuda")
-            leaves = [t.detach().clone().requires_grad_(True) for t in (q, k, v, a)]
-            go = torch.randn_like(v)
-
-            def fwd_bwd():
-                lion_attention(*leaves, form="chunk", backend="triton").backward(go)
-
-            for cfg in cfgs:
-                t_s = _with_launch("chunk_state_segments", cfg, lambda: bench(
-                    lambda: tch.chunk_states(k, v, a_info, chunk, vec=True, moment=mask == "decay")))
-                t_t = _with_launch("chunk_state_segments", cfg, lambda: bench(
-                    lambda: tch.chunk_states(q, v, a_info, chunk, vec=True, vec_bias=c, transposed=True)))
-                t_f = _with_launch("chunk_state_segments", cfg, lambda: bench(
-                    lambda: lion_attention(q, k, v, a, form="chunk", backend="triton")))
-                t_fb = _with_launch("chunk_state_segments", cfg, lambda: do_bench(
-                    fwd_bwd, warmup=10, rep=40, grad_to_none=leaves, return_mode="median"))
-                print(f"{mask:>9} chunk={chunk} segments={cfg}: state (k,v{',moments' if mask == 'decay' else ''}) "
-                      f"{t_s:.3f}  (q,g') {t_t:.3f}  fwd {t_f:.3f}  fwd+bwd {t_fb:.3f}", flush=True)
-
-
 def global_section(lengths=(1024, 4096, 16384)):
     """LION-LIT's global-state form: its passes and the ``global_reduce`` / ``global_apply`` settings
     (positions per program, warps). Inputs in the models' token-major memory (``[B, L, H, D]`` viewed as
@@ -189,7 +155,5 @@ if __name__ == "__main__":
         state_section(16384)
     if "chunk-4096" in sections:
         chunk_section(4096)
-    if "segments" in sections:
-        segments_section()
     if "global" in sections:
         global_section()

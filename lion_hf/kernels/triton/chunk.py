@@ -17,13 +17,6 @@ Two kinds of kernels:
   gradients) swaps the roles of ``pex`` and ``pin``. With a decay, a parallel launch
   (``_weights_kernel``) first computes every position's weight and every chunk's decay, so that the
   sequential loop does no scan or exponential.
-  **Segments**: over many chunks (``LAUNCH["chunk_state_segments"]``) that walk is latency-bound (one chunk
-  after the other, a few hundred programs), so it is split into segments of consecutive chunks, each walked by
-  its own program, twice: a first launch (``TOTALS``) walks each segment from a zero state and stores only
-  what it adds up to (and the product of its chunks' decays); the second folds the totals of the segments
-  before its own into the state it starts from, by the same recursion a chunk step applies
-  (``S <- S * decay + T``; the first moment ``M <- (M + len * S) * decay + T_M``), then walks its segment and
-  stores every chunk's state, as one program would have.
 * **chunk-parallel kernels**, one program per (chunk, batch*head): the output (:func:`chunk_forward`)
   and the three gradients (:func:`chunk_backward`) of a chunk are its intra-chunk ``BT x BT`` block
   with the two-sided mask, plus the two entering states scaled by the decay from the chunk edge.
@@ -113,34 +106,20 @@ if triton is not None:
         return valid
 
     @triton.jit
-    def _state_kernel(X, Z, VB, A, W, DEC, S, SV, SM, SMV, KM, IDX, O, DEN, G_OUT, T, TV, TM, TMV, SD,
-                      L, H, NT, NS, sxb, sxh, sxl, szb, szh, szl, sab, sah, sal, sob, soh, sol, sgb, sgh, sgl, eps,
+    def _state_kernel(X, Z, VB, A, W, DEC, S, SV, SM, SMV, KM, IDX, O, DEN, G_OUT, L, H, NT,
+                      sxb, sxh, sxl, szb, szh, szl, sab, sah, sal, sob, soh, sol, sgb, sgh, sgl, eps,
                       DX: tl.constexpr, DZ: tl.constexpr, BT: tl.constexpr, BV: tl.constexpr,
                       HAS_DECAY: tl.constexpr, HAS_VEC: tl.constexpr, VEC_ONES: tl.constexpr,
                       TRANSPOSED: tl.constexpr, MOMENT: tl.constexpr, PRE_W: tl.constexpr,
-                      HAS_KM: tl.constexpr, HAS_IDX: tl.constexpr, PREC: tl.constexpr, PREP: tl.constexpr,
-                      SEG: tl.constexpr = 0, TOTALS: tl.constexpr = False):
+                      HAS_KM: tl.constexpr, HAS_IDX: tl.constexpr, PREC: tl.constexpr, PREP: tl.constexpr):
         # The chunks walk scan positions (t); x, z and the vector bias are read at their tokens (IDX).
         # With a key mask (HAS_KM, the key-side pass only) padded rows load as exact zeros.
         # PREP (the query-side pass of the normalised output, BV == DZ): Z is the output's gradient; each step
         # forms its rows' g' = Z / (den + eps) and c = -(Z . O) / (den + eps) (common.py) as the pass's z and
         # vector bias, and the forward direction stores them (G_OUT, VB) for the gradient kernel.
-        # SEG > 0 (module doc, "segments"): this program walks only the SEG chunks of segment i_seg (of NS per
-        # direction, in walk order). TOTALS: it starts from zero, stores no chunk's state and ends by storing the
-        # segment's own totals (T, TV, TM, TMV fp32 [BH, 2, NS, ...], its decay SD [BH, 2, NS]); otherwise it
-        # first folds the totals of the segments before its own into the state it enters with.
         i_v = tl.program_id(0)
         i_bh = tl.program_id(1)
-        if SEG > 0:
-            i_dir = tl.program_id(2) // NS
-            i_seg = tl.program_id(2) % NS
-            it_start = i_seg * SEG
-            it_end = tl.minimum(it_start + SEG, NT)
-        else:
-            i_dir = tl.program_id(2)  # 0: forward (chunks in order), 1: backward (reverse order)
-            i_seg = 0
-            it_start = 0
-            it_end = NT
+        i_dir = tl.program_id(2)  # 0: forward (chunks in order), 1: backward (reverse order)
         i_b = i_bh // H
         i_h = i_bh % H
         offs_x = tl.arange(0, DX)
@@ -159,50 +138,21 @@ if triton is not None:
             mom = tl.zeros([DX, BV], dtype=tl.float32)
             if HAS_VEC:
                 mom_vec = tl.zeros([DX], dtype=tl.float32)
-        # the segments' totals are [BH, 2, NS, DX, DZ] (vectors [BH, 2, NS, DX], decays [BH, 2, NS])
-        seg_row = (i_bh * 2 + i_dir).to(tl.int64) * NS
-        if SEG > 0 and not TOTALS:
-            # enter with the earlier segments' states: each step is the chunk step's recursion over a segment
-            # (state * decay + its own state; the moment first adds the segment's length times the state)
-            for sp in range(0, i_seg):
-                seg_len = (tl.minimum(SEG, NT - sp * SEG) * BT).to(tl.float32)
-                if HAS_DECAY:
-                    seg_decay = tl.load(SD + seg_row + sp)
-                if MOMENT:
-                    mom = mom + seg_len * state
-                    if HAS_DECAY:
-                        mom = mom * seg_decay
-                    mom += tl.load(TM + (seg_row + sp) * DX * DZ + s_ptrs)
-                    if HAS_VEC:
-                        mom_vec = mom_vec + seg_len * vec
-                        if HAS_DECAY:
-                            mom_vec = mom_vec * seg_decay
-                        mom_vec += tl.load(TMV + (seg_row + sp) * DX + offs_x)
-                if HAS_DECAY:
-                    state = state * seg_decay
-                state += tl.load(T + (seg_row + sp) * DX * DZ + s_ptrs)
-                if HAS_VEC:
-                    if HAS_DECAY:
-                        vec = vec * seg_decay
-                    vec += tl.load(TV + (seg_row + sp) * DX + offs_x)
-        if TOTALS and HAS_DECAY:
-            seg_prod = tl.full([1], 1.0, dtype=tl.float32)
-        for it in range(it_start, it_end):
+        for it in range(0, NT):
             c = it + i_dir * (NT - 1 - 2 * it)
             t = c * BT + arange_t
             valid = t < L
             tok = _rows(IDX, t, valid, HAS_IDX)
             real = _real_keys(KM, i_b, L, tok, valid, HAS_KM)
-            if not TOTALS:
-                tl.store(S + base_s + c * DX * DZ + s_ptrs, state.to(S.dtype.element_ty))
+            tl.store(S + base_s + c * DX * DZ + s_ptrs, state.to(S.dtype.element_ty))
+            if HAS_VEC:
+                if i_v == 0:
+                    tl.store(SV + base_sv + c * DX + offs_x, vec)
+            if MOMENT:
+                tl.store(SM + base_s + c * DX * DZ + s_ptrs, mom.to(SM.dtype.element_ty))
                 if HAS_VEC:
                     if i_v == 0:
-                        tl.store(SV + base_sv + c * DX + offs_x, vec)
-                if MOMENT:
-                    tl.store(SM + base_s + c * DX * DZ + s_ptrs, mom.to(SM.dtype.element_ty))
-                    if HAS_VEC:
-                        if i_v == 0:
-                            tl.store(SMV + base_sv + c * DX + offs_x, mom_vec)
+                        tl.store(SMV + base_sv + c * DX + offs_x, mom_vec)
             # x is read as its transpose [DX, BT]: the decay weights then scale its columns and the
             # tile goes to the matrix units as is (scaling a [BT, DX] tile and transposing it in
             # registers cost ~2.5x the whole pass on an H100)
@@ -214,7 +164,7 @@ if triton is not None:
                             + offs_v[None, :], mask=valid[:, None], other=0.0).to(tl.float32)
                 z, vb = _normalized_row_grads(do, o, tl.load(DEN + i_bh * L + tok, mask=valid, other=1.0) + eps)
                 z = z.to(G_OUT.dtype.element_ty)
-                if i_dir == 0 and not TOTALS:
+                if i_dir == 0:
                     tl.store(G_OUT + i_b.to(tl.int64) * sgb + i_h.to(tl.int64) * sgh + tok[:, None] * sgl
                              + offs_v[None, :], z, mask=valid[:, None])
                     tl.store(VB + i_bh * L + tok, vb, mask=valid)
@@ -261,23 +211,9 @@ if triton is not None:
                 state = state * decay
                 if HAS_VEC:
                     vec = vec * decay
-                if TOTALS:
-                    seg_prod = seg_prod * decay
             state += tl.dot(x_mma, z, input_precision=PREC)
             if HAS_VEC:
                 vec += vec_in
-        if TOTALS:
-            seg_at = seg_row + i_seg
-            tl.store(T + seg_at * DX * DZ + s_ptrs, state)
-            if MOMENT:
-                tl.store(TM + seg_at * DX * DZ + s_ptrs, mom)
-            if i_v == 0:
-                if HAS_VEC:
-                    tl.store(TV + seg_at * DX + offs_x, vec)
-                    if MOMENT:
-                        tl.store(TMV + seg_at * DX + offs_x, mom_vec)
-                if HAS_DECAY:
-                    tl.store(SD + seg_at + tl.arange(0, 1), seg_prod)
 
     @triton.jit
     def _intra_mask(t, pex, pin):
@@ -601,38 +537,17 @@ def chunk_states(x, z, a_info, chunk: int, *, vec: bool, vec_bias=None, transpos
     out, den, eps, g = prep if prep is not None else (dummy, dummy, 0.0, dummy)
     if prep is not None:
         out, den = row_major_last(out), den.contiguous()
-    seg, ns = _segments(nt)
-    totals = (dummy,) * 5
-    if seg:  # the segments' own totals first (module doc, "segments")
-        totals = (torch.empty(bh, 2, ns, dx, dz, device=x.device, dtype=torch.float32),
-                  torch.empty(bh, 2, ns, dx, device=x.device, dtype=torch.float32) if vec else dummy,
-                  torch.empty(bh, 2, ns, dx, dz, device=x.device, dtype=torch.float32) if moment else dummy,
-                  torch.empty(bh, 2, ns, dx, device=x.device, dtype=torch.float32) if moment and vec else dummy,
-                  torch.empty(bh, 2, ns, device=x.device, dtype=torch.float32) if kind > 0 else dummy)
-    args = (x, z, vec_bias if vec_bias is not None else dummy, a if a is not None else dummy, w, dec, s,
-            s_vec if vec else dummy, s_mom if moment else dummy, s_mom_vec if s_mom_vec is not None else dummy,
-            key_mask if key_mask is not None else dummy, order if order is not None else dummy, out, den, g,
-            *totals, length, heads, nt, ns, *strides3(x), *strides3(z), sab, sah, sal,
-            *(strides3(out) if prep is not None else (0, 0, 0)), *(strides3(g) if prep is not None else (0, 0, 0)),
-            float(eps))
-    meta = dict(DX=dx, DZ=dz, BT=chunk, BV=bv, HAS_DECAY=kind > 0, HAS_VEC=vec, VEC_ONES=vec_bias is None,
-                TRANSPOSED=transposed, MOMENT=moment, PRE_W=pre_w, HAS_KM=key_mask is not None,
-                HAS_IDX=order is not None, PREC=_precision(x.dtype), PREP=prep is not None, SEG=seg,
-                num_warps=warps, num_stages=stages)
-    grid = (dz // bv, bh, 2 * ns)
-    if seg:
-        run_kernel(_state_kernel, grid, *args, TOTALS=True, **meta)
-    run_kernel(_state_kernel, grid, *args, TOTALS=False, **meta)
+    run_kernel(_state_kernel, (dz // bv, bh, 2),
+        x, z, vec_bias if vec_bias is not None else dummy, a if a is not None else dummy, w, dec, s,
+        s_vec if vec else dummy, s_mom if moment else dummy, s_mom_vec if s_mom_vec is not None else dummy,
+        key_mask if key_mask is not None else dummy, order if order is not None else dummy, out, den, g,
+        length, heads, nt, *strides3(x), *strides3(z), sab, sah, sal,
+        *(strides3(out) if prep is not None else (0, 0, 0)), *(strides3(g) if prep is not None else (0, 0, 0)),
+        float(eps), DX=dx, DZ=dz, BT=chunk, BV=bv, HAS_DECAY=kind > 0, HAS_VEC=vec, VEC_ONES=vec_bias is None,
+        TRANSPOSED=transposed, MOMENT=moment, PRE_W=pre_w, HAS_KM=key_mask is not None,
+        HAS_IDX=order is not None, PREC=_precision(x.dtype), PREP=prep is not None, num_warps=warps,
+        num_stages=stages)
     return s, s_vec, s_mom, s_mom_vec
-
-
-def _segments(nt: int) -> tuple[int, int]:
-    """``(chunks per segment, segments per direction)`` of a state pass over ``nt`` chunks: ``(0, 1)``, one
-    program per direction walking them all, below ``LAUNCH["chunk_state_segments"][0]`` chunks."""
-    from_chunks, per_segment = launch("chunk_state_segments")
-    if from_chunks <= 0 or nt < from_chunks or per_segment >= nt:
-        return 0, 1
-    return per_segment, cdiv(nt, per_segment)
 
 
 def chunk_forward(q, k, v, log_decay, mode: int, with_den: bool, scale: float, eps: float, chunk: int,

@@ -47,10 +47,6 @@ LAUNCH: dict[str, tuple[int, ...]] = {
     # (H100); it costs the host ~40 us on the H200 machines, whose steps at 1025 tokens (17 chunks) are
     # host-bound: from 32 chunks on (set without a device A/B at 1025 tokens: BENCHMARKS.md, seventh pass)
     "chunk_state": (0, 4, 3, 32),
-    # chunk form: the state pass split into segments of chunks (from so many chunks on (0: never), chunks per
-    # segment): a first launch gives each segment's own state, the second walks every segment in parallel from
-    # the states of the segments before it, instead of one program per head and direction walking every chunk
-    "chunk_state_segments": (64, 16),
     # chunk form: output kernel (num_warps for chunk <= 64 or LIT, for 128 with a decay, num_stages)
     "chunk_out": (4, 8, 2),
     # chunk form: gradient kernel (num_warps for chunk <= 64, for 128, num_stages)
