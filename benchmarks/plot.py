@@ -38,7 +38,8 @@ def main() -> None:
     target.mkdir(parents=True, exist_ok=True)
     data = json.loads((results / "final_train_infer.json").read_text())
     rows, device = data["results"], data["meta"]["device"]
-    stamp = f"{device}, 2026-12-01, bf16 autocast"
+    day = data["meta"]["date"][:10]  # the run's own date (models.py writes it)
+    stamp = f"{device}, {day}, bf16 autocast"
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
     base = dict(_series(rows, "train", "ms")["vit-sdpa"])
@@ -94,7 +95,8 @@ def main() -> None:
     ax.set_yscale("log")
     ax.set_xlabel("sequence length L")
     ax.set_ylabel("forward + backward, ms")
-    ax.set_title(f"Kernels, B=8 H=12 D=64 bf16\n{device}, 2026-12-01")
+    # kernels.py's json has no date of its own: the models' run's when both come from one folder
+    ax.set_title(f"Kernels, B=8 H=12 D=64 bf16\n{device}" + (f", {day}" if kernels_folder == results else ""))
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(target / "kernel_time_vs_length.png", dpi=110)
