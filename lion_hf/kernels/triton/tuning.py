@@ -69,10 +69,8 @@ LAUNCH: dict[str, tuple[int, ...]] = {
     "layer_gate_in_feature_map": (1,),
     # the attention form's backward applies the feature map's backward in its dq and dkv kernels' epilogues (1)
     # or leaves it to the feature map's own launch (0): one launch and two [B, L, H, D] buffers fewer per layer,
-    # but the epilogues cost the GPU more than they save the host. H200, same process (BENCHMARKS.md, eighth
-    # pass): ViT-B 224 px b128 LION-D 46.3 / 48.1 ms (own launch) vs 47.0 / 47.9, LION-S 50.4 / 51.9 vs 51.9 /
-    # 54.3, LION-D natural 55.6 / 55.8 vs 59.0 / 57.9; at 512 px b16 within the rounds' spread but LION-D natural
-    # (42.4 / 46.4 vs 44.9 / 49.9)
+    # but the epilogues cost the GPU more than the launch costs the host (LION-S and LION-D natural 2-6 % slower
+    # at ViT-B 224 px, nothing faster: H200, same process, BENCHMARKS.md eighth pass)
     "layer_feature_grad_in_attention": (0,),
     # the backward's kernels form the normalised output's row gradients g' and c (common.py) themselves (1: the
     # attention form's dq launch, which then runs before the dkv launch; the chunk form's query-side state pass),
