@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import torch
 
-from .common import NORMALIZED, PARTS, SCALED, grad_inputs, log_decay_grad
+from .common import NORMALIZED, PARTS, SCALED, check_prep_buffers, grad_inputs, log_decay_grad
 from .tuning import INTERPRETER_ATTENTION_TILES, launch
 from .launcher import run_kernel
 from .utils import cdiv, decay_strides, empty_blhd, interpreter_enabled, kernel_dtype, row_major_last, strides3
@@ -616,11 +616,8 @@ def attention_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, f64: to
     batch, heads, length, dk = q.shape
     dv = v.shape[-1]
     dtype = kernel_dtype(q.dtype)
-    if prep is not None and (c is None or not c.is_contiguous() or c.dtype != torch.float32
-                             or g.dtype != dtype or g.stride(-1) != 1):
-        # the dq launch writes g' and c into these buffers: a converted copy would leave them unwritten
-        raise ValueError("prep needs c as a [B, H, L] fp32 contiguous buffer and g in the kernels' dtype with a "
-                         "contiguous last dim")
+    if prep is not None:
+        check_prep_buffers(g, c, dtype)
     q, k, v, g = (row_major_last(t, dtype) for t in (q, k, v, g))
     a, sab, sah, sal, kind = decay_strides(log_decay, batch, heads, length)
     if f64 is None:

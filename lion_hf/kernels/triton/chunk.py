@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import torch
 
-from .common import NORMALIZED, PARTS, grad_inputs, log_decay_grad
+from .common import NORMALIZED, PARTS, check_prep_buffers, grad_inputs, log_decay_grad
 from .tuning import launch
 from .launcher import run_kernel
 from .utils import cdiv, decay_strides, empty_blhd, kernel_dtype, row_major_last, strides3
@@ -630,11 +630,8 @@ def chunk_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, chunk: int,
     batch, heads, length, dk = q.shape
     dv = v.shape[-1]
     dtype = kernel_dtype(q.dtype)
-    if prep is not None and (c is None or not c.is_contiguous() or c.dtype != torch.float32
-                             or g.dtype != dtype or g.stride(-1) != 1):
-        # the state pass writes g' and c into these buffers: a converted copy would leave them unwritten
-        raise ValueError("prep needs c as a [B, H, L] fp32 contiguous buffer and g in the kernels' dtype with a "
-                         "contiguous last dim")
+    if prep is not None:
+        check_prep_buffers(g, c, dtype)
     q, k, v, g = (row_major_last(t, dtype) for t in (q, k, v, g))
     if c is not None:
         c = c.float().contiguous()

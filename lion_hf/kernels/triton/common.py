@@ -84,6 +84,15 @@ if triton is not None:
         tl.store(C + i_bh * L + rows, c, mask=valid)
 
 
+def check_prep_buffers(g: torch.Tensor, c: torch.Tensor | None, dtype: torch.dtype) -> None:
+    """Raise unless ``g`` (``[B,H,L,Dv]``, the kernels' ``dtype``, contiguous last dim) and ``c`` (``[B,H,L]`` fp32
+    contiguous) can take the ``g'`` and ``c`` that a backward launch forms itself (``prep``): a converted copy
+    of either would leave the caller's buffer unwritten."""
+    if c is None or not c.is_contiguous() or c.dtype != torch.float32 or g.dtype != dtype or g.stride(-1) != 1:
+        raise ValueError("prep needs c as a [B, H, L] fp32 contiguous buffer and g in the kernels' dtype with a "
+                         "contiguous last dim")
+
+
 def grad_inputs(mode: int, grad_out: torch.Tensor | None, grad_den: torch.Tensor | None,
                 out: torch.Tensor | None, den: torch.Tensor | None, scale: float, eps: float,
                 like: torch.Tensor, dtype: torch.dtype):

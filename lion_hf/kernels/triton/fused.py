@@ -13,10 +13,10 @@
 * the backward writes ``d qkv`` in one buffer: the kernels store ``dv`` (and ``dq``, ``dk`` without a
   feature map) straight into its slices. The normalised output's row gradients (``g'``, ``c``) are formed by
   the attention form's dq launch, before the dkv launch reads them, or by the chunk form's query-side state
-  pass. In the attention form the dq and dkv launches also apply the feature map's backward to the ``dq``,
-  ``dk`` they store (LION-D's backward is two launches); elsewhere (the chunk and global-state forms, the
-  atomic-dq backward) one launch turns the feature gradients into ``dq``, ``dk``. LION-S's statistics become
-  the gate logits' gradient in the feature map's launch (its gate programs alone in the attention form).
+  pass. One launch turns the feature gradients into ``dq``, ``dk`` (in the attention form the dq and dkv
+  launches can apply the feature map's backward themselves instead, ``LAUNCH["layer_feature_grad_in_attention"]``,
+  off: slower on the H200). LION-S's statistics become the gate logits' gradient in the feature map's launch
+  (its gate programs alone when the attention kernels applied the feature map's backward).
 
 The PyTorch reference of this layer is the unfused path of :func:`lion_hf.kernels.fused.lion_fused_attention`.
 """
