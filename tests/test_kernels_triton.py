@@ -586,3 +586,23 @@ def test_gpu_torch_compile_inductor(seed):
     layer(*ref).backward()
     for x, r in zip(ins, ref):
         assert rel(x.grad, r.grad) < 1e-2
+
+
+@pytest.mark.parametrize("form", ["attention", "chunk"])
+def test_backward_prep_rejects_buffers_it_could_not_write(form):
+    """``prep`` (the backward forms g' and c itself) writes into the caller's buffers: a missing, non-fp32 or
+    non-contiguous ``c`` or a ``g`` in another dtype is refused before any launch, with the fix in the message."""
+    from lion_hf.kernels.triton.attention import attention_backward
+    from lion_hf.kernels.triton.chunk import chunk_backward
+
+    q, k, v, a = make_inputs(1, 2, 20, 16, 16, "decay")
+    go, out, den = torch.randn_like(v), torch.randn_like(v), torch.rand(1, 2, 20) + 1
+    good_c = torch.zeros(1, 2, 20)
+    cases = [(torch.zeros_like(v), None), (torch.zeros_like(v), good_c.double()),
+             (torch.zeros_like(v), torch.zeros(1, 20, 2).transpose(1, 2)), (torch.zeros_like(v).half(), good_c)]
+    for g, c in cases:
+        with pytest.raises(ValueError, match="prep needs c as a \\[B, H, L\\] fp32 contiguous buffer"):
+            if form == "attention":
+                attention_backward(q, k, v, a, g, c, True, prep=(go, out, den, 0.0))
+            else:
+                chunk_backward(q, k, v, a, g, c, True, 16, prep=(go, out, den, 0.0))
