@@ -288,9 +288,14 @@ def test_chunk_kernels_with_large_chunks(mask, seed):
         leaves(q, k, v, a, dtype=torch.float64))
     assert rel(outs[0], ref_outs[0]) < 2e-5
     for name, g, r in zip(["dq", "dk", "dv", "dlog"], grads, ref_grads):
-        # LION-D's d log_decay sums ~L^2 = 9e4 signed fp32 terms here (seen up to 3.5e-5 at L = 300)
-        bound = 1e-4 if name == "dlog" and mask == "decay" else 2e-5
-        assert rel(g, r) < bound, (name, rel(g, r))
+        if name == "dlog" and mask == "decay":
+            # LION-D's d log_decay sums ~L^2 = 9e4 signed terms that cancel up to 500x here (1.8e-4 of itself from
+            # float64 with seed 2096917910, the sixth pass's code alike): bounded by the terms' magnitudes, where
+            # fp32 rounding reads <= 5e-7 and a 1 % error of the sum ~2e-5
+            _, magnitude = decay_grad_terms(*(t.double() for t in (q, k, v, a)), pad=pad, eps=1e-3)
+            assert ((g.double() - r).abs() / magnitude).max() < 5e-6, (name, g, r, magnitude)
+            continue
+        assert rel(g, r) < 2e-5, (name, rel(g, r))
 
 
 @interpret_only
