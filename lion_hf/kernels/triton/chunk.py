@@ -138,12 +138,38 @@ if triton is not None:
             mom = tl.zeros([DX, BV], dtype=tl.float32)
             if HAS_VEC:
                 mom_vec = tl.zeros([DX], dtype=tl.float32)
+        # The loop's plain loads (the chunk's decay; PREP: the output and denominator rows) are issued one chunk
+        # ahead: Triton's pipeliner leaves them synchronous (the TTGIR of sm_90), so each step waited for them.
+        # H200 (BENCHMARKS.md ninth pass): LION-D's pass with moments 3 % faster at L 16384, the plain passes
+        # unchanged, ViT-B 1024 px training LION-D/S 63.5 / 63.1 -> 62.9 / 62.7 ms (the PREP pass)
+        o_base = O + i_b.to(tl.int64) * sob + i_h.to(tl.int64) * soh
+        if HAS_DECAY and PRE_W:
+            decay_next = tl.load(DEC + i_bh * NT + i_dir * (NT - 1))
+        if PREP:
+            t_first = i_dir * (NT - 1) * BT + arange_t
+            tok_first = _rows(IDX, t_first, t_first < L, HAS_IDX)
+            o_next = tl.load(o_base + tok_first[:, None] * sol + offs_v[None, :], mask=(t_first < L)[:, None],
+                             other=0.0)
+            den_next = tl.load(DEN + i_bh * L + tok_first, mask=t_first < L, other=1.0)
         for it in range(0, NT):
             c = it + i_dir * (NT - 1 - 2 * it)
             t = c * BT + arange_t
             valid = t < L
             tok = _rows(IDX, t, valid, HAS_IDX)
             real = _real_keys(KM, i_b, L, tok, valid, HAS_KM)
+            c_next = c + 1 - 2 * i_dir  # the next step's chunk (-1 or NT after the last one)
+            if HAS_DECAY and PRE_W:
+                decay = decay_next
+                decay_next = tl.load(DEC + i_bh * NT + tl.minimum(tl.maximum(c_next, 0), NT - 1))
+            if PREP:
+                o_rows = o_next
+                den_rows = den_next
+                t_next = c_next * BT + arange_t
+                next_valid = (t_next >= 0) & (t_next < L)
+                tok_next = _rows(IDX, t_next, next_valid, HAS_IDX)
+                o_next = tl.load(o_base + tok_next[:, None] * sol + offs_v[None, :], mask=next_valid[:, None],
+                                 other=0.0)
+                den_next = tl.load(DEN + i_bh * L + tok_next, mask=next_valid, other=1.0)
             tl.store(S + base_s + c * DX * DZ + s_ptrs, state.to(S.dtype.element_ty))
             if HAS_VEC:
                 if i_v == 0:
@@ -160,18 +186,15 @@ if triton is not None:
             z = tl.load(z_base + tok[:, None] * szl + offs_v[None, :], mask=real[:, None], other=0.0)
             if PREP:
                 do = z.to(tl.float32)
-                o = tl.load(O + i_b.to(tl.int64) * sob + i_h.to(tl.int64) * soh + tok[:, None] * sol
-                            + offs_v[None, :], mask=valid[:, None], other=0.0).to(tl.float32)
-                z, vb = _normalized_row_grads(do, o, tl.load(DEN + i_bh * L + tok, mask=valid, other=1.0) + eps)
+                z, vb = _normalized_row_grads(do, o_rows.to(tl.float32), den_rows + eps)
                 z = z.to(G_OUT.dtype.element_ty)
                 if i_dir == 0:
                     tl.store(G_OUT + i_b.to(tl.int64) * sgb + i_h.to(tl.int64) * sgh + tok[:, None] * sgl
                              + offs_v[None, :], z, mask=valid[:, None])
                     tl.store(VB + i_bh * L + tok, vb, mask=valid)
             if HAS_DECAY:
-                if PRE_W:  # from _weights_kernel
+                if PRE_W:  # from _weights_kernel (the decay loaded a step ahead)
                     w = tl.load(W + (i_bh * 2 + i_dir).to(tl.int64) * NT * BT + t)
-                    decay = tl.load(DEC + i_bh * NT + c)
                 else:
                     pex, pin, tot = _chunk_decays(A, i_b, i_h, t, valid, sab, sah, sal)
                     if TRANSPOSED:  # weights of M^T: forward exp(tot - pin), backward exp(pex)
