@@ -230,6 +230,36 @@ def test_dropout_mask_keep_rate_and_gradients(seed):
                                           **options)) < 2e-5
 
 
+@pytest.mark.parametrize("keys", [4, 8])
+def test_dropout_draws_are_independent_per_key_at_the_keep_rate(keys, monkeypatch, seed):
+    """Every way the kernels split one Philox draw over keys (``LAUNCH["attn_dropout_keys_per_draw"]``: 4 floats
+    or 8 16-bit numbers) keeps entries at the rate 1 - p, with neighbouring keys and queries uncorrelated, and
+    scales the kept ones to an unbiased mean."""
+    from lion_hf.kernels.triton.tuning import LAUNCH
+
+    monkeypatch.setitem(LAUNCH, "attn_dropout_keys_per_draw", (keys,))
+    batch, length, heads, dim, p = 2, 64, 2, 64, 0.3
+    qkv = make_qkv(batch, length, heads, dim, strided=False)
+    decays = make_decays("lit", batch, heads, length)
+    options = dict(feature_map="identity", normalize=False, scale=1.0, eps=0.0, form="attention",
+                   chunk_size=None, key_padding_mask=None)
+    full = _dropped_matrix(qkv, decays, 0.0, 0, options)  # the identity probe: entry (i, j) is the score
+    dropped = _dropped_matrix(qkv, decays, p, seed % 100000, options)
+    kept = (dropped != 0).double()
+    draws = kept.numel()  # 16384
+    assert abs(kept.mean().item() - (1 - p)) < 5 * (p * (1 - p) / draws) ** 0.5
+    centred = kept - kept.mean()
+    for lag in (1, 2, 3, 4, 7, 8):  # neighbours inside one draw and across draws
+        corr = (centred[..., :-lag] * centred[..., lag:]).mean() / centred.var()
+        assert abs(corr) < 0.06, (lag, corr)
+    corr = (centred[..., :-1, :] * centred[..., 1:, :]).mean() / centred.var()
+    assert abs(corr) < 0.06, corr
+    factor = dropped[dropped != 0] / full[dropped != 0]
+    assert (factor - factor.mean()).abs().max() < 1e-5 * factor.mean()  # one scale for every kept entry
+    # 1 / (1 - p) up to the 16-bit rounding of p, which the scale follows (unbiased)
+    assert abs(factor.mean().item() - 1 / (1 - p)) < 1e-5 / (1 - p)
+
+
 @pytest.mark.parametrize("in_dq_launch", [1, 0])
 def test_dropout_with_the_feature_map_and_the_normalised_output(in_dq_launch, monkeypatch, seed):
     """Dropout on the separate dq launch's path (``attn_bwd_fused_dropout`` off), where the feature map's backward

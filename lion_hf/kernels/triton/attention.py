@@ -151,18 +151,28 @@ if triton is not None:
         return tl.where(keep, 1.0 / (1.0 - p_drop), 0.0)
 
     @triton.jit
-    def _keep_scale_tile(seed, i_bh, tok_q, c0, L, p_drop, BC: tl.constexpr):
+    def _keep_scale_tile(seed, i_bh, tok_q, c0, L, p_drop, BC: tl.constexpr, KEYS: tl.constexpr):
         """``_keep_scale`` for a ``[queries, BC]`` tile whose key tokens are ``c0 .. c0 + BC - 1`` (no scan
-        order): one Philox call gives four numbers, for four consecutive keys, a quarter of the work of
-        one call per entry (the dominant cost of dropout at BERT sizes). Its own stream, so the forward and
-        both backward kernels must (and do) all use this form when there is no scan order."""
-        groups = (L + 3) // 4
-        g = c0 // 4 + tl.arange(0, BC // 4)
+        order): one Philox call gives four 32-bit numbers, for ``KEYS`` consecutive keys: four (a float
+        uniform each) or eight (16 bits each, dropped below the threshold ``round(p * 2^16)`` and scaled by
+        ``2^16 / (2^16 - threshold)``: unbiased, the drop rate within 8e-6 of ``p``), a quarter or an eighth of
+        the work of one call per entry (the dominant cost of dropout at BERT sizes). Its own stream, so the
+        forward and both backward kernels must (and do) all use this form, with one ``KEYS``, when there is no
+        scan order."""
+        groups = (L + KEYS - 1) // KEYS
+        g = c0 // KEYS + tl.arange(0, BC // KEYS)
         offs = (i_bh.to(tl.int64) * L + tok_q[:, None]) * groups + g[None, :]
         r0, r1, r2, r3 = tl.randint4x(seed, offs)
-        r = tl.reshape(tl.join(tl.join(r0, r1), tl.join(r2, r3)), (tok_q.shape[0], BC))
-        keep = tl.random.uint_to_uniform_float(r) >= p_drop
-        return tl.where(keep, 1.0 / (1.0 - p_drop), 0.0)
+        if KEYS == 8:
+            lo = tl.join(tl.join(r0 & 0xFFFF, r1 & 0xFFFF), tl.join(r2 & 0xFFFF, r3 & 0xFFFF))
+            hi = tl.join(tl.join(r0 >> 16, r1 >> 16), tl.join(r2 >> 16, r3 >> 16))
+            r = tl.reshape(tl.join(lo, hi), (tok_q.shape[0], BC))
+            threshold = tl.floor(tl.zeros([1, 1], dtype=tl.float32) + (p_drop * 65536.0 + 0.5))
+            factor = tl.where(r.to(tl.float32) >= threshold, 65536.0 / (65536.0 - threshold), 0.0)
+        else:
+            r = tl.reshape(tl.join(tl.join(r0, r1), tl.join(r2, r3)), (tok_q.shape[0], BC))
+            factor = tl.where(tl.random.uint_to_uniform_float(r) >= p_drop, 1.0 / (1.0 - p_drop), 0.0)
+        return factor
 
     @triton.jit
     def _attn_fwd_kernel(Q, K, V, A, F, KM, IDX, NUM, DEN, PREV, L, H,
@@ -171,7 +181,7 @@ if triton is not None:
                          DK: tl.constexpr, DV: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
                          KIND: tl.constexpr, OUT_MODE: tl.constexpr, HAS_DEN: tl.constexpr,
                          HAS_KM: tl.constexpr, HAS_IDX: tl.constexpr, ACCUM: tl.constexpr,
-                         DROPOUT: tl.constexpr, F16: tl.constexpr, PREC: tl.constexpr):
+                         DROPOUT: tl.constexpr, F16: tl.constexpr, PREC: tl.constexpr, DROP_KEYS: tl.constexpr):
         # Positions (offs_*) are scan positions: the mask is built from them. Rows in memory are tokens
         # (tok_*): the same unless a scan order (IDX) maps one to the other. ACCUM adds the parts of an
         # earlier launch (PREV num, DEN den, token rows) before writing: two scan orders, one result.
@@ -219,7 +229,7 @@ if triton is not None:
                 if HAS_IDX:
                     s = s * _keep_scale(seed, i_bh, tok_m, tok_n, L, p_drop, False)
                 else:
-                    s = s * _keep_scale_tile(seed, i_bh, tok_m, n0, L, p_drop, BN)
+                    s = s * _keep_scale_tile(seed, i_bh, tok_m, n0, L, p_drop, BN, DROP_KEYS)
             if F16:
                 # fp16 scores can exceed 65504 where the output still fits: multiply in fp32
                 acc += tl.dot(s, v.to(tl.float32), input_precision=PREC)
@@ -251,7 +261,7 @@ if triton is not None:
                              KIND: tl.constexpr, HAS_C: tl.constexpr, HAS_KM: tl.constexpr,
                              HAS_IDX: tl.constexpr, ACCUM: tl.constexpr, DROPOUT: tl.constexpr,
                              F16: tl.constexpr, PREC: tl.constexpr, FMAP: tl.constexpr, DQ_ATOMIC: tl.constexpr,
-                             ROW_STATS: tl.constexpr):
+                             ROW_STATS: tl.constexpr, DROP_KEYS: tl.constexpr):
         # Works on transposed tiles ([keys, queries]) so that every matrix product takes its
         # operands straight from memory: no register transposes. Statistics are stored by scan position.
         # ROW_STATS: the d log_decay statistics the dq kernel would otherwise form (it then needs no q k^T):
@@ -316,7 +326,7 @@ if triton is not None:
                 if HAS_IDX:
                     keep_t = _keep_scale(seed, i_bh, tok_n, tok_m, L, p_drop, True)
                 else:
-                    keep_t = tl.trans(_keep_scale_tile(seed, i_bh, tok_m, n0, L, p_drop, BN))
+                    keep_t = tl.trans(_keep_scale_tile(seed, i_bh, tok_m, n0, L, p_drop, BN, DROP_KEYS))
                 dp_t = dp_t * keep_t
                 att_v = att_t * keep_t
             else:
@@ -394,7 +404,7 @@ if triton is not None:
                             KIND: tl.constexpr, HAS_C: tl.constexpr, HAS_KM: tl.constexpr,
                             HAS_IDX: tl.constexpr, ACCUM: tl.constexpr, DROPOUT: tl.constexpr,
                             F16: tl.constexpr, PREC: tl.constexpr, FMAP: tl.constexpr, STATS: tl.constexpr,
-                            PREP: tl.constexpr):
+                            PREP: tl.constexpr, DROP_KEYS: tl.constexpr):
         # STATS: also the row statistics of d log_decay (else the dkv kernel forms them: no q k^T here);
         # FMAP > 0: dq stored as J_phi(x)^T dq of the raw queries XR (as the dkv kernel does for dk);
         # PREP: this launch forms its rows' g' and c of the normalised output (common.py) from the output's
@@ -454,7 +464,7 @@ if triton is not None:
                 if HAS_IDX:
                     dp = dp * _keep_scale(seed, i_bh, tok_m, tok_n, L, p_drop, False)
                 else:
-                    dp = dp * _keep_scale_tile(seed, i_bh, tok_m, n0, L, p_drop, BN)
+                    dp = dp * _keep_scale_tile(seed, i_bh, tok_m, n0, L, p_drop, BN, DROP_KEYS)
             if HAS_C:
                 dp += c[:, None]
             if KIND > 0:
@@ -503,7 +513,7 @@ _KIND_NAMES = ("lit", "decay", "selective")
 
 
 def _blocks(dk: int, dv: int, dtype: torch.dtype, backward: bool, has_decay: bool = False, fused: bool = False,
-            length: int = 0, kind: int = 0):
+            length: int = 0, kind: int = 0, dropout: bool = False):
     """``(BM, BN, num_warps, num_stages)`` from :data:`lion_hf.kernels.triton.tuning.LAUNCH`."""
     if interpreter_enabled():
         return INTERPRETER_ATTENTION_TILES
@@ -512,6 +522,8 @@ def _blocks(dk: int, dv: int, dtype: torch.dtype, backward: bool, has_decay: boo
         return launch(f"attn_{'bwd' if backward else 'fwd'}_big")
     if not backward and has_decay:
         return launch("attn_fwd_small_decay")
+    if not backward and dropout:
+        return launch("attn_fwd_small_dropout")
     if backward and fused:
         return launch("attn_bwd_small_fused")
     if backward and length <= launch("attn_bwd_short_length")[0]:
@@ -579,7 +591,7 @@ def attention_forward(q, k, v, log_decay, mode: int, with_den: bool, scale: floa
                                                         dtype=torch.float32)) if has_den else None
     prev_num = prev[0] if prev is not None else out
     km = _key_mask(key_mask)
-    bm, bn, warps, stages = _blocks(dk, dv, dtype, backward=False, has_decay=kind > 0)
+    bm, bn, warps, stages = _blocks(dk, dv, dtype, backward=False, has_decay=kind > 0, dropout=dropout_p > 0)
     grid = (cdiv(length, bm), batch * heads)
     run_kernel(_attn_fwd_kernel, grid, q, k, v, a if a is not None else q, f64 if f64 is not None else q,
                km if km is not None else q, order if order is not None else q, out,
@@ -589,7 +601,7 @@ def attention_forward(q, k, v, log_decay, mode: int, with_den: bool, scale: floa
                DK=dk, DV=dv, BM=bm, BN=bn, KIND=kind, OUT_MODE=mode, HAS_DEN=has_den,
                HAS_KM=km is not None, HAS_IDX=order is not None, ACCUM=prev is not None,
                DROPOUT=dropout_p > 0, F16=dtype == torch.float16, PREC=_precision(dtype),
-               num_warps=warps, num_stages=stages)
+               DROP_KEYS=launch("attn_dropout_keys_per_draw")[0], num_warps=warps, num_stages=stages)
     return out, den
 
 
@@ -651,7 +663,8 @@ def attention_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, f64: to
     km = _key_mask(key_mask)
     common = dict(DK=dk, DV=dv, BM=bm, BN=bn, KIND=kind, HAS_C=c is not None, HAS_KM=km is not None,
                   HAS_IDX=order is not None, ACCUM=accumulate, DROPOUT=dropout_p > 0, F16=dtype == torch.float16,
-                  PREC=_precision(dtype), FMAP=fmap, num_warps=warps, num_stages=stages)
+                  PREC=_precision(dtype), FMAP=fmap, DROP_KEYS=launch("attn_dropout_keys_per_draw")[0],
+                  num_warps=warps, num_stages=stages)
     pick = lambda t: t if t is not None else dummy  # noqa: E731
     inputs = (q, k, v, pick(a), pick(f64), g, pick(c), pick(km), pick(order))
     in_strides = (*strides3(q), *strides3(k), *strides3(v), *strides3(g))

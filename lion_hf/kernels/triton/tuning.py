@@ -16,6 +16,9 @@ LAUNCH: dict[str, tuple[int, ...]] = {
     # was best or within 4 % everywhere
     "attn_fwd_small": (128, 64, 4, 3),
     "attn_fwd_small_decay": (128, 32, 4, 3),
+    # LIT with attention dropout: 64-row tiles (the Philox numbers of a 128 x 64 tile spill; BERT-large b64, H200,
+    # BENCHMARKS.md ninth pass: L 512 0.407 vs 0.461 ms, L 128 0.043 vs 0.050); with a decay the entry above stays best
+    "attn_fwd_small_dropout": (64, 64, 4, 3),
     "attn_fwd_big": (64, 64, 4, 2),
     "attn_bwd_small": (64, 64, 4, 3),
     "attn_bwd_big": (64, 64, 8, 2),
@@ -25,6 +28,11 @@ LAUNCH: dict[str, tuple[int, ...]] = {
     "attn_bwd_short_lit": (32, 128, 8, 2),
     "attn_bwd_short_decay": (32, 64, 8, 3),
     "attn_bwd_short_selective": (32, 64, 8, 3),
+    # attention dropout without a scan order: keys per Philox draw of four 32-bit numbers, 4 (a float uniform
+    # each) or 8 (16 bits each, half the random-number work; attention.py _keep_scale_tile). BERT-large MLM b64
+    # with the presets' dropout, same process (H200, BENCHMARKS.md ninth pass): LION-D at L 128 80.8 / 79.8 ->
+    # 63.4 / 62.6 ms, at L 512 240.1 / 238.8 -> 235.1 / 235.3; LIT and LION-S faster too
+    "attn_dropout_keys_per_draw": (8,),
     # backward: dq inside the key-tile kernel through fp32 atomics (1) or in its own launch (0), for lengths
     # up to the second field; torch.use_deterministic_algorithms always takes the separate launch. Off: its
     # extra accumulator spills and it measured slower at ViT and BERT-512 sizes (BENCHMARKS.md, second pass)
