@@ -74,7 +74,8 @@ def attention_report(arch: int, d: int) -> None:
     names = ("lit", "decay", "selective")
     for kind, name in enumerate(names):
         common = dict(DK=d, DV=d, KIND=kind, HAS_KM=False, HAS_IDX=False, ACCUM=False, DROPOUT=False, F16=False,
-                      PREC="tf32")
+                      PREC="tf32", DROP_KEYS=launch("attn_dropout_keys_per_draw")[0])
+        grads = dict(FMAP=0)
         ptrs = {n: bf16 for n in ("Q", "K", "V", "G", "NUM", "DK_OUT", "DV_OUT", "DQ_OUT")}
         ptrs.update({n: f32 for n in ("A", "DEN", "PREV", "C", "COL_LO", "COL_UP", "DQ_ACC", "ROW_LO", "ROW_UP")})
         ptrs.update(F="*fp64", KM="*u8", IDX="*i32", SEED="*i64")
@@ -86,9 +87,10 @@ def attention_report(arch: int, d: int) -> None:
             bm, bn, warps, stages = launch(tiles)
             row_stats = kind > 0 and bool(launch("attn_bwd_row_stats")[kind - 1])
             dkv = resources(tat._attn_bwd_dkv_kernel, ptrs, dict(common, BM=bm, BN=bn, HAS_C=True, DQ_ATOMIC=False,
-                                                                 ROW_STATS=row_stats), arch, warps, stages)
-            dq = resources(tat._attn_bwd_dq_kernel, ptrs, dict(common, BM=bm, BN=bn, HAS_C=True,
-                                                               STATS=kind > 0 and not row_stats), arch, warps, stages)
+                                                                 ROW_STATS=row_stats, **grads), arch, warps, stages)
+            dq = resources(tat._attn_bwd_dq_kernel, ptrs, dict(common, BM=bm, BN=bn, HAS_C=True, PREP=False,
+                                                               STATS=kind > 0 and not row_stats, **grads), arch, warps,
+                            stages)
             print(f"{name:>9} {tiles} {bm}x{bn} w{warps} s{stages}:\n  dkv: {dkv}\n  dq:  {dq}", flush=True)
 
 

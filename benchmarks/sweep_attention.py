@@ -1,6 +1,6 @@
 """Launch settings of the attention-form kernels at the sizes the models run, one table per case.
 
-    PYTHONPATH=. python benchmarks/sweep_attention.py [--cases vit224 vit512 bert128 bert512]
+    PYTHONPATH=. python benchmarks/sweep_attention.py [--cases vit224 vit512 bert128 bert512] [--dropout 0.1]
 
 For each case (batch, heads, length of a ViT-B/16 or BERT-large step) and mask, times the forward and the
 backward kernels (``triton.testing.do_bench``, median) under each candidate ``(BM, BN, warps, stages)``
@@ -8,7 +8,9 @@ of :data:`lion_hf.kernels.triton.tuning.LAUNCH` and prints them with the current
 table in ``tuning.py`` is chosen from measurements; the backward both ways ``attn_bwd_fused`` allows (``bwd``:
 dq in its own launch with the d log_decay statistics in the key-tile kernel, ``bwdQ``: statistics in the dq
 kernel, ``bwdF``: dq inside the key-tile kernel). LION-D is timed both ways the attention form can run
-it: per-head kernels (``KIND=1``) and the per-token kernels the interface routes it through.
+it: per-head kernels (``KIND=1``) and the per-token kernels the interface routes it through. ``--dropout P``:
+attention dropout inside the kernels (the MLM presets' 0.1), the mask drawn as ``LAUNCH["attn_dropout_keys_per_draw"]``
+says.
 """
 
 from __future__ import annotations
@@ -61,25 +63,27 @@ def main() -> None:
     parser.add_argument("--masks", nargs="*", default=["lit", "decay-head", "decay-token", "selective"])
     parser.add_argument("--parts", nargs="*", default=["fwd", "bwd", "bwdQ", "bwdF"], help="fwd, bwd, bwdQ, bwdF")
     parser.add_argument("--quick", action="store_true", help="only the backward settings in BWD_QUICK")
+    parser.add_argument("--dropout", type=float, default=0.0, help="attention dropout inside the kernels")
     args = parser.parse_args()
     bwd_configs = BWD_QUICK if args.quick else BWD
+    drop = dict(dropout_p=args.dropout, seed=torch.tensor([1234], device="cuda")) if args.dropout else {}
     for case in args.cases:
         batch, heads, length, mode = CASES[case]
         for mask in args.masks:
             q, k, v, a = inputs(batch, heads, length, mask)
-            out, den = attention_forward(q, k, v, a, mode, mode == NORMALIZED, 0.125, 1e-6)
+            out, den = attention_forward(q, k, v, a, mode, mode == NORMALIZED, 0.125, 1e-6, **drop)
             g, c = grad_inputs(mode, torch.randn_like(out), None, out, den, 0.125, 1e-6, v, q.dtype)
             rows = []
-            saved = {n: tuning.LAUNCH[n] for n in ("attn_bwd_fused", "attn_bwd_row_stats")}
+            saved = {n: tuning.LAUNCH[n] for n in ("attn_bwd_fused", "attn_bwd_row_stats", "attn_bwd_fused_dropout")}
             kind = "lit" if a is None else ("decay" if a.dim() == 1 else "selective")  # the kernels' KIND
             short = length <= tuning.LAUNCH["attn_bwd_short_length"][0]
             bwd_key = f"attn_bwd_short_{kind}" if short else "attn_bwd_small"
             # "bwd": dq in its own launch, d log_decay statistics in the key-tile kernel; "bwdQ": statistics in
             # the dq kernel; "bwdF": dq inside the key-tile kernel (fp32 atomics)
-            backward = lambda: attention_backward(q, k, v, a, g, c, a is not None)  # noqa: E731
+            backward = lambda: attention_backward(q, k, v, a, g, c, a is not None, **drop)  # noqa: E731
             for name, configs, fn, key, arrangement in (
-                    ("fwd", FWD, lambda: attention_forward(q, k, v, a, mode, mode == NORMALIZED, 0.125, 1e-6),
-                     "attn_fwd_small" + ("_decay" if a is not None else ""), None),
+                    ("fwd", FWD, lambda: attention_forward(q, k, v, a, mode, mode == NORMALIZED, 0.125, 1e-6, **drop),
+                     "attn_fwd_small" + ("_decay" if a is not None else "_dropout" if args.dropout else ""), None),
                     ("bwd", bwd_configs, backward, bwd_key, ((0, 0), (1, 1))),
                     ("bwdQ", bwd_configs, backward, bwd_key, ((0, 0), (0, 0))),
                     ("bwdF", bwd_configs, backward, "attn_bwd_small_fused", ((1, 1 << 30), (1, 1)))):
@@ -88,6 +92,7 @@ def main() -> None:
                 default = tuning.LAUNCH[key]
                 if arrangement is not None:
                     tuning.LAUNCH["attn_bwd_fused"], tuning.LAUNCH["attn_bwd_row_stats"] = arrangement
+                    tuning.LAUNCH["attn_bwd_fused_dropout"] = (arrangement[0][1],)  # with dropout as without
                 for cfg in configs:
                     tuning.LAUNCH[key] = cfg
                     try:
