@@ -84,7 +84,7 @@ def gradients_vs_reference(q, k, v, a, pad):
 
 @pytest.mark.parametrize("setting", list(SETTINGS))
 @pytest.mark.parametrize("mask", ["lit", "decay", "selective"])
-@pytest.mark.parametrize("length", [21, 37])
+@pytest.mark.parametrize("length", [16, 21, 37, 48])
 def test_every_backward_matches_the_reference(setting, mask, length, seed, monkeypatch):
     use(monkeypatch, setting)
     q, k, v, a = inputs(2, 2, length, 32, mask)  # 32: the smallest head dim the kernels take
