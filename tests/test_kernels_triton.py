@@ -113,6 +113,14 @@ def parts_decay_grad_terms(q, k, v, log_decay, pad=None, seed=123, den=True, sca
     return terms.sum(dim=(0, 2, 3)), terms.abs().sum(dim=(0, 2, 3))
 
 
+def assert_within_terms(grad, reference, terms, bound=5e-6, name="dlog_decay"):
+    """LION-D's ``[H]`` d log_decay against float64, bounded by its terms' magnitudes (``terms``: ``(sum, magnitude)``
+    of :func:`decay_grad_terms` or :func:`parts_decay_grad_terms`, whose sum must be the reference itself)."""
+    signed, magnitude = terms
+    assert rel(signed, reference) < 1e-9, "the terms do not add up to the reference gradient"
+    assert ((grad.double() - reference).abs() / magnitude).max() < bound, (name, grad, reference, magnitude)
+
+
 def decay_terms(q, k, v, log_decays, weight, orders=None, pad=None, eps=0.0, rows=512):
     """:func:`decay_grad_terms` of the loss ``sum(weight * out)`` for one scan order or the two of the natural
     variants (``orders``: ``((perm, inverse), ...)``, ``out = sum of numerators / (sum of denominators + eps)``):
@@ -226,8 +234,7 @@ def test_gradients_match_reference(form, mask, mode, seed):
             terms = (decay_grad_terms(*(t.double() for t in (q, k, v, a)), pad=pad, eps=1e-3) if mode == "normalize"
                      else parts_decay_grad_terms(q, k, v, a, pad, den=mode == "parts",
                                                  scale=1.0 if mode == "parts" else q.shape[-1] ** -0.5))
-            assert rel(terms[0], r) < 1e-9, "the terms do not add up to the reference gradient"
-            assert ((g.double() - r).abs() / terms[1]).max() < 5e-6, (name, g, r, terms[1])
+            assert_within_terms(g, r, terms)
             continue
         assert rel(g, r) < 2e-5, (name, rel(g, r))
 
@@ -296,8 +303,7 @@ def test_chunk_backward_settings(keep_states, weights, mask, mode, seed, monkeyp
                 # the code before this test's bound alike); bounded by the terms' magnitudes, as elsewhere
                 terms = (parts_decay_grad_terms(q, k, v, a, pad) if mode == "parts"
                          else decay_grad_terms(*(t.double() for t in (q, k, v, a)), pad=pad, eps=1e-3))
-                assert rel(terms[0], r) < 1e-9, "the terms do not add up to the reference gradient"
-                assert ((g.double() - r).abs() / terms[1]).max() < 5e-6, (name, g, r, terms[1])
+                assert_within_terms(g, r, terms)
                 continue
             assert rel(g, r) < 2e-5, (name, rel(g, r))
 

@@ -106,6 +106,15 @@ if triton is not None:
         return valid
 
     @triton.jit
+    def _output_rows(o_base, DEN, IDX, i_bh, L, t, sol, offs_v, HAS_IDX: tl.constexpr):
+        """The normalised output's rows and denominators at scan positions ``t`` (zeros and ones outside
+        ``[0, L)``), for the query-side pass's preparation (PREP)."""
+        valid = (t >= 0) & (t < L)
+        tok = _rows(IDX, t, valid, HAS_IDX)
+        o = tl.load(o_base + tok[:, None] * sol + offs_v[None, :], mask=valid[:, None], other=0.0)
+        return o, tl.load(DEN + i_bh * L + tok, mask=valid, other=1.0)
+
+    @triton.jit
     def _state_kernel(X, Z, VB, A, W, DEC, S, SV, SM, SMV, KM, IDX, O, DEN, G_OUT, L, H, NT,
                       sxb, sxh, sxl, szb, szh, szl, sab, sah, sal, sob, soh, sol, sgb, sgh, sgl, eps,
                       DX: tl.constexpr, DZ: tl.constexpr, BT: tl.constexpr, BV: tl.constexpr,
@@ -146,11 +155,8 @@ if triton is not None:
         if HAS_DECAY and PRE_W:
             decay_next = tl.load(DEC + i_bh * NT + i_dir * (NT - 1))
         if PREP:
-            t_first = i_dir * (NT - 1) * BT + arange_t
-            tok_first = _rows(IDX, t_first, t_first < L, HAS_IDX)
-            o_next = tl.load(o_base + tok_first[:, None] * sol + offs_v[None, :], mask=(t_first < L)[:, None],
-                             other=0.0)
-            den_next = tl.load(DEN + i_bh * L + tok_first, mask=t_first < L, other=1.0)
+            o_next, den_next = _output_rows(o_base, DEN, IDX, i_bh, L, i_dir * (NT - 1) * BT + arange_t, sol, offs_v,
+                                            HAS_IDX)
         for it in range(0, NT):
             c = it + i_dir * (NT - 1 - 2 * it)
             t = c * BT + arange_t
@@ -164,12 +170,8 @@ if triton is not None:
             if PREP:
                 o_rows = o_next
                 den_rows = den_next
-                t_next = c_next * BT + arange_t
-                next_valid = (t_next >= 0) & (t_next < L)
-                tok_next = _rows(IDX, t_next, next_valid, HAS_IDX)
-                o_next = tl.load(o_base + tok_next[:, None] * sol + offs_v[None, :], mask=next_valid[:, None],
-                                 other=0.0)
-                den_next = tl.load(DEN + i_bh * L + tok_next, mask=next_valid, other=1.0)
+                o_next, den_next = _output_rows(o_base, DEN, IDX, i_bh, L, c_next * BT + arange_t, sol, offs_v,
+                                                HAS_IDX)
             tl.store(S + base_s + c * DX * DZ + s_ptrs, state.to(S.dtype.element_ty))
             if HAS_VEC:
                 if i_v == 0:
