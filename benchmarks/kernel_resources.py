@@ -74,11 +74,11 @@ def attention_report(arch: int, d: int) -> None:
     names = ("lit", "decay", "selective")
     for kind, name in enumerate(names):
         common = dict(DK=d, DV=d, KIND=kind, HAS_KM=False, HAS_IDX=False, ACCUM=False, DROPOUT=False, F16=False,
-                      PREC="tf32", DROP_KEYS=launch("attn_dropout_keys_per_draw")[0])
+                      PREC="tf32", DROP_KEYS=launch("attn_dropout_keys_per_draw")[0], ORDERS=1)
         grads = dict(FMAP=0)
         ptrs = {n: bf16 for n in ("Q", "K", "V", "G", "NUM", "DK_OUT", "DV_OUT", "DQ_OUT")}
-        ptrs.update({n: f32 for n in ("A", "DEN", "PREV", "C", "COL_LO", "COL_UP", "DQ_ACC", "ROW_LO", "ROW_UP")})
-        ptrs.update(F="*fp64", KM="*u8", IDX="*i32", SEED="*i64")
+        ptrs.update({n: f32 for n in ("A", "A2", "DEN", "PREV", "C", "COL_LO", "COL_UP", "DQ_ACC", "ROW_LO", "ROW_UP")})
+        ptrs.update(F="*fp64", F2="*fp64", KM="*u8", IDX="*i32", SEED="*i64")
         bm, bn, warps, stages = launch("attn_fwd_small_decay" if kind else "attn_fwd_small")
         fwd = resources(tat._attn_fwd_kernel, ptrs, dict(common, BM=bm, BN=bn, OUT_MODE=1, HAS_DEN=True),
                         arch, warps, stages)

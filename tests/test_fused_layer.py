@@ -20,6 +20,7 @@ if not HAS_CUDA:
 
 from lion_hf.kernels import fused as fused_module  # noqa: E402
 from lion_hf.kernels.fused import lion_fused_attention, unfused_attention  # noqa: E402
+from lion_hf.kernels.triton.tuning import LAUNCH  # noqa: E402
 from lion_hf.kernels.triton.utils import triton_available  # noqa: E402
 from lion_hf.modeling.scan_order import natural_scan_orders  # noqa: E402
 
@@ -166,11 +167,14 @@ def test_fused_layer_with_padding_equals_reference_and_unpadded(mask, form, seed
     compare(options, clean, decays)
 
 
-@pytest.mark.parametrize("form", ["attention", "chunk"])
+@pytest.mark.parametrize("form, one_launch, grid", [("attention", 1, (5, 7)), ("attention", 1, (4, 6)),
+                                                   ("attention", 0, (5, 7)), ("chunk", 1, (5, 7))])
 @pytest.mark.parametrize("mask", ["decay", "selective"])
-def test_fused_layer_two_scan_orders(mask, form, seed):
-    """The natural variants: both snake orders of a 5 x 7 patch grid (+ class token) in one call."""
-    rows, cols, heads, dim = 5, 7, 2, 32
+def test_fused_layer_two_scan_orders(mask, form, one_launch, grid, monkeypatch, seed):
+    """The natural variants: both snake orders of a patch grid (+ class token: 36 or 25 tokens) in one call; the
+    attention form runs them in one launch each way or one launch per order (``attn_orders_in_one_launch``)."""
+    monkeypatch.setitem(LAUNCH, "attn_orders_in_one_launch", (one_launch,))
+    (rows, cols), heads, dim = grid, 2, 32
     length = 1 + rows * cols
     orders = natural_scan_orders(rows, cols)
     qkv = make_qkv(2, length, heads, dim)
@@ -178,6 +182,27 @@ def test_fused_layer_two_scan_orders(mask, form, seed):
     options = dict(feature_map="silu_l2", normalize=True, scale=dim ** -0.5, eps=2e-6 * dim ** 0.5,
                    form=form, chunk_size=16, key_padding_mask=None, dropout_p=0.0, orders=orders)
     compare(options, qkv, decays)
+
+
+@pytest.mark.parametrize("mask", ["decay", "selective"])
+def test_two_scan_orders_in_half_precision(mask, monkeypatch, seed):
+    """fp16 inputs (the kernels' non-fp32 path, where the one-launch kernels take ``F_i - F_j`` from the rounded
+    prefix sums alone): both scan orders in one launch and one launch per order agree with float64 to fp16's
+    precision, values and gradients (the projection's and the log-decays')."""
+    rows, cols, heads, dim = 4, 6, 2, 32
+    length = 1 + rows * cols
+    qkv = make_qkv(2, length, heads, dim).half()
+    decays = make_decays(mask, 2, heads, length, orders=2, cls_zero=True)
+    options = dict(feature_map="silu_l2", normalize=True, scale=dim ** -0.5, eps=2e-6 * dim ** 0.5, form="attention",
+                   chunk_size=None, key_padding_mask=None, dropout_p=0.0, orders=natural_scan_orders(rows, cols))
+    ref, ref_grads = run(lambda x, a: unfused_attention(x.double(), [t.double() for t in a], backend="torch",
+                                                        **options), qkv, decays)
+    for one_launch in (1, 0):
+        monkeypatch.setitem(LAUNCH, "attn_orders_in_one_launch", (one_launch,))
+        out, grads = run(lambda x, a: lion_fused_attention(x, a, backend="triton", **options), qkv, decays)
+        assert out.dtype == torch.float16 and rel(out, ref) < 1e-2, (one_launch, rel(out, ref))
+        for name, g, r in zip(["dqkv", "dlog_decay_1", "dlog_decay_2"], grads, ref_grads):
+            assert rel(g, r) < 2e-2, (one_launch, name, rel(g, r))
 
 
 def _dropped_matrix(qkv, decays, p, torch_seed, options):
@@ -235,7 +260,6 @@ def test_dropout_draws_are_independent_per_key_at_the_keep_rate(keys, monkeypatc
     """Every way the kernels split one Philox draw over keys (``LAUNCH["attn_dropout_keys_per_draw"]``: 4 floats
     or 8 16-bit numbers) keeps entries at the rate 1 - p, with neighbouring keys and queries uncorrelated, and
     scales the kept ones to an unbiased mean."""
-    from lion_hf.kernels.triton.tuning import LAUNCH
 
     monkeypatch.setitem(LAUNCH, "attn_dropout_keys_per_draw", (keys,))
     batch, length, heads, dim, p = 2, 64, 2, 64, 0.3
@@ -267,7 +291,6 @@ def test_dropout_with_the_feature_map_and_the_normalised_output(in_dq_launch, mo
     the vision layer's function (dropped numerator, undropped denominator) with the kernels' mask fixed."""
     from lion_hf.kernels.fused import silu_l2
     from lion_hf.kernels.masks import distance_log_mask
-    from lion_hf.kernels.triton.tuning import LAUNCH
 
     monkeypatch.setitem(LAUNCH, "attn_bwd_fused_dropout", (0,))
     monkeypatch.setitem(LAUNCH, "layer_feature_grad_in_attention", (in_dq_launch,))
@@ -387,7 +410,6 @@ def test_fused_layer_from_gate_logits(form, natural, cls_zero, feature_map, monk
     logits) equal the reference built with ``selective_log_decays`` in float64."""
     from lion_hf.kernels.fused import selective_log_decays
     from lion_hf.kernels.triton import fused as triton_fused
-    from lion_hf.kernels.triton.tuning import LAUNCH
 
     own = feature_map == "identity" or feature_map.endswith("-own-launches")
     if feature_map.endswith("-own-launches"):  # the launch table's other choice
@@ -432,7 +454,6 @@ def test_chunk_form_forms_the_row_gradients_in_its_state_pass(mask, natural, in_
     order forms g' and c (the gradient kernels and the second order read them) instead of ``grad_inputs``' launch;
     gradients equal float64's either way, padding included, over several chunks."""
     from lion_hf.kernels.triton import fused as triton_fused
-    from lion_hf.kernels.triton.tuning import LAUNCH
 
     monkeypatch.setitem(LAUNCH, "layer_grad_prep_in_backward", (in_state_pass,))
     preparations = []
@@ -469,10 +490,12 @@ def test_float64_projection_comes_back_in_float64(seed):
         assert rel(g, r) < 2e-5
 
 
-@pytest.mark.parametrize("backend", ["torch", "triton"])
-def test_padded_keys_do_not_act_in_either_scan_order(backend, seed):
+@pytest.mark.parametrize("backend, one_launch", [("torch", 1), ("triton", 1), ("triton", 0)])
+def test_padded_keys_do_not_act_in_either_scan_order(backend, one_launch, monkeypatch, seed):
     """Two scan orders with a key padding mask: the padded tokens' q, k and v change nothing on the real rows
-    (the mask is by token; the PyTorch path once applied it to scan positions instead)."""
+    (the mask is by token; the PyTorch path once applied it to scan positions instead); the Triton attention
+    form with both orders in one launch or one per order."""
+    monkeypatch.setitem(LAUNCH, "attn_orders_in_one_launch", (one_launch,))
     rows, cols, heads, dim = 3, 4, 2, 32
     length = 1 + rows * cols
     pad = torch.ones(2, length, dtype=torch.bool)
@@ -506,7 +529,6 @@ def test_feature_map_backward_in_the_attention_epilogues(mask, natural, in_atten
     order read them) instead of ``grad_inputs``' launch. Either way the gradients equal float64's, padding
     included."""
     from lion_hf.kernels.triton import fused as triton_fused
-    from lion_hf.kernels.triton.tuning import LAUNCH
 
     table, atomic = {1: (1, False), 0: (0, False), "atomic-dq": (1, True)}[in_attention]
     monkeypatch.setitem(LAUNCH, "layer_feature_grad_in_attention", (table,))
@@ -615,7 +637,6 @@ def test_selective_model_packs_its_gate_only_for_plain_linears(qkv_bias, seed):
 def test_packed_projection_trains_after_an_inference_mode_call(monkeypatch, seed):
     """The packed product's zero padding is a cached constant: made during an ``inference_mode`` forward it still
     serves a later training step, whose gradients match the unpacked product's."""
-    from lion_hf.kernels.triton.tuning import LAUNCH
 
     model = _one_layer("vision", "selective")
     pixels = torch.randn(2, 3, 24, 24)
@@ -639,7 +660,6 @@ def test_auto_form_of_a_layer_follows_the_layer_table(mask, monkeypatch, seed):
     dropout, an explicit form and the PyTorch backend keep their own rules; the output is the same either way."""
     from lion_hf.kernels.fused import layer_form
     from lion_hf.kernels.triton import fused as triton_fused
-    from lion_hf.kernels.triton.tuning import LAUNCH
 
     monkeypatch.setitem(LAUNCH, "layer_attention_max_length", (9, 20))
     has_decay = mask != "lit"

@@ -12,6 +12,13 @@ kernels therefore read the prefix sum kept in float64 and form, per tile, fp32 *
 ``~1e-7 * |F_{r0} - F_{c0}|``, which only grows where ``exp`` of it is already tiny. LION-D uses
 ``a_h * |i - j|`` directly (one rounding).
 
+Both scan orders of the natural variants (``ORDERS == 2``, :func:`attention_forward`'s ``second``) run in
+one launch each way: tiles are then of tokens, each token's position in either order is read from a table,
+and every entry weighs its score by the sum of the two orders' mask values, each formed per entry from the
+two positions (a token tile is scattered over an order: no rank-one tiles). One ``q k^T`` and one ``A V``
+serve both orders; LION-S's float64 prefix sums enter as fp32 ``hi + lo`` pairs, so ``F_i - F_j`` keeps
+fp32 precision. The d log_decay statistics are kept per order, LION-S's by scan position.
+
 The backward recomputes the tiles: ``dkv`` owns a key tile and walks the query tiles, ``dq`` owns a query
 tile and walks the key tiles (two kernels, deterministic, no atomics); or, where
 :func:`fused_dq` says so, the ``dkv`` kernel also adds each tile's ``dq`` into an fp32 buffer atomically
@@ -133,6 +140,109 @@ if triton is not None:
         return msk
 
     @triton.jit
+    def _order_data(A, F, POS, tok, valid, i_b, i_h, i_bh, L, sab, sah, sal, KIND: tl.constexpr):
+        """One scan order's data of the tokens ``tok`` when a launch runs both orders (``ORDERS == 2``): their
+        positions in it (``POS [L]`` int32, token -> position), LION-D's ``a_h`` or LION-S's log-decays at
+        those positions and their float64 prefix sums split into fp32 ``hi + lo`` (``hi`` the rounded value),
+        so that ``F_i - F_j`` keeps fp32 precision without float64 tiles, and the least and greatest position of
+        the valid tokens. Returns ``(pos, a_h, a, hi, lo, first, last)``."""
+        pos = tl.load(POS + tok, mask=valid, other=0)
+        if KIND == 1:
+            a_h = tl.load(A + i_h * sah)
+            a = tl.zeros(pos.shape, dtype=tl.float32)
+            hi = a
+            lo = a
+        else:
+            a_h = 0.0
+            a = tl.load(A + i_b * sab + i_h * sah + pos * sal, mask=valid, other=0.0)
+            f = tl.load(F + i_bh * (L + 1) + pos, mask=valid, other=0.0)
+            hi = f.to(tl.float32)
+            lo = (f - hi.to(tl.float64)).to(tl.float32)
+        first = tl.min(tl.where(valid, pos, L), 0)
+        last = tl.max(tl.where(valid, pos, -1), 0)
+        return pos, a_h, a, hi, lo, first, last
+
+    @triton.jit
+    def _grid2(row, col, TRANS: tl.constexpr):
+        """A query vector and a key vector as ``[queries, keys]`` tiles, or ``[keys, queries]`` with ``TRANS``."""
+        if TRANS:
+            r2 = row[None, :]
+            c2 = col[:, None]
+        else:
+            r2 = row[:, None]
+            c2 = col[None, :]
+        return r2, c2
+
+    @triton.jit
+    def _split(F_row, t, PREC: tl.constexpr):
+        """``F_t`` (float64, one position) as ``_order_data``'s ``(hi, lo)``."""
+        f = tl.load(F_row + t)
+        hi = f.to(tl.float32)
+        return hi, (f - hi.to(tl.float64)).to(tl.float32)
+
+    @triton.jit
+    def _order_mask(r_pos, r_first, r_last, c_pos, c_first, c_last, a_h, ra, ca, r_hi, r_lo, c_hi, c_lo, F_row,
+                    KIND: tl.constexpr, TRANS: tl.constexpr, PREC: tl.constexpr, RANK1: tl.constexpr):
+        """One scan order's mask for query and key tiles in token order (``_order_data``'s rows and columns,
+        ``F_row`` LION-S's float64 prefix sums of this batch and head): ``[BM, BN]``, or ``[BN, BM]`` with
+        ``TRANS``. Where every query follows every key in the order (or precedes every one), the tile is the
+        outer product of two factors <= 1 about the query tile's first (last) position, as ``_mask``'s off-diagonal
+        tiles; otherwise each entry comes from its two positions (a token tile scattered over the order).
+        ``RANK1``: look for such tiles (LION-S only, whose entries cost more; the branches cost registers: only for
+        an order whose token tiles are runs of positions, the natural variants' row snake; BENCHMARKS.md tenth
+        pass). ``F_i - F_j`` carries ``lo`` only for fp32 inputs (its rounding, ~1e-7 of ``|F|``, is far below bf16's).
+        Returns ``(mask, i, j)``, the positions broadcast (queries ``i``, keys ``j``) for the statistics."""
+        i, j = _grid2(r_pos, c_pos, TRANS)
+        if RANK1 and KIND == 2 and r_first > c_last:  # all below: F_i - F_j = (F_i - F_first) + (F_first - F_j)
+            ref_hi, ref_lo = _split(F_row, r_first, PREC)
+            if PREC == "ieee":
+                u = tl.exp(tl.minimum((r_hi - ref_hi) + (r_lo - ref_lo), 0.0))
+                w = tl.exp(tl.minimum((ref_hi - c_hi) + (ref_lo - c_lo), 0.0))
+            else:
+                u = tl.exp(tl.minimum(r_hi - ref_hi, 0.0))
+                w = tl.exp(tl.minimum(ref_hi - c_hi, 0.0))
+            u2, w2 = _grid2(u, w, TRANS)
+            msk = u2 * w2
+        elif RANK1 and KIND == 2 and r_last < c_first:  # all above: G_j - G_i about G_last = F_{last + 1}
+            ref_hi, ref_lo = _split(F_row, r_last + 1, PREC)
+            if PREC == "ieee":
+                u = tl.exp(tl.minimum((ref_hi - r_hi) + (ref_lo - r_lo) - ra, 0.0))
+                w = tl.exp(tl.minimum((c_hi - ref_hi) + (c_lo - ref_lo) + ca, 0.0))
+            else:
+                u = tl.exp(tl.minimum(ref_hi - r_hi - ra, 0.0))
+                w = tl.exp(tl.minimum(c_hi - ref_hi + ca, 0.0))
+            u2, w2 = _grid2(u, w, TRANS)
+            msk = u2 * w2
+        else:
+            if KIND == 1:
+                logm = a_h * tl.abs((i - j).to(tl.float32))
+            else:
+                rh, ch = _grid2(r_hi, c_hi, TRANS)
+                ra2, ca2 = _grid2(ra, ca, TRANS)
+                if PREC == "ieee":
+                    rl, cl = _grid2(r_lo, c_lo, TRANS)
+                    d = (rh - ch) + (rl - cl)  # F_i - F_j
+                else:
+                    d = rh - ch
+                # G_j - G_i above the diagonal; on it F_i - F_i = 0 exactly
+                logm = tl.where(i >= j, d, ca2 - ra2 - d)
+            # exponents are <= 0 in exact arithmetic; the clamp also keeps tail entries finite
+            msk = tl.exp(tl.minimum(logm, 0.0))
+        return msk, i, j
+
+    @triton.jit
+    def _order_stats(p, i, j, lo, up, KIND: tl.constexpr):
+        """``lo``, ``up`` plus one scan order's d log_decay statistics of the tile ``P = dA * A`` of that order
+        (sums along its second axis; ``i``, ``j`` from ``_order_mask``): LION-D's distance-weighted sum in ``lo``,
+        LION-S's sums below (``i > j``) and above the diagonal."""
+        if KIND == 1:
+            lo += tl.sum(p * tl.abs((i - j).to(tl.float32)), 1)
+        else:
+            lo += tl.sum(tl.where(i > j, p, 0.0), 1)
+            up += tl.sum(tl.where(i < j, p, 0.0), 1)
+        return lo, up
+
+    @triton.jit
     def _tokens(IDX, offs, valid, HAS_IDX: tl.constexpr):
         """Token index (memory row) of scan positions ``offs``: ``IDX[offs]`` for a scan order, else ``offs``."""
         if HAS_IDX:
@@ -175,16 +285,19 @@ if triton is not None:
         return factor
 
     @triton.jit
-    def _attn_fwd_kernel(Q, K, V, A, F, KM, IDX, NUM, DEN, PREV, L, H,
+    def _attn_fwd_kernel(Q, K, V, A, F, A2, F2, KM, IDX, NUM, DEN, PREV, L, H,
                          sqb, sqh, sql, skb, skh, skl, svb, svh, svl, sob, soh, sol, spb, sph, spl,
                          sab, sah, sal, scale, eps, p_drop, SEED,
                          DK: tl.constexpr, DV: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
                          KIND: tl.constexpr, OUT_MODE: tl.constexpr, HAS_DEN: tl.constexpr,
                          HAS_KM: tl.constexpr, HAS_IDX: tl.constexpr, ACCUM: tl.constexpr,
-                         DROPOUT: tl.constexpr, F16: tl.constexpr, PREC: tl.constexpr, DROP_KEYS: tl.constexpr):
+                         DROPOUT: tl.constexpr, F16: tl.constexpr, PREC: tl.constexpr, DROP_KEYS: tl.constexpr,
+                         ORDERS: tl.constexpr):
         # Positions (offs_*) are scan positions: the mask is built from them. Rows in memory are tokens
         # (tok_*): the same unless a scan order (IDX) maps one to the other. ACCUM adds the parts of an
         # earlier launch (PREV num, DEN den, token rows) before writing: two scan orders, one result.
+        # ORDERS == 2: both scan orders in this launch: tiles of tokens, IDX [2, L] their positions in either
+        # order, A/F and A2/F2 the orders' decays; each score is weighted by the sum of the two masks.
         i_m = tl.program_id(0)
         i_bh = tl.program_id(1)
         i_b = i_bh // H
@@ -204,8 +317,14 @@ if triton is not None:
         v_base = V + i_b.to(tl.int64) * svb + i_h * svh
         q = tl.load(q_base + tok_m[:, None] * sql + offs_dk[None, :], mask=m_valid[:, None], other=0.0)
         if KIND > 0:
-            a_h, rf, ra, r_lo, r_up, r_x0, r_x1, r_fs, r_fe = _tile_data(A, F, i_b, i_h, i_bh, m0, offs_m, m_valid, L,
-                                                                   sab, sah, sal, BM, KIND)
+            if ORDERS == 2:
+                r1_pos, a1_h, r1_a, r1_hi, r1_lo, r1_first, r1_last = _order_data(A, F, IDX, tok_m, m_valid,
+                    i_b, i_h, i_bh, L, sab, sah, sal, KIND)
+                r2_pos, a2_h, r2_a, r2_hi, r2_lo, r2_first, r2_last = _order_data(A2, F2, IDX + L, tok_m, m_valid,
+                    i_b, i_h, i_bh, L, sab, sah, sal, KIND)
+            else:
+                a_h, rf, ra, r_lo, r_up, r_x0, r_x1, r_fs, r_fe = _tile_data(A, F, i_b, i_h, i_bh, m0, offs_m,
+                                                                       m_valid, L, sab, sah, sal, BM, KIND)
         acc = tl.zeros([BM, DV], dtype=tl.float32)
         den = tl.zeros([BM], dtype=tl.float32)
         for n0 in range(0, L, BN):
@@ -218,7 +337,19 @@ if triton is not None:
             k = tl.load(k_base + tok_n[:, None] * skl + offs_dk[None, :], mask=kv_valid[:, None], other=0.0)
             v = tl.load(v_base + tok_n[:, None] * svl + offs_dv[None, :], mask=kv_valid[:, None], other=0.0)
             s = tl.dot(q, tl.trans(k), input_precision=PREC)
-            if KIND > 0:
+            if KIND > 0 and ORDERS == 2:
+                c1_pos, _, c1_a, c1_hi, c1_lo, c1_first, c1_last = _order_data(A, F, IDX, tok_n, n_valid,
+                    i_b, i_h, i_bh, L, sab, sah, sal, KIND)
+                c2_pos, _, c2_a, c2_hi, c2_lo, c2_first, c2_last = _order_data(A2, F2, IDX + L, tok_n, n_valid,
+                    i_b, i_h, i_bh, L, sab, sah, sal, KIND)
+                m1, _, _ = _order_mask(r1_pos, r1_first, r1_last, c1_pos, c1_first, c1_last,
+                        a1_h, r1_a, c1_a, r1_hi, r1_lo, c1_hi, c1_lo,
+                        F + i_bh * (L + 1), KIND, False, PREC, True)
+                m2, _, _ = _order_mask(r2_pos, r2_first, r2_last, c2_pos, c2_first, c2_last,
+                        a2_h, r2_a, c2_a, r2_hi, r2_lo, c2_hi, c2_lo,
+                        F2 + i_bh * (L + 1), KIND, False, PREC, False)
+                s = s * (m1 + m2)
+            elif KIND > 0:
                 c_x0, cf, ca, c_x1, c_x2, c_lo, c_up, c_fs, c_fe = _tile_data(
                     A, F, i_b, i_h, i_bh, n0, offs_n, n_valid, L, sab, sah, sal, BN, KIND)
                 s = s * _mask(m0, n0, offs_m, offs_n, a_h, rf, ra, r_lo, r_up, r_fs, r_fe, cf, ca, c_lo, c_up,
@@ -254,14 +385,14 @@ if triton is not None:
             tl.store(DEN + i_bh * L + tok_m, den, mask=m_valid)
 
     @triton.jit
-    def _attn_bwd_dkv_kernel(Q, K, V, A, F, G, C, KM, IDX, DK_OUT, DV_OUT, COL_LO, COL_UP, DQ_ACC, ROW_LO, ROW_UP,
-                             XR, L, H, sqb, sqh, sql, skb, skh, skl, svb, svh, svl, sgb, sgh, sgl,
+    def _attn_bwd_dkv_kernel(Q, K, V, A, F, A2, F2, G, C, KM, IDX, DK_OUT, DV_OUT, COL_LO, COL_UP, DQ_ACC, ROW_LO,
+                             ROW_UP, XR, L, H, sqb, sqh, sql, skb, skh, skl, svb, svh, svl, sgb, sgh, sgl,
                              sdkb, sdkh, sdkl, sdvb, sdvh, sdvl, sab, sah, sal, sxb, sxh, sxl, p_drop, SEED,
                              DK: tl.constexpr, DV: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
                              KIND: tl.constexpr, HAS_C: tl.constexpr, HAS_KM: tl.constexpr,
                              HAS_IDX: tl.constexpr, ACCUM: tl.constexpr, DROPOUT: tl.constexpr,
                              F16: tl.constexpr, PREC: tl.constexpr, FMAP: tl.constexpr, DQ_ATOMIC: tl.constexpr,
-                             ROW_STATS: tl.constexpr, DROP_KEYS: tl.constexpr):
+                             ROW_STATS: tl.constexpr, DROP_KEYS: tl.constexpr, ORDERS: tl.constexpr):
         # Works on transposed tiles ([keys, queries]) so that every matrix product takes its
         # operands straight from memory: no register transposes. Statistics are stored by scan position.
         # ROW_STATS: the d log_decay statistics the dq kernel would otherwise form (it then needs no q k^T):
@@ -272,6 +403,8 @@ if triton is not None:
         # fp32 [B, L, H, DK] buffer DQ_ACC.
         # FMAP > 0: q and k are features phi(x) of the raw keys XR ([B, H, L, DK] strides sx*); dk is then stored
         # as J_phi(x)^T dk (linear in dk: a second scan order's part adds to the first's in raw space).
+        # ORDERS == 2 (as in the forward; neither DQ_ATOMIC nor LION-S's ROW_STATS): each order's statistics
+        # at COL_LO / COL_UP + order * B*H*L, LION-S's by the keys' positions in that order.
         i_n = tl.program_id(0)
         i_bh = tl.program_id(1)
         i_b = i_bh // H
@@ -296,8 +429,14 @@ if triton is not None:
         v = tl.load(V + i_b.to(tl.int64) * svb + i_h * svh + tok_n[:, None] * svl + offs_dv[None, :],
                     mask=kv_valid[:, None], other=0.0)
         if KIND > 0:
-            a_h, cf, ca, c_x1, c_x2, c_lo, c_up, c_fs, c_fe = _tile_data(A, F, i_b, i_h, i_bh, n0, offs_n, n_valid, L,
-                                                                   sab, sah, sal, BN, KIND)
+            if ORDERS == 2:
+                c1_pos, a1_h, c1_a, c1_hi, c1_lo, c1_first, c1_last = _order_data(A, F, IDX, tok_n, n_valid,
+                    i_b, i_h, i_bh, L, sab, sah, sal, KIND)
+                c2_pos, a2_h, c2_a, c2_hi, c2_lo, c2_first, c2_last = _order_data(A2, F2, IDX + L, tok_n, n_valid,
+                    i_b, i_h, i_bh, L, sab, sah, sal, KIND)
+            else:
+                a_h, cf, ca, c_x1, c_x2, c_lo, c_up, c_fs, c_fe = _tile_data(A, F, i_b, i_h, i_bh, n0, offs_n,
+                                                                       n_valid, L, sab, sah, sal, BN, KIND)
         dk = tl.zeros([BN, DK], dtype=tl.float32)
         dv = tl.zeros([BN, DV], dtype=tl.float32)
         if KIND == 2:  # P = dA * A summed below / above the diagonal, one reduction per tile
@@ -305,6 +444,11 @@ if triton is not None:
             col_up = tl.zeros([BN], dtype=tl.float32)
         if KIND == 1 and ROW_STATS:  # sum_i P_ij |i - j| per key
             col_lo = tl.zeros([BN], dtype=tl.float32)
+        if ORDERS == 2:  # each order's (LION-D: the first field)
+            col_lo = tl.zeros([BN], dtype=tl.float32)
+            col_up = tl.zeros([BN], dtype=tl.float32)
+            col_lo2 = tl.zeros([BN], dtype=tl.float32)
+            col_up2 = tl.zeros([BN], dtype=tl.float32)
         row_part = (i_n.to(tl.int64) * tl.num_programs(1) + i_bh) * L  # this key tile's row partials
         for m0 in range(0, L, BM):
             offs_m = m0 + tl.arange(0, BM)
@@ -314,7 +458,29 @@ if triton is not None:
             g = tl.load(g_base + tok_m[:, None] * sgl + offs_dv[None, :], mask=m_valid[:, None], other=0.0)
             s_t = tl.dot(k, tl.trans(q), input_precision=PREC)  # [BN, BM] = S^T
             dp_t = tl.dot(v, tl.trans(g), input_precision=PREC)  # dA^T without the row bias
-            if KIND > 0:
+            if KIND > 0 and ORDERS == 2:
+                r1_pos, _, r1_a, r1_hi, r1_lo, r1_first, r1_last = _order_data(A, F, IDX, tok_m, m_valid,
+                    i_b, i_h, i_bh, L, sab, sah, sal, KIND)
+                r2_pos, _, r2_a, r2_hi, r2_lo, r2_first, r2_last = _order_data(A2, F2, IDX + L, tok_m, m_valid,
+                    i_b, i_h, i_bh, L, sab, sah, sal, KIND)
+                # each order's statistics as its mask is formed (one mask live at a time: registers)
+                if HAS_C:
+                    sp = (dp_t + tl.load(C + i_bh * L + tok_m, mask=m_valid, other=0.0)[None, :]) * s_t
+                else:
+                    sp = dp_t * s_t
+                msk, i1, j1 = _order_mask(r1_pos, r1_first, r1_last, c1_pos, c1_first, c1_last,
+                        a1_h, r1_a, c1_a, r1_hi, r1_lo, c1_hi, c1_lo,
+                        F + i_bh * (L + 1), KIND, True, PREC, True)
+                if KIND == 2 or ROW_STATS:
+                    col_lo, col_up = _order_stats(sp * msk, i1, j1, col_lo, col_up, KIND)
+                m2, i2, j2 = _order_mask(r2_pos, r2_first, r2_last, c2_pos, c2_first, c2_last,
+                        a2_h, r2_a, c2_a, r2_hi, r2_lo, c2_hi, c2_lo,
+                        F2 + i_bh * (L + 1), KIND, True, PREC, False)
+                if KIND == 2 or ROW_STATS:
+                    col_lo2, col_up2 = _order_stats(sp * m2, i2, j2, col_lo2, col_up2, KIND)
+                msk += m2
+                att_t = s_t * msk
+            elif KIND > 0:
                 r_x2, rf, ra, r_lo, r_up, r_x0, r_x1, r_fs, r_fe = _tile_data(
                     A, F, i_b, i_h, i_bh, m0, offs_m, m_valid, L, sab, sah, sal, BM, KIND)
                 msk = _mask(m0, n0, offs_m, offs_n, a_h, rf, ra, r_lo, r_up, r_fs, r_fe, cf, ca, c_lo, c_up,
@@ -353,9 +519,10 @@ if triton is not None:
                     dq_t = tl.dot(tl.trans(k), ds_t.to(k.dtype), input_precision=PREC)
                 dq_ptrs = DQ_ACC + (i_b.to(tl.int64) * L + tok_m[None, :]) * (H * DK) + i_h * DK + offs_dk[:, None]
                 tl.atomic_add(dq_ptrs, dq_t, mask=m_valid[None, :], sem="relaxed")
-            if KIND == 1 and ROW_STATS:
+            # (two orders: their statistics were formed with the masks)
+            if ORDERS == 1 and KIND == 1 and ROW_STATS:
                 col_lo += tl.sum(dp_t * att_t * tl.abs((offs_m[None, :] - offs_n[:, None]).to(tl.float32)), 1)
-            if KIND == 2:
+            elif ORDERS == 1 and KIND == 2:
                 p = dp_t * att_t
                 if n0 + BN <= m0:  # queries all after the keys
                     col_lo += tl.sum(p, 1)
@@ -389,14 +556,23 @@ if triton is not None:
             dv += tl.load(dv_ptrs, mask=n_valid[:, None], other=0.0).to(tl.float32)
         tl.store(dk_ptrs, dk.to(DK_OUT.dtype.element_ty), mask=n_valid[:, None])
         tl.store(dv_ptrs, dv.to(DV_OUT.dtype.element_ty), mask=n_valid[:, None])
-        if KIND == 2:
+        if ORDERS == 2 and KIND == 1 and ROW_STATS:  # summed over every key: stored by token
+            tl.store(COL_LO + i_bh * L + offs_n, col_lo, mask=n_valid)
+            tl.store(COL_LO + (tl.num_programs(1) + i_bh) * L + offs_n, col_lo2, mask=n_valid)
+        elif ORDERS == 2 and KIND == 2:
+            second = tl.num_programs(1) * L
+            tl.store(COL_LO + i_bh * L + c1_pos, col_lo, mask=n_valid)
+            tl.store(COL_UP + i_bh * L + c1_pos, col_up, mask=n_valid)
+            tl.store(COL_LO + second + i_bh * L + c2_pos, col_lo2, mask=n_valid)
+            tl.store(COL_UP + second + i_bh * L + c2_pos, col_up2, mask=n_valid)
+        elif KIND == 2:
             tl.store(COL_LO + i_bh * L + offs_n, col_lo, mask=n_valid)
             tl.store(COL_UP + i_bh * L + offs_n, col_up, mask=n_valid)
-        if KIND == 1 and ROW_STATS:
+        elif KIND == 1 and ROW_STATS:
             tl.store(COL_LO + i_bh * L + offs_n, col_lo, mask=n_valid)
 
     @triton.jit
-    def _attn_bwd_dq_kernel(Q, K, V, A, F, G, C, KM, IDX, DQ_OUT, ROW_LO, ROW_UP, XR, DO, O, DEN, L, H,
+    def _attn_bwd_dq_kernel(Q, K, V, A, F, A2, F2, G, C, KM, IDX, DQ_OUT, ROW_LO, ROW_UP, XR, DO, O, DEN, L, H,
                             sqb, sqh, sql, skb, skh, skl, svb, svh, svl, sgb, sgh, sgl,
                             sdqb, sdqh, sdql, sab, sah, sal, sxb, sxh, sxl, sdob, sdoh, sdol, sob, soh, sol,
                             eps, p_drop, SEED,
@@ -404,11 +580,12 @@ if triton is not None:
                             KIND: tl.constexpr, HAS_C: tl.constexpr, HAS_KM: tl.constexpr,
                             HAS_IDX: tl.constexpr, ACCUM: tl.constexpr, DROPOUT: tl.constexpr,
                             F16: tl.constexpr, PREC: tl.constexpr, FMAP: tl.constexpr, STATS: tl.constexpr,
-                            PREP: tl.constexpr, DROP_KEYS: tl.constexpr):
+                            PREP: tl.constexpr, DROP_KEYS: tl.constexpr, ORDERS: tl.constexpr):
         # STATS: also the row statistics of d log_decay (else the dkv kernel forms them: no q k^T here);
         # FMAP > 0: dq stored as J_phi(x)^T dq of the raw queries XR (as the dkv kernel does for dk);
         # PREP: this launch forms its rows' g' and c of the normalised output (common.py) from the output's
-        # gradient DO, the output O and DEN, and stores them for the dkv launch, which then runs after it
+        # gradient DO, the output O and DEN, and stores them for the dkv launch, which then runs after it;
+        # ORDERS == 2: as in the dkv kernel, each order's row statistics at ROW_LO / ROW_UP + order * B*H*L
         i_m = tl.program_id(0)
         i_bh = tl.program_id(1)
         i_b = i_bh // H
@@ -442,14 +619,19 @@ if triton is not None:
             if HAS_C:
                 c = tl.load(C + i_bh * L + tok_m, mask=m_valid, other=0.0)
         if KIND > 0:
-            a_h, rf, ra, r_lo, r_up, r_x0, r_x1, r_fs, r_fe = _tile_data(A, F, i_b, i_h, i_bh, m0, offs_m, m_valid, L,
-                                                                   sab, sah, sal, BM, KIND)
+            if ORDERS == 2:
+                r1_pos, a1_h, r1_a, r1_hi, r1_lo, r1_first, r1_last = _order_data(A, F, IDX, tok_m, m_valid,
+                    i_b, i_h, i_bh, L, sab, sah, sal, KIND)
+                r2_pos, a2_h, r2_a, r2_hi, r2_lo, r2_first, r2_last = _order_data(A2, F2, IDX + L, tok_m, m_valid,
+                    i_b, i_h, i_bh, L, sab, sah, sal, KIND)
+            else:
+                a_h, rf, ra, r_lo, r_up, r_x0, r_x1, r_fs, r_fe = _tile_data(A, F, i_b, i_h, i_bh, m0, offs_m,
+                                                                       m_valid, L, sab, sah, sal, BM, KIND)
         dq = tl.zeros([BM, DK], dtype=tl.float32)
-        if KIND == 1:
-            row_lo = tl.zeros([BM], dtype=tl.float32)
-        if KIND == 2:
-            row_lo = tl.zeros([BM], dtype=tl.float32)
-            row_up = tl.zeros([BM], dtype=tl.float32)
+        row_lo = tl.zeros([BM], dtype=tl.float32)
+        row_up = tl.zeros([BM], dtype=tl.float32)
+        row_lo2 = tl.zeros([BM], dtype=tl.float32)  # the second order's (ORDERS == 2)
+        row_up2 = tl.zeros([BM], dtype=tl.float32)
         for n0 in range(0, L, BN):
             offs_n = n0 + tl.arange(0, BN)
             n_valid = offs_n < L
@@ -467,7 +649,25 @@ if triton is not None:
                     dp = dp * _keep_scale_tile(seed, i_bh, tok_m, n0, L, p_drop, BN, DROP_KEYS)
             if HAS_C:
                 dp += c[:, None]
-            if KIND > 0:
+            if KIND > 0 and ORDERS == 2:
+                c1_pos, _, c1_a, c1_hi, c1_lo, c1_first, c1_last = _order_data(A, F, IDX, tok_n, n_valid,
+                    i_b, i_h, i_bh, L, sab, sah, sal, KIND)
+                c2_pos, _, c2_a, c2_hi, c2_lo, c2_first, c2_last = _order_data(A2, F2, IDX + L, tok_n, n_valid,
+                    i_b, i_h, i_bh, L, sab, sah, sal, KIND)
+                if STATS:
+                    sp = dp * tl.dot(q, tl.trans(k), input_precision=PREC)
+                msk, i1, j1 = _order_mask(r1_pos, r1_first, r1_last, c1_pos, c1_first, c1_last,
+                        a1_h, r1_a, c1_a, r1_hi, r1_lo, c1_hi, c1_lo,
+                        F + i_bh * (L + 1), KIND, False, PREC, True)
+                if STATS:
+                    row_lo, row_up = _order_stats(sp * msk, i1, j1, row_lo, row_up, KIND)
+                m2, i2, j2 = _order_mask(r2_pos, r2_first, r2_last, c2_pos, c2_first, c2_last,
+                        a2_h, r2_a, c2_a, r2_hi, r2_lo, c2_hi, c2_lo,
+                        F2 + i_bh * (L + 1), KIND, False, PREC, False)
+                if STATS:
+                    row_lo2, row_up2 = _order_stats(sp * m2, i2, j2, row_lo2, row_up2, KIND)
+                ds = dp * (msk + m2)
+            elif KIND > 0:
                 c_x0, cf, ca, c_x1, c_x2, c_lo, c_up, c_fs, c_fe = _tile_data(
                     A, F, i_b, i_h, i_bh, n0, offs_n, n_valid, L, sab, sah, sal, BN, KIND)
                 msk = _mask(m0, n0, offs_m, offs_n, a_h, rf, ra, r_lo, r_up, r_fs, r_fe, cf, ca, c_lo, c_up,
@@ -500,11 +700,18 @@ if triton is not None:
         if ACCUM:
             dq += tl.load(dq_ptrs, mask=m_valid[:, None], other=0.0).to(tl.float32)
         tl.store(dq_ptrs, dq.to(DQ_OUT.dtype.element_ty), mask=m_valid[:, None])
-        if not STATS:
-            return
-        if KIND == 1:
+        second = tl.num_programs(1) * L
+        if STATS and ORDERS == 2 and KIND == 1:  # summed over every query: stored by token
             tl.store(ROW_LO + i_bh * L + offs_m, row_lo, mask=m_valid)
-        if KIND == 2:
+            tl.store(ROW_LO + second + i_bh * L + offs_m, row_lo2, mask=m_valid)
+        elif STATS and ORDERS == 2:
+            tl.store(ROW_LO + i_bh * L + r1_pos, row_lo, mask=m_valid)
+            tl.store(ROW_UP + i_bh * L + r1_pos, row_up, mask=m_valid)
+            tl.store(ROW_LO + second + i_bh * L + r2_pos, row_lo2, mask=m_valid)
+            tl.store(ROW_UP + second + i_bh * L + r2_pos, row_up2, mask=m_valid)
+        elif STATS and KIND == 1:
+            tl.store(ROW_LO + i_bh * L + offs_m, row_lo, mask=m_valid)
+        elif STATS and KIND == 2:
             tl.store(ROW_LO + i_bh * L + offs_m, row_lo, mask=m_valid)
             tl.store(ROW_UP + i_bh * L + offs_m, row_up, mask=m_valid)
 
@@ -513,13 +720,15 @@ _KIND_NAMES = ("lit", "decay", "selective")
 
 
 def _blocks(dk: int, dv: int, dtype: torch.dtype, backward: bool, has_decay: bool = False, fused: bool = False,
-            length: int = 0, kind: int = 0, dropout: bool = False):
+            length: int = 0, kind: int = 0, dropout: bool = False, orders: int = 1):
     """``(BM, BN, num_warps, num_stages)`` from :data:`lion_hf.kernels.triton.tuning.LAUNCH`."""
     if interpreter_enabled():
         return INTERPRETER_ATTENTION_TILES
     big = max(dk, dv) >= 128 or dtype == torch.float32
     if big:
         return launch(f"attn_{'bwd' if backward else 'fwd'}_big")
+    if orders == 2:
+        return launch(f"attn_{'bwd' if backward else 'fwd'}_small_orders_{_KIND_NAMES[kind]}")
     if not backward and has_decay:
         return launch("attn_fwd_small_decay")
     if not backward and dropout:
@@ -563,10 +772,30 @@ def _key_mask(key_mask: torch.Tensor | None):
     return key_mask.view(torch.uint8) if key_mask.dtype == torch.bool else key_mask.to(torch.uint8)
 
 
+def _second_order(second: tuple, a: torch.Tensor, a_strides: tuple, kind: int, batch: int, heads: int,
+                  length: int):
+    """``(positions, a_2, f64_2)`` for a launch over both scan orders from ``second = (positions, log_decay_2,
+    f64_2)``: ``positions [2, L]`` int32, each token's position in either order; the second order's log-decay
+    (as the first's: LION-D ``[H]`` or LION-S ``[B, H, L]`` in scan order, with the first's strides) and its
+    float64 prefix sums (LION-S; computed when ``None``)."""
+    positions, log_decay_2, f64_2 = second
+    if kind == 0:
+        raise ValueError("both scan orders in one launch need a decay (the natural variants of LION-D and LION-S)")
+    a2, *strides, kind2 = decay_strides(log_decay_2, batch, heads, length)
+    if kind2 != kind or tuple(strides) != tuple(a_strides):
+        raise ValueError("the two scan orders' log-decays must be of one mask and one layout")
+    if positions.dtype != torch.int32 or tuple(positions.shape) != (2, length) or not positions.is_contiguous():
+        raise ValueError(f"positions must be a contiguous int32 [2, {length}] table, got {positions.dtype} "
+                         f"{tuple(positions.shape)}")
+    if kind == 2 and f64_2 is None:
+        f64_2 = _f64_prefix(log_decay_2, kind, batch, heads, length)
+    return positions, a2, f64_2
+
+
 def attention_forward(q, k, v, log_decay, mode: int, with_den: bool, scale: float, eps: float,
                       f64: torch.Tensor | None = None, key_mask: torch.Tensor | None = None,
                       order: torch.Tensor | None = None, prev: tuple | None = None, dropout_p: float = 0.0,
-                      seed: torch.Tensor | None = None):
+                      seed: torch.Tensor | None = None, second: tuple | None = None):
     """Launch the forward kernel. Returns ``(out, den)``: ``out`` is fp32 ``num`` (``PARTS``) or the
     normalised/scaled output in the kernels' dtype, ``[B,H,L,Dv]`` in token-major memory
     (:func:`~lion_hf.kernels.triton.utils.empty_blhd`); ``den`` is fp32 ``[B,H,L]`` or ``None``.
@@ -577,7 +806,9 @@ def attention_forward(q, k, v, log_decay, mode: int, with_den: bool, scale: floa
     the mask runs (``log_decay`` then given in scan order); ``prev``: ``(num, den)`` of an earlier order
     (``PARTS``) added before the output is formed. ``dropout_p``/``seed``: dropout of the masked
     scores, counter-based from ``seed`` (a one-element int64 tensor on the device, so that compiled
-    graphs need no host value); the backward regenerates the same mask."""
+    graphs need no host value); the backward regenerates the same mask.
+    ``second``: both scan orders of the natural variants in this one launch (:func:`_second_order`), with
+    ``log_decay``/``f64`` the first order's; no ``order``, ``prev`` or dropout then."""
     batch, heads, length, dk = q.shape
     dv = v.shape[-1]
     dtype = kernel_dtype(q.dtype)
@@ -585,23 +816,30 @@ def attention_forward(q, k, v, log_decay, mode: int, with_den: bool, scale: floa
     a, sab, sah, sal, kind = decay_strides(log_decay, batch, heads, length)
     if f64 is None:
         f64 = _f64_prefix(log_decay, kind, batch, heads, length)
+    if second is not None:
+        if order is not None or prev is not None or dropout_p > 0:
+            raise ValueError("both scan orders in one launch take no order, prev or dropout")
+        order, a2, f64_2 = _second_order(second, a, (sab, sah, sal), kind, batch, heads, length)
     has_den = with_den or mode == NORMALIZED or prev is not None
     out = empty_blhd(batch, heads, length, dv, torch.float32 if mode == PARTS else dtype, q.device)
     den = (prev[1] if prev is not None else torch.empty(batch, heads, length, device=q.device,
                                                         dtype=torch.float32)) if has_den else None
     prev_num = prev[0] if prev is not None else out
     km = _key_mask(key_mask)
-    bm, bn, warps, stages = _blocks(dk, dv, dtype, backward=False, has_decay=kind > 0, dropout=dropout_p > 0)
+    bm, bn, warps, stages = _blocks(dk, dv, dtype, backward=False, has_decay=kind > 0, dropout=dropout_p > 0,
+                                    kind=kind, orders=1 if second is None else 2)
     grid = (cdiv(length, bm), batch * heads)
     run_kernel(_attn_fwd_kernel, grid, q, k, v, a if a is not None else q, f64 if f64 is not None else q,
+               a2 if second is not None else q, f64_2 if second is not None and kind == 2 else q,
                km if km is not None else q, order if order is not None else q, out,
                den if den is not None else out, prev_num, length, heads,
                *strides3(q), *strides3(k), *strides3(v), *strides3(out), *strides3(prev_num),
                sab, sah, sal, float(scale), float(eps), float(dropout_p), seed if seed is not None else q,
                DK=dk, DV=dv, BM=bm, BN=bn, KIND=kind, OUT_MODE=mode, HAS_DEN=has_den,
-               HAS_KM=km is not None, HAS_IDX=order is not None, ACCUM=prev is not None,
+               HAS_KM=km is not None, HAS_IDX=order is not None and second is None, ACCUM=prev is not None,
                DROPOUT=dropout_p > 0, F16=dtype == torch.float16, PREC=_precision(dtype),
-               DROP_KEYS=launch("attn_dropout_keys_per_draw")[0], num_warps=warps, num_stages=stages)
+               DROP_KEYS=launch("attn_dropout_keys_per_draw")[0], ORDERS=1 if second is None else 2,
+               num_warps=warps, num_stages=stages)
     return out, den
 
 
@@ -609,7 +847,7 @@ def attention_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, f64: to
                        key_mask: torch.Tensor | None = None, order: torch.Tensor | None = None,
                        grads: tuple | None = None, accumulate: bool = False, dropout_p: float = 0.0,
                        seed: torch.Tensor | None = None, return_stats: bool = False, feature: tuple | None = None,
-                       prep: tuple | None = None):
+                       prep: tuple | None = None, second: tuple | None = None):
     """``(dq, dk, dv, dlog_decay)`` from ``g' [B,H,L,Dv]`` and the row bias ``c [B,H,L]`` (or ``None``).
 
     ``grads``: ``(dq, dk, dv)`` buffers to write (any strides, e.g. slices of the fused projection's
@@ -624,7 +862,9 @@ def attention_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, f64: to
     ``prep``: ``(grad_out, out, den, eps)`` of the normalised output: the dq launch then forms ``g'`` and ``c``
     from them and writes them into the given ``g`` and ``c`` buffers (``[B,H,L,Dv]`` in the kernels' dtype,
     ``[B,H,L]`` fp32 contiguous) before the dkv launch reads them: :func:`~.common.grad_inputs` without a
-    launch of its own (also needs ``fused_dq`` false)."""
+    launch of its own (also needs ``fused_dq`` false).
+    ``second``: both scan orders in one launch, as :func:`attention_forward` takes it (needs ``fused_dq`` false);
+    the fourth result is then a pair, each order's ``dlog_decay`` (or statistics) by its scan positions."""
     batch, heads, length, dk = q.shape
     dv = v.shape[-1]
     dtype = kernel_dtype(q.dtype)
@@ -634,22 +874,32 @@ def attention_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, f64: to
     a, sab, sah, sal, kind = decay_strides(log_decay, batch, heads, length)
     if f64 is None:
         f64 = _f64_prefix(log_decay, kind, batch, heads, length)
+    orders = 1 if second is None else 2
+    if second is not None:
+        if order is not None or accumulate or dropout_p > 0:
+            raise ValueError("both scan orders in one launch take no order, accumulate or dropout")
+        order, a2, f64_2 = _second_order(second, a, (sab, sah, sal), kind, batch, heads, length)
     if grads is None:
         grads = (empty_blhd(batch, heads, length, dk, dtype, q.device),
                  empty_blhd(batch, heads, length, dk, dtype, q.device),
                  empty_blhd(batch, heads, length, dv, dtype, q.device))
     dq_, dk_, dv_ = grads
     fused = fused_dq(length, dropout=dropout_p > 0)
-    if (feature is not None or prep is not None) and fused:
-        raise ValueError("the feature map's backward and the gradient's preparation run in the separate dq launch; "
-                         "fused_dq() is on here")
+    if (feature is not None or prep is not None or second is not None) and fused:
+        raise ValueError("the feature map's backward, the gradient's preparation and both scan orders in one launch "
+                         "run in the separate dq launch; fused_dq() is on here")
     fmap, q_raw, k_raw = feature if feature is not None else (0, None, None)
     if fmap:
         q_raw, k_raw = row_major_last(q_raw), row_major_last(k_raw)
-    bm, bn, warps, stages = _blocks(dk, dv, dtype, backward=True, fused=fused, length=length, kind=kind)
+    bm, bn, warps, stages = _blocks(dk, dv, dtype, backward=True, fused=fused, length=length, kind=kind,
+                                    orders=1 if second is None else 2)
     # where the d log_decay statistics are formed: the dq kernel (0) or the dkv kernel (1, module doc)
-    row_stats = kind > 0 and needs_decay_grad and (fused or bool(launch("attn_bwd_row_stats")[kind - 1]))
-    stat = lambda *lead: torch.empty(*lead, batch, heads, length, device=q.device, dtype=torch.float32)  # noqa: E731
+    # (LION-S's per-tile partials of the dkv kernel are for one order; two orders take the dq kernel's sums)
+    row_stats = kind > 0 and needs_decay_grad and (fused or bool(launch("attn_bwd_row_stats")[kind - 1])) \
+        and not (kind == 2 and orders == 2)
+    # each statistic [B, H, L], or [2, B, H, L] for two orders (the kernels' second order at + B*H*L)
+    lead = () if orders == 1 else (2,)
+    stat = lambda *n: torch.empty(*n, *lead, batch, heads, length, device=q.device, dtype=torch.float32)  # noqa: E731
     col_lo, col_up = (None, None) if kind == 2 else ((stat(), None) if kind == 1 and row_stats else (None, None))
     if kind == 2:  # per key tile partials (dkv kernel) or the dq kernel's sums; one allocation per shape
         if row_stats:
@@ -664,9 +914,12 @@ def attention_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, f64: to
     common = dict(DK=dk, DV=dv, BM=bm, BN=bn, KIND=kind, HAS_C=c is not None, HAS_KM=km is not None,
                   HAS_IDX=order is not None, ACCUM=accumulate, DROPOUT=dropout_p > 0, F16=dtype == torch.float16,
                   PREC=_precision(dtype), FMAP=fmap, DROP_KEYS=launch("attn_dropout_keys_per_draw")[0],
-                  num_warps=warps, num_stages=stages)
+                  ORDERS=orders, num_warps=warps, num_stages=stages)
+    if orders == 2:
+        common["HAS_IDX"] = False  # the positions table: tiles of tokens
     pick = lambda t: t if t is not None else dummy  # noqa: E731
-    inputs = (q, k, v, pick(a), pick(f64), g, pick(c), pick(km), pick(order))
+    inputs = (q, k, v, pick(a), pick(f64), pick(a2 if orders == 2 else None),
+              pick(f64_2 if orders == 2 else None), g, pick(c), pick(km), pick(order))
     in_strides = (*strides3(q), *strides3(k), *strides3(v), *strides3(g))
     dkv_args = (*inputs, dk_, dv_, pick(col_lo), pick(col_up), pick(dq_acc), pick(row_lo), pick(row_up), pick(k_raw),
                 length, heads, *in_strides, *strides3(dk_), *strides3(dv_), sab, sah, sal,
@@ -698,15 +951,26 @@ def attention_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, f64: to
             run_kernel(_attn_bwd_dkv_kernel, dkv_grid, *dkv_args, DQ_ATOMIC=False, ROW_STATS=row_stats, **common)
     if kind == 2 and row_stats:
         row_lo, row_up = row_lo.sum(0), row_up.sum(0)
-    dlog = None
-    if kind == 2 and needs_decay_grad and return_stats:
-        dlog = (row_lo, row_up, col_lo, col_up)
-    elif kind > 0 and needs_decay_grad:
-        if kind == 1:
-            dlog = log_decay_grad(log_decay, None, None, None, None, row_distance=col_lo if row_stats else row_lo)
-        else:
-            dlog = log_decay_grad(log_decay, row_lo, row_up, col_lo, col_up)
-    return dq_, dk_, dv_, dlog
+    if orders == 1:
+        return dq_, dk_, dv_, _decay_grad(log_decay, kind, needs_decay_grad, return_stats, row_stats, row_lo, row_up,
+                                          col_lo, col_up)
+    pick_order = lambda t, i: None if t is None else t[i]  # noqa: E731
+    dlogs = tuple(_decay_grad(decay, kind, needs_decay_grad, return_stats, row_stats,
+                              *(pick_order(t, i) for t in (row_lo, row_up, col_lo, col_up)))
+                  for i, decay in enumerate((log_decay, second[1])))
+    return dq_, dk_, dv_, dlogs
+
+
+def _decay_grad(log_decay, kind: int, needs: bool, return_stats: bool, row_stats: bool, row_lo, row_up, col_lo,
+                col_up):
+    """:func:`attention_backward`'s ``dlog_decay`` (or LION-S's statistics) of one scan order."""
+    if kind == 0 or not needs:
+        return None
+    if kind == 2 and return_stats:
+        return row_lo, row_up, col_lo, col_up
+    if kind == 1:
+        return log_decay_grad(log_decay, None, None, None, None, row_distance=col_lo if row_stats else row_lo)
+    return log_decay_grad(log_decay, row_lo, row_up, col_lo, col_up)
 
 
 class LionAttentionFunction(torch.autograd.Function):

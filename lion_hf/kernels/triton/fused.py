@@ -8,8 +8,10 @@
   kernels then read q and k straight from ``qkv`` through their strides), and for LION-S also forms every
   scan order's log-decays from the gate logits (a launch of the glue costs ~40 us of host time on the
   H200 machines, and ViT-B-size steps are host-bound there); v is always read in place;
-* the attention form (one launch; a second one adds the other scan order of the natural variants, its
-  parts summed in registers) or the chunk form runs on those views, padded keys masked as they load;
+* the attention form (one launch, also for both scan orders of the natural variants: its tiles are tokens
+  and each entry's two mask values come from the tokens' positions in either order, summed in registers;
+  with attention dropout a second launch adds the other order's parts) or the chunk form (one launch per
+  scan order, the second adding the first's parts) runs on those views, padded keys masked as they load;
 * the backward writes ``d qkv`` in one buffer: the kernels store ``dv`` (and ``dq``, ``dk`` without a
   feature map) straight into its slices. The normalised output's row gradients (``g'``, ``c``) are formed by
   the attention form's dq launch, before the dkv launch reads them, or by the chunk form's query-side state
@@ -349,10 +351,14 @@ class LionLayerFunction(torch.autograd.Function):
                     a = a.index_select(-1, perm)  # the kernels read a scan order's decays in scan order
             kernel_decays.append(a)
             prefixes.append(prefix)
+        one_launch = _orders_in_one_launch(form, orders, kernel_decays, dropout_p, q.shape[2])
         if form == "attention":
             if orders is None:
                 out, den = attention_forward(q, k, v, kernel_decays[0], mode, mode == NORMALIZED, scale, eps,
                                              f64=prefixes[0], key_mask=key_mask, dropout_p=dropout_p, seed=seed)
+            elif one_launch:
+                out, den = attention_forward(q, k, v, kernel_decays[0], mode, True, scale, eps, f64=prefixes[0],
+                                             key_mask=key_mask, second=_second(orders, kernel_decays, prefixes))
             else:
                 prev = attention_forward(q, k, v, kernel_decays[0], PARTS, True, 1.0, 0.0, f64=prefixes[0],
                                          key_mask=key_mask, order=orders[0][0], dropout_p=dropout_p,
@@ -439,7 +445,26 @@ class LionLayerFunction(torch.autograd.Function):
                  for i in range(n_orders)]
         dlogs = [None, None]
         gate_stats = []  # LION-S: each order's statistics, turned into d gate by one launch at the end
-        if form == "attention":
+
+        def collect(i: int, dlog) -> None:
+            """Keep scan order ``i``'s ``d log_decay`` (by token) or LION-S's statistics (by scan position)."""
+            if gate_grad:  # the statistics are by scan position: one launch turns them into d gate by token
+                gate_stats.append(dlog)
+            elif dlog is not None and dlog.dim() == 3 and orders is not None:
+                dlogs[i] = dlog.index_select(-1, orders[i][1])  # scan order -> token order
+            else:
+                dlogs[i] = dlog if needs[i] else None
+
+        if form == "attention" and _orders_in_one_launch(form, orders, kernel_decays, dropout_p, q.shape[2]):
+            _, _, _, pair = attention_backward(
+                q, k, v, kernel_decays[0], g, c, needs[0] or needs[1], f64=prefixes[0], key_mask=key_mask,
+                grads=(dq_f, dk_f, dv_slot), return_stats=gate is not None,
+                feature=(fmap, q_raw, k_raw) if epilogue else None,
+                prep=(grad_out, out, den, eps) if prep_in_kernels else None,
+                second=_second(orders, kernel_decays, prefixes))
+            for i, dlog in enumerate(pair):
+                collect(i, dlog)
+        elif form == "attention":
             for i in range(n_orders):
                 perm = perms[i]
                 _, _, _, dlog = attention_backward(
@@ -448,12 +473,7 @@ class LionLayerFunction(torch.autograd.Function):
                     seed=seed[i:i + 1] if seed is not None and orders is not None else seed,
                     return_stats=gate is not None, feature=(fmap, q_raw, k_raw) if epilogue else None,
                     prep=(grad_out, out, den, eps) if prep_in_kernels and i == 0 else None)
-                if gate_grad:
-                    gate_stats.append(dlog)
-                elif dlog is not None and dlog.dim() == 3 and orders is not None:
-                    dlogs[i] = dlog.index_select(-1, orders[i][1])  # scan order -> token order
-                else:
-                    dlogs[i] = dlog
+                collect(i, dlog)
         elif kernel_decays[0] is None:
             global_backward(q, k, v, g, c, key_mask=key_mask, state=tuple(states), grads=(dq_f, dk_f, dv_slot))
         else:
@@ -465,12 +485,7 @@ class LionLayerFunction(torch.autograd.Function):
                                                accumulate=i > 0, return_stats=gate is not None,
                                                prep=(grad_out, out, den, eps) if prep_in_kernels and i == 0
                                                else None)
-                if gate_grad:  # the statistics are by scan position: one launch turns them into d gate by token
-                    gate_stats.append(dlog)
-                elif dlog is not None and dlog.dim() == 3 and orders is not None:
-                    dlogs[i] = dlog.index_select(-1, orders[i][1])  # scan order -> token order
-                else:
-                    dlogs[i] = dlog
+                collect(i, dlog)
         # d gate where the forward formed the decays: in the feature map's launch or in its own
         in_feature_launch = gate_in_feature_launch and bool(gate_stats)
         if fmap and (not epilogue or in_feature_launch):
@@ -485,16 +500,32 @@ class LionLayerFunction(torch.autograd.Function):
         return (d_qkv, dlogs[0], dlogs[1], d_gate) + (None,) * 12
 
 
-_INT32_ORDERS: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+def _orders_in_one_launch(form: str, orders, kernel_decays: list, dropout_p: float, length: int) -> bool:
+    """Whether the attention form runs both scan orders in one launch each way
+    (``LAUNCH["attn_orders_in_one_launch"]``): not with attention dropout (each order draws its own mask, as the
+    PyTorch path does) nor with the atomic-dq backward."""
+    return (form == "attention" and orders is not None and kernel_decays[0] is not None and dropout_p == 0
+            and not fused_dq(length) and bool(launch("attn_orders_in_one_launch")[0]))
 
 
-def _int32(perm: torch.Tensor) -> torch.Tensor:
-    """``perm`` as the int32 index table the kernels read, converted once per (cached) scan order."""
-    hit = _INT32_ORDERS.get(id(perm))
-    if hit is None or hit[0] is not perm:
-        if len(_INT32_ORDERS) > 64:
-            _INT32_ORDERS.clear()
-        hit = _INT32_ORDERS[id(perm)] = (perm, perm.to(torch.int32))
+def _second(orders, kernel_decays: list, prefixes: list) -> tuple:
+    """The attention kernels' ``second`` argument: each token's position in either order, the second order's decays."""
+    return _int32_table(orders[0][1], orders[1][1]), kernel_decays[1], prefixes[1]
+
+
+_INT32_TABLES: dict[tuple[int, ...], tuple[tuple[torch.Tensor, ...], torch.Tensor]] = {}
+
+
+def _int32_table(*tables: torch.Tensor) -> torch.Tensor:
+    """``tables`` (one, or stacked) as the int32 index table the kernels read, converted once per (cached) scan
+    order."""
+    key = tuple(id(t) for t in tables)
+    hit = _INT32_TABLES.get(key)
+    if hit is None or any(a is not b for a, b in zip(hit[0], tables)):
+        if len(_INT32_TABLES) > 64:
+            _INT32_TABLES.clear()
+        table = tables[0] if len(tables) == 1 else torch.stack(tables)
+        hit = _INT32_TABLES[key] = (tables, table.to(torch.int32).contiguous())
     return hit[1]
 
 
@@ -507,7 +538,7 @@ def lion_layer(qkv: torch.Tensor, log_decays: list, fmap: int, form: str, mode: 
     # one seed per scan order, from torch's generator (interface.dropout_seed draws the single-order one)
     seed = torch.randint(0, 2**31 - 1, (2,), device=qkv.device, dtype=torch.int64) if dropout_p > 0 else None
     if orders is not None:
-        orders = tuple((_int32(perm), inverse) for perm, inverse in orders)
+        orders = tuple((_int32_table(perm), inverse) for perm, inverse in orders)
     if gate is not None or packing is not None:
         log_decays = [None, None]
     log_decay_2 = log_decays[1] if len(log_decays) > 1 else None

@@ -44,6 +44,18 @@ LAUNCH: dict[str, tuple[int, ...]] = {
     # backward, (LION-D, LION-S): the d log_decay statistics formed in the key-tile kernel (1; the dq kernel
     # then skips q k^T) or in the dq kernel (0): faster for D, slower for S, whose per-tile partials cost more
     "attn_bwd_row_stats": (1, 0),
+    # the natural variants' two scan orders in one attention launch each way (1: tiles of tokens, each entry's two
+    # mask values from the tokens' positions, one q k^T and one A V for both) or one launch per order (0, the
+    # second adding the first's parts): see BENCHMARKS.md, tenth pass
+    "attn_orders_in_one_launch": (1,),
+    # ... its tiles (bf16/fp16, heads <= 64), per mask: each token's positions and LION-S's prefix sums in both
+    # orders are per-row/column vectors held in registers. ViT-B 224 px b128 (H200, BENCHMARKS.md tenth pass): the
+    # LION-S backward at 32 x 64 x 4 warps 60.1 ms a step, 64 x 64 69.1 (it spills ~1 kB for sm_90), 8 warps 72.7;
+    # LION-D's (no rank-one tiles, fewer registers) at 64 x 64 (48.8 ms there, against 55.9 for two launches)
+    "attn_fwd_small_orders_decay": (128, 32, 4, 3),
+    "attn_fwd_small_orders_selective": (128, 32, 4, 3),
+    "attn_bwd_small_orders_decay": (64, 64, 4, 3),
+    "attn_bwd_small_orders_selective": (32, 64, 4, 3),
     # the fused backward's tiles (bf16/fp16, heads <= 64): its best where it was measured
     "attn_bwd_small_fused": (32, 64, 4, 3),
     # the backward's row-gradient preparation of the normalised output, (rows per program, num_warps)
