@@ -15,9 +15,11 @@ kernels therefore read the prefix sum kept in float64 and form, per tile, fp32 *
 Both scan orders of the natural variants (``ORDERS == 2``, :func:`attention_forward`'s ``second``) run in
 one launch each way: tiles are then of tokens, each token's position in either order is read from a table,
 and every entry weighs its score by the sum of the two orders' mask values, each formed per entry from the
-two positions (a token tile is scattered over an order: no rank-one tiles). One ``q k^T`` and one ``A V``
-serve both orders; LION-S's float64 prefix sums enter as fp32 ``hi + lo`` pairs, so ``F_i - F_j`` keeps
-fp32 precision. The d log_decay statistics are kept per order, LION-S's by scan position.
+two positions (a token tile is scattered over an order), except that LION-S's first order (the row snake, whose
+token tiles are runs of positions) keeps rank-one tiles where a query tile's positions lie wholly after (before)
+the key tile's. One ``q k^T`` and one ``A V`` serve both orders; LION-S's float64 prefix sums enter as fp32
+``hi + lo`` pairs (``hi`` alone for bf16/fp16 inputs). The d log_decay statistics are kept per order, LION-S's by
+scan position.
 
 The backward recomputes the tiles: ``dkv`` owns a key tile and walks the query tiles, ``dq`` owns a query
 tile and walks the key tiles (two kernels, deterministic, no atomics); or, where
@@ -174,7 +176,7 @@ if triton is not None:
         return r2, c2
 
     @triton.jit
-    def _split(F_row, t, PREC: tl.constexpr):
+    def _split(F_row, t):
         """``F_t`` (float64, one position) as ``_order_data``'s ``(hi, lo)``."""
         f = tl.load(F_row + t)
         hi = f.to(tl.float32)
@@ -194,7 +196,7 @@ if triton is not None:
         Returns ``(mask, i, j)``, the positions broadcast (queries ``i``, keys ``j``) for the statistics."""
         i, j = _grid2(r_pos, c_pos, TRANS)
         if RANK1 and KIND == 2 and r_first > c_last:  # all below: F_i - F_j = (F_i - F_first) + (F_first - F_j)
-            ref_hi, ref_lo = _split(F_row, r_first, PREC)
+            ref_hi, ref_lo = _split(F_row, r_first)
             if PREC == "ieee":
                 u = tl.exp(tl.minimum((r_hi - ref_hi) + (r_lo - ref_lo), 0.0))
                 w = tl.exp(tl.minimum((ref_hi - c_hi) + (ref_lo - c_lo), 0.0))
@@ -204,7 +206,7 @@ if triton is not None:
             u2, w2 = _grid2(u, w, TRANS)
             msk = u2 * w2
         elif RANK1 and KIND == 2 and r_last < c_first:  # all above: G_j - G_i about G_last = F_{last + 1}
-            ref_hi, ref_lo = _split(F_row, r_last + 1, PREC)
+            ref_hi, ref_lo = _split(F_row, r_last + 1)
             if PREC == "ieee":
                 u = tl.exp(tl.minimum((ref_hi - r_hi) + (ref_lo - r_lo) - ra, 0.0))
                 w = tl.exp(tl.minimum((c_hi - ref_hi) + (c_lo - ref_lo) + ca, 0.0))
@@ -318,10 +320,10 @@ if triton is not None:
         q = tl.load(q_base + tok_m[:, None] * sql + offs_dk[None, :], mask=m_valid[:, None], other=0.0)
         if KIND > 0:
             if ORDERS == 2:
-                r1_pos, a1_h, r1_a, r1_hi, r1_lo, r1_first, r1_last = _order_data(A, F, IDX, tok_m, m_valid,
-                    i_b, i_h, i_bh, L, sab, sah, sal, KIND)
-                r2_pos, a2_h, r2_a, r2_hi, r2_lo, r2_first, r2_last = _order_data(A2, F2, IDX + L, tok_m, m_valid,
-                    i_b, i_h, i_bh, L, sab, sah, sal, KIND)
+                r1_pos, a1_h, r1_a, r1_hi, r1_lo, r1_first, r1_last = _order_data(
+                    A, F, IDX, tok_m, m_valid, i_b, i_h, i_bh, L, sab, sah, sal, KIND)
+                r2_pos, a2_h, r2_a, r2_hi, r2_lo, r2_first, r2_last = _order_data(
+                    A2, F2, IDX + L, tok_m, m_valid, i_b, i_h, i_bh, L, sab, sah, sal, KIND)
             else:
                 a_h, rf, ra, r_lo, r_up, r_x0, r_x1, r_fs, r_fe = _tile_data(A, F, i_b, i_h, i_bh, m0, offs_m,
                                                                        m_valid, L, sab, sah, sal, BM, KIND)
@@ -338,16 +340,16 @@ if triton is not None:
             v = tl.load(v_base + tok_n[:, None] * svl + offs_dv[None, :], mask=kv_valid[:, None], other=0.0)
             s = tl.dot(q, tl.trans(k), input_precision=PREC)
             if KIND > 0 and ORDERS == 2:
-                c1_pos, _, c1_a, c1_hi, c1_lo, c1_first, c1_last = _order_data(A, F, IDX, tok_n, n_valid,
-                    i_b, i_h, i_bh, L, sab, sah, sal, KIND)
-                c2_pos, _, c2_a, c2_hi, c2_lo, c2_first, c2_last = _order_data(A2, F2, IDX + L, tok_n, n_valid,
-                    i_b, i_h, i_bh, L, sab, sah, sal, KIND)
-                m1, _, _ = _order_mask(r1_pos, r1_first, r1_last, c1_pos, c1_first, c1_last,
-                        a1_h, r1_a, c1_a, r1_hi, r1_lo, c1_hi, c1_lo,
-                        F + i_bh * (L + 1), KIND, False, PREC, True)
-                m2, _, _ = _order_mask(r2_pos, r2_first, r2_last, c2_pos, c2_first, c2_last,
-                        a2_h, r2_a, c2_a, r2_hi, r2_lo, c2_hi, c2_lo,
-                        F2 + i_bh * (L + 1), KIND, False, PREC, False)
+                c1_pos, _, c1_a, c1_hi, c1_lo, c1_first, c1_last = _order_data(
+                    A, F, IDX, tok_n, n_valid, i_b, i_h, i_bh, L, sab, sah, sal, KIND)
+                c2_pos, _, c2_a, c2_hi, c2_lo, c2_first, c2_last = _order_data(
+                    A2, F2, IDX + L, tok_n, n_valid, i_b, i_h, i_bh, L, sab, sah, sal, KIND)
+                m1, _, _ = _order_mask(
+                    r1_pos, r1_first, r1_last, c1_pos, c1_first, c1_last, a1_h, r1_a, c1_a, r1_hi, r1_lo, c1_hi, c1_lo,
+                    F + i_bh * (L + 1), KIND, False, PREC, True)
+                m2, _, _ = _order_mask(
+                    r2_pos, r2_first, r2_last, c2_pos, c2_first, c2_last, a2_h, r2_a, c2_a, r2_hi, r2_lo, c2_hi, c2_lo,
+                    F2 + i_bh * (L + 1), KIND, False, PREC, False)
                 s = s * (m1 + m2)
             elif KIND > 0:
                 c_x0, cf, ca, c_x1, c_x2, c_lo, c_up, c_fs, c_fe = _tile_data(
@@ -430,10 +432,10 @@ if triton is not None:
                     mask=kv_valid[:, None], other=0.0)
         if KIND > 0:
             if ORDERS == 2:
-                c1_pos, a1_h, c1_a, c1_hi, c1_lo, c1_first, c1_last = _order_data(A, F, IDX, tok_n, n_valid,
-                    i_b, i_h, i_bh, L, sab, sah, sal, KIND)
-                c2_pos, a2_h, c2_a, c2_hi, c2_lo, c2_first, c2_last = _order_data(A2, F2, IDX + L, tok_n, n_valid,
-                    i_b, i_h, i_bh, L, sab, sah, sal, KIND)
+                c1_pos, a1_h, c1_a, c1_hi, c1_lo, c1_first, c1_last = _order_data(
+                    A, F, IDX, tok_n, n_valid, i_b, i_h, i_bh, L, sab, sah, sal, KIND)
+                c2_pos, a2_h, c2_a, c2_hi, c2_lo, c2_first, c2_last = _order_data(
+                    A2, F2, IDX + L, tok_n, n_valid, i_b, i_h, i_bh, L, sab, sah, sal, KIND)
             else:
                 a_h, cf, ca, c_x1, c_x2, c_lo, c_up, c_fs, c_fe = _tile_data(A, F, i_b, i_h, i_bh, n0, offs_n,
                                                                        n_valid, L, sab, sah, sal, BN, KIND)
@@ -459,23 +461,23 @@ if triton is not None:
             s_t = tl.dot(k, tl.trans(q), input_precision=PREC)  # [BN, BM] = S^T
             dp_t = tl.dot(v, tl.trans(g), input_precision=PREC)  # dA^T without the row bias
             if KIND > 0 and ORDERS == 2:
-                r1_pos, _, r1_a, r1_hi, r1_lo, r1_first, r1_last = _order_data(A, F, IDX, tok_m, m_valid,
-                    i_b, i_h, i_bh, L, sab, sah, sal, KIND)
-                r2_pos, _, r2_a, r2_hi, r2_lo, r2_first, r2_last = _order_data(A2, F2, IDX + L, tok_m, m_valid,
-                    i_b, i_h, i_bh, L, sab, sah, sal, KIND)
+                r1_pos, _, r1_a, r1_hi, r1_lo, r1_first, r1_last = _order_data(
+                    A, F, IDX, tok_m, m_valid, i_b, i_h, i_bh, L, sab, sah, sal, KIND)
+                r2_pos, _, r2_a, r2_hi, r2_lo, r2_first, r2_last = _order_data(
+                    A2, F2, IDX + L, tok_m, m_valid, i_b, i_h, i_bh, L, sab, sah, sal, KIND)
                 # each order's statistics as its mask is formed (one mask live at a time: registers)
                 if HAS_C:
                     sp = (dp_t + tl.load(C + i_bh * L + tok_m, mask=m_valid, other=0.0)[None, :]) * s_t
                 else:
                     sp = dp_t * s_t
-                msk, i1, j1 = _order_mask(r1_pos, r1_first, r1_last, c1_pos, c1_first, c1_last,
-                        a1_h, r1_a, c1_a, r1_hi, r1_lo, c1_hi, c1_lo,
-                        F + i_bh * (L + 1), KIND, True, PREC, True)
+                msk, i1, j1 = _order_mask(
+                    r1_pos, r1_first, r1_last, c1_pos, c1_first, c1_last, a1_h, r1_a, c1_a, r1_hi, r1_lo, c1_hi, c1_lo,
+                    F + i_bh * (L + 1), KIND, True, PREC, True)
                 if KIND == 2 or ROW_STATS:
                     col_lo, col_up = _order_stats(sp * msk, i1, j1, col_lo, col_up, KIND)
-                m2, i2, j2 = _order_mask(r2_pos, r2_first, r2_last, c2_pos, c2_first, c2_last,
-                        a2_h, r2_a, c2_a, r2_hi, r2_lo, c2_hi, c2_lo,
-                        F2 + i_bh * (L + 1), KIND, True, PREC, False)
+                m2, i2, j2 = _order_mask(
+                    r2_pos, r2_first, r2_last, c2_pos, c2_first, c2_last, a2_h, r2_a, c2_a, r2_hi, r2_lo, c2_hi, c2_lo,
+                    F2 + i_bh * (L + 1), KIND, True, PREC, False)
                 if KIND == 2 or ROW_STATS:
                     col_lo2, col_up2 = _order_stats(sp * m2, i2, j2, col_lo2, col_up2, KIND)
                 msk += m2
@@ -620,10 +622,10 @@ if triton is not None:
                 c = tl.load(C + i_bh * L + tok_m, mask=m_valid, other=0.0)
         if KIND > 0:
             if ORDERS == 2:
-                r1_pos, a1_h, r1_a, r1_hi, r1_lo, r1_first, r1_last = _order_data(A, F, IDX, tok_m, m_valid,
-                    i_b, i_h, i_bh, L, sab, sah, sal, KIND)
-                r2_pos, a2_h, r2_a, r2_hi, r2_lo, r2_first, r2_last = _order_data(A2, F2, IDX + L, tok_m, m_valid,
-                    i_b, i_h, i_bh, L, sab, sah, sal, KIND)
+                r1_pos, a1_h, r1_a, r1_hi, r1_lo, r1_first, r1_last = _order_data(
+                    A, F, IDX, tok_m, m_valid, i_b, i_h, i_bh, L, sab, sah, sal, KIND)
+                r2_pos, a2_h, r2_a, r2_hi, r2_lo, r2_first, r2_last = _order_data(
+                    A2, F2, IDX + L, tok_m, m_valid, i_b, i_h, i_bh, L, sab, sah, sal, KIND)
             else:
                 a_h, rf, ra, r_lo, r_up, r_x0, r_x1, r_fs, r_fe = _tile_data(A, F, i_b, i_h, i_bh, m0, offs_m,
                                                                        m_valid, L, sab, sah, sal, BM, KIND)
@@ -650,20 +652,20 @@ if triton is not None:
             if HAS_C:
                 dp += c[:, None]
             if KIND > 0 and ORDERS == 2:
-                c1_pos, _, c1_a, c1_hi, c1_lo, c1_first, c1_last = _order_data(A, F, IDX, tok_n, n_valid,
-                    i_b, i_h, i_bh, L, sab, sah, sal, KIND)
-                c2_pos, _, c2_a, c2_hi, c2_lo, c2_first, c2_last = _order_data(A2, F2, IDX + L, tok_n, n_valid,
-                    i_b, i_h, i_bh, L, sab, sah, sal, KIND)
+                c1_pos, _, c1_a, c1_hi, c1_lo, c1_first, c1_last = _order_data(
+                    A, F, IDX, tok_n, n_valid, i_b, i_h, i_bh, L, sab, sah, sal, KIND)
+                c2_pos, _, c2_a, c2_hi, c2_lo, c2_first, c2_last = _order_data(
+                    A2, F2, IDX + L, tok_n, n_valid, i_b, i_h, i_bh, L, sab, sah, sal, KIND)
                 if STATS:
                     sp = dp * tl.dot(q, tl.trans(k), input_precision=PREC)
-                msk, i1, j1 = _order_mask(r1_pos, r1_first, r1_last, c1_pos, c1_first, c1_last,
-                        a1_h, r1_a, c1_a, r1_hi, r1_lo, c1_hi, c1_lo,
-                        F + i_bh * (L + 1), KIND, False, PREC, True)
+                msk, i1, j1 = _order_mask(
+                    r1_pos, r1_first, r1_last, c1_pos, c1_first, c1_last, a1_h, r1_a, c1_a, r1_hi, r1_lo, c1_hi, c1_lo,
+                    F + i_bh * (L + 1), KIND, False, PREC, True)
                 if STATS:
                     row_lo, row_up = _order_stats(sp * msk, i1, j1, row_lo, row_up, KIND)
-                m2, i2, j2 = _order_mask(r2_pos, r2_first, r2_last, c2_pos, c2_first, c2_last,
-                        a2_h, r2_a, c2_a, r2_hi, r2_lo, c2_hi, c2_lo,
-                        F2 + i_bh * (L + 1), KIND, False, PREC, False)
+                m2, i2, j2 = _order_mask(
+                    r2_pos, r2_first, r2_last, c2_pos, c2_first, c2_last, a2_h, r2_a, c2_a, r2_hi, r2_lo, c2_hi, c2_lo,
+                    F2 + i_bh * (L + 1), KIND, False, PREC, False)
                 if STATS:
                     row_lo2, row_up2 = _order_stats(sp * m2, i2, j2, row_lo2, row_up2, KIND)
                 ds = dp * (msk + m2)
