@@ -176,3 +176,53 @@ def test_fused_dq_follows_the_table_and_is_skipped_under_deterministic_algorithm
         assert not fused_dq(512)
     finally:
         torch.use_deterministic_algorithms(previous)
+
+
+@pytest.mark.parametrize("mask", ["decay", "selective"])
+@pytest.mark.parametrize("setting", ["stats-in-dkv", "stats-in-dq", "fused"])
+def test_both_orders_in_one_launch_equal_a_launch_per_order(mask, setting, seed, monkeypatch):
+    """``second`` (both scan orders in one launch each way, tiles of tokens) against one launch per order (the
+    second adding the first's parts and gradients) on random orders with padding: outputs, denominators, the three
+    gradients and each order's d log_decay agree; the atomic-dq arrangement and bad arguments are refused."""
+    from lion_hf.kernels.triton.attention import attention_backward, attention_forward
+    from lion_hf.kernels.triton.common import NORMALIZED, PARTS
+    from lion_hf.kernels.triton.utils import empty_blhd
+
+    use(monkeypatch, setting)
+    batch, heads, length, dim = 2, 2, 29, 16
+    q, k, v, _ = inputs(batch, heads, length, dim, mask)
+    perms = [torch.randperm(length).to(torch.int32) for _ in range(2)]
+    positions = torch.stack([torch.argsort(p.long()) for p in perms]).to(torch.int32).contiguous()
+    decays = [inputs(batch, heads, length, dim, mask)[3] for _ in range(2)]  # each given in its scan order
+    pad = torch.ones(batch, length, dtype=torch.bool)
+    pad[1, -4:] = False
+    g = token_major(torch.randn(batch, heads, length, dim))
+    c = torch.randn(batch, heads, length)
+    second = (positions, decays[1], None)
+    out, den = attention_forward(q, k, v, decays[0], NORMALIZED, True, 1.0, 1e-6, key_mask=pad, second=second)
+    prev = attention_forward(q, k, v, decays[0], PARTS, True, 1.0, 0.0, key_mask=pad, order=perms[0])
+    ref, ref_den = attention_forward(q, k, v, decays[1], NORMALIZED, True, 1.0, 1e-6, key_mask=pad, order=perms[1],
+                                     prev=prev)
+    assert rel(out, ref) < 1e-5 and rel(den, ref_den) < 1e-5
+    if setting == "fused":
+        with pytest.raises(ValueError, match="fused_dq"):
+            attention_backward(q, k, v, decays[0], g, c, True, key_mask=pad, second=second)
+        return
+    dq, dk, dv, dlogs = attention_backward(q, k, v, decays[0], g, c, True, key_mask=pad, second=second)
+    buffers = tuple(empty_blhd(batch, heads, length, dim, torch.float32, q.device) for _ in range(3))
+    ref_dlogs = [attention_backward(q, k, v, decays[i], g, c, True, key_mask=pad, order=perms[i], grads=buffers,
+                                    accumulate=i > 0)[3] for i in range(2)]
+    for name, x, y in zip(["dq", "dk", "dv"], (dq, dk, dv), buffers):
+        assert rel(x, y) < 1e-5, name
+    for i in range(2):
+        error = rel(dlogs[i], ref_dlogs[i])
+        assert dlogs[i].shape == decays[i].shape and error < 1e-4, (i, error)
+    with pytest.raises(ValueError, match="dropout"):
+        attention_forward(q, k, v, decays[0], NORMALIZED, True, 1.0, 1e-6, second=second, dropout_p=0.1,
+                          seed=torch.tensor([1]))
+    with pytest.raises(ValueError, match="int32"):
+        attention_forward(q, k, v, decays[0], NORMALIZED, True, 1.0, 1e-6, second=(positions.long(), decays[1], None))
+    with pytest.raises(ValueError, match="one mask"):
+        attention_forward(q, k, v, decays[0], NORMALIZED, True, 1.0, 1e-6,
+                          second=(positions, -torch.rand(batch, heads, length) if mask == "decay" else -torch.rand(heads),
+                                  None))
