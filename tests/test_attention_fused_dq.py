@@ -221,8 +221,8 @@ def test_both_orders_in_one_launch_equal_a_launch_per_order(mask, setting, seed,
         attention_forward(q, k, v, decays[0], NORMALIZED, True, 1.0, 1e-6, second=second, dropout_p=0.1,
                           seed=torch.tensor([1]))
     with pytest.raises(ValueError, match="int32"):
-        attention_forward(q, k, v, decays[0], NORMALIZED, True, 1.0, 1e-6, second=(positions.long(), decays[1], None))
-    with pytest.raises(ValueError, match="one mask"):
         attention_forward(q, k, v, decays[0], NORMALIZED, True, 1.0, 1e-6,
-                          second=(positions, -torch.rand(batch, heads, length) if mask == "decay" else -torch.rand(heads),
-                                  None))
+                          second=(positions.long(), decays[1], None))
+    other_mask = -torch.rand(batch, heads, length) if mask == "decay" else -torch.rand(heads)
+    with pytest.raises(ValueError, match="one mask"):
+        attention_forward(q, k, v, decays[0], NORMALIZED, True, 1.0, 1e-6, second=(positions, other_mask, None))
