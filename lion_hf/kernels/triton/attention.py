@@ -441,14 +441,14 @@ if triton is not None:
                                                                        n_valid, L, sab, sah, sal, BN, KIND)
         dk = tl.zeros([BN, DK], dtype=tl.float32)
         dv = tl.zeros([BN, DV], dtype=tl.float32)
-        if KIND == 2:  # P = dA * A summed below / above the diagonal, one reduction per tile
+        # P = dA * A summed below / above the diagonal, one reduction per tile (two orders: one pair each,
+        # LION-D's distance-weighted sum in the first field)
+        if KIND == 2 or ORDERS == 2:
             col_lo = tl.zeros([BN], dtype=tl.float32)
             col_up = tl.zeros([BN], dtype=tl.float32)
-        if KIND == 1 and ROW_STATS:  # sum_i P_ij |i - j| per key
+        if KIND == 1 and ROW_STATS and ORDERS == 1:  # sum_i P_ij |i - j| per key
             col_lo = tl.zeros([BN], dtype=tl.float32)
-        if ORDERS == 2:  # each order's (LION-D: the first field)
-            col_lo = tl.zeros([BN], dtype=tl.float32)
-            col_up = tl.zeros([BN], dtype=tl.float32)
+        if ORDERS == 2:
             col_lo2 = tl.zeros([BN], dtype=tl.float32)
             col_up2 = tl.zeros([BN], dtype=tl.float32)
         row_part = (i_n.to(tl.int64) * tl.num_programs(1) + i_bh) * L  # this key tile's row partials
@@ -466,8 +466,9 @@ if triton is not None:
                 r2_pos, _, r2_a, r2_hi, r2_lo, r2_first, r2_last = _order_data(
                     A2, F2, IDX + L, tok_m, m_valid, i_b, i_h, i_bh, L, sab, sah, sal, KIND)
                 # each order's statistics as its mask is formed (one mask live at a time: registers)
-                if HAS_C:
-                    sp = (dp_t + tl.load(C + i_bh * L + tok_m, mask=m_valid, other=0.0)[None, :]) * s_t
+                if HAS_C:  # the row bias, loaded here once (below for one order)
+                    c = tl.load(C + i_bh * L + tok_m, mask=m_valid, other=0.0)
+                    sp = (dp_t + c[None, :]) * s_t
                 else:
                     sp = dp_t * s_t
                 msk, i1, j1 = _order_mask(
@@ -504,7 +505,8 @@ if triton is not None:
             else:
                 dv += tl.dot(att_v.to(g.dtype), g, input_precision=PREC)
             if HAS_C:
-                c = tl.load(C + i_bh * L + tok_m, mask=m_valid, other=0.0)
+                if ORDERS == 1:
+                    c = tl.load(C + i_bh * L + tok_m, mask=m_valid, other=0.0)
                 dp_t += c[None, :]
             if KIND > 0:
                 ds_t = dp_t * msk
