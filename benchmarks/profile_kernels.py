@@ -1,11 +1,12 @@
 """Break LION's Triton chunk-form time into its launches and try launch settings (CUDA only).
 
-    PYTHONPATH=. python benchmarks/profile_kernels.py [chunk] [state] [chunk-4096] [global]
+    PYTHONPATH=. python benchmarks/profile_kernels.py [chunk] [state] [chunk-4096] [global] [steps] [e2e]
 
 Prints medians (ms) of the chunk form's state pass, output and gradient kernels under several entries
 of :data:`lion_hf.kernels.triton.tuning.LAUNCH` (changed in this process only), to choose the defaults
-and explain the benchmark's misses (BENCHMARKS.md). The attention form's settings are swept by
-``benchmarks/sweep_attention.py``.
+and explain the benchmark's misses (BENCHMARKS.md); ``steps`` times the state pass per sequential step at
+several chunk lengths, ``e2e`` profiles the chunk form's end-to-end forward + backward kernel by kernel. The
+attention form's settings are swept by ``benchmarks/sweep_attention.py``.
 """
 
 from __future__ import annotations
@@ -103,6 +104,58 @@ def state_section(length=16384):
                   f"(q,g') {t_t:.3f}", flush=True)
 
 
+def state_steps_section(length=16384):
+    """The state pass's time per sequential step at chunk lengths 32, 64 and 128 (and 32-wide value slices):
+    whether a step costs about the same whatever its tile (a latency-bound walk) or grows with its bytes."""
+    print(f"\n## chunk state pass per step, L={length}, B=8 H=12 D=64 bf16 (ms; us per step)")
+    for mask in ("lit", "decay", "selective"):
+        q, k, v, a = inputs(8, 12, length, 64, mask)
+        a_info = decay_strides(a, 8, 12, length)
+        for chunk in (32, 64, 128):
+            for cfg in (None, (32, 4, 3, 32)):
+                t = _with_launch("chunk_state", cfg, lambda: bench(lambda: tch.chunk_states(k, v, a_info, chunk,
+                                                                                             vec=True)))
+                t_plain = _with_launch("chunk_state", cfg, lambda: bench(lambda: tch.chunk_states(k, v, a_info, chunk,
+                                                                                                   vec=False)))
+                steps = length // chunk
+                print(f"{mask:>9} chunk={chunk:<3} chunk_state={cfg or 'default'}: (k,[v|1]) {t:.3f} "
+                      f"({1e3 * t / steps:.2f} us/step), (k,v) {t_plain:.3f}", flush=True)
+
+
+def end_to_end_section(length=16384, masks=("lit", "decay", "selective"), steps=5):
+    """What ``lion_attention(form="chunk")`` forward + backward launches, kernel by kernel (torch.profiler,
+    token-major inputs as ``benchmarks/kernels.py`` times them): where the end-to-end figure exceeds the sum
+    of the chunk kernels above."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from lion_hf.kernels import lion_attention
+
+    for mask in masks:
+        q, k, v, a = inputs(8, 12, length, 64, mask)
+        q, k, v = (t.transpose(1, 2).contiguous().transpose(1, 2).requires_grad_(True) for t in (q, k, v))
+        if a is not None:
+            a.requires_grad_(True)
+        grad = torch.randn(q.shape, device="cuda", dtype=q.dtype)
+        leaves = [t for t in (q, k, v, a) if t is not None]
+
+        def step():
+            for t in leaves:
+                t.grad = None
+            lion_attention(q, k, v, a, form="chunk", backend="triton").backward(grad)
+
+        total = do_bench(step, warmup=10, rep=40, return_mode="median")
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            for _ in range(steps):
+                step()
+            torch.cuda.synchronize()
+        rows = [e for e in prof.key_averages() if getattr(e, "self_device_time_total", 0)]
+        busy = sum(e.self_device_time_total for e in rows) / steps / 1e3
+        print(f"\n## end to end, chunk form, {mask}, L={length}, B=8 H=12 D=64 bf16, token-major: fwd+bwd "
+              f"{total:.3f} ms, kernels {busy:.3f} ms per step", flush=True)
+        for e in sorted(rows, key=lambda e: -e.self_device_time_total)[:14]:
+            print(f"  {e.key[:90]:<90} {e.count // steps:>3} x  {e.self_device_time_total / steps / 1e3:.3f} ms")
+
+
 def global_section(lengths=(1024, 4096, 16384)):
     """LION-LIT's global-state form: its passes and the ``global_reduce`` / ``global_apply`` settings
     (positions per program, warps). Inputs in the models' token-major memory (``[B, L, H, D]`` viewed as
@@ -157,3 +210,7 @@ if __name__ == "__main__":
         chunk_section(4096)
     if "global" in sections:
         global_section()
+    if "steps" in sections:
+        state_steps_section()
+    if "e2e" in sections:
+        end_to_end_section()

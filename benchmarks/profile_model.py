@@ -2,10 +2,12 @@
 
     PYTHONPATH=. python benchmarks/profile_model.py --variant decay --resolution 224 --batch 128
     PYTHONPATH=. python benchmarks/profile_model.py --variant lit --mlm 128 --batch 64 --host
+    PYTHONPATH=. python benchmarks/profile_model.py --variant decay --resolution 2048 --batch 16 --infer
 
 Prints the CUDA time per step of the top kernels (name, calls per step, ms per step) and the share of
 the LION kernels, matrix products and everything else; ``--model vit`` (or ``bert`` with ``--mlm``)
-profiles the HF baseline (SDPA) instead. ``--host`` measures the host instead: the time the step takes to
+profiles the HF baseline (SDPA) instead; ``--infer`` profiles an eval-mode forward without gradients instead of a
+training step (every report). ``--host`` measures the host instead: the time the step takes to
 *issue* while the GPU is kept busy (so no wait on the GPU hides in it), the synchronising calls made (a
 host wait inside the step shows as an issue time near the busy spell), and the operators with the most
 CPU time. A step whose issue time is close to its wall time is host-bound. ``--python`` profiles the host's
@@ -34,6 +36,18 @@ from torch.profiler import ProfilerActivity, profile
 
 from models import (_events_median, _mlm_inputs, _vision_inputs, bert_mlm, lion_mlm, lion_vision,  # noqa: E402
                     training_step, vit)  # (run from benchmarks/ or with it on the path)
+
+
+def inference_step(model, inputs: dict):
+    """One bf16-autocast forward of ``model`` in eval mode without gradients, as a callable (what
+    ``models.py --infer`` times)."""
+    model.eval()
+
+    @torch.no_grad()
+    def step():
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            model(**inputs)
+    return step
 
 
 def _cycles_per_ms() -> float:
@@ -284,6 +298,8 @@ def main() -> None:
     parser.add_argument("--python", action="store_true", help="cProfile of the host's Python (module doc)")
     parser.add_argument("--gaps", action="store_true", help="where the GPU waits for the host (module doc)")
     parser.add_argument("--timers", action="store_true", help="host time inside the fused layer's functions")
+    parser.add_argument("--infer", action="store_true",
+                        help="profile a bf16-autocast forward without gradients (eval mode) instead of a training step")
     args = parser.parse_args()
     if args.mlm:
         model = bert_mlm() if args.model == "bert" else lion_mlm(args.variant, args.backend)
@@ -292,11 +308,12 @@ def main() -> None:
         model = vit(args.resolution) if args.model == "vit" else lion_vision(args.variant, args.resolution, args.backend,
                                                                              args.attention_form)
         inputs, size = _vision_inputs(args.resolution, args.batch), f"{args.resolution}px"
-    step = training_step(model.cuda(), inputs)
+    step = inference_step(model.cuda(), inputs) if args.infer else training_step(model.cuda(), inputs)
     for _ in range(3):
         step()
     torch.cuda.synchronize()
-    title = f"{args.model} {args.variant if args.model == 'lion' else ''} {size} b{args.batch}"
+    title = (f"{args.model} {args.variant if args.model == 'lion' else ''} {size} b{args.batch}"
+             f"{' inference' if args.infer else ''}")
     reports = {"host": ("host", lambda: host_report(step, args.steps, args.top)),
                "timers": ("host timers", lambda: timers_report(step, args.steps)),
                "gaps": ("GPU idle spells", lambda: gaps_report(step, args.steps, args.top)),
