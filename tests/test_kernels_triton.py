@@ -405,6 +405,37 @@ def test_torch_compile_fullgraph_and_custom_op_checks(seed):
         assert set(result.values()) == {"SUCCESS"}, result
 
 
+@interpret_only
+@pytest.mark.parametrize("mask", ["lit", "decay", "selective"])
+@pytest.mark.parametrize("prep", [0, 1])
+def test_chunk_operator_gradients_in_the_inputs_layout(mask, prep, seed, monkeypatch):
+    """The chunk operator's backward returns dq, dk, dv in the inputs' own layout (token-major views here, as
+    the models and ``benchmarks/kernels.py`` pass them: autograd then copies none into the leaves' strides),
+    with the g'/c preparation in its query-side state pass (1) or in its own launch (0); its fake kernel
+    promises the same strides, and the gradients are the float64 reference's."""
+    from torch.library import opcheck
+
+    from lion_hf.kernels.triton import ops
+    from lion_hf.kernels.triton.tuning import LAUNCH
+
+    monkeypatch.setitem(LAUNCH, "layer_grad_prep_in_backward", (prep,))
+    q, k, v, a = make_inputs(2, 3, 29, 32, 32, mask)
+    q, k, v = (t.transpose(1, 2).contiguous().transpose(1, 2) for t in (q, k, v))
+    out, den = ops.lion_forward(q, k, v, a, None, None, "chunk", 1, True, 1.0, 0.0, 16, 0.0)
+    grad_out = torch.randn_like(out)
+    args = (q, k, v, a, None, None, out, den, grad_out, None, "chunk", 1, 1.0, 0.0, 16, 0.0, a is not None)
+    dq, dk, dv, dlog = ops.lion_backward(*args)
+    for x, g in ((q, dq), (k, dk), (v, dv)):
+        assert g.stride() == x.stride() != torch.empty(x.shape).stride()
+    ref = leaves(q, k, v, a, dtype=torch.float64)
+    naive_lion_attention(*ref).backward(grad_out.double())
+    for g, r in zip((dq, dk, dv, dlog), ref):
+        if r is not None:
+            assert rel(g, r.grad) < 3e-5
+    result = opcheck(ops.lion_backward, args, test_utils=("test_schema", "test_faketensor"))
+    assert set(result.values()) == {"SUCCESS"}, result
+
+
 @pytest.mark.parametrize("with_pad", [False, True])
 def test_decay_grad_terms_add_up_to_the_gradient(with_pad, seed):
     """The GPU tests bound LION-D's d log_decay by its terms' magnitudes: those terms must be the gradient's

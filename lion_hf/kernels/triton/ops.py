@@ -24,6 +24,7 @@ import torch
 from .attention import attention_backward, attention_forward
 from .chunk import chunk_backward, chunk_forward
 from .common import NORMALIZED, PARTS, grad_inputs
+from .tuning import launch
 from .utils import empty_blhd, kernel_dtype
 
 _NAMESPACE = "lion_" + "".join(ch if ch.isalnum() else "_" for ch in __name__)
@@ -40,10 +41,22 @@ def _output_like(form: str, batch: int, heads: int, length: int, dim: int, dtype
 
 def _canonical(t: torch.Tensor, form: str) -> torch.Tensor:
     """``t`` in the layout :func:`_output_like` promises (a no-op for what the launchers return)."""
-    like = _output_like(form, *t.shape, t.dtype, t.device)
-    if like.stride() == t.stride():
-        return t
-    return like.copy_(t)
+    return _as_layout(t, _output_like(form, *t.shape, t.dtype, t.device))
+
+
+def _as_layout(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``t`` with ``like``'s strides (``like`` itself, filled, when they differ)."""
+    return t if like.stride() == t.stride() else like.copy_(t)
+
+
+def _grad_like(form: str, x: torch.Tensor) -> torch.Tensor:
+    """The buffer of ``x``'s gradient, in the layout the backward promises (and so the fake kernel too): the
+    attention kernels' token-major memory; for the chunk form ``x``'s own strides where ``x`` is dense
+    (``empty_like``), so that autograd need not copy the gradient into a leaf's layout (three strided copies,
+    0.83 ms of a 4.5 ms LION-D forward + backward at L = 16384: BENCHMARKS.md, eleventh pass)."""
+    if form == "attention":
+        return empty_blhd(*x.shape, x.dtype, x.device)
+    return torch.empty_like(x)
 
 
 @torch.library.custom_op(f"{_NAMESPACE}::lion_forward", mutates_args=())
@@ -81,15 +94,26 @@ def lion_backward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, log_decay: 
                   needs_decay: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(dq, dk, dv, dlog_decay or empty)`` of :func:`lion_forward`, in :func:`_output_like`'s layout
     (whatever the strides of q, k, v: the compiler is told the same by the fake kernel)."""
-    g, c = grad_inputs(mode, grad_out, grad_den, out, den, scale, eps, v, kernel_dtype(q.dtype))
+    dtype = kernel_dtype(q.dtype)
     if form == "attention":
+        g, c = grad_inputs(mode, grad_out, grad_den, out, den, scale, eps, v, dtype)
         dq, dk, dv, dlog = attention_backward(q, k, v, log_decay, g, c, needs_decay, key_mask=key_mask,
                                               dropout_p=dropout_p, seed=seed)
     else:
-        dq, dk, dv, dlog = chunk_backward(q, k, v, log_decay, g, c, needs_decay, chunk)
+        # the gradients go straight into buffers of the promised layout (the kernels write through strides)
+        grads = tuple(_grad_like(form, x) if x.dtype == dtype else None for x in (q, k, v))
+        grads = grads if all(b is not None for b in grads) else None
+        if mode == NORMALIZED and launch("layer_grad_prep_in_backward")[0]:
+            # the query-side state pass forms g' and c itself: one launch fewer (as the fused layer does)
+            g = empty_blhd(*grad_out.shape, dtype, grad_out.device)
+            c = torch.empty(grad_out.shape[:3], device=grad_out.device, dtype=torch.float32)
+            dq, dk, dv, dlog = chunk_backward(q, k, v, log_decay, g, c, needs_decay, chunk, grads=grads,
+                                              prep=(grad_out, out, den, eps))
+        else:
+            g, c = grad_inputs(mode, grad_out, grad_den, out, den, scale, eps, v, dtype)
+            dq, dk, dv, dlog = chunk_backward(q, k, v, log_decay, g, c, needs_decay, chunk, grads=grads)
     dlog = q.new_empty((0,), dtype=torch.float32) if dlog is None else dlog.contiguous()
-    return (_canonical(dq.to(q.dtype), form), _canonical(dk.to(k.dtype), form), _canonical(dv.to(v.dtype), form),
-            dlog)
+    return tuple(_as_layout(d.to(x.dtype), _grad_like(form, x)) for d, x in ((dq, q), (dk, k), (dv, v))) + (dlog,)
 
 
 @lion_backward.register_fake
@@ -97,10 +121,7 @@ def _lion_backward_fake(q, k, v, log_decay, key_mask, seed, out, den, grad_out, 
                         chunk, dropout_p, needs_decay):
     dlog = (torch.empty(log_decay.shape, device=log_decay.device, dtype=log_decay.dtype)
             if needs_decay and log_decay is not None else q.new_empty((0,), dtype=torch.float32))
-    batch, heads, length, _ = q.shape
-    return (_output_like(form, batch, heads, length, q.shape[-1], q.dtype, q.device),
-            _output_like(form, batch, heads, length, k.shape[-1], k.dtype, k.device),
-            _output_like(form, batch, heads, length, v.shape[-1], v.dtype, v.device), dlog)
+    return _grad_like(form, q), _grad_like(form, k), _grad_like(form, v), dlog
 
 
 def _setup_context(ctx, inputs, output):
