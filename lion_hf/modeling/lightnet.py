@@ -30,6 +30,7 @@ from transformers.utils import logging
 
 from ..kernels import dropout_form
 from ..kernels.lightnet import lightnet_fused_attention
+from ..kernels.modules import plain_module
 from .configuration_lion import LionConfig
 from .positional import MultiDimRotaryEncoding, position_encoding_parts, positions_from_attention_mask
 
@@ -84,6 +85,11 @@ class LightNetAttention(nn.Module):
                 self.head_dim, 2 if config.modality == "vision" else 1, base=config.lrpe_base,
                 learnable_theta=config.lrpe_learnable_theta,
                 reference_grid=(grid, grid) if config.position_scaling == "interpolate" else None)
+
+    def reads_input_through_linears_only(self) -> bool:
+        """Whether ``forward`` reads ``hidden_states`` only through plain ``nn.Linear`` calls (``qkv``,
+        ``gate_down``), as :meth:`~lion_hf.modeling.modeling_lion.LionAttention.reads_input_through_linears_only`."""
+        return plain_module(self.qkv, nn.Linear) and plain_module(self.gate_down, nn.Linear)
 
     def _rotate(self, x: torch.Tensor, attention_mask: torch.Tensor | None,
                 grid_size: tuple[int, int] | None) -> torch.Tensor:

@@ -36,6 +36,8 @@ from ..kernels.fused import (  # noqa: F401 - the feature maps stay importable f
     selective_log_decays,
     silu_l2,
 )
+from ..kernels.layer_norm import layer_norm_into_linear
+from ..kernels.modules import plain_module
 from ..kernels.triton.tuning import launch
 from .configuration_lion import ATTENTION_BACKENDS, ATTENTION_FORMS, LionConfig
 from .lightnet import LightNetAttention, LightNetRMSNorm
@@ -223,12 +225,8 @@ def _zeros(like: torch.Tensor, *shape: int) -> torch.Tensor:
 
 
 def _plain_linear(module: nn.Module) -> bool:
-    """``module`` is an ``nn.Linear`` whose weights can be read and multiplied directly: no subclass (adapter,
-    quantised layer) and no forward hooks (e.g. a sharding wrapper's gathers), its own or global ones."""
-    from torch.nn.modules import module as module_state
-
-    return (type(module) is nn.Linear and not module._forward_hooks and not module._forward_pre_hooks
-            and not module_state._global_forward_hooks and not module_state._global_forward_pre_hooks)
+    """``module`` is an ``nn.Linear`` whose weights can be read and multiplied directly (:func:`plain_module`)."""
+    return plain_module(module, nn.Linear)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -296,6 +294,12 @@ class LionAttention(nn.Module):
         qkv = projection[..., :qkv_width].view(heads_view)
         return qkv, projection[..., qkv_width:qkv_width + gate_width], projection
 
+    def reads_input_through_linears_only(self) -> bool:
+        """Whether ``forward`` reads ``hidden_states`` only through plain ``nn.Linear`` calls (the q/k/v
+        projection and LION-S's gate), so that a LayerNorm before it may hand over its result in the autocast
+        dtype (:func:`~lion_hf.kernels.layer_norm.layer_norm_into_linear`)."""
+        return _plain_linear(self.qkv) and (self.gate is None or _plain_linear(self.gate))
+
     @property
     def _cls_zero(self) -> bool:
         # The class token never decays (lambda_0 = 1), as in the reference vision models.
@@ -338,7 +342,8 @@ class LionAttention(nn.Module):
                 dropout_p=dropout_p, backend=backend, orders=orders, gate_logits=gate_logits, cls_zero=self._cls_zero,
                 projection=projection)
         if self.output_norm is not None:
-            context = self.output_norm(context)
+            context = (layer_norm_into_linear(self.output_norm, context, backend) if _plain_linear(self.out_proj)
+                       else self.output_norm(context))
         return self.dropout(self.out_proj(context)), None
 
     def _rotary_attention(self, qkv: torch.Tensor, log_decays: list[torch.Tensor | None],
@@ -505,6 +510,13 @@ class LionLayer(GradientCheckpointingLayer):
         self.tpe = build_tpe(config)
         self.num_special = 1 if config.modality == "vision" else 0
 
+    def _pre_norm(self, norm: nn.LayerNorm, hidden: torch.Tensor, into_linears_only: bool) -> torch.Tensor:
+        """``norm(hidden)`` of a pre-norm branch; where only Linear layers read it, through
+        :func:`~lion_hf.kernels.layer_norm.layer_norm_into_linear` (the same values, fewer launches)."""
+        if not into_linears_only:
+            return norm(hidden)
+        return layer_norm_into_linear(norm, hidden, self.attention.config.attention_backend)
+
     def _mixer_input(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None,
                      grid_size: tuple[int, int] | None) -> torch.Tensor:
         """``hidden [B, L, W]`` plus its MD-TPE mixing (unchanged without MD-TPE)."""
@@ -516,10 +528,13 @@ class LionLayer(GradientCheckpointingLayer):
     def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 grid_size: tuple[int, int] | None = None, **kwargs) -> torch.Tensor:
         if self.pre_norm:
-            attended, _ = self.attention(self._mixer_input(self.norm1(hidden_states), attention_mask, grid_size),
-                                         attention_mask, grid_size)
+            into_attention = self.tpe is None and self.attention.reads_input_through_linears_only()
+            normed = self._pre_norm(self.norm1, hidden_states, into_attention)
+            attended, _ = self.attention(self._mixer_input(normed, attention_mask, grid_size), attention_mask,
+                                         grid_size)
             hidden_states = hidden_states + self.drop_path(attended)
-            return hidden_states + self.drop_path(self.mlp(self.norm2(hidden_states)))
+            normed = self._pre_norm(self.norm2, hidden_states, _plain_linear(self.mlp.fc1))
+            return hidden_states + self.drop_path(self.mlp(normed))
         attended, _ = self.attention(self._mixer_input(hidden_states, attention_mask, grid_size), attention_mask,
                                      grid_size)
         hidden_states = self.norm1(hidden_states + self.drop_path(attended))

@@ -102,6 +102,12 @@ LAUNCH: dict[str, tuple[int, ...]] = {
     # L 16384 (profile_kernels.py global)
     "global_reduce": (1024, 3, 4),
     "global_apply": (128, 4),
+    # LayerNorm into a Linear under autocast (layer_norm.py): forward (rows per program, num_warps); backward
+    # (rows per block, num_warps, programs per SM, each summing its rows' weight/bias gradient partials)
+    "layer_norm_forward": (4, 4),
+    "layer_norm_backward": (4, 4, 4),
+    # the models' pre-norm LayerNorms whose result only a Linear reads run those kernels (1) or nn.LayerNorm (0)
+    "layer_norm_kernels": (1,),
 }
 
 #: the interpreter runs every program in NumPy: the smallest tiles that keep tl.dot legal

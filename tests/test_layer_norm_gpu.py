@@ -1,0 +1,65 @@
+"""The LayerNorm kernels on a CUDA device (``-m gpu``): bf16 and fp16 at the models' widths against float64,
+and a LION vision model under CUDA autocast with and without them."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lion_hf import LionConfig, LionForImageClassification
+from lion_hf.kernels.layer_norm import layer_norm_reference
+from lion_hf.kernels.triton.tuning import LAUNCH
+
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
+
+
+def rel(x, ref):
+    x, ref = x.double(), ref.double()
+    assert torch.isfinite(x).all()
+    return ((x - ref).norm() / ref.norm()).item()
+
+
+@pytest.mark.parametrize("rows,width", [(128 * 197, 768), (8 * 4097 + 3, 768), (64 * 512, 1024), (999, 1280)])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_gpu_layer_norm_kernels(rows, width, dtype, seed):
+    from lion_hf.kernels.triton.layer_norm import LayerNormFunction
+
+    x = (torch.randn(rows, width, device="cuda") * 2 + torch.randn(rows, 1, device="cuda")).to(dtype)
+    x.requires_grad_(True)
+    weight = (torch.randn(width, device="cuda") * 0.2 + 1).requires_grad_(True)
+    bias = (torch.randn(width, device="cuda") * 0.1).requires_grad_(True)
+    y = LayerNormFunction.apply(x, weight, bias, 1e-6, dtype)
+    grad = torch.randn(rows, width, device="cuda").to(dtype)
+    y.backward(grad)
+    leaves = [t.detach().double().requires_grad_(True) for t in (x, weight, bias)]
+    ref = F.layer_norm(leaves[0], (width,), leaves[1], leaves[2], 1e-6)
+    ref.backward(grad.double())
+    expected = layer_norm_reference(x.detach(), weight, bias, 1e-6, dtype)
+    # the same fp32 values rounded once: equal but where the fp32 sums round differently (one step)
+    assert (y.float() - expected.float()).abs().max() <= expected.float().abs().max() * 2 ** -7
+    assert (y == expected).float().mean() > 0.99
+    assert rel(y, ref) < 1e-2
+    assert rel(x.grad, leaves[0].grad) < 1e-2
+    assert rel(weight.grad, leaves[1].grad) < 1e-4 and rel(bias.grad, leaves[2].grad) < 1e-4
+
+
+def test_gpu_vision_model_with_and_without_the_kernels(monkeypatch, seed):
+    config = LionConfig(modality="vision", mask_type="selective", image_size=64, patch_size=16, hidden_size=256,
+                        num_hidden_layers=3, num_attention_heads=4, intermediate_size=512, num_labels=10)
+    model = LionForImageClassification(config).cuda()
+    pixels = torch.randn(8, 3, 64, 64, device="cuda")
+    labels = torch.randint(0, 10, (8,), device="cuda")
+
+    def step():
+        model.zero_grad(set_to_none=True)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            out = model(pixel_values=pixels, labels=labels)
+        out.loss.backward()
+        return out.logits.float(), torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+
+    logits, grads = step()
+    monkeypatch.setitem(LAUNCH, "layer_norm_kernels", (0,))
+    ref_logits, ref_grads = step()
+    assert rel(logits, ref_logits) < 1e-2
+    assert rel(grads, ref_grads) < 2e-2
