@@ -4,6 +4,7 @@
         [--form chunk]   # every launch of one fused LION layer (forward + backward), as the device compiles it
     PYTHONPATH=. python benchmarks/kernel_resources.py [--arch 90] [--chunk 64 128] [--warps 4 8]
     PYTHONPATH=. python benchmarks/kernel_resources.py --attention   # the attention form at the table's tiles
+    PYTHONPATH=. python benchmarks/kernel_resources.py --layer-norm 25216 768   # the LayerNorm kernels
 
 Compiles kernels ahead of time for ``sm_<arch>`` through Triton and reads the resource report of the cubin
 with the ``cuobjdump`` that Triton ships. Spilled registers (``STACK`` > 0 / local memory) explain slow
@@ -131,16 +132,10 @@ def _loads_in_loops(ttgir: str) -> tuple[int, int]:
     return sync, asynchronous
 
 
-def layer_report(mask: str, natural: bool, length: int, batch: int, heads: int, dim: int, form: str,
-                 arch: int) -> None:
-    """Every distinct launch of one fused layer's forward and backward (bf16), compiled as the device would."""
+def _recorded_launches(run) -> list:
+    """The ``(kernel, grid, args, meta)`` of every launch ``run()`` makes through the kernels' ``run_kernel``,
+    recorded instead of run (CPU tensors, no interpreter needed)."""
     import sys
-
-    import torch
-
-    from lion_hf.kernels.triton.common import NORMALIZED
-    from lion_hf.kernels.triton.fused import FEATURE_MAPS, lion_layer
-    from lion_hf.kernels.triton.utils import triton_chunk_size
 
     launches = []
     modules = [m for n, m in list(sys.modules.items()) if n.startswith("lion_hf.kernels.triton.")
@@ -149,29 +144,17 @@ def layer_report(mask: str, natural: bool, length: int, batch: int, heads: int, 
     for m in modules:
         m.run_kernel = lambda kernel, grid, *args, **meta: launches.append((kernel, grid, args, meta))
     try:
-        qkv = torch.randn(batch, length, 3, heads, dim, dtype=torch.bfloat16, requires_grad=True)
-        orders = None
-        if natural:
-            perm = torch.randperm(length)
-            orders = ((torch.arange(length), torch.arange(length)), (perm, torch.argsort(perm)))
-        n = 2 if natural else 1
-        gate, decays = None, [None]
-        if mask == "selective":
-            gate = torch.randn(batch, length, n * heads, dtype=torch.bfloat16, requires_grad=True)
-        elif mask == "decay":
-            decays = [torch.full((heads,), -0.1, requires_grad=True) for _ in range(n)]
-        fmap = FEATURE_MAPS["elu_plus_one" if mask == "lit" else "silu_l2"]
-        chunk = triton_chunk_size(None, mask != "lit", dim)
-        out = lion_layer(qkv, decays, fmap, form, NORMALIZED, 1.0, 1e-6, chunk, None, 0.0, orders, gate=gate,
-                         cls_zero=gate is not None)
-        out.float().sum().backward()
+        run()
     finally:
         for m, fn in saved.items():
             m.run_kernel = fn
+    return launches
+
+
+def _compile_report(launches: list, arch: int) -> None:
+    """Registers, stack, shared memory and loop loads of each distinct launch, compiled as the device would."""
     cuobjdump = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
     seen = set()
-    print(f"# {mask}{' natural' if natural else ''}, {form} form, B={batch} L={length} H={heads} D={dim} bf16, "
-          f"sm_{arch}, triton {triton.__version__}")
     for kernel, grid, args, meta in launches:
         src = _specialised_source(kernel, args, meta)
         key = src.hash()
@@ -191,6 +174,59 @@ def layer_report(mask: str, natural: bool, length: int, batch: int, heads: int, 
               f"shared {compiled.metadata.shared:>6}  loop loads: sync {sync}, async {asynchronous}", flush=True)
 
 
+def layer_report(mask: str, natural: bool, length: int, batch: int, heads: int, dim: int, form: str,
+                 arch: int) -> None:
+    """Every distinct launch of one fused layer's forward and backward (bf16), compiled as the device would."""
+    import torch
+
+    from lion_hf.kernels.triton.common import NORMALIZED
+    from lion_hf.kernels.triton.fused import FEATURE_MAPS, lion_layer
+    from lion_hf.kernels.triton.utils import triton_chunk_size
+
+    def run():
+        qkv = torch.randn(batch, length, 3, heads, dim, dtype=torch.bfloat16, requires_grad=True)
+        orders = None
+        if natural:
+            perm = torch.randperm(length)
+            orders = ((torch.arange(length), torch.arange(length)), (perm, torch.argsort(perm)))
+        n = 2 if natural else 1
+        gate, decays = None, [None]
+        if mask == "selective":
+            gate = torch.randn(batch, length, n * heads, dtype=torch.bfloat16, requires_grad=True)
+        elif mask == "decay":
+            decays = [torch.full((heads,), -0.1, requires_grad=True) for _ in range(n)]
+        fmap = FEATURE_MAPS["elu_plus_one" if mask == "lit" else "silu_l2"]
+        chunk = triton_chunk_size(None, mask != "lit", dim)
+        out = lion_layer(qkv, decays, fmap, form, NORMALIZED, 1.0, 1e-6, chunk, None, 0.0, orders, gate=gate,
+                         cls_zero=gate is not None)
+        out.float().sum().backward()
+
+    launches = _recorded_launches(run)
+    print(f"# {mask}{' natural' if natural else ''}, {form} form, B={batch} L={length} H={heads} D={dim} bf16, "
+          f"sm_{arch}, triton {triton.__version__}")
+    _compile_report(launches, arch)
+
+
+def layer_norm_report(rows: int, width: int, arch: int) -> None:
+    """The LayerNorm kernels' launches (bf16 input and result, fp32 weights) for ``[rows, width]``."""
+    import torch
+
+    from lion_hf.kernels.triton import layer_norm as triton_layer_norm
+    from lion_hf.kernels.triton.layer_norm import LayerNormFunction
+
+    triton_layer_norm._sm_count = lambda device: 132  # an H100/H200's SMs: the backward's program count
+
+    def run():
+        x = torch.randn(rows, width, dtype=torch.bfloat16, requires_grad=True)
+        weight = torch.ones(width, requires_grad=True)
+        bias = torch.zeros(width, requires_grad=True)
+        LayerNormFunction.apply(x, weight, bias, 1e-6, torch.bfloat16).float().sum().backward()
+
+    launches = _recorded_launches(run)
+    print(f"# layer norm, [{rows}, {width}] bf16, sm_{arch}, triton {triton.__version__}")
+    _compile_report(launches, arch)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", type=int, default=90)
@@ -205,8 +241,13 @@ def main() -> None:
     parser.add_argument("--length", type=int, default=1025, help="--layer: tokens")
     parser.add_argument("--batch", type=int, default=16, help="--layer: batch")
     parser.add_argument("--heads", type=int, default=12, help="--layer: heads")
+    parser.add_argument("--layer-norm", type=int, nargs=2, default=None, metavar=("ROWS", "WIDTH"),
+                        help="the LayerNorm kernels' launches for a [ROWS, WIDTH] input instead")
     args = parser.parse_args()
     d = args.head_dim
+    if args.layer_norm:
+        layer_norm_report(*args.layer_norm, args.arch)
+        return
     if args.layer:
         layer_report(args.layer, args.natural, args.length, args.batch, args.heads, d, args.form, args.arch)
         return

@@ -108,6 +108,8 @@ LAUNCH: dict[str, tuple[int, ...]] = {
     "layer_norm_backward": (4, 4, 4),
     # the models' pre-norm LayerNorms whose result only a Linear reads run those kernels (1) or nn.LayerNorm (0)
     "layer_norm_kernels": (1,),
+    # the vision models' patch embedding on CUDA as a gather and one matrix product (1) or nn.Conv2d (0)
+    "patch_embedding_as_matmul": (1,),
 }
 
 #: the interpreter runs every program in NumPy: the smallest tiles that keep tl.dot legal

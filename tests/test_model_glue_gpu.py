@@ -1,5 +1,6 @@
-"""The LayerNorm kernels on a CUDA device (``-m gpu``): bf16 and fp16 at the models' widths against float64,
-and a LION vision model under CUDA autocast with and without them."""
+"""The models' glue on a CUDA device (``-m gpu``): the LayerNorm kernels in bf16 and fp16 at the models' widths
+against float64, the patch embedding as a matrix product against cuDNN's convolution, and a LION vision model
+under CUDA autocast with and without both."""
 
 from __future__ import annotations
 
@@ -44,7 +45,32 @@ def test_gpu_layer_norm_kernels(rows, width, dtype, seed):
     assert rel(weight.grad, leaves[1].grad) < 1e-4 and rel(bias.grad, leaves[2].grad) < 1e-4
 
 
-def test_gpu_vision_model_with_and_without_the_kernels(monkeypatch, seed):
+@pytest.mark.parametrize("resolution,batch", [(224, 8), (1024, 2)])
+def test_gpu_patch_embedding_as_matmul(resolution, batch, seed):
+    from lion_hf.modeling.modeling_lion import LionPatchEmbeddings
+
+    config = LionConfig(modality="vision", image_size=resolution, patch_size=16, hidden_size=768,
+                        num_hidden_layers=1, num_attention_heads=12, intermediate_size=32)
+    embed = LionPatchEmbeddings(config).cuda()
+    pixels = torch.randn(batch, 3, resolution, resolution, device="cuda")
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        mine = embed(pixels)
+        conv = embed.projection(pixels).flatten(2).transpose(1, 2)
+    assert mine.dtype == conv.dtype == torch.bfloat16
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        mine.float().square().sum().backward()
+    weight_grad = embed.projection.weight.grad.clone()
+    embed.zero_grad()
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        conv.float().square().sum().backward()
+    ref = F.conv2d(pixels.double(), embed.projection.weight.double(), embed.projection.bias.double(), stride=16)
+    ref = ref.flatten(2).transpose(1, 2)
+    assert rel(mine, ref) < 1e-2 and rel(conv, ref) < 1e-2
+    assert rel(weight_grad, embed.projection.weight.grad) < 2e-2
+
+
+@pytest.mark.parametrize("entry", ["layer_norm_kernels", "patch_embedding_as_matmul"])
+def test_gpu_vision_model_with_and_without(entry, monkeypatch, seed):
     config = LionConfig(modality="vision", mask_type="selective", image_size=64, patch_size=16, hidden_size=256,
                         num_hidden_layers=3, num_attention_heads=4, intermediate_size=512, num_labels=10)
     model = LionForImageClassification(config).cuda()
@@ -59,7 +85,7 @@ def test_gpu_vision_model_with_and_without_the_kernels(monkeypatch, seed):
         return out.logits.float(), torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
 
     logits, grads = step()
-    monkeypatch.setitem(LAUNCH, "layer_norm_kernels", (0,))
+    monkeypatch.setitem(LAUNCH, entry, (0,))
     ref_logits, ref_grads = step()
     assert rel(logits, ref_logits) < 1e-2
     assert rel(grads, ref_grads) < 2e-2
