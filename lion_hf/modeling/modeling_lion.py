@@ -76,7 +76,9 @@ class LionPatchEmbeddings(nn.Module):
         if height % self.patch_size or width % self.patch_size:
             raise ValueError(f"image size {height}x{width} is not divisible by the patch size {self.patch_size}; "
                              f"resize or crop the images to a multiple of {self.patch_size}")
-        if pixel_values.is_cuda and launch("patch_embedding_as_matmul")[0] and self._patch_product():
+        half = torch.is_autocast_enabled("cuda") or pixel_values.dtype in (torch.float16, torch.bfloat16)
+        if pixel_values.is_cuda and half and not torch.compiler.is_compiling() \
+                and launch("patch_embedding_as_matmul")[0] and self._patch_product():
             return self._as_matmul(pixel_values)
         return self.projection(pixel_values).flatten(2).transpose(1, 2)
 
@@ -90,7 +92,9 @@ class LionPatchEmbeddings(nn.Module):
         """The convolution as the matrix product it is (kernel = stride = patch, no padding): the patches
         gathered into rows, times the kernel flattened over (channel, row, column). On the H200 cuDNN ran
         this convolution as an implicit sgemm, 17 ms of a 170 ms ViT-B-size forward at 2048 px
-        (BENCHMARKS.md, eleventh pass); the same products through cuBLAS take well under a millisecond."""
+        (BENCHMARKS.md, eleventh pass); the same products through cuBLAS take well under a millisecond. Eager
+        and half precision only (autocast or fp16/bf16 pixels): ``torch.compile`` graphs and fp32, where cuDNN
+        may take TF32 and cuBLAS does not by default, keep the convolution."""
         batch, channels, height, width = pixel_values.shape
         patch = self.patch_size
         if torch.is_autocast_enabled("cuda"):  # cast before the gather, as the convolution would have cast
