@@ -208,7 +208,8 @@ def layer_report(mask: str, natural: bool, length: int, batch: int, heads: int, 
 
 
 def layer_norm_report(rows: int, width: int, arch: int) -> None:
-    """The LayerNorm kernels' launches (bf16 input and result, fp32 weights) for ``[rows, width]``."""
+    """The LayerNorm kernels' launches for ``[rows, width]`` (fp32 weights): bf16 input and result, then an fp32
+    stream plus a bf16 branch with an fp32 result."""
     import torch
 
     from lion_hf.kernels.triton import layer_norm as triton_layer_norm
@@ -221,6 +222,9 @@ def layer_norm_report(rows: int, width: int, arch: int) -> None:
         weight = torch.ones(width, requires_grad=True)
         bias = torch.zeros(width, requires_grad=True)
         LayerNormFunction.apply(x, weight, bias, 1e-6, torch.bfloat16).float().sum().backward()
+        # post-norm: an fp32 stream plus a bf16 branch, the result fp32
+        stream = torch.randn(rows, width, requires_grad=True)
+        LayerNormFunction.apply(stream, weight, bias, 1e-6, torch.float32, x).sum().backward()
 
     launches = _recorded_launches(run)
     print(f"# layer norm, [{rows}, {width}] bf16, sm_{arch}, triton {triton.__version__}")

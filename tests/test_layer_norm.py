@@ -184,11 +184,55 @@ def test_models_keep_nn_layer_norm_where_others_read_it(monkeypatch, seed):
         model.set_attention_form("auto", backend="torch")
         model(pixel_values=pixels)
     assert len(calls) == 2
-    # text models are post-norm (the residual stream is the LayerNorm's result); LION-LIT's output norm feeds
-    # out_proj alone
+    # text models are post-norm: norm(stream + branch) of both blocks per layer, and LION-LIT's output norm (it
+    # feeds out_proj alone); the embeddings' LayerNorm stays nn.LayerNorm's
     text = LionForMaskedLM(LionConfig(modality="text", mask_type="lit", vocab_size=50, hidden_size=32,
                                       num_hidden_layers=2, num_attention_heads=2, intermediate_size=48,
                                       attention_backend="triton")).eval()
     with torch.autocast("cpu", dtype=torch.float16):
         text(input_ids=torch.randint(0, 50, (2, 7)))
-    assert len(calls) == 4
+    assert len(calls) == 2 + 2 * 3
+
+
+@pytest.mark.parametrize("branch_dtype", [torch.float16, torch.float32])
+@pytest.mark.parametrize("rows,width,strided", [(23, 40, True), (6, 17, False)])
+def test_sum_kernels_against_float64(branch_dtype, rows, width, strided, seed):
+    """``norm(stream + branch)`` (post-norm): an fp32 stream, a branch in half or full precision; the sum in fp32,
+    the result fp32, each input's gradient in its own dtype."""
+    base = torch.randn(rows, width + 5) * 2.0
+    stream = (base[:, 2:2 + width] if strided else base[:, :width]).requires_grad_(True)
+    branch = (torch.randn(rows, width) * 3.0 + 1.0).to(branch_dtype).requires_grad_(True)
+    weight = torch.randn(width).requires_grad_(True)
+    bias = torch.randn(width).requires_grad_(True)
+    from lion_hf.kernels.triton.layer_norm import LayerNormFunction
+
+    y = LayerNormFunction.apply(stream, weight, bias, 1e-5, torch.float32, branch)
+    assert y.dtype == torch.float32
+    grad = torch.randn(rows, width)
+    y.backward(grad)
+    assert stream.grad.dtype == torch.float32 and branch.grad.dtype == branch_dtype
+    ref = [t.detach().double().requires_grad_(True) for t in (stream, branch, weight, bias)]
+    F.layer_norm(ref[0] + ref[1], (width,), ref[2], ref[3], 1e-5).backward(grad.double())
+    assert rel(y, F.layer_norm((stream + branch).double(), (width,), weight.double(), bias.double(), 1e-5)) < 1e-6
+    assert rel(stream.grad, ref[0].grad) < 1e-5
+    assert rel(branch.grad, ref[1].grad) < (1e-5 if branch_dtype == torch.float32 else 1e-3)
+    assert rel(weight.grad, ref[2].grad) < 1e-5 and rel(bias.grad, ref[3].grad) < 1e-5
+
+
+@pytest.mark.parametrize("mask", ["lit", "selective"])
+def test_text_model_same_with_and_without_the_kernels(mask, monkeypatch, seed):
+    calls = _count_kernel_calls(monkeypatch)
+    model = LionForMaskedLM(LionConfig(modality="text", mask_type=mask, vocab_size=60, hidden_size=64,
+                                       num_hidden_layers=2, num_attention_heads=2, intermediate_size=96,
+                                       attention_backend="triton", hidden_dropout_prob=0.0,
+                                       attention_probs_dropout_prob=0.0))
+    ids = torch.randint(0, 60, (2, 11))
+    labels = ids.clone()
+    labels[:, ::2] = -100
+    logits, grads = _step(model, {"input_ids": ids}, labels)
+    assert len(calls) == 2 * (3 if mask == "lit" else 2)
+    monkeypatch.setitem(LAUNCH, "layer_norm_kernels", (0,))
+    ref_logits, ref_grads = _step(model, {"input_ids": ids}, labels)
+    assert rel(logits, ref_logits) < 5e-3
+    flat = torch.cat([g.flatten() for g in grads.values()])
+    assert rel(flat, torch.cat([ref_grads[n].flatten() for n in grads])) < 1e-2

@@ -45,6 +45,48 @@ def test_gpu_layer_norm_kernels(rows, width, dtype, seed):
     assert rel(weight.grad, leaves[1].grad) < 1e-4 and rel(bias.grad, leaves[2].grad) < 1e-4
 
 
+@pytest.mark.parametrize("rows,width", [(64 * 512, 1024), (8 * 128 + 5, 768)])
+def test_gpu_layer_norm_of_sum(rows, width, seed):
+    """Post-norm ``norm(stream + branch)``: fp32 stream, bf16 branch, fp32 result, each gradient in its dtype."""
+    from lion_hf.kernels.triton.layer_norm import LayerNormFunction
+
+    stream = torch.randn(rows, width, device="cuda", requires_grad=True)
+    branch = torch.randn(rows, width, device="cuda").to(torch.bfloat16).requires_grad_(True)
+    weight = (torch.randn(width, device="cuda") * 0.2 + 1).requires_grad_(True)
+    bias = (torch.randn(width, device="cuda") * 0.1).requires_grad_(True)
+    y = LayerNormFunction.apply(stream, weight, bias, 1e-12, torch.float32, branch)
+    grad = torch.randn(rows, width, device="cuda")
+    y.backward(grad)
+    ref = [t.detach().double().requires_grad_(True) for t in (stream, branch, weight, bias)]
+    out = F.layer_norm(ref[0] + ref[1], (width,), ref[2], ref[3], 1e-12)
+    out.backward(grad.double())
+    assert y.dtype == stream.grad.dtype == torch.float32 and branch.grad.dtype == torch.bfloat16
+    assert rel(y, out) < 1e-5 and rel(stream.grad, ref[0].grad) < 1e-5 and rel(branch.grad, ref[1].grad) < 1e-2
+    assert rel(weight.grad, ref[2].grad) < 1e-4 and rel(bias.grad, ref[3].grad) < 1e-4
+
+
+def test_gpu_text_model_with_and_without(monkeypatch, seed):
+    from lion_hf import LionForMaskedLM
+
+    config = LionConfig(modality="text", mask_type="lit", vocab_size=1000, hidden_size=256, num_hidden_layers=3,
+                        num_attention_heads=4, intermediate_size=512, hidden_dropout_prob=0.0,
+                        attention_probs_dropout_prob=0.0)
+    model = LionForMaskedLM(config).cuda()
+    ids = torch.randint(0, 1000, (4, 128), device="cuda")
+
+    def step():
+        model.zero_grad(set_to_none=True)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            out = model(input_ids=ids, labels=ids)
+        out.loss.backward()
+        return out.logits.float(), torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+
+    logits, grads = step()
+    monkeypatch.setitem(LAUNCH, "layer_norm_kernels", (0,))
+    ref_logits, ref_grads = step()
+    assert rel(logits, ref_logits) < 1e-2 and rel(grads, ref_grads) < 2e-2
+
+
 @pytest.mark.parametrize("resolution,batch", [(224, 8), (1024, 2)])
 def test_gpu_patch_embedding_as_matmul(resolution, batch, seed):
     from lion_hf.modeling.modeling_lion import LionPatchEmbeddings

@@ -1,12 +1,15 @@
-"""LayerNorm whose result only Linear layers read: the pre-norm blocks' ``norm1``/``norm2`` and LION-LIT text's
-output norm.
+"""The models' LayerNorms under autocast in one Triton launch each way (:mod:`lion_hf.kernels.triton.layer_norm`).
 
-Under autocast, ``layer_norm`` runs in fp32 and the Linear that reads its result casts it to the autocast
-dtype. :func:`layer_norm_into_linear` gives the same values in one Triton launch each way
-(:mod:`lion_hf.kernels.triton.layer_norm`): the input read in its own dtype, fp32 arithmetic, the result
-written in the autocast dtype. At ViT-B size the casts around PyTorch's LayerNorm and its kernels took more of a
-LION step than the LION kernels (BENCHMARKS.md, eleventh pass). Everywhere else (no autocast, the PyTorch
-backend, ``torch.compile``, a LayerNorm subclass or one with hooks) it is ``norm(x)``.
+* :func:`layer_norm_into_linear`: a LayerNorm whose result only Linear layers read (the pre-norm blocks'
+  ``norm1``/``norm2``, LION-LIT text's output norm). Under autocast ``layer_norm`` runs in fp32 and the Linear
+  casts its result to the autocast dtype; the kernels read the input in its own dtype, compute in fp32 and
+  write the result in the autocast dtype: the same values without the casts around it.
+* :func:`layer_norm_of_sum`: a post-norm block's ``norm(stream + branch)`` (fp32 stream, half-precision branch),
+  the sum formed inside the kernel and both inputs' gradients written by one backward launch.
+
+At ViT-B size the casts around PyTorch's LayerNorm and its kernels took more of a LION step than the LION
+kernels (BENCHMARKS.md, eleventh pass). Everywhere else (no autocast, the PyTorch backend, ``torch.compile``, a
+LayerNorm subclass or one with hooks) they are ``norm(x)`` and ``norm(stream + branch)``.
 """
 
 from __future__ import annotations
@@ -63,4 +66,18 @@ def layer_norm_into_linear(norm: nn.Module, x: torch.Tensor, backend: str = "aut
     return LayerNormFunction.apply(x, norm.weight, norm.bias, norm.eps, out_dtype)
 
 
-__all__ = ["layer_norm_into_linear", "layer_norm_reference"]
+def layer_norm_of_sum(norm: nn.Module, stream: torch.Tensor, branch: torch.Tensor,
+                      backend: str = "auto") -> torch.Tensor:
+    """``norm(stream + branch)`` of a post-norm block: with an fp32 ``stream`` and a ``branch`` of the same shape
+    under autocast (fp16/bf16) on the Triton backend, one launch each way (the sum in fp32, as ``stream +
+    branch`` promotes it; the result fp32, as autocast's ``layer_norm`` returns it); else the two operations."""
+    fits = stream.dtype == torch.float32 and branch.shape == stream.shape \
+        and branch.dtype in (*_AUTOCAST_DTYPES, torch.float32)
+    if not fits or _kernel_dtype(norm, stream, backend) is None:
+        return norm(stream + branch)
+    from .triton.layer_norm import LayerNormFunction
+
+    return LayerNormFunction.apply(stream, norm.weight, norm.bias, norm.eps, torch.float32, branch)
+
+
+__all__ = ["layer_norm_into_linear", "layer_norm_of_sum", "layer_norm_reference"]

@@ -36,7 +36,7 @@ from ..kernels.fused import (  # noqa: F401 - the feature maps stay importable f
     selective_log_decays,
     silu_l2,
 )
-from ..kernels.layer_norm import layer_norm_into_linear
+from ..kernels.layer_norm import layer_norm_into_linear, layer_norm_of_sum
 from ..kernels.modules import plain_module
 from ..kernels.triton.tuning import launch
 from .configuration_lion import ATTENTION_BACKENDS, ATTENTION_FORMS, LionConfig
@@ -564,8 +564,9 @@ class LionLayer(GradientCheckpointingLayer):
             return hidden_states + self.drop_path(self.mlp(normed))
         attended, _ = self.attention(self._mixer_input(hidden_states, attention_mask, grid_size), attention_mask,
                                      grid_size)
-        hidden_states = self.norm1(hidden_states + self.drop_path(attended))
-        return self.norm2(hidden_states + self.drop_path(self.mlp(hidden_states)))
+        backend = self.attention.config.attention_backend
+        hidden_states = layer_norm_of_sum(self.norm1, hidden_states, self.drop_path(attended), backend)
+        return layer_norm_of_sum(self.norm2, hidden_states, self.drop_path(self.mlp(hidden_states)), backend)
 
 
 class LionTextPooler(nn.Module):
