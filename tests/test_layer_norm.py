@@ -29,6 +29,12 @@ pytestmark = [pytest.mark.skipif(not triton_available(), reason="triton is not i
               pytest.mark.skipif(HAS_CUDA, reason="interpreter tests run on machines without CUDA (CI)")]
 
 
+@pytest.fixture(autouse=True)
+def kernels_at_every_size(monkeypatch):
+    """The kernels for every input size (the table's default leaves small LayerNorms to PyTorch)."""
+    monkeypatch.setitem(LAUNCH, "layer_norm_kernels", (1, 0))
+
+
 def rel(x: torch.Tensor, ref: torch.Tensor) -> float:
     x, ref = x.double(), ref.double()
     assert torch.isfinite(x).all(), "non-finite values"
@@ -122,6 +128,19 @@ def test_into_linear_dispatch(seed):
         layer_norm_module._kernel_dtype = original
 
 
+def test_small_inputs_stay_with_nn_layer_norm(monkeypatch):
+    """Below the table's element count the LayerNorm is nn.LayerNorm's (its launches cost the host less)."""
+    norm = nn.LayerNorm(24)
+    x = torch.randn(3, 5, 24)
+    monkeypatch.setitem(LAUNCH, "layer_norm_kernels", (1, x.numel() + 1))
+    with torch.autocast("cpu", dtype=torch.float16):
+        assert layer_norm_module._kernel_dtype(norm, x, "triton") is None
+        monkeypatch.setitem(LAUNCH, "layer_norm_kernels", (1, x.numel()))
+        assert layer_norm_module._kernel_dtype(norm, x, "triton") == torch.float16
+        monkeypatch.setitem(LAUNCH, "layer_norm_kernels", (0, 0))
+        assert layer_norm_module._kernel_dtype(norm, x, "triton") is None
+
+
 def _count_kernel_calls(monkeypatch) -> list:
     from lion_hf.kernels.triton import layer_norm as triton_layer_norm
 
@@ -160,7 +179,7 @@ def test_vision_model_same_with_and_without_the_kernels(monkeypatch, seed):
     logits, grads = _step(model, {"pixel_values": pixels}, labels)
     # norm1 and norm2 of both layers; the final norm's result is the model's output and stays nn.LayerNorm's
     assert len(calls) == 4
-    monkeypatch.setitem(LAUNCH, "layer_norm_kernels", (0,))
+    monkeypatch.setitem(LAUNCH, "layer_norm_kernels", (0, 0))
     ref_logits, ref_grads = _step(model, {"pixel_values": pixels}, labels)
     assert len(calls) == 4
     assert rel(logits, ref_logits) < 5e-3
@@ -231,7 +250,7 @@ def test_text_model_same_with_and_without_the_kernels(mask, monkeypatch, seed):
     labels[:, ::2] = -100
     logits, grads = _step(model, {"input_ids": ids}, labels)
     assert len(calls) == 2 * (3 if mask == "lit" else 2)
-    monkeypatch.setitem(LAUNCH, "layer_norm_kernels", (0,))
+    monkeypatch.setitem(LAUNCH, "layer_norm_kernels", (0, 0))
     ref_logits, ref_grads = _step(model, {"input_ids": ids}, labels)
     assert rel(logits, ref_logits) < 5e-3
     flat = torch.cat([g.flatten() for g in grads.values()])

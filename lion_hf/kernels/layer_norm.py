@@ -39,16 +39,32 @@ def _kernel_dtype(norm: nn.Module, x: torch.Tensor, backend: str) -> torch.dtype
     if out_dtype not in _AUTOCAST_DTYPES or x.dtype not in (*_AUTOCAST_DTYPES, torch.float32) or x.numel() == 0 \
             or not plain_module(norm, nn.LayerNorm) or len(norm.normalized_shape) != 1:
         return None
-    from .triton.tuning import launch
-    from .triton.utils import interpreter_enabled, triton_available
-
-    if not launch("layer_norm_kernels")[0] or not triton_available():
+    settings = _triton_settings()
+    if settings is None:
         return None
-    if not (x.is_cuda or (backend == "triton" and interpreter_enabled())):
+    launch, interpreter_enabled, max_width = settings
+    enabled, min_elements = launch("layer_norm_kernels")
+    if not enabled or x.numel() < min_elements or not (x.is_cuda or (backend == "triton" and interpreter_enabled())):
         return None
-    from .triton.layer_norm import MAX_WIDTH
+    return out_dtype if x.shape[-1] == norm.normalized_shape[0] <= max_width else None
 
-    return out_dtype if x.shape[-1] == norm.normalized_shape[0] <= MAX_WIDTH else None
+
+_TRITON_SETTINGS: list = []
+
+
+def _triton_settings():
+    """``(launch, interpreter_enabled, MAX_WIDTH)`` of the Triton modules, imported once; ``None`` without Triton."""
+    if not _TRITON_SETTINGS:
+        from .triton.utils import triton_available
+
+        if not triton_available():
+            return None
+        from .triton.layer_norm import MAX_WIDTH
+        from .triton.tuning import launch
+        from .triton.utils import interpreter_enabled
+
+        _TRITON_SETTINGS.append((launch, interpreter_enabled, MAX_WIDTH))
+    return _TRITON_SETTINGS[0]
 
 
 def layer_norm_into_linear(norm: nn.Module, x: torch.Tensor, backend: str = "auto") -> torch.Tensor:
