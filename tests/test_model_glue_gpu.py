@@ -23,6 +23,17 @@ def kernels_at_every_size(monkeypatch):
     monkeypatch.setitem(LAUNCH, "layer_norm_kernels", (1, 0))
 
 
+def _training_step(model, **inputs):
+    """A bf16-autocast forward and backward of ``model`` on ``inputs``: ``(logits fp32, every gradient flat)``."""
+    def step():
+        model.zero_grad(set_to_none=True)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            out = model(**inputs)
+        out.loss.backward()
+        return out.logits.float(), torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+    return step
+
+
 def rel(x, ref):
     x, ref = x.double(), ref.double()
     assert torch.isfinite(x).all()
@@ -81,14 +92,7 @@ def test_gpu_text_model_with_and_without(monkeypatch, seed):
                         attention_probs_dropout_prob=0.0)
     model = LionForMaskedLM(config).cuda()
     ids = torch.randint(0, 1000, (4, 128), device="cuda")
-
-    def step():
-        model.zero_grad(set_to_none=True)
-        with torch.autocast("cuda", dtype=torch.bfloat16):
-            out = model(input_ids=ids, labels=ids)
-        out.loss.backward()
-        return out.logits.float(), torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
-
+    step = _training_step(model, input_ids=ids, labels=ids)
     logits, grads = step()
     monkeypatch.setitem(LAUNCH, "layer_norm_kernels", OFF["layer_norm_kernels"])
     ref_logits, ref_grads = step()
@@ -124,16 +128,8 @@ def test_gpu_vision_model_with_and_without(entry, monkeypatch, seed):
     config = LionConfig(modality="vision", mask_type="selective", image_size=64, patch_size=16, hidden_size=256,
                         num_hidden_layers=3, num_attention_heads=4, intermediate_size=512, num_labels=10)
     model = LionForImageClassification(config).cuda()
-    pixels = torch.randn(8, 3, 64, 64, device="cuda")
-    labels = torch.randint(0, 10, (8,), device="cuda")
-
-    def step():
-        model.zero_grad(set_to_none=True)
-        with torch.autocast("cuda", dtype=torch.bfloat16):
-            out = model(pixel_values=pixels, labels=labels)
-        out.loss.backward()
-        return out.logits.float(), torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
-
+    step = _training_step(model, pixel_values=torch.randn(8, 3, 64, 64, device="cuda"),
+                          labels=torch.randint(0, 10, (8,), device="cuda"))
     logits, grads = step()
     monkeypatch.setitem(LAUNCH, entry, OFF[entry])
     ref_logits, ref_grads = step()
