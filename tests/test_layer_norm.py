@@ -122,6 +122,10 @@ def test_into_linear_dispatch(seed):
             # the default backend ("auto") takes Triton only for CUDA tensors
             layer_norm_into_linear(norm, x, "auto")
             assert calls[-1] is None
+            # the meta device (no autocast there): nn.LayerNorm's
+            meta = torch.empty(3, 5, 24, device="meta")
+            meta_norm = nn.LayerNorm(24, device="meta")
+            assert layer_norm_into_linear(meta_norm, meta, "triton").device.type == "meta" and calls[-1] is None
         # no autocast: nn.LayerNorm's own result (dtype included)
         assert torch.equal(layer_norm_into_linear(norm, x, "triton"), norm(x)) and calls[-1] is None
     finally:

@@ -33,7 +33,9 @@ def layer_norm_reference(x: torch.Tensor, weight: torch.Tensor | None, bias: tor
 def _kernel_dtype(norm: nn.Module, x: torch.Tensor, backend: str) -> torch.dtype | None:
     """The dtype the kernels write ``norm(x)`` in (the autocast dtype), or ``None`` where ``norm(x)`` runs."""
     device_type = x.device.type
-    if backend == "torch" or torch.compiler.is_compiling() or not torch.is_autocast_enabled(device_type):
+    # (autocast knows no other device types: the meta device, for one, would raise)
+    if backend == "torch" or device_type not in ("cuda", "cpu") or torch.compiler.is_compiling() \
+            or not torch.is_autocast_enabled(device_type):
         return None
     out_dtype = torch.get_autocast_dtype(device_type)
     if out_dtype not in _AUTOCAST_DTYPES or x.dtype not in (*_AUTOCAST_DTYPES, torch.float32) or x.numel() == 0 \
