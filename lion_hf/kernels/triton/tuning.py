@@ -108,8 +108,9 @@ LAUNCH: dict[str, tuple[int, ...]] = {
     "layer_norm_backward": (4, 4, 4),
     # the models' LayerNorms under autocast (lion_hf/kernels/layer_norm.py) run those kernels (1) or nn.LayerNorm
     # (0), for inputs of at least so many elements: below, PyTorch's launches cost the host less, and those steps
-    # wait on the host (ViT-B 512 px b16, 12.6 M elements: every LION model 2-9 ms slower with the kernels; 224 px
-    # b128, 19.4 M: LIT, D, D♮, S♮ 2.5-4.3 ms faster; 1024 px b8 4.5-8.6 ms faster; H200, BENCHMARKS.md eleventh pass)
+    # wait on the host (ViT-B 512 px b16, 12.6 M elements, and BERT-large L 128 b64, 8.4 M: slower with the kernels
+    # in both calls; 224 px b128 (19.4 M), 1024 px b8, 2048 px inference and L 512 faster: H200, BENCHMARKS.md
+    # eleventh pass)
     "layer_norm_kernels": (1, 1 << 24),
     # the vision models' patch embedding on CUDA as a gather and one matrix product (1) or nn.Conv2d (0)
     "patch_embedding_as_matmul": (1,),
