@@ -76,9 +76,10 @@ class LionPatchEmbeddings(nn.Module):
         if height % self.patch_size or width % self.patch_size:
             raise ValueError(f"image size {height}x{width} is not divisible by the patch size {self.patch_size}; "
                              f"resize or crop the images to a multiple of {self.patch_size}")
-        half = torch.is_autocast_enabled("cuda") or pixel_values.dtype in (torch.float16, torch.bfloat16)
-        if pixel_values.is_cuda and half and not torch.compiler.is_compiling() \
-                and launch("patch_embedding_as_matmul")[0] and self._patch_product():
+        if pixel_values.is_cuda and (torch.is_autocast_enabled("cuda") or pixel_values.dtype in (torch.float16,
+                                                                                                 torch.bfloat16)) \
+                and not torch.compiler.is_compiling() and launch("patch_embedding_as_matmul")[0] \
+                and self._patch_product():
             return self._as_matmul(pixel_values)
         return self.projection(pixel_values).flatten(2).transpose(1, 2)
 

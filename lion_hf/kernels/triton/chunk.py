@@ -749,11 +749,11 @@ class LionChunkFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out, grad_den):
         q, k, v, log_decay, out, den, *states = ctx.saved_tensors
+        dtype = kernel_dtype(q.dtype)
         g, c = grad_inputs(ctx.mode, grad_out, grad_den if ctx.mode == PARTS else None, out, den,
-                           ctx.scale, ctx.eps, v, kernel_dtype(q.dtype))
+                           ctx.scale, ctx.eps, v, dtype)
         needs_decay = log_decay is not None and ctx.needs_input_grad[3]
         # gradients in the inputs' own (dense) layouts: autograd then copies none of them into a leaf's strides
-        dtype = kernel_dtype(q.dtype)
         grads = tuple(torch.empty_like(x) for x in (q, k, v)) if all(x.dtype == dtype for x in (q, k, v)) else None
         dq, dk, dv, dlog = chunk_backward(q, k, v, log_decay, g, c, needs_decay, ctx.chunk,
                                           states=states if ctx.keep else None, grads=grads)

@@ -95,6 +95,7 @@ def lion_backward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, log_decay: 
     """``(dq, dk, dv, dlog_decay or empty)`` of :func:`lion_forward`, in :func:`_output_like`'s layout
     (whatever the strides of q, k, v: the compiler is told the same by the fake kernel)."""
     dtype = kernel_dtype(q.dtype)
+    grads = None
     if form == "attention":
         g, c = grad_inputs(mode, grad_out, grad_den, out, den, scale, eps, v, dtype)
         dq, dk, dv, dlog = attention_backward(q, k, v, log_decay, g, c, needs_decay, key_mask=key_mask,
@@ -113,7 +114,9 @@ def lion_backward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, log_decay: 
             g, c = grad_inputs(mode, grad_out, grad_den, out, den, scale, eps, v, dtype)
             dq, dk, dv, dlog = chunk_backward(q, k, v, log_decay, g, c, needs_decay, chunk, grads=grads)
     dlog = q.new_empty((0,), dtype=torch.float32) if dlog is None else dlog.contiguous()
-    return tuple(_as_layout(d.to(x.dtype), _grad_like(form, x)) for d, x in ((dq, q), (dk, k), (dv, v))) + (dlog,)
+    # the chunk form's buffers already have the promised strides: a new buffer only to compare them otherwise
+    layouts = grads or tuple(_grad_like(form, x) for x in (q, k, v))
+    return tuple(_as_layout(d.to(x.dtype), like) for d, x, like in zip((dq, dk, dv), (q, k, v), layouts)) + (dlog,)
 
 
 @lion_backward.register_fake
