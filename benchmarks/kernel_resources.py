@@ -175,11 +175,12 @@ def _compile_report(launches: list, arch: int) -> None:
 
 
 def layer_report(mask: str, natural: bool, length: int, batch: int, heads: int, dim: int, form: str,
-                 arch: int) -> None:
-    """Every distinct launch of one fused layer's forward and backward (bf16), compiled as the device would."""
+                 arch: int, text: bool = False, dropout: float = 0.0) -> None:
+    """Every distinct launch of one fused layer's forward and backward (bf16), compiled as the device would;
+    ``text``: the MLM models' layer (identity features, the scaled output, no class token)."""
     import torch
 
-    from lion_hf.kernels.triton.common import NORMALIZED
+    from lion_hf.kernels.triton.common import NORMALIZED, SCALED
     from lion_hf.kernels.triton.fused import FEATURE_MAPS, lion_layer
     from lion_hf.kernels.triton.utils import triton_chunk_size
 
@@ -195,14 +196,15 @@ def layer_report(mask: str, natural: bool, length: int, batch: int, heads: int, 
             gate = torch.randn(batch, length, n * heads, dtype=torch.bfloat16, requires_grad=True)
         elif mask == "decay":
             decays = [torch.full((heads,), -0.1, requires_grad=True) for _ in range(n)]
-        fmap = FEATURE_MAPS["elu_plus_one" if mask == "lit" else "silu_l2"]
+        fmap = FEATURE_MAPS["identity" if text else "elu_plus_one" if mask == "lit" else "silu_l2"]
         chunk = triton_chunk_size(None, mask != "lit", dim)
-        out = lion_layer(qkv, decays, fmap, form, NORMALIZED, 1.0, 1e-6, chunk, None, 0.0, orders, gate=gate,
-                         cls_zero=gate is not None)
+        out = lion_layer(qkv, decays, fmap, form, SCALED if text else NORMALIZED, dim ** -0.5, 1e-6, chunk, None,
+                         dropout, orders, gate=gate, cls_zero=gate is not None and not text)
         out.float().sum().backward()
 
     launches = _recorded_launches(run)
-    print(f"# {mask}{' natural' if natural else ''}, {form} form, B={batch} L={length} H={heads} D={dim} bf16, "
+    print(f"# {mask}{' natural' if natural else ''}{' text' if text else ''}"
+          f"{f' dropout {dropout}' if dropout else ''}, {form} form, B={batch} L={length} H={heads} D={dim} bf16, "
           f"sm_{arch}, triton {triton.__version__}")
     _compile_report(launches, arch)
 
@@ -245,6 +247,8 @@ def main() -> None:
     parser.add_argument("--length", type=int, default=1025, help="--layer: tokens")
     parser.add_argument("--batch", type=int, default=16, help="--layer: batch")
     parser.add_argument("--heads", type=int, default=12, help="--layer: heads")
+    parser.add_argument("--text", action="store_true", help="--layer: the MLM models' layer (identity, scaled)")
+    parser.add_argument("--dropout", type=float, default=0.0, help="--layer: attention dropout")
     parser.add_argument("--layer-norm", type=int, nargs=2, default=None, metavar=("ROWS", "WIDTH"),
                         help="the LayerNorm kernels' launches for a [ROWS, WIDTH] input instead")
     args = parser.parse_args()
@@ -253,7 +257,8 @@ def main() -> None:
         layer_norm_report(*args.layer_norm, args.arch)
         return
     if args.layer:
-        layer_report(args.layer, args.natural, args.length, args.batch, args.heads, d, args.form, args.arch)
+        layer_report(args.layer, args.natural, args.length, args.batch, args.heads, d, args.form, args.arch,
+                     args.text, args.dropout)
         return
     if args.attention:
         attention_report(args.arch, d)

@@ -1,12 +1,13 @@
 """Break LION's Triton chunk-form time into its launches and try launch settings (CUDA only).
 
-    PYTHONPATH=. python benchmarks/profile_kernels.py [chunk] [state] [chunk-4096] [global] [steps] [e2e]
+    PYTHONPATH=. python benchmarks/profile_kernels.py [chunk] [state] [chunk-4096] [global] [steps] [e2e] [NAME=V,...]
 
 Prints medians (ms) of the chunk form's state pass, output and gradient kernels under several entries
 of :data:`lion_hf.kernels.triton.tuning.LAUNCH` (changed in this process only), to choose the defaults
 and explain the benchmark's misses (BENCHMARKS.md); ``steps`` times the state pass per sequential step at
 several chunk lengths, ``e2e`` profiles the chunk form's end-to-end forward + backward kernel by kernel. The
-attention form's settings are swept by ``benchmarks/sweep_attention.py``.
+attention form's settings are swept by ``benchmarks/sweep_attention.py``. ``NAME=V1,V2`` sets that entry of the
+table for the whole process (the sections' own sweeps aside), e.g. ``chunk_state_vector_mma=0``.
 """
 
 from __future__ import annotations
@@ -201,7 +202,14 @@ if __name__ == "__main__":
     import sys
 
     print(torch.cuda.get_device_name())
-    sections = sys.argv[1:] or ["chunk"]
+    settings = [a for a in sys.argv[1:] if "=" in a]
+    for item in settings:
+        name, _, values = item.partition("=")
+        if name not in tuning.LAUNCH:
+            sys.exit(f"{name!r} is not an entry of LAUNCH ({', '.join(tuning.LAUNCH)})")
+        tuning.LAUNCH[name] = tuple(int(x) for x in values.split(","))
+        print(f"LAUNCH[{name!r}] = {tuning.LAUNCH[name]}")
+    sections = [a for a in sys.argv[1:] if "=" not in a] or ["chunk"]
     if "chunk" in sections:
         chunk_section(16384)
     if "state" in sections:

@@ -36,6 +36,9 @@ interpret_only = pytest.mark.skipif(HAS_CUDA, reason="interpreter tests run on m
 
 MASKS = ["lit", "decay", "selective"]
 TOL = 2e-5
+# a per-head d log_decay sums P_ij |i - j| over every pair of positions, terms of both signs: its fp32 rounding is
+# ~1e-5 of the terms' size, which read 3.4e-5 of the result for one draw (LION_TEST_SEED=3521612498, 33 tokens)
+HEAD_DECAY_TOL = 1e-4
 EPS = 1e-3
 
 
@@ -258,7 +261,8 @@ def check_two_orders(batch, heads, length, dim, mask, with_pad, size):
     for i, leaf in enumerate((a1, a2)):
         if leaf is not None:
             assert dlogs[i].shape == leaf.shape
-            assert rel(dlogs[i], leaf.grad) < TOL, (i, rel(dlogs[i], leaf.grad))
+            tol = HEAD_DECAY_TOL if leaf.dim() == 1 else TOL
+            assert rel(dlogs[i], leaf.grad) < tol, (i, rel(dlogs[i], leaf.grad))
 
 
 @interpret_only

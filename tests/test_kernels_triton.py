@@ -258,17 +258,20 @@ def test_fp16_and_wide_heads(form, seed):
 @interpret_only
 @pytest.mark.parametrize("keep_states", ["0", "1"])
 @pytest.mark.parametrize("weights", ["0", "1"])
+@pytest.mark.parametrize("vector_mma", ["0", "1"])
 @pytest.mark.parametrize("mask", ["lit", "decay", "selective"])
 @pytest.mark.parametrize("mode", ["normalize", "parts"])
-def test_chunk_backward_settings(keep_states, weights, mask, mode, seed, monkeypatch):
+def test_chunk_backward_settings(keep_states, weights, vector_mma, mask, mode, seed, monkeypatch):
     """Every way the chunk form can run computes the same values and gradients: with the forward's states
     kept or recomputed (``LAUNCH["chunk_keep_states"]``), the state pass's decay weights computed in its
-    loop or beforehand (fourth value of ``LAUNCH["chunk_state"]``: 0 never, 1 from one chunk on); with and
-    without d log_decay."""
+    loop or beforehand (fourth value of ``LAUNCH["chunk_state"]``: 0 never, 1 from one chunk on), its vector
+    states as row sums or by a matrix product (``LAUNCH["chunk_state_vector_mma"]``); with and without d
+    log_decay."""
     from lion_hf.kernels.triton.tuning import LAUNCH
 
     monkeypatch.setitem(LAUNCH, "chunk_keep_states", (int(keep_states),))
     monkeypatch.setitem(LAUNCH, "chunk_state", (32, 4, 3, int(weights)))
+    monkeypatch.setitem(LAUNCH, "chunk_state_vector_mma", (int(vector_mma),))
     q, k, v, a = make_inputs(2, 2, 45, 32, 32, mask)
     pad = padding(2, 45)
 

@@ -115,17 +115,31 @@ if triton is not None:
         return o, tl.load(DEN + i_bh * L + tok, mask=valid, other=1.0)
 
     @triton.jit
+    def _scalar_columns(x, BT: tl.constexpr, VW: tl.constexpr, dtype: tl.constexpr):
+        """``[BT, VW]`` operand of the vector states' product: ``x`` (fp32 ``[BT]``) in the operands' ``dtype`` as two
+        columns, its rounding and the rest (exact to ~2^-16 of ``x`` in bf16, to fp32 in fp32), zeros elsewhere."""
+        hi = x.to(dtype)
+        lo = (x - hi.to(tl.float32)).to(dtype)
+        col = tl.arange(0, VW)[None, :]
+        return tl.where(col == 0, hi[:, None], tl.where(col == 1, lo[:, None], tl.zeros([BT, VW], dtype)))
+
+    @triton.jit
     def _state_kernel(X, Z, VB, A, W, DEC, S, SV, SM, SMV, KM, IDX, O, DEN, G_OUT, L, H, NT,
                       sxb, sxh, sxl, szb, szh, szl, sab, sah, sal, sob, soh, sol, sgb, sgh, sgl, eps,
                       DX: tl.constexpr, DZ: tl.constexpr, BT: tl.constexpr, BV: tl.constexpr,
                       HAS_DECAY: tl.constexpr, HAS_VEC: tl.constexpr, VEC_ONES: tl.constexpr,
                       TRANSPOSED: tl.constexpr, MOMENT: tl.constexpr, PRE_W: tl.constexpr,
-                      HAS_KM: tl.constexpr, HAS_IDX: tl.constexpr, PREC: tl.constexpr, PREP: tl.constexpr):
+                      HAS_KM: tl.constexpr, HAS_IDX: tl.constexpr, PREC: tl.constexpr, PREP: tl.constexpr,
+                      VEC_MMA: tl.constexpr):
         # The chunks walk scan positions (t); x, z and the vector bias are read at their tokens (IDX).
         # With a key mask (HAS_KM, the key-side pass only) padded rows load as exact zeros.
         # PREP (the query-side pass of the normalised output, BV == DZ): Z is the output's gradient; each step
         # forms its rows' g' = Z / (den + eps) and c = -(Z . O) / (den + eps) (common.py) as the pass's z and
         # vector bias, and the forward direction stores them (G_OUT, VB) for the gradient kernel.
+        # VEC_MMA: the vector states as one more matrix product per step, of the operand x the state's product takes
+        # and a [BT, 16] tile holding the per-position scalar (1, or the vector bias as bf16 hi + lo in two columns),
+        # kept as [DX, 16] accumulators whose row sums are the vectors; else as row sums of the fp32 tile. The row
+        # sum of a [DX, BT] tile is a cross-thread reduction inside the sequential loop (BENCHMARKS.md, twelfth pass)
         i_v = tl.program_id(0)
         i_bh = tl.program_id(1)
         i_dir = tl.program_id(2)  # 0: forward (chunks in order), 1: backward (reverse order)
@@ -141,11 +155,16 @@ if triton is not None:
         base_sv = (i_bh * 2 + i_dir).to(tl.int64) * NT * DX
         s_ptrs = offs_x[:, None] * DZ + offs_v[None, :]
         state = tl.zeros([DX, BV], dtype=tl.float32)
-        if HAS_VEC:
+        VW: tl.constexpr = 16  # VEC_MMA's columns: the narrowest product tl.dot takes
+        if VEC_MMA:
+            vec = tl.zeros([DX, VW], dtype=tl.float32)
+        elif HAS_VEC:
             vec = tl.zeros([DX], dtype=tl.float32)
         if MOMENT:
             mom = tl.zeros([DX, BV], dtype=tl.float32)
-            if HAS_VEC:
+            if VEC_MMA:
+                mom_vec = tl.zeros([DX, VW], dtype=tl.float32)
+            elif HAS_VEC:
                 mom_vec = tl.zeros([DX], dtype=tl.float32)
         # The loop's plain loads (the chunk's decay; PREP: the output and denominator rows) are issued one chunk
         # ahead: Triton's pipeliner leaves them synchronous (the TTGIR of sm_90), so each step waited for them.
@@ -175,12 +194,18 @@ if triton is not None:
             tl.store(S + base_s + c * DX * DZ + s_ptrs, state.to(S.dtype.element_ty))
             if HAS_VEC:
                 if i_v == 0:
-                    tl.store(SV + base_sv + c * DX + offs_x, vec)
+                    if VEC_MMA:  # the vector is its accumulator's row sum
+                        tl.store(SV + base_sv + c * DX + offs_x, tl.sum(vec, 1))
+                    else:
+                        tl.store(SV + base_sv + c * DX + offs_x, vec)
             if MOMENT:
                 tl.store(SM + base_s + c * DX * DZ + s_ptrs, mom.to(SM.dtype.element_ty))
                 if HAS_VEC:
                     if i_v == 0:
-                        tl.store(SMV + base_sv + c * DX + offs_x, mom_vec)
+                        if VEC_MMA:
+                            tl.store(SMV + base_sv + c * DX + offs_x, tl.sum(mom_vec, 1))
+                        else:
+                            tl.store(SMV + base_sv + c * DX + offs_x, mom_vec)
             # x is read as its transpose [DX, BT]: the decay weights then scale its columns and the
             # tile goes to the matrix units as is (scaling a [BT, DX] tile and transposing it in
             # registers cost ~2.5x the whole pass on an H100)
@@ -216,11 +241,17 @@ if triton is not None:
                 xw = x_t.to(tl.float32)
                 x_mma = x_t.to(z.dtype)
             if HAS_VEC:
-                if VEC_ONES:
+                if not VEC_ONES and not PREP:
+                    vb = tl.load(VB + i_bh * L + tok, mask=valid, other=0.0)
+                if VEC_MMA:
+                    if VEC_ONES:
+                        v_op = _scalar_columns(tl.full([BT], 1.0, tl.float32), BT, VW, z.dtype)
+                    else:
+                        v_op = _scalar_columns(vb, BT, VW, z.dtype)
+                    vec_in = tl.dot(x_mma, v_op, input_precision=PREC)
+                elif VEC_ONES:
                     vec_in = tl.sum(xw, 1)
                 else:
-                    if not PREP:
-                        vb = tl.load(VB + i_bh * L + tok, mask=valid, other=0.0)
                     vec_in = tl.sum(xw * vb[None, :], 1)
             if MOMENT:
                 # distance of each position to the edge the state is taken at, after this chunk
@@ -229,8 +260,11 @@ if triton is not None:
                 else:
                     dist = (t - c * BT + 1).to(tl.float32)
                 mom = mom + BT * state
-                mom = mom * decay + tl.dot((xw * dist[None, :]).to(z.dtype), z, input_precision=PREC)
-                if HAS_VEC:
+                xd_mma = (xw * dist[None, :]).to(z.dtype)
+                mom = mom * decay + tl.dot(xd_mma, z, input_precision=PREC)
+                if VEC_MMA:  # (the key-side pass: VEC_ONES)
+                    mom_vec = (mom_vec + BT * vec) * decay + tl.dot(xd_mma, v_op, input_precision=PREC)
+                elif HAS_VEC:
                     mom_vec = (mom_vec + BT * vec) * decay + tl.sum(xw * dist[None, :], 1)
             if HAS_DECAY:
                 state = state * decay
@@ -570,9 +604,16 @@ def chunk_states(x, z, a_info, chunk: int, *, vec: bool, vec_bias=None, transpos
         *(strides3(out) if prep is not None else (0, 0, 0)), *(strides3(g) if prep is not None else (0, 0, 0)),
         float(eps), DX=dx, DZ=dz, BT=chunk, BV=bv, HAS_DECAY=kind > 0, HAS_VEC=vec, VEC_ONES=vec_bias is None,
         TRANSPOSED=transposed, MOMENT=moment, PRE_W=pre_w, HAS_KM=key_mask is not None,
-        HAS_IDX=order is not None, PREC=_precision(x.dtype), PREP=prep is not None, num_warps=warps,
-        num_stages=stages)
+        HAS_IDX=order is not None, PREC=_precision(x.dtype), PREP=prep is not None,
+        VEC_MMA=_vector_states_by_mma(vec, vec_bias is None, z.dtype), num_warps=warps, num_stages=stages)
     return s, s_vec, s_mom, s_mom_vec
+
+
+def _vector_states_by_mma(vec: bool, ones: bool, dtype: torch.dtype) -> bool:
+    """Whether the state pass forms its vector states by a matrix product (``_state_kernel``'s VEC_MMA): as
+    ``LAUNCH["chunk_state_vector_mma"]`` says, except a vector bias in fp16 (``c`` of the backward can leave fp16's
+    range where the row gradients do not: its fp32 row sums stay)."""
+    return vec and bool(launch("chunk_state_vector_mma")[0]) and (ones or dtype != torch.float16)
 
 
 def chunk_forward(q, k, v, log_decay, mode: int, with_den: bool, scale: float, eps: float, chunk: int,
