@@ -439,6 +439,38 @@ def test_chunk_operator_gradients_in_the_inputs_layout(mask, prep, seed, monkeyp
     assert set(result.values()) == {"SUCCESS"}, result
 
 
+@interpret_only
+@pytest.mark.parametrize("mask", ["decay", "selective"])  # (LIT's chunk form is its global-state form)
+@pytest.mark.parametrize("prep", [0, 1])
+def test_chunk_function_prepares_row_gradients_in_its_state_pass(mask, prep, seed, monkeypatch):
+    """The chunk form's autograd Function (eager ``lion_attention`` with a decay): g' and c of the normalised output
+    formed by the query-side state pass (1, no ``grad_inputs`` call) or by ``grad_inputs`` (0); the float64
+    reference's gradients either way, token-major inputs with key padding."""
+    from lion_hf.kernels.triton import chunk
+    from lion_hf.kernels.triton.tuning import LAUNCH
+
+    monkeypatch.setitem(LAUNCH, "layer_grad_prep_in_backward", (prep,))
+    calls = []
+    real = chunk.grad_inputs
+    monkeypatch.setattr(chunk, "grad_inputs", lambda *args: calls.append(1) or real(*args))
+    q, k, v, a = make_inputs(2, 3, 37, 32, 32, mask)
+    q, k, v = (t.transpose(1, 2).contiguous().transpose(1, 2) for t in (q, k, v))
+    pad = padding(2, 37)
+
+    def kernel(q, k, v, a):
+        return lion_attention(q, k, v, a, form="chunk", chunk_size=16, key_padding_mask=pad, eps=1e-3,
+                              backend="triton")
+
+    outs, grads = run_and_grad(kernel, leaves(q, k, v, a))
+    assert len(calls) == 1 - prep
+    ref_outs, ref_grads = run_and_grad(lambda q, k, v, a: naive_lion_attention(q, k, v, a, eps=1e-3,
+                                                                               key_padding_mask=pad),
+                                       leaves(q, k, v, a, dtype=torch.float64))
+    assert rel(outs[0], ref_outs[0]) < 2e-5
+    for name, g, r in zip(["dq", "dk", "dv"], grads, ref_grads):
+        assert rel(g, r) < 3e-5, (name, rel(g, r))
+
+
 @pytest.mark.parametrize("with_pad", [False, True])
 def test_decay_grad_terms_add_up_to_the_gradient(with_pad, seed):
     """The GPU tests bound LION-D's d log_decay by its terms' magnitudes: those terms must be the gradient's

@@ -791,13 +791,21 @@ class LionChunkFunction(torch.autograd.Function):
     def backward(ctx, grad_out, grad_den):
         q, k, v, log_decay, out, den, *states = ctx.saved_tensors
         dtype = kernel_dtype(q.dtype)
-        g, c = grad_inputs(ctx.mode, grad_out, grad_den if ctx.mode == PARTS else None, out, den,
-                           ctx.scale, ctx.eps, v, dtype)
+        prep = None
+        if ctx.mode == NORMALIZED and launch("layer_grad_prep_in_backward")[0]:
+            # the query-side state pass forms g' and c itself, as the fused layer's and the custom operator's do:
+            # one launch fewer (0.15 ms of 3.0 at L 16384, BENCHMARKS.md twelfth pass)
+            g = empty_blhd(*grad_out.shape, dtype, grad_out.device)
+            c = torch.empty(grad_out.shape[:3], device=grad_out.device, dtype=torch.float32)
+            prep = (grad_out, out, den, ctx.eps)
+        else:
+            g, c = grad_inputs(ctx.mode, grad_out, grad_den if ctx.mode == PARTS else None, out, den,
+                               ctx.scale, ctx.eps, v, dtype)
         needs_decay = log_decay is not None and ctx.needs_input_grad[3]
         # gradients in the inputs' own (dense) layouts: autograd then copies none of them into a leaf's strides
         grads = tuple(torch.empty_like(x) for x in (q, k, v)) if all(x.dtype == dtype for x in (q, k, v)) else None
         dq, dk, dv, dlog = chunk_backward(q, k, v, log_decay, g, c, needs_decay, ctx.chunk,
-                                          states=states if ctx.keep else None, grads=grads)
+                                          states=states if ctx.keep else None, grads=grads, prep=prep)
         return dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype), dlog, None, None, None, None, None, None
 
 
