@@ -4,7 +4,8 @@
 
 For each argument, the rows of ``RUN.json`` in ``SECTION`` (train, infer, mlm) at ``SIZE`` (resolution or length)
 whose model name carries ``[SETTING]`` (e.g. ``layer_norm_kernels=1``), plus that run's baselines at that size,
-with the bracket dropped from the names. ``OUT.json`` takes the first run's meta and lists the sources.
+with the bracket dropped from the names; from a run without ``--compare`` (no bracketed names) every row at that size,
+``SETTING`` then being any placeholder (``-``). ``OUT.json`` takes the first run's meta and lists the sources.
 """
 
 from __future__ import annotations
