@@ -92,9 +92,19 @@ def main(argv=None):
     parser.add_argument("--json", type=str, default=None, help="also write the rows to this file")
     parser.add_argument("--layout", choices=["blhd", "bhld"], default="blhd",
                         help="memory of q, k, v: token-major as the models feed them (default), or contiguous [B,H,L,D]")
+    parser.add_argument("--launch", nargs="*", default=[], metavar="NAME=V1,V2",
+                        help="entries of lion_hf.kernels.triton.tuning.LAUNCH to set for this process")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
         sys.exit("benchmarks/kernels.py needs a CUDA device")
+    from lion_hf.kernels.triton import tuning
+
+    for item in args.launch:
+        name, _, values = item.partition("=")
+        if name not in tuning.LAUNCH:
+            sys.exit(f"--launch: {name!r} is not an entry of LAUNCH ({', '.join(tuning.LAUNCH)})")
+        tuning.LAUNCH[name] = tuple(int(x) for x in values.split(","))
+        print(f"# LAUNCH[{name!r}] = {tuning.LAUNCH[name]}", flush=True)
     device, dtype = "cuda", torch.bfloat16
     b, h, d = args.batch, args.heads, args.dim
     print(f"# {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {torch.cuda.get_device_name()}, "

@@ -127,9 +127,14 @@ def test_kernels_are_interpreted():
 @interpret_only
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("length,padded", [(37, False), (37, True), (300, True)])
-def test_values_and_gradients(mode, length, padded, seed):
+@pytest.mark.parametrize("vector_mma", [0, 1])
+def test_values_and_gradients(mode, length, padded, vector_mma, seed, monkeypatch):
     """All three modes, odd lengths over several reduction programs (2 and 10), right padding with NaN in
-    the padded keys and values."""
+    the padded keys and values; the reductions' vector states as column sums (0) or by a matrix product (1,
+    ``LAUNCH["chunk_state_vector_mma"]``)."""
+    from lion_hf.kernels.triton.tuning import LAUNCH
+
+    monkeypatch.setitem(LAUNCH, "chunk_state_vector_mma", (vector_mma,))
     q, k, v = make_inputs(2, 2, length, 32, 32)
     pad = padding(2, length) if padded else None
     if padded:

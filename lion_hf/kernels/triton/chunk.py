@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import torch
 
-from .common import NORMALIZED, PARTS, check_prep_buffers, grad_inputs, log_decay_grad
+from .common import NORMALIZED, PARTS, check_prep_buffers, grad_inputs, log_decay_grad, vector_states_by_mma
 from .tuning import launch
 from .launcher import run_kernel
 from .utils import cdiv, decay_strides, empty_blhd, kernel_dtype, row_major_last, strides3
@@ -63,6 +63,7 @@ except ImportError:  # pragma: no cover
 
 if triton is not None:
     from .common import _normalized_row_grads  # the query-side pass's preparation (PREP)
+    from .common import _scalar_columns  # the vector states' operand (VEC_MMA)
 
     @triton.jit
     def _chunk_decays(A, i_b, i_h, pos, valid, sab, sah, sal):
@@ -113,15 +114,6 @@ if triton is not None:
         tok = _rows(IDX, t, valid, HAS_IDX)
         o = tl.load(o_base + tok[:, None] * sol + offs_v[None, :], mask=valid[:, None], other=0.0)
         return o, tl.load(DEN + i_bh * L + tok, mask=valid, other=1.0)
-
-    @triton.jit
-    def _scalar_columns(x, BT: tl.constexpr, VW: tl.constexpr, dtype: tl.constexpr):
-        """``[BT, VW]`` operand of the vector states' product: ``x`` (fp32 ``[BT]``) in the operands' ``dtype`` as two
-        columns, its rounding and the rest (exact to ~2^-16 of ``x`` in bf16, to fp32 in fp32), zeros elsewhere."""
-        hi = x.to(dtype)
-        lo = (x - hi.to(tl.float32)).to(dtype)
-        col = tl.arange(0, VW)[None, :]
-        return tl.where(col == 0, hi[:, None], tl.where(col == 1, lo[:, None], tl.zeros([BT, VW], dtype)))
 
     @triton.jit
     def _state_kernel(X, Z, VB, A, W, DEC, S, SV, SM, SMV, KM, IDX, O, DEN, G_OUT, L, H, NT,
@@ -605,15 +597,8 @@ def chunk_states(x, z, a_info, chunk: int, *, vec: bool, vec_bias=None, transpos
         float(eps), DX=dx, DZ=dz, BT=chunk, BV=bv, HAS_DECAY=kind > 0, HAS_VEC=vec, VEC_ONES=vec_bias is None,
         TRANSPOSED=transposed, MOMENT=moment, PRE_W=pre_w, HAS_KM=key_mask is not None,
         HAS_IDX=order is not None, PREC=_precision(x.dtype), PREP=prep is not None,
-        VEC_MMA=_vector_states_by_mma(vec, vec_bias is None, z.dtype), num_warps=warps, num_stages=stages)
+        VEC_MMA=vector_states_by_mma(vec, vec_bias is None, z.dtype), num_warps=warps, num_stages=stages)
     return s, s_vec, s_mom, s_mom_vec
-
-
-def _vector_states_by_mma(vec: bool, ones: bool, dtype: torch.dtype) -> bool:
-    """Whether the state pass forms its vector states by a matrix product (``_state_kernel``'s VEC_MMA): as
-    ``LAUNCH["chunk_state_vector_mma"]`` says, except a vector bias in fp16 (``c`` of the backward can leave fp16's
-    range where the row gradients do not: its fp32 row sums stay)."""
-    return vec and bool(launch("chunk_state_vector_mma")[0]) and (ones or dtype != torch.float16)
 
 
 def chunk_forward(q, k, v, log_decay, mode: int, with_den: bool, scale: float, eps: float, chunk: int,

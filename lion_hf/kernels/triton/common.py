@@ -56,6 +56,15 @@ if triton is not None:
         return ds * (sig + x * sig * (1.0 - sig))
 
     @triton.jit
+    def _scalar_columns(x, BT: tl.constexpr, VW: tl.constexpr, dtype: tl.constexpr):
+        """``[BT, VW]`` operand of the vector states' product: ``x`` (fp32 ``[BT]``) in the operands' ``dtype`` as two
+        columns, its rounding and the rest (exact to ~2^-16 of ``x`` in bf16, to fp32 in fp32), zeros elsewhere."""
+        hi = x.to(dtype)
+        lo = (x - hi.to(tl.float32)).to(dtype)
+        col = tl.arange(0, VW)[None, :]
+        return tl.where(col == 0, hi[:, None], tl.where(col == 1, lo[:, None], tl.zeros([BT, VW], dtype)))
+
+    @triton.jit
     def _normalized_row_grads(do, o, den_eps):
         """``(g' = r * do, c = -r * (do . o))`` of fp32 ``[rows, D]`` tiles, ``r = 1 / den_eps`` (0 where that is
         1/0): the normalised output's row gradients (module doc), shared by every launch that forms them."""
@@ -82,6 +91,13 @@ if triton is not None:
         tl.store(G + i_b.to(tl.int64) * sgb + i_h * sgh + r64 * sgl + offs[None, :], g.to(G.dtype.element_ty),
                  mask=valid[:, None])
         tl.store(C + i_bh * L + rows, c, mask=valid)
+
+
+def vector_states_by_mma(vec: bool, ones: bool, dtype: torch.dtype) -> bool:
+    """Whether a state pass (the chunk form's, LIT's global one) forms its vector state by a matrix product with
+    :func:`_scalar_columns` (VEC_MMA): as ``LAUNCH["chunk_state_vector_mma"]`` says, except a per-position bias in
+    fp16 (the backward's ``c`` can leave fp16's range where the row gradients do not: its fp32 row sums stay)."""
+    return vec and bool(launch("chunk_state_vector_mma")[0]) and (ones or dtype != torch.float16)
 
 
 def check_prep_buffers(g: torch.Tensor, c: torch.Tensor | None, dtype: torch.dtype) -> None:

@@ -37,7 +37,7 @@ import functools
 
 import torch
 
-from .common import NORMALIZED, PARTS, SCALED, grad_inputs
+from .common import NORMALIZED, PARTS, SCALED, grad_inputs, vector_states_by_mma
 from .tuning import launch
 from .launcher import run_kernel
 from .utils import cdiv, empty_blhd, interpreter_enabled, kernel_dtype, row_major_last, strides3
@@ -58,14 +58,18 @@ INTERPRETER_LAUNCH = (32, 1)
 
 
 if triton is not None:
+    from .common import _scalar_columns  # the vector state's operand (Z_MMA)
 
     @triton.jit
     def _state_kernel(X, Y, W, KM, S_PART, Z_PART, L, H, sxb, sxh, sxl, syb, syh, syl,
                       DX: tl.constexpr, DY: tl.constexpr, BL: tl.constexpr, BC: tl.constexpr,
-                      HAS_Z: tl.constexpr, HAS_W: tl.constexpr, HAS_KM: tl.constexpr, PREC: tl.constexpr):
+                      HAS_Z: tl.constexpr, HAS_W: tl.constexpr, HAS_KM: tl.constexpr, PREC: tl.constexpr,
+                      Z_MMA: tl.constexpr):
         """Partial states of positions ``[i_s * BL, (i_s + 1) * BL)`` of one (batch, head):
         ``S_PART[i_s, bh] = sum_p x_p y_p^T`` (``[DX, DY]``) and ``Z_PART[i_s, bh] = sum_p w_p x_p``
-        (``w = 1``, or ``W[bh, p]`` with ``HAS_W``); positions that ``KM`` marks as padding are skipped."""
+        (``w = 1``, or ``W[bh, p]`` with ``HAS_W``); positions that ``KM`` marks as padding are skipped.
+        ``Z_MMA``: ``z`` as the chunk form's state pass forms its vector states (``VEC_MMA``, chunk.py), by a
+        product of ``x^T`` with the ``[BC, 16]`` columns of ``w``, instead of a cross-thread column sum per tile."""
         i_s = tl.program_id(0)
         i_bh = tl.program_id(1)
         i_b = i_bh // H
@@ -75,7 +79,11 @@ if triton is not None:
         x_base = X + i_b.to(tl.int64) * sxb + i_h * sxh
         y_base = Y + i_b.to(tl.int64) * syb + i_h * syh
         acc = tl.zeros([DX, DY], dtype=tl.float32)
-        z = tl.zeros([DX], dtype=tl.float32)
+        ZW: tl.constexpr = 16
+        if Z_MMA:
+            z = tl.zeros([DX, ZW], dtype=tl.float32)
+        else:
+            z = tl.zeros([DX], dtype=tl.float32)
         for p0 in range(0, BL, BC):
             offs = i_s * BL + p0 + tl.arange(0, BC)
             valid = offs < L
@@ -86,15 +94,26 @@ if triton is not None:
             y = tl.load(y_base + r64 * syl + offs_y[None, :], mask=valid[:, None], other=0.0)
             acc += tl.dot(tl.trans(x), y, input_precision=PREC)
             if HAS_Z:
-                xf = x.to(tl.float32)
                 if HAS_W:
                     w = tl.load(W + i_bh * L + offs, mask=valid, other=0.0)
-                    xf = xf * w[:, None]
-                z += tl.sum(xf, 0)
+                if Z_MMA:
+                    if HAS_W:
+                        w_op = _scalar_columns(w, BC, ZW, x.dtype)
+                    else:
+                        w_op = _scalar_columns(tl.full([BC], 1.0, tl.float32), BC, ZW, x.dtype)
+                    z = tl.dot(tl.trans(x), w_op, acc=z, input_precision=PREC)
+                else:
+                    xf = x.to(tl.float32)
+                    if HAS_W:
+                        xf = xf * w[:, None]
+                    z += tl.sum(xf, 0)
         part = i_s.to(tl.int64) * tl.num_programs(1) + i_bh  # row of the [NS, B*H] partials
         tl.store(S_PART + part * (DX * DY) + offs_x[:, None] * DY + offs_y[None, :], acc)
         if HAS_Z:
-            tl.store(Z_PART + part * DX + offs_x, z)
+            if Z_MMA:
+                tl.store(Z_PART + part * DX + offs_x, tl.sum(z, 1))
+            else:
+                tl.store(Z_PART + part * DX + offs_x, z)
 
     @triton.jit
     def _load_state(ST, st_base, DIN: tl.constexpr, DOUT: tl.constexpr, TRANS: tl.constexpr):
@@ -288,7 +307,8 @@ def _reduce(x, y, w, km, with_z: bool):
                                 z_part if z_part is not None else s_part, length, heads,
                                 *strides3(x), *strides3(y), DX=dx, DY=dy, BL=positions, BC=tile,
                                 HAS_Z=with_z, HAS_W=w is not None, HAS_KM=km is not None,
-                                PREC=_precision(x.dtype), num_warps=warps)
+                                PREC=_precision(x.dtype), Z_MMA=vector_states_by_mma(with_z, w is None, x.dtype),
+                                num_warps=warps)
     # deterministic: a fixed-order sum of the partials (no atomics)
     s = s_part[0] if ns == 1 else s_part.sum(0)
     z = None if z_part is None else (z_part[0] if ns == 1 else z_part.sum(0))
