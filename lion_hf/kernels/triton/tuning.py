@@ -70,7 +70,7 @@ LAUNCH: dict[str, tuple[int, ...]] = {
     # ... its vector states ([v | 1]'s ones column, the backward's c) by a [BT, 16] matrix product per step (1) or as
     # fp32 row sums (0), and so LIT's global-state reduction. H200, BENCHMARKS.md twelfth pass: the (k, [v | 1]) pass at
     # L 16384 LION-D 0.585 -> 0.339 ms (without vector states 0.337), LIT 0.401 -> 0.311; the chunk form's forward +
-    # backward LION-D 3.66 -> 3.04 ms
+    # backward LION-D 3.66 -> 3.04 ms; LIT's global-state forward 0.257 -> 0.242
     "chunk_state_vector_mma": (1,),
     # chunk form: output kernel (num_warps for chunk <= 64 or LIT, for 128 with a decay, num_stages)
     "chunk_out": (4, 8, 2),
