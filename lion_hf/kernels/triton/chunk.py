@@ -13,10 +13,10 @@ Two kinds of kernels:
       backward ``S^B_c = sum_{j > e}  exp(G_j - G_e) x_j z_j^T``
 
   (and the same sums of ``x_j`` times a per-position scalar, the ``[V | 1]`` denominator column). Each
-  step is one ``[DX, BT] x [BT, BV]`` product; the mask's transpose (``TRANSPOSED``, used for the key-side
-  gradients) swaps the roles of ``pex`` and ``pin``. With a decay, a parallel launch
-  (``_weights_kernel``) first computes every position's weight and every chunk's decay, so that the
-  sequential loop does no scan or exponential.
+  step is one ``[DX, BT] x [BT, BV]`` product (and a ``[DX, BT] x [BT, 16]`` one for the vector sums); the
+  mask's transpose (``TRANSPOSED``, used for the key-side gradients) swaps the roles of ``pex`` and ``pin``.
+  With a decay, a parallel launch (``_weights_kernel``) first computes every position's weight and every
+  chunk's decay, so that the sequential loop does no scan or exponential.
 * **chunk-parallel kernels**, one program per (chunk, batch*head): the output (:func:`chunk_forward`)
   and the three gradients (:func:`chunk_backward`) of a chunk are its intra-chunk ``BT x BT`` block
   with the two-sided mask, plus the two entering states scaled by the decay from the chunk edge.
