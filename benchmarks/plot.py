@@ -4,7 +4,7 @@
 
 Reads ``final_train_infer.json`` (``benchmarks/models.py --train ... --infer ...``), ``compile_model.json``
 if present (``--compile model``, drawn as crosses) and
-``final_kernels.json`` (``benchmarks/kernels.py --json``) in the results folder (or in ``KERNELS_FOLDER``, when
+``final_kernels.json`` (``benchmarks/kernel_times.py --json``) in the results folder (or in ``KERNELS_FOLDER``, when
 the kernels were last timed in another run) and writes
 ``train_step_vs_resolution.png``, ``inference_vs_resolution.png`` and ``kernel_time_vs_length.png``.
 """
@@ -95,7 +95,7 @@ def main() -> None:
     ax.set_yscale("log")
     ax.set_xlabel("sequence length L")
     ax.set_ylabel("forward + backward, ms")
-    # kernels.py's json has no date of its own: the models' run's when both come from one folder
+    # kernel_times.py's json has no date of its own: the models' run's when both come from one folder
     ax.set_title(f"Kernels, B=8 H=12 D=64 bf16\n{device}" + (f", {day}" if kernels_folder == results else ""))
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()

@@ -125,7 +125,7 @@ def state_steps_section(length=16384):
 
 def end_to_end_section(length=16384, masks=("lit", "decay", "selective"), steps=5):
     """What ``lion_attention(form="chunk")`` forward + backward launches, kernel by kernel (torch.profiler,
-    token-major inputs as ``benchmarks/kernels.py`` times them): where the end-to-end figure exceeds the sum
+    token-major inputs as ``benchmarks/kernel_times.py`` times them): where the end-to-end figure exceeds the sum
     of the chunk kernels above."""
     from torch.profiler import ProfilerActivity, profile
 

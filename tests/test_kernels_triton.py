@@ -413,7 +413,7 @@ def test_torch_compile_fullgraph_and_custom_op_checks(seed):
 @pytest.mark.parametrize("prep", [0, 1])
 def test_chunk_operator_gradients_in_the_inputs_layout(mask, prep, seed, monkeypatch):
     """The chunk operator's backward returns dq, dk, dv in the inputs' own layout (token-major views here, as
-    the models and ``benchmarks/kernels.py`` pass them: autograd then copies none into the leaves' strides),
+    the models and ``benchmarks/kernel_times.py`` pass them: autograd then copies none into the leaves' strides),
     with the g'/c preparation in its query-side state pass (1) or in its own launch (0); its fake kernel
     promises the same strides, and the gradients are the float64 reference's."""
     from torch.library import opcheck

@@ -1,6 +1,6 @@
 """Kernel benchmark of the LION Triton forms against PyTorch SDPA (FlashAttention), bf16.
 
-    PYTHONPATH=. python benchmarks/kernels.py [--lengths 256 1024 4096 16384] [--batch 8 --heads 12 --dim 64]
+    PYTHONPATH=. python benchmarks/kernel_times.py [--lengths 256 1024 4096 16384] [--batch 8 --heads 12 --dim 64]
 
 Prints one table: for each length, SDPA (non-causal, flash backend) forward and forward+backward
 milliseconds, then each LION form and mask (lit / decay / selective) with its ratio to SDPA.
@@ -96,7 +96,7 @@ def main(argv=None):
                         help="entries of lion_hf.kernels.triton.tuning.LAUNCH to set for this process")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
-        sys.exit("benchmarks/kernels.py needs a CUDA device")
+        sys.exit("benchmarks/kernel_times.py needs a CUDA device")
     from lion_hf.kernels.triton import tuning
 
     for item in args.launch:
