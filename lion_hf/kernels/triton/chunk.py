@@ -48,7 +48,8 @@ from __future__ import annotations
 
 import torch
 
-from .common import NORMALIZED, PARTS, check_prep_buffers, grad_inputs, log_decay_grad, vector_states_by_mma
+from .common import (NORMALIZED, PARTS, check_prep_buffers, grad_inputs, log_decay_grad, prep_buffers,
+                     vector_states_by_mma)
 from .tuning import launch
 from .launcher import run_kernel
 from .utils import cdiv, decay_strides, empty_blhd, kernel_dtype, row_major_last, strides3
@@ -780,8 +781,7 @@ class LionChunkFunction(torch.autograd.Function):
         if ctx.mode == NORMALIZED and launch("layer_grad_prep_in_backward")[0]:
             # the query-side state pass forms g' and c itself, as the fused layer's and the custom operator's do:
             # one launch fewer (0.15 ms of 3.0 at L 16384, BENCHMARKS.md twelfth pass)
-            g = empty_blhd(*grad_out.shape, dtype, grad_out.device)
-            c = torch.empty(grad_out.shape[:3], device=grad_out.device, dtype=torch.float32)
+            g, c = prep_buffers(grad_out, dtype)
             prep = (grad_out, out, den, ctx.eps)
         else:
             g, c = grad_inputs(ctx.mode, grad_out, grad_den if ctx.mode == PARTS else None, out, den,

@@ -100,6 +100,12 @@ def vector_states_by_mma(vec: bool, ones: bool, dtype: torch.dtype) -> bool:
     return vec and bool(launch("chunk_state_vector_mma")[0]) and (ones or dtype != torch.float16)
 
 
+def prep_buffers(grad_out: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Empty ``(g [B,H,L,Dv] in dtype, token-major; c [B,H,L] fp32)`` for a backward launch that forms g' and c itself."""
+    g = empty_blhd(*grad_out.shape, dtype, grad_out.device)
+    return g, torch.empty(grad_out.shape[:3], device=grad_out.device, dtype=torch.float32)
+
+
 def check_prep_buffers(g: torch.Tensor, c: torch.Tensor | None, dtype: torch.dtype) -> None:
     """Raise unless ``g`` (``[B,H,L,Dv]``, the kernels' ``dtype``, contiguous last dim) and ``c`` (``[B,H,L]`` fp32
     contiguous) can take the ``g'`` and ``c`` that a backward launch forms itself (``prep``): a converted copy

@@ -23,7 +23,7 @@ import torch
 
 from .attention import attention_backward, attention_forward
 from .chunk import chunk_backward, chunk_forward
-from .common import NORMALIZED, PARTS, grad_inputs
+from .common import NORMALIZED, PARTS, grad_inputs, prep_buffers
 from .tuning import launch
 from .utils import empty_blhd, kernel_dtype
 
@@ -106,8 +106,7 @@ def lion_backward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, log_decay: 
         grads = grads if all(b is not None for b in grads) else None
         if mode == NORMALIZED and launch("layer_grad_prep_in_backward")[0]:
             # the query-side state pass forms g' and c itself: one launch fewer (as the fused layer does)
-            g = empty_blhd(*grad_out.shape, dtype, grad_out.device)
-            c = torch.empty(grad_out.shape[:3], device=grad_out.device, dtype=torch.float32)
+            g, c = prep_buffers(grad_out, dtype)
             dq, dk, dv, dlog = chunk_backward(q, k, v, log_decay, g, c, needs_decay, chunk, grads=grads,
                                               prep=(grad_out, out, den, eps))
         else:
