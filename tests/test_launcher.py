@@ -56,10 +56,41 @@ def test_first_launch_through_triton_then_the_compiled_kernel_in_signature_order
     kind, args = kernel.log[1]
     assert kind == "direct"
     # grid padded to three dims, the stream, the handle, metadata, no launch metadata or hooks, then every
-    # argument in the signature's order with the constexprs last
+    # argument in the signature's order (tensors as their addresses) with the constexprs last
     assert args[:9] == (4, 2, 1, 77, "handle", "meta", None, None, None)
-    assert args[9] is x and args[10:] == (100, 16, 0.5, 64, True)
+    assert args[9] == x.data_ptr() and type(args[9]) is int and args[10:] == (100, 16, 0.5, 64, True)
     assert len(kernel.log) == 3
+
+
+def test_tensors_reach_the_compiled_kernel_as_addresses_in_their_places(fast):
+    kernel = FakeKernel()
+    kernel.arg_names = ["X", "L", "Y", "Z", "BLOCK"]
+    x, y, z = torch.zeros(8), torch.zeros(4, dtype=torch.float16), torch.zeros(2, dtype=torch.int32)
+    for _ in range(2):
+        launcher.run_kernel(kernel, (1,), x, 5, y, z, BLOCK=16)
+    kind, args = kernel.log[-1]
+    assert kind == "direct" and args[9:] == (x.data_ptr(), 5, y.data_ptr(), z.data_ptr(), 16)
+    y2 = torch.zeros(4, dtype=torch.float16)  # another tensor of the same kind: its own address, no new entry
+    launcher.run_kernel(kernel, (1,), x, 5, y2, z, BLOCK=16)
+    assert kernel.compiles == 1 and kernel.log[-1][1][11] == y2.data_ptr()
+
+
+class OnDevice(torch.Tensor):
+    """A CPU tensor that reports the device it is given (a tensor of another device, as the key sees it)."""
+
+    def get_device(self):
+        return self.reported_device
+
+
+def test_a_tensor_on_another_device_is_a_new_entry(fast):
+    # the compiled kernel is handed addresses without a check of their memory: Triton's own launch checks a
+    # new device's tensor (and raises for a CPU tensor among CUDA ones)
+    kernel = FakeKernel()
+    on_gpu, on_cpu = (torch.zeros(64).as_subclass(OnDevice) for _ in range(2))
+    on_gpu.reported_device, on_cpu.reported_device = 0, -1
+    for x in (on_gpu, on_gpu, on_cpu):
+        launcher.run_kernel(kernel, (1,), x, 100, 16, 0.5, BLOCK=64, FLAG=True)
+    assert [entry[0] for entry in kernel.log] == ["triton", "direct", "triton"]
 
 
 @pytest.mark.parametrize("change", ["length", "stride_one", "dtype", "alignment", "constexpr", "warps", "int_type",

@@ -8,10 +8,16 @@ the step waits on the host (BENCHMARKS.md). :func:`run_kernel` takes Triton's pa
 launch and then calls the compiled kernel itself.
 
 The key of a launch holds what Triton specialises on, conservatively: every non-tensor argument by value
-(so a new length or stride is a new entry, compiled or found by Triton as usual), every tensor's dtype and
-16-byte alignment, the device, and the keyword arguments (constexprs, ``num_warps``, ``num_stages``).
+(so a new length or stride is a new entry, compiled or found by Triton as usual), every tensor's dtype,
+16-byte alignment and device, and the keyword arguments (constexprs, ``num_warps``, ``num_stages``).
 Anything unexpected (the interpreter, a Triton whose launch internals differ, a launch hook such as a
 profiler's) takes Triton's own path.
+
+A cache hit hands the compiled kernel the tensors' addresses as integers, which its launcher takes as they
+are: given a tensor it calls ``data_ptr()`` and the driver's ``cuPointerGetAttribute`` for every pointer
+argument (about twenty per launch of the attention kernels, their unused inputs included) to check that the
+memory is the GPU's. The first launch of a key, through Triton, made that check; a tensor on another device
+(a CPU tensor among CUDA ones, say) is another key.
 """
 
 from __future__ import annotations
@@ -53,10 +59,12 @@ def _current_stream(device: int):
     return driver.active.get_current_stream(device)
 
 
-#: argument types of a launch -> (getter of its tensors, getter of its other arguments), found once per signature
+#: argument types of a launch -> (getter of its tensors, getter of its other arguments, the arguments with the
+#: tensors' addresses in their places from ``args + addresses``), found once per signature
 _SPLITS: dict[tuple, tuple] = {}
 _DTYPE = attrgetter("dtype")
 _DATA_PTR = methodcaller("data_ptr")
+_DEVICE = methodcaller("get_device")
 
 
 def _getter(indices: list[int]):
@@ -66,19 +74,28 @@ def _getter(indices: list[int]):
     return itemgetter(*indices) if indices else (lambda args: ())
 
 
+def _split(types: tuple) -> tuple:
+    tensor_at = [i for i, t in enumerate(types) if issubclass(t, torch.Tensor)]
+    n = len(types)
+    with_addresses = [n + tensor_at.index(i) if i in tensor_at else i for i in range(n)]
+    return _getter(tensor_at), _getter([i for i in range(n) if i not in tensor_at]), _getter(with_addresses)
+
+
 def _key(args: tuple, meta: dict) -> tuple:
-    # every argument's type, tensors' dtypes and 16-byte alignment, the other arguments by value, the device and
-    # the keyword arguments; built from C-level getters (a Python loop over ~45 arguments took ~8 us per launch)
+    """``(key, the tensors' addresses, the signature's split)`` of a launch: every argument's type, the tensors'
+    dtypes, 16-byte alignment and devices, the other arguments by value and the keyword arguments; built from
+    C-level getters (a Python loop over ~45 arguments took ~8 us per launch)."""
     types = tuple(map(type, args))
     split = _SPLITS.get(types)
     if split is None:
         if len(_SPLITS) >= _MAX_ENTRIES:
             _SPLITS.clear()
-        tensor_at = [i for i, t in enumerate(types) if issubclass(t, torch.Tensor)]
-        split = _SPLITS[types] = (_getter(tensor_at), _getter([i for i in range(len(types)) if i not in tensor_at]))
+        split = _SPLITS[types] = _split(types)
     tensors = split[0](args)
-    return (tensors[0].get_device() if tensors else -1, types, tuple(map(_DTYPE, tensors)),
-            tuple([ptr % 16 == 0 for ptr in map(_DATA_PTR, tensors)]), split[1](args), tuple(meta.items()))
+    addresses = tuple(map(_DATA_PTR, tensors))
+    key = (tuple(map(_DEVICE, tensors)), types, tuple(map(_DTYPE, tensors)),
+           tuple([ptr % 16 == 0 for ptr in addresses]), split[1](args), tuple(meta.items()))
+    return key, addresses, split
 
 
 def run_kernel(kernel, grid: tuple, *args, **meta) -> None:
@@ -90,7 +107,7 @@ def run_kernel(kernel, grid: tuple, *args, **meta) -> None:
     if cache is None or _launch_hooks_set():
         kernel[grid](*args, **meta)
         return
-    key = _key(args, meta)
+    key, addresses, split = _key(args, meta)
     entry = cache.get(key)
     if entry is None:
         compiled = kernel[grid](*args, **meta)
@@ -109,9 +126,10 @@ def run_kernel(kernel, grid: tuple, *args, **meta) -> None:
         grid0, grid1, grid2 = grid
     else:
         grid0, grid1, grid2 = (tuple(grid) + (1, 1))[:3]
-    device = key[0] if key[0] >= 0 else torch.cuda.current_device()
+    devices = key[0]
+    device = devices[0] if devices and devices[0] >= 0 else torch.cuda.current_device()
     compiled.run(grid0, grid1, grid2, _current_stream(device), compiled.function,
-                 compiled.packed_metadata, None, None, None, *args, *constexprs)
+                 compiled.packed_metadata, None, None, None, *split[2](args + addresses), *constexprs)
 
 
 __all__ = ["run_kernel"]
