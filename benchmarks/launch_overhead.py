@@ -66,9 +66,10 @@ def _layer(mask: str, natural: bool):
     return forward, both
 
 
-def _direct_feature_launch(x: torch.Tensor):
+def _direct_feature_launch(x: torch.Tensor, addresses: bool = False):
     """The feature-map launch without Triton's binder: its compiled kernel's ``run`` with the same arguments
-    (what a launch cache could do; for measurement only)."""
+    (what a launch cache could do; for measurement only); ``addresses``: the tensors passed as their addresses
+    (ints), as the launch cache passes them (no ``data_ptr`` call or driver check per pointer in the launcher)."""
     from triton.runtime import driver
 
     from lion_hf.kernels.triton import fused as tf
@@ -84,6 +85,8 @@ def _direct_feature_launch(x: torch.Tensor):
     args = (x, x, y, y, LENGTH, HEADS, *strides3(x), *strides3(y), x, x, x, x, x, 0, 0, DIM, rows, 1, False, 16,
             False, False)
     grid = ((LENGTH + rows - 1) // rows, HEADS, 2)
+    if addresses:
+        args = tuple(a.data_ptr() if isinstance(a, torch.Tensor) else a for a in args)
 
     def launch():
         stream = driver.active.get_current_stream(device)
@@ -113,6 +116,7 @@ def main() -> None:
     x = torch.randn(1, HEADS, LENGTH, DIM, device="cuda", dtype=torch.bfloat16)
     print(f"| feature map launch alone | {_host_us(lambda: feature_forward(x, x, 1), args.calls):.0f} | - |")
     print(f"| the same, compiled kernel called directly | {_host_us(_direct_feature_launch(x), args.calls):.0f} | - |")
+    print(f"| ... with the tensors as addresses | {_host_us(_direct_feature_launch(x, True), args.calls):.0f} | - |")
     print(f"| torch.empty alone | {_host_us(lambda: torch.empty(8, device='cuda'), args.calls):.1f} | - |")
     if args.profile:
         _, both = _layer(args.profile_mask, args.natural)
