@@ -684,3 +684,31 @@ def test_auto_form_of_a_layer_follows_the_layer_table(mask, monkeypatch, seed):
         attention = lion_fused_attention(qkv, decays, backend="triton", form="attention", **options)
     assert seen == ["chunk", "attention"]
     assert rel(auto, attention) < 2e-5
+
+
+def test_a_layers_choice_of_path_is_made_once_per_kind_of_call(monkeypatch, seed):
+    """The fused layer's choice of form, path and chunk (``_layer_plan``) is kept per kind of call: the same call
+    again reuses it; a new length, grad mode or launch table entry chooses anew (and the results follow it)."""
+    from lion_hf.kernels import fused as fused_module
+
+    monkeypatch.setattr(fused_module, "_PLANS", {})
+    chosen = []
+    original = fused_module._choose_plan
+    monkeypatch.setattr(fused_module, "_choose_plan", lambda *a: chosen.append(a[0].shape[1]) or original(*a))
+    options = dict(feature_map="silu_l2", normalize=True, scale=32 ** -0.5, eps=1e-4, chunk_size=16, backend="triton")
+    qkv = make_qkv(1, 21, 2, 32)
+    decays = make_decays("decay", 1, 2, 21)
+    first = lion_fused_attention(qkv, decays, **options)
+    again = lion_fused_attention(qkv, decays, **options)
+    assert chosen == [21] and torch.equal(first, again)
+    lion_fused_attention(make_qkv(1, 22, 2, 32), make_decays("decay", 1, 2, 22), **options)
+    with torch.no_grad():
+        lion_fused_attention(qkv, decays, **options)
+    assert chosen == [21, 22, 21]
+    monkeypatch.setitem(LAUNCH, "layer_attention_max_length", (9, 20))  # the length now takes the chunk form
+    seen = []
+    triton_fused = fused_module._TRITON_FUSED[0]
+    layer = triton_fused.lion_layer
+    monkeypatch.setattr(triton_fused, "lion_layer", lambda *a, **k: seen.append(a[3]) or layer(*a, **k))
+    chunked = lion_fused_attention(qkv, decays, **options)
+    assert chosen == [21, 22, 21, 21] and seen == ["chunk"] and rel(chunked, first) < 2e-5

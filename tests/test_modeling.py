@@ -284,3 +284,33 @@ def test_token_ids_on_cpu_are_checked_on_every_call():
         text(input_ids=torch.tensor([[1, 2]]))
     with pytest.raises(ValueError, match=r"input_ids must lie in \[0, 40\)"):
         text(input_ids=torch.tensor([[1, 40]]))
+
+
+@pytest.mark.parametrize("kind", ["dropout", "drop_path"])
+def test_identity_dropouts_are_not_called_and_the_others_are(monkeypatch, kind):
+    # a dropout that returns its input (rate 0, eval mode) is skipped (host time per call); a real rate, a hook or a
+    # subclass still runs the module
+    from torch import nn
+
+    from lion_hf.modeling.modeling_lion import LionDropPath, _dropout
+
+    cls = nn.Dropout if kind == "dropout" else LionDropPath
+    calls = []
+    original = cls.forward
+    monkeypatch.setattr(cls, "forward", lambda self, x: calls.append(1) or original(self, x))
+    x = torch.randn(64, 32)
+    assert _dropout(cls(0.0).train(), x) is x and _dropout(cls(0.5).eval(), x) is x and not calls
+    torch.manual_seed(0)
+    dropped = _dropout(cls(0.5).train(), x)
+    assert len(calls) == 1 and (dropped == 0).any() and not torch.equal(dropped, x)
+    hooked = cls(0.0).train()
+    seen = []
+    hooked.register_forward_hook(lambda module, inputs, output: seen.append(1))
+    _dropout(hooked, x)
+    assert seen == [1] and len(calls) == 2
+
+    class Custom(cls):
+        pass
+
+    _dropout(Custom(0.0).train(), x)
+    assert len(calls) == 3

@@ -120,6 +120,57 @@ def _fused_form(qkv: torch.Tensor, form: str, concrete_backend: str | None, drop
     return concrete
 
 
+#: (inputs of a layer's choice of path) -> (form, fused form or None, chunk): the choice reads the device, dtype,
+#: shape and the launch table, costs ~20 us of host time per layer call on the lent GPU machines, and ViT-B-size
+#: steps there wait on the host (BENCHMARKS.md, thirteenth pass); never filled while torch.compile traces
+_PLANS: dict[tuple, tuple[str, str | None, int]] = {}
+
+
+def _layer_plan(qkv: torch.Tensor, form: str, backend: str, dropout_p: float, has_decay: bool,
+                chunk_size: int | None) -> tuple[str, str | None, int]:
+    """``(form, fused, chunk)`` of one layer call: the form after ``"auto"`` (:func:`_layer_form`), the form the
+    fused Triton layer runs (``None``: the unfused path, :func:`_fused_form`) and its chunk length."""
+    if torch.compiler.is_compiling():
+        return _choose_plan(qkv, form, backend, dropout_p, has_decay, chunk_size)
+    from .triton.tuning import LAUNCH  # (no Triton import: the table is plain Python)
+
+    key = (form, backend, dropout_p > 0, has_decay, chunk_size, qkv.device.type, qkv.dtype, qkv.shape[1],
+           qkv.shape[-1], torch.is_grad_enabled(), LAUNCH["layer_attention_max_length"])
+    plan = _PLANS.get(key)
+    if plan is None:
+        plan = _choose_plan(qkv, form, backend, dropout_p, has_decay, chunk_size)
+        if len(_PLANS) >= 256:  # lengths vary in text: keep the table small
+            _PLANS.clear()
+        _PLANS[key] = plan
+    return plan
+
+
+def _choose_plan(qkv: torch.Tensor, form: str, backend: str, dropout_p: float, has_decay: bool,
+                 chunk_size: int | None) -> tuple[str, str | None, int]:
+    concrete_backend = _concrete_backend(backend, qkv, dropout_p)
+    form = _layer_form(form, qkv.shape[1], concrete_backend, dropout_p, has_decay)
+    fused = _fused_form(qkv, form, concrete_backend, dropout_p, torch.is_grad_enabled())
+    if fused is None:
+        return form, None, 0
+    from .triton.utils import triton_chunk_size
+
+    chunk = triton_chunk_size(chunk_size, has_decay, qkv.shape[-1],
+                              fp32=qkv.is_cuda and qkv.dtype not in (torch.float16, torch.bfloat16))
+    return form, fused, chunk
+
+
+_TRITON_FUSED: list = []
+
+
+def _import_triton_fused():
+    """:mod:`lion_hf.kernels.triton.fused`, imported once (an import statement in the layer's call costs host time
+    on every call); its attributes are read per call."""
+    from .triton import fused as triton_fused
+
+    _TRITON_FUSED.append(triton_fused)
+    return triton_fused
+
+
 def _column_slice(projection: torch.Tensor, part: torch.Tensor, width: int) -> int | None:
     """The first column of ``projection [B, L, W]`` (contiguous) that ``part`` (``[B, L, ...]``, ``width``
     columns in row-major order) starts at, if ``part`` is that slice of it; else ``None``."""
@@ -184,22 +235,16 @@ def lion_fused_attention(qkv: torch.Tensor, log_decays: Sequence[torch.Tensor | 
     if feature_map not in FEATURE_MAP_FUNCTIONS:
         raise ValueError(f"feature_map must be one of {sorted(FEATURE_MAP_FUNCTIONS)}, got {feature_map!r}")
     has_decay = gate_logits is not None or (log_decays is not None and log_decays[0] is not None)
-    concrete_backend = _concrete_backend(backend, qkv, dropout_p)
-    form = _layer_form(form, qkv.shape[1], concrete_backend, dropout_p, has_decay)
-    fused = _fused_form(qkv, form, concrete_backend, dropout_p, torch.is_grad_enabled())
+    form, fused, chunk = _layer_plan(qkv, form, backend, dropout_p, has_decay, chunk_size)
     if gate_logits is not None and (fused is None or qkv.shape[1] == 0 or qkv.shape[0] == 0):
         log_decays = selective_log_decays(gate_logits, 1 if orders is None else len(orders), cls_zero)
     if fused is None or qkv.shape[1] == 0 or qkv.shape[0] == 0:
         return unfused_attention(qkv, log_decays, feature_map=feature_map, normalize=normalize, scale=scale,
                                  eps=eps, form=form, chunk_size=chunk_size, key_padding_mask=key_padding_mask,
                                  dropout_p=dropout_p, backend=backend, orders=orders)
-    from .triton.common import NORMALIZED, SCALED
-    from .triton.fused import FEATURE_MAPS, lion_layer
-    from .triton.utils import triton_chunk_size
+    triton_fused = _TRITON_FUSED[0] if _TRITON_FUSED else _import_triton_fused()
 
     batch, length, _, heads, dim = qkv.shape
-    chunk = triton_chunk_size(chunk_size, has_decay, dim,
-                              fp32=qkv.is_cuda and qkv.dtype not in (torch.float16, torch.bfloat16))
     packing = _packing(projection, qkv, gate_logits)
     if packing is not None:
         qkv, gate = projection, None
@@ -207,9 +252,10 @@ def lion_fused_attention(qkv: torch.Tensor, log_decays: Sequence[torch.Tensor | 
         qkv = qkv if qkv.is_contiguous() else qkv.contiguous()
         gate = None if gate_logits is None else (gate_logits if gate_logits.stride(-1) == 1
                                                  else gate_logits.contiguous())
-    context = lion_layer(qkv, list(log_decays) if log_decays is not None else [None], FEATURE_MAPS[feature_map],
-                         fused, NORMALIZED if normalize else SCALED, scale, eps, chunk, key_padding_mask, dropout_p,
-                         orders, gate=gate, cls_zero=cls_zero, packing=packing)
+    context = triton_fused.lion_layer(
+        qkv, list(log_decays) if log_decays is not None else [None], triton_fused.FEATURE_MAPS[feature_map], fused,
+        triton_fused.NORMALIZED if normalize else triton_fused.SCALED, scale, eps, chunk, key_padding_mask, dropout_p,
+        orders, gate=gate, cls_zero=cls_zero, packing=packing)
     context = context.transpose(1, 2).reshape(batch, length, heads * dim)
     # the kernels compute float64 inputs in fp32 (kernel_dtype): the result still comes back in qkv's dtype
     return context if context.dtype == qkv.dtype else context.to(qkv.dtype)

@@ -32,21 +32,28 @@ def layer_norm_reference(x: torch.Tensor, weight: torch.Tensor | None, bias: tor
 
 def _kernel_dtype(norm: nn.Module, x: torch.Tensor, backend: str) -> torch.dtype | None:
     """The dtype the kernels write ``norm(x)`` in (the autocast dtype), or ``None`` where ``norm(x)`` runs."""
-    device_type = x.device.type
-    # (autocast knows no other device types: the meta device, for one, would raise)
-    if backend == "torch" or device_type not in ("cuda", "cpu") or torch.compiler.is_compiling() \
-            or not torch.is_autocast_enabled(device_type):
-        return None
-    out_dtype = torch.get_autocast_dtype(device_type)
-    if out_dtype not in _AUTOCAST_DTYPES or x.dtype not in (*_AUTOCAST_DTYPES, torch.float32) or x.numel() == 0 \
-            or not plain_module(norm, nn.LayerNorm) or len(norm.normalized_shape) != 1:
+    if backend == "torch":
         return None
     settings = _triton_settings()
     if settings is None:
         return None
     launch, interpreter_enabled, max_width = settings
+    # the size rule first: below it (ViT-B 512 px b16, BERT-large L 128) every call ends here, and those steps wait
+    # on the host (BENCHMARKS.md, thirteenth pass)
     enabled, min_elements = launch("layer_norm_kernels")
-    if not enabled or x.numel() < min_elements or not (x.is_cuda or (backend == "triton" and interpreter_enabled())):
+    numel = x.numel()
+    if not enabled or numel < min_elements or numel == 0:
+        return None
+    device_type = x.device.type
+    # (autocast knows no other device types: the meta device, for one, would raise)
+    if device_type not in ("cuda", "cpu") or torch.compiler.is_compiling() \
+            or not torch.is_autocast_enabled(device_type):
+        return None
+    out_dtype = torch.get_autocast_dtype(device_type)
+    if out_dtype not in _AUTOCAST_DTYPES or x.dtype not in (*_AUTOCAST_DTYPES, torch.float32) \
+            or not plain_module(norm, nn.LayerNorm) or len(norm.normalized_shape) != 1:
+        return None
+    if not (x.is_cuda or (backend == "triton" and interpreter_enabled())):
         return None
     return out_dtype if x.shape[-1] == norm.normalized_shape[0] <= max_width else None
 

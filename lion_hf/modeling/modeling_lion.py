@@ -252,6 +252,21 @@ def _zeros(like: torch.Tensor, *shape: int) -> torch.Tensor:
     return zeros
 
 
+#: dropout-like module classes -> the attribute holding their rate (LionDropPath adds itself below)
+_DROP_RATES: dict[type, str] = {nn.Dropout: "p"}
+
+
+def _dropout(dropout: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``dropout(x)``, without the call where a plain dropout-like module (:data:`_DROP_RATES`, no hooks, no
+    subclass) returns ``x`` (rate 0, as in the ViT presets, or eval mode): a module call costs host time, and
+    ViT-B-size training steps wait on the host (BENCHMARKS.md, thirteenth pass)."""
+    rate = _DROP_RATES.get(type(dropout))
+    if rate is not None and (getattr(dropout, rate) == 0 or not dropout.training) \
+            and plain_module(dropout, type(dropout)):
+        return x
+    return dropout(x)
+
+
 def _plain_linear(module: nn.Module) -> bool:
     """``module`` is an ``nn.Linear`` whose weights can be read and multiplied directly (:func:`plain_module`)."""
     return plain_module(module, nn.Linear)
@@ -291,7 +306,8 @@ class LionAttention(nn.Module):
         if self.gate is not None:
             return selective_log_decays(self.gate(hidden_states), self.num_orders, self._cls_zero)
         if self.decay_logits is not None:
-            return list(F.logsigmoid(self.decay_logits.float()).unbind(0))
+            logits = self.decay_logits
+            return list(F.logsigmoid(logits if logits.dtype == torch.float32 else logits.float()).unbind(0))
         return [None] * self.num_orders
 
     def _projections(self, hidden_states: torch.Tensor):
@@ -372,7 +388,7 @@ class LionAttention(nn.Module):
         if self.output_norm is not None:
             context = (layer_norm_into_linear(self.output_norm, context, backend) if _plain_linear(self.out_proj)
                        else self.output_norm(context))
-        return self.dropout(self.out_proj(context)), None
+        return _dropout(self.dropout, self.out_proj(context)), None
 
     def _rotary_attention(self, qkv: torch.Tensor, log_decays: list[torch.Tensor | None],
                           attention_mask: torch.Tensor | None, grid_size: tuple[int, int] | None, *, scale: float,
@@ -496,7 +512,7 @@ class LionMLP(nn.Module):
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.fc2(self.dropout(self.act(self.fc1(hidden_states)))))
+        return _dropout(self.dropout, self.fc2(_dropout(self.dropout, self.act(self.fc1(hidden_states)))))
 
 
 class LionDropPath(nn.Module):
@@ -515,6 +531,9 @@ class LionDropPath(nn.Module):
 
     def extra_repr(self) -> str:
         return f"rate={self.rate}"
+
+
+_DROP_RATES[LionDropPath] = "rate"
 
 
 class LionLayer(GradientCheckpointingLayer):
@@ -560,14 +579,14 @@ class LionLayer(GradientCheckpointingLayer):
             normed = self._pre_norm(self.norm1, hidden_states, into_attention)
             attended, _ = self.attention(self._mixer_input(normed, attention_mask, grid_size), attention_mask,
                                          grid_size)
-            hidden_states = hidden_states + self.drop_path(attended)
+            hidden_states = hidden_states + _dropout(self.drop_path, attended)
             normed = self._pre_norm(self.norm2, hidden_states, _plain_linear(self.mlp.fc1))
-            return hidden_states + self.drop_path(self.mlp(normed))
+            return hidden_states + _dropout(self.drop_path, self.mlp(normed))
         attended, _ = self.attention(self._mixer_input(hidden_states, attention_mask, grid_size), attention_mask,
                                      grid_size)
         backend = self.attention.config.attention_backend
-        hidden_states = layer_norm_of_sum(self.norm1, hidden_states, self.drop_path(attended), backend)
-        return layer_norm_of_sum(self.norm2, hidden_states, self.drop_path(self.mlp(hidden_states)), backend)
+        hidden_states = layer_norm_of_sum(self.norm1, hidden_states, _dropout(self.drop_path, attended), backend)
+        return layer_norm_of_sum(self.norm2, hidden_states, _dropout(self.drop_path, self.mlp(hidden_states)), backend)
 
 
 class LionTextPooler(nn.Module):

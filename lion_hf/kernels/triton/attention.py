@@ -42,7 +42,11 @@ import torch
 from .common import NORMALIZED, PARTS, SCALED, check_prep_buffers, grad_inputs, log_decay_grad
 from .tuning import INTERPRETER_ATTENTION_TILES, launch
 from .launcher import run_kernel
-from .utils import cdiv, decay_strides, empty_blhd, interpreter_enabled, kernel_dtype, row_major_last, strides3
+from .utils import (cdiv, decay_strides, dense, empty_blhd, interpreter_enabled, kernel_dtype, row_major_last,
+                    strides3)
+
+#: how Triton runs this module's kernels, fixed when it defined them (at import): read once, not per launch
+_INTERPRETED = interpreter_enabled()
 
 try:  # optional dependency: the module imports without Triton, its functions need it
     import triton
@@ -726,7 +730,7 @@ _KIND_NAMES = ("lit", "decay", "selective")
 def _blocks(dk: int, dv: int, dtype: torch.dtype, backward: bool, has_decay: bool = False, fused: bool = False,
             length: int = 0, kind: int = 0, dropout: bool = False, orders: int = 1):
     """``(BM, BN, num_warps, num_stages)`` from :data:`lion_hf.kernels.triton.tuning.LAUNCH`."""
-    if interpreter_enabled():
+    if _INTERPRETED:
         return INTERPRETER_ATTENTION_TILES
     big = max(dk, dv) >= 128 or dtype == torch.float32
     if big:
@@ -943,7 +947,7 @@ def attention_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, f64: to
             eps = 0.0
         else:
             grad_out, out, den, eps = prep
-            grad_out, out, den = row_major_last(grad_out), row_major_last(out), den.contiguous()
+            grad_out, out, den = row_major_last(grad_out), row_major_last(out), dense(den)
         run_kernel(_attn_bwd_dq_kernel, (cdiv(length, bm), batch * heads),
             *inputs, dq_, pick(row_lo), pick(row_up), pick(q_raw), pick(grad_out), pick(out), pick(den), length,
             heads, *in_strides, *strides3(dq_), sab, sah, sal, *(strides3(q_raw) if fmap else (0, 0, 0)),

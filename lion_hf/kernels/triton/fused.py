@@ -29,11 +29,14 @@ import torch
 
 from .attention import attention_backward, attention_forward, fused_dq
 from .chunk import chunk_backward, chunk_forward, keep_forward_states
-from .common import NORMALIZED, PARTS, grad_inputs
+from .common import NORMALIZED, PARTS, SCALED, grad_inputs
 from .global_state import global_backward, global_forward, global_state
 from .tuning import launch
 from .launcher import run_kernel
 from .utils import cdiv, empty_blhd, interpreter_enabled, kernel_dtype, strides3
+
+#: how Triton runs this module's kernels, fixed when it defined them (at import): read once, not per launch
+_INTERPRETED = interpreter_enabled()
 
 try:  # optional dependency
     import triton
@@ -200,7 +203,7 @@ if triton is not None:
 
 
 def _decay_block() -> int:
-    return 16 if interpreter_enabled() else 256
+    return 16 if _INTERPRETED else 256
 
 
 def selective_decay(gate: torch.Tensor, order_index: int, heads: int, perm: torch.Tensor | None, cls_zero: bool):
@@ -228,7 +231,7 @@ def selective_decay_grad(gate: torch.Tensor, order_index: int, heads: int, perm:
 
 
 def _rows_per_program(dim: int) -> tuple[int, int]:
-    if interpreter_enabled():
+    if _INTERPRETED:
         return 16, 1
     rows, warps = launch("feature_map")
     return (rows if dim <= 64 else max(16, rows // 2)), warps

@@ -40,7 +40,10 @@ import torch
 from .common import NORMALIZED, PARTS, SCALED, grad_inputs, vector_states_by_mma
 from .tuning import launch
 from .launcher import run_kernel
-from .utils import cdiv, empty_blhd, interpreter_enabled, kernel_dtype, row_major_last, strides3
+from .utils import cdiv, dense, empty_blhd, interpreter_enabled, kernel_dtype, row_major_last, strides3
+
+#: how Triton runs this module's kernels, fixed when it defined them (at import): read once, not per launch
+_INTERPRETED = interpreter_enabled()
 
 try:  # optional dependency: the module imports without Triton, its functions need it
     import triton
@@ -271,7 +274,7 @@ def _key_mask(key_mask: torch.Tensor | None):
 def _launch(dk: int, dv: int, name: str, length: int = 0, programs: int = 1, device=None):
     """``(positions per program, rows per tile, num_warps)`` of the ``"global_reduce"`` or ``"global_apply"``
     passes; ``programs`` (batch * heads), ``length`` and ``device`` size the reduction's split."""
-    if interpreter_enabled():
+    if _INTERPRETED:
         positions, warps = INTERPRETER_LAUNCH
         return positions, INTERPRETER_TILE, warps
     if name == "global_reduce":
@@ -372,7 +375,7 @@ def global_backward(q, k, v, g, c, key_mask: torch.Tensor | None = None, state: 
     if state is None or (c is not None and state[1] is None):
         state = _reduce(k, v, None, km, with_z=c is not None)
     s, z = state
-    c = None if c is None else c.float().contiguous()
+    c = None if c is None else dense(c, torch.float32)
     t_mat, t_vec = _reduce(q, g, c, None, with_z=c is not None)
     if grads is None:
         grads = (empty_blhd(batch, heads, length, dk, dtype, q.device),

@@ -21,6 +21,9 @@ from .launcher import run_kernel
 from .tuning import launch
 from .utils import cdiv, interpreter_enabled
 
+#: how Triton runs this module's kernels, fixed when it defined them (at import): read once, not per launch
+_INTERPRETED = interpreter_enabled()
+
 try:  # optional dependency
     import triton
     import triton.language as tl
@@ -142,7 +145,7 @@ def layer_norm_forward(x: torch.Tensor, weight: torch.Tensor | None, bias: torch
     rows, width = x.shape
     y = torch.empty(rows, width, device=x.device, dtype=out_dtype)
     mean, rstd = torch.empty(2, rows, device=x.device, dtype=torch.float32)
-    per_program, warps = (_INTERPRETER_LAUNCH[0], 1) if interpreter_enabled() else launch("layer_norm_forward")
+    per_program, warps = (_INTERPRETER_LAUNCH[0], 1) if _INTERPRETED else launch("layer_norm_forward")
     run_kernel(_layer_norm_forward_kernel, (cdiv(rows, per_program),),
                x, branch if branch is not None else x, weight if weight is not None else x,
                bias if bias is not None else x, y, mean, rstd, rows, width, x.stride(0),
@@ -159,7 +162,7 @@ def layer_norm_backward(dy: torch.Tensor, x: torch.Tensor, weight: torch.Tensor 
     rows, width = x.shape
     dx = torch.empty_like(x)
     d_branch = torch.empty_like(branch) if branch is not None else None
-    if interpreter_enabled():
+    if _INTERPRETED:
         per_block, warps, programs = _INTERPRETER_LAUNCH
     else:
         per_block, warps, per_sm = launch("layer_norm_backward")

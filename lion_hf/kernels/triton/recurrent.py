@@ -20,6 +20,9 @@ from .common import NORMALIZED, PARTS
 from .launcher import run_kernel
 from .utils import contiguous, decay_strides, interpreter_enabled, kernel_dtype
 
+#: how Triton runs this module's kernels, fixed when it defined them (at import): read once, not per launch
+_INTERPRETED = interpreter_enabled()
+
 try:  # optional dependency
     import triton
     import triton.language as tl
@@ -92,7 +95,7 @@ def recurrent_forward(q, k, v, log_decay, mode: int, with_den: bool, scale: floa
     q, k, v = contiguous(q.to(dtype), k.to(dtype), v.to(dtype))
     a, sab, sah, sal, kind = decay_strides(log_decay, batch, heads, length)
     has_den = with_den or mode == NORMALIZED
-    bv = dv if interpreter_enabled() else min(dv, 32)  # small slices: more programs, fewer registers
+    bv = dv if _INTERPRETED else min(dv, 32)  # small slices: more programs, fewer registers
     grid = (dv // bv, batch * heads)
     f32 = dict(device=q.device, dtype=torch.float32)
     part = torch.empty(batch, heads, length, dv, **f32)
