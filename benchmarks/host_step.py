@@ -12,14 +12,17 @@ kernels' outputs stay unwritten (their values do not matter here), and the compi
 on the lent machines, ``launch_overhead.py``) is not in the time but counted in the launches column.
 
 Per model: host ms per step (wall, median of ``--steps``), its ratio to ViT-B's, the PyTorch operators dispatched per
-step (``aten`` calls, counted in one step under a dispatch mode) and the Triton launches per step.
+step (``aten`` calls, counted in one step under a dispatch mode), the Triton launches per step and the Python function
+calls per step (cProfile's count over five steps).
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import importlib
 import os
+import pstats
 import statistics
 import sys
 import time
@@ -118,6 +121,17 @@ def training_step(model):
     return bf16_step(model, inputs, device_type="cpu")
 
 
+def python_calls(step, steps: int = 5) -> int:
+    """Python function calls per step (cProfile's count, builtins included): the host's own work, which unlike its
+    time does not move from one run or machine to the next."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(steps):
+        step()
+    profiler.disable()
+    return pstats.Stats(profiler).total_calls // steps
+
+
 def measure(step, steps: int, counter: LaunchCounter) -> dict:
     for _ in range(3):
         step()
@@ -130,7 +144,7 @@ def measure(step, steps: int, counter: LaunchCounter) -> dict:
     with OperatorCounter() as ops:
         step()
     return {"ms": statistics.median(times) * 1e3, "ops": sum(ops.calls.values()), "launches": counter.launches - before,
-            "top": ops.calls.most_common(8)}
+            "top": ops.calls.most_common(8), "calls": python_calls(step)}
 
 
 def main() -> None:
@@ -154,12 +168,13 @@ def main() -> None:
     base = statistics.median(r["ms"] for r in rows["vit-sdpa"])
     print(f"host step on the CPU ({torch.__version__}, {torch.get_num_threads()} thread), ms per round; ratio of the "
           "rounds' median to ViT-B's")
-    print("| model | host ms per step | / ViT-B | aten ops per step | Triton launches per step |")
-    print("|---|---|---|---|---|")
+    print("| model | host ms per step | / ViT-B | aten ops per step | Triton launches per step | Python calls per step |")
+    print("|---|---|---|---|---|---|")
     for name, runs in rows.items():
         ms = statistics.median(r["ms"] for r in runs)
         per_round = ", ".join(f"{r['ms']:.2f}" for r in runs)
-        print(f"| {name} | {per_round} | {ms / base:.2f} | {runs[-1]['ops']} | {runs[-1]['launches']} |")
+        print(f"| {name} | {per_round} | {ms / base:.2f} | {runs[-1]['ops']} | {runs[-1]['launches']} | "
+              f"{runs[-1]['calls']} |")
     if args.top:
         for name, runs in rows.items():
             print(f"{name}: " + ", ".join(f"{op} {n}" for op, n in runs[-1]["top"]))

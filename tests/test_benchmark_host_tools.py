@@ -41,11 +41,12 @@ def _rows(table: str) -> dict[str, list[str]]:
 def test_host_step_counts_launches_of_the_lion_models_only():
     rows = _rows(_run("host_step.py", "--steps", "1", "--rounds", "1", "--variants", "decay,selective"))
     assert set(rows) == {"vit-sdpa", "lion-decay", "lion-selective"}
-    assert rows["vit-sdpa"][-1] == "0"  # HF ViT launches no Triton kernel
-    for name in ("lion-decay", "lion-selective"):
-        launches, operators = int(rows[name][-1]), int(rows[name][-2])
-        assert launches > 0 and launches % 12 == 0, (name, launches)  # the same launches in each of 12 layers
-        assert operators > 0
+    assert rows["vit-sdpa"][-2] == "0"  # HF ViT launches no Triton kernel
+    for name in ("vit-sdpa", "lion-decay", "lion-selective"):
+        calls, launches, operators = int(rows[name][-1]), int(rows[name][-2]), int(rows[name][-3])
+        if name != "vit-sdpa":
+            assert launches > 0 and launches % 12 == 0, (name, launches)  # the same launches in each of 12 layers
+        assert operators > 0 and calls > operators, (name, calls, operators)  # Python calls outnumber operators
 
 
 def test_layer_host_ab_of_a_tree_against_itself_counts_alike():
