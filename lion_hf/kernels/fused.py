@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .interface import combine_parts, lion_attention, lion_attention_parts, resolve_backend, resolve_form
+from .triton.tuning import LAUNCH  # (plain Python: no Triton import)
 
 
 def elu_plus_one(x: torch.Tensor) -> torch.Tensor:
@@ -132,8 +133,6 @@ def _layer_plan(qkv: torch.Tensor, form: str, backend: str, dropout_p: float, ha
     fused Triton layer runs (``None``: the unfused path, :func:`_fused_form`) and its chunk length."""
     if torch.compiler.is_compiling():
         return _choose_plan(qkv, form, backend, dropout_p, has_decay, chunk_size)
-    from .triton.tuning import LAUNCH  # (no Triton import: the table is plain Python)
-
     key = (form, backend, dropout_p > 0, has_decay, chunk_size, qkv.device.type, qkv.dtype, qkv.shape[1],
            qkv.shape[-1], torch.is_grad_enabled(), LAUNCH["layer_attention_max_length"])
     plan = _PLANS.get(key)
