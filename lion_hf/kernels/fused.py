@@ -122,8 +122,8 @@ def _fused_form(qkv: torch.Tensor, form: str, concrete_backend: str | None, drop
 
 
 #: (inputs of a layer's choice of path) -> (form, fused form or None, chunk): the choice reads the device, dtype,
-#: shape and the launch table, costs ~20 us of host time per layer call on the lent GPU machines, and ViT-B-size
-#: steps there wait on the host (BENCHMARKS.md, thirteenth pass); never filled while torch.compile traces
+#: shape, Triton's availability and the launch table through a dozen calls, and ViT-B-size steps wait on the host
+#: (BENCHMARKS.md, thirteenth pass); never filled while torch.compile traces
 _PLANS: dict[tuple, tuple[str, str | None, int]] = {}
 
 
