@@ -42,8 +42,7 @@ import torch
 from .common import NORMALIZED, PARTS, SCALED, check_prep_buffers, grad_inputs, log_decay_grad
 from .tuning import INTERPRETER_ATTENTION_TILES, launch
 from .launcher import run_kernel
-from .utils import (cdiv, decay_strides, dense, empty_blhd, interpreter_enabled, kernel_dtype, row_major_last,
-                    strides3)
+from .utils import cdiv, decay_strides, empty_blhd, interpreter_enabled, kernel_dtype, row_major_last, strides3
 
 #: how Triton runs this module's kernels, fixed when it defined them (at import): read once, not per launch
 _INTERPRETED = interpreter_enabled()
@@ -947,7 +946,7 @@ def attention_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, f64: to
             eps = 0.0
         else:
             grad_out, out, den, eps = prep
-            grad_out, out, den = row_major_last(grad_out), row_major_last(out), dense(den)
+            grad_out, out, den = row_major_last(grad_out), row_major_last(out), den.contiguous()
         run_kernel(_attn_bwd_dq_kernel, (cdiv(length, bm), batch * heads),
             *inputs, dq_, pick(row_lo), pick(row_up), pick(q_raw), pick(grad_out), pick(out), pick(den), length,
             heads, *in_strides, *strides3(dq_), sab, sah, sal, *(strides3(q_raw) if fmap else (0, 0, 0)),

@@ -52,7 +52,7 @@ from .common import (NORMALIZED, PARTS, check_prep_buffers, grad_inputs, log_dec
                      vector_states_by_mma)
 from .tuning import launch
 from .launcher import run_kernel
-from .utils import cdiv, decay_strides, dense, empty_blhd, kernel_dtype, row_major_last, strides3
+from .utils import cdiv, decay_strides, empty_blhd, kernel_dtype, row_major_last, strides3
 
 try:  # optional dependency
     import triton
@@ -588,7 +588,7 @@ def chunk_states(x, z, a_info, chunk: int, *, vec: bool, vec_bias=None, transpos
                    TRANSPOSED=transposed, num_warps=2)
     out, den, eps, g = prep if prep is not None else (dummy, dummy, 0.0, dummy)
     if prep is not None:
-        out, den = row_major_last(out), dense(den)
+        out, den = row_major_last(out), den.contiguous()
     run_kernel(_state_kernel, (dz // bv, bh, 2),
         x, z, vec_bias if vec_bias is not None else dummy, a if a is not None else dummy, w, dec, s,
         s_vec if vec else dummy, s_mom if moment else dummy, s_mom_vec if s_mom_vec is not None else dummy,
@@ -639,7 +639,7 @@ def chunk_forward(q, k, v, log_decay, mode: int, with_den: bool, scale: float, e
     den = torch.empty(batch, heads, length, device=q.device, dtype=torch.float32) if has_den else None
     if prev is not None:
         prev_num = row_major_last(prev[0])
-        prev_den = dense(prev[1], torch.float32)
+        prev_den = prev[1].float().contiguous()
     else:
         prev_num, prev_den = out, out
     # the whole value width per program (32-wide slices of bf16 values faulted on an H100 with Triton 3.6)
@@ -686,7 +686,7 @@ def chunk_backward(q, k, v, log_decay, g, c, needs_decay_grad: bool, chunk: int,
         check_prep_buffers(g, c, dtype)
     q, k, v, g = (row_major_last(t, dtype) for t in (q, k, v, g))
     if c is not None:
-        c = dense(c, torch.float32)
+        c = c.float().contiguous()
     a_info = decay_strides(log_decay, batch, heads, length)
     kind = a_info[-1]
     stats = kind == 2 and needs_decay_grad

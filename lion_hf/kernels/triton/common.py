@@ -29,7 +29,7 @@ except ImportError:  # pragma: no cover
 
 from .tuning import launch
 from .launcher import run_kernel
-from .utils import cdiv, dense, empty_blhd, row_major_last, strides3
+from .utils import cdiv, empty_blhd, row_major_last, strides3
 
 PARTS, NORMALIZED, SCALED = 0, 1, 2
 
@@ -124,14 +124,14 @@ def grad_inputs(mode: int, grad_out: torch.Tensor | None, grad_den: torch.Tensor
     kernels read either."""
     if mode == PARTS:
         g = torch.zeros_like(like, dtype=dtype) if grad_out is None else row_major_last(grad_out, dtype)
-        c = None if grad_den is None else dense(grad_den, torch.float32)
+        c = None if grad_den is None else grad_den.float().contiguous()
         return g, c
     if grad_out is None:
         return torch.zeros_like(like, dtype=dtype), None
     if mode == SCALED:  # one pass: the elementwise product is taken in fp32 and rounded once, as before
         return row_major_last((grad_out * scale).to(dtype)), None
     grad_out, out = row_major_last(grad_out), row_major_last(out)
-    den = dense(den)
+    den = den.contiguous()
     batch, heads, length, dv = grad_out.shape
     g = empty_blhd(batch, heads, length, dv, dtype, grad_out.device)
     c = torch.empty(den.shape, device=den.device, dtype=torch.float32)

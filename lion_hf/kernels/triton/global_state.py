@@ -40,7 +40,7 @@ import torch
 from .common import NORMALIZED, PARTS, SCALED, grad_inputs, vector_states_by_mma
 from .tuning import launch
 from .launcher import run_kernel
-from .utils import cdiv, dense, empty_blhd, interpreter_enabled, kernel_dtype, row_major_last, strides3
+from .utils import cdiv, empty_blhd, interpreter_enabled, kernel_dtype, row_major_last, strides3
 
 #: how Triton runs this module's kernels, fixed when it defined them (at import): read once, not per launch
 _INTERPRETED = interpreter_enabled()
@@ -375,7 +375,7 @@ def global_backward(q, k, v, g, c, key_mask: torch.Tensor | None = None, state: 
     if state is None or (c is not None and state[1] is None):
         state = _reduce(k, v, None, km, with_z=c is not None)
     s, z = state
-    c = None if c is None else dense(c, torch.float32)
+    c = None if c is None else c.float().contiguous()
     t_mat, t_vec = _reduce(q, g, c, None, with_z=c is not None)
     if grads is None:
         grads = (empty_blhd(batch, heads, length, dk, dtype, q.device),

@@ -89,14 +89,6 @@ def row_major_last(t: torch.Tensor, dtype: torch.dtype | None = None) -> torch.T
     return t if t.stride(-1) == 1 or t.shape[-1] == 1 else t.contiguous()
 
 
-def dense(t: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
-    """``t`` as a contiguous tensor (in ``dtype`` if given), itself when it already is one: ``.float()`` and
-    ``.contiguous()`` each dispatch an operator even when they return ``t`` (host time, launcher.py)."""
-    if dtype is not None and t.dtype != dtype:
-        t = t.to(dtype)
-    return t if t.is_contiguous() else t.contiguous()
-
-
 def strides3(t: torch.Tensor) -> tuple[int, int, int]:
     """``(stride_batch, stride_head, stride_position)`` of a ``[B, H, L, D]`` tensor (last dim contiguous)."""
     return t.stride()[:3]  # one call, not three: a launch passes 4-8 tensors' strides (launcher.py)
@@ -124,6 +116,6 @@ def decay_strides(log_decay: torch.Tensor | None, batch: int, heads: int, length
     # no detach: the kernels read the data; callers run inside autograd Functions (one operator fewer)
     a = log_decay if log_decay.dtype == torch.float32 else log_decay.to(torch.float32)
     if a.dim() == 1:
-        a = dense(a)
+        a = a.contiguous()
         return a, 0, 1, 0, 1
     return a, a.stride(0), a.stride(1), a.stride(2), 2
