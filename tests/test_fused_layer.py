@@ -707,7 +707,7 @@ def test_a_layers_choice_of_path_is_made_once_per_kind_of_call(monkeypatch, seed
     assert chosen == [21, 22, 21]
     monkeypatch.setitem(LAUNCH, "layer_attention_max_length", (9, 20))  # the length now takes the chunk form
     seen = []
-    triton_fused = fused_module._TRITON_FUSED[0]
+    triton_fused = fused_module._triton_fused()
     layer = triton_fused.lion_layer
     monkeypatch.setattr(triton_fused, "lion_layer", lambda *a, **k: seen.append(a[3]) or layer(*a, **k))
     chunked = lion_fused_attention(qkv, decays, **options)

@@ -11,6 +11,7 @@ kernels' registered custom operators.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable, Sequence
 
@@ -158,16 +159,13 @@ def _choose_plan(qkv: torch.Tensor, form: str, backend: str, dropout_p: float, h
     return form, fused, chunk
 
 
-_TRITON_FUSED: list = []
+@functools.cache
+def _triton_fused():
+    """:mod:`lion_hf.kernels.triton.fused`, imported at the first fused call (Triton stays optional) and only then:
+    an import statement in the layer's call costs host time on every call. Its attributes are read per call."""
+    from .triton import fused
 
-
-def _import_triton_fused():
-    """:mod:`lion_hf.kernels.triton.fused`, imported once (an import statement in the layer's call costs host time
-    on every call); its attributes are read per call."""
-    from .triton import fused as triton_fused
-
-    _TRITON_FUSED.append(triton_fused)
-    return triton_fused
+    return fused
 
 
 def _column_slice(projection: torch.Tensor, part: torch.Tensor, width: int) -> int | None:
@@ -241,7 +239,7 @@ def lion_fused_attention(qkv: torch.Tensor, log_decays: Sequence[torch.Tensor | 
         return unfused_attention(qkv, log_decays, feature_map=feature_map, normalize=normalize, scale=scale,
                                  eps=eps, form=form, chunk_size=chunk_size, key_padding_mask=key_padding_mask,
                                  dropout_p=dropout_p, backend=backend, orders=orders)
-    triton_fused = _TRITON_FUSED[0] if _TRITON_FUSED else _import_triton_fused()
+    triton_fused = _triton_fused()
 
     batch, length, _, heads, dim = qkv.shape
     packing = _packing(projection, qkv, gate_logits)
